@@ -1,0 +1,98 @@
+"""hitl_core: the framework-agnostic human-in-the-loop state machine.
+
+Everything public is importable from here; submodules are implementation detail unless their
+docstring says otherwise (``hitl_core.hookspecs`` for plugin authors, ``hitl_core.stores`` and
+``hitl_core.records`` for store authors). Importing this package never loads a UI library or an
+agent framework.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .callbacks import Callback
+from .decorators import (
+    ApprovalRejected,
+    acheckpoint,
+    checkpoint,
+    default_machine,
+    interruptible,
+    requires_approval,
+    set_default_machine,
+)
+from .errors import (
+    AlreadyDecidedError,
+    ConflictError,
+    DecisionTimeoutError,
+    DuplicateTaskError,
+    HITLError,
+    InvalidTransitionError,
+    NotAuthorizedError,
+    PayloadError,
+    StoreError,
+    TaskFailedError,
+    TaskNotFoundError,
+)
+from .hookspecs import hookimpl
+from .machine import HITLStateMachine, open_store
+from .models import (
+    Action,
+    Actor,
+    Decision,
+    DecisionType,
+    Event,
+    InterruptKind,
+    InterruptPoint,
+    Severity,
+    TaskContext,
+    TaskState,
+)
+from .stores import MemoryStore, Store, VerifyReport
+from .sync import SyncHITL
+from .transitions import TRANSITIONS
+
+# Silent by default: an application that wants hitl's transition log configures "hitl".
+logging.getLogger("hitl").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TRANSITIONS",
+    "Action",
+    "Actor",
+    "AlreadyDecidedError",
+    "ApprovalRejected",
+    "Callback",
+    "ConflictError",
+    "Decision",
+    "DecisionTimeoutError",
+    "DecisionType",
+    "DuplicateTaskError",
+    "Event",
+    "HITLError",
+    "HITLStateMachine",
+    "InterruptKind",
+    "InterruptPoint",
+    "InvalidTransitionError",
+    "MemoryStore",
+    "NotAuthorizedError",
+    "PayloadError",
+    "Severity",
+    "Store",
+    "StoreError",
+    "SyncHITL",
+    "TaskContext",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "TaskState",
+    "VerifyReport",
+    "__version__",
+    "acheckpoint",
+    "checkpoint",
+    "default_machine",
+    "hookimpl",
+    "interruptible",
+    "open_store",
+    "requires_approval",
+    "set_default_machine",
+]

@@ -1,0 +1,323 @@
+"""``@requires_approval`` and ``@interruptible``: put a person in front of any function.
+
+Both work on sync and async functions. Async ones use the machine directly; sync ones go
+through its thread-safe facade (``machine.sync``), so they may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from .errors import DecisionTimeoutError, HITLError, PayloadError
+from .machine import HITLStateMachine
+from .models import Action, Decision, Severity, TaskState
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_default_machine: HITLStateMachine | None = None
+
+
+def default_machine() -> HITLStateMachine:
+    """The machine decorators use when given none: ``HITL_STORE`` if set, else in-memory."""
+    global _default_machine
+    if _default_machine is None:
+        _default_machine = HITLStateMachine()
+    return _default_machine
+
+
+def set_default_machine(machine: HITLStateMachine | None) -> None:
+    global _default_machine
+    _default_machine = machine
+
+
+class ApprovalRejected(HITLError):
+    """A person (or a timeout, or a policy) said no. The function did not run (or was stopped)."""
+
+    def __init__(self, task_id: str, decision: Decision) -> None:
+        self.task_id = task_id
+        self.decision = decision
+        self.reason = decision.message
+        self.actor = decision.actor.id
+        what = decision.type.value if decision.type.value in ("timeout", "policy") else "rejected"
+        super().__init__(f"task {task_id!r} {what} by {self.actor}"
+                         + (f": {self.reason}" if self.reason else ""))
+
+
+def _task_id_for(func: Callable[..., Any], task_id: str | Callable[..., str] | None,
+                 bound: inspect.BoundArguments | None) -> str:
+    if callable(task_id):
+        return task_id(**(bound.arguments if bound else {}))
+    return f"{task_id or func.__name__}-{uuid.uuid4().hex[:12]}"
+
+
+def _call_args(bound: inspect.BoundArguments) -> dict[str, Any]:
+    """The call's arguments as the approval's context, leaving out ``self``/``cls``."""
+    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
+
+def _apply_edit(func: Callable[..., Any], bound: inspect.BoundArguments, edited: dict[str, Any]) -> None:
+    unknown = sorted(set(edited) - set(inspect.signature(func).parameters))
+    if unknown:
+        raise PayloadError(f"edited args name parameters {func.__qualname__} does not have: {unknown}")
+    bound.arguments.update(edited)
+
+
+def _result_for_record(result: Any) -> Any:
+    try:
+        import json
+
+        json.dumps(result)
+        return result
+    except (TypeError, ValueError):
+        return {"type": type(result).__name__}
+
+
+def requires_approval(reason: str | None = None, *, options: list[str] | None = None,
+                      severity: Severity | str = Severity.MEDIUM, machine: HITLStateMachine | None = None,
+                      timeout: float | None = None, default_decision: str = "reject",
+                      task_id: str | Callable[..., str] | None = None,
+                      allowed_decisions: Iterable[str] | None = None, assignees: Iterable[str] | None = None,
+                      required_approvals: int = 1, agent: str | None = None
+                      ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Each call becomes a task waiting for a person; the function runs only if approved.
+
+    The call's arguments are the approval's context and the action's args (they must be
+    JSON-serialisable: ``PayloadError`` otherwise, before anything runs). ``reason`` may use
+    ``{arg}`` placeholders. Approve runs the function (an ``edit`` decision runs it with the
+    edited args); reject raises ``ApprovalRejected`` carrying the reason and the actor. After
+    ``timeout`` seconds with no decision the ``default_decision`` applies — reject unless set —
+    recorded as a timeout.
+    """
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(func)
+        name = func.__qualname__
+
+        async def gate(m: HITLStateMachine, bound: inspect.BoundArguments) -> tuple[str, Decision]:
+            args = _call_args(bound)
+            text = (reason or f"{name} needs approval")
+            if "{" in text:
+                try:
+                    text = text.format(**args)
+                except (KeyError, IndexError, ValueError):
+                    pass
+            tid = _task_id_for(func, task_id, bound)
+            await m.start_task(tid, step=name, agent=agent)
+            try:
+                await m.request_approval(
+                    tid, text, context=args, options=options, severity=severity,
+                    action=Action.model_construct(name=name, args=args), timeout=timeout,
+                    default_decision=default_decision, allowed_decisions=allowed_decisions,
+                    assignees=assignees, required_approvals=required_approvals)
+            except Exception as exc:
+                await m.fail(tid, f"could not ask for approval: {exc}")
+                raise
+            try:
+                decision = await m.wait_for_decision(tid, timeout)
+            except DecisionTimeoutError:
+                await m.expire(tid, force=True)
+                decision = await m.wait_for_decision(tid)
+            await m.resume(tid)
+            if not decision.approved:
+                await m.fail(tid, str(ApprovalRejected(tid, decision)))
+                raise ApprovalRejected(tid, decision)
+            if decision.edited_args is not None:
+                try:
+                    _apply_edit(func, bound, decision.edited_args)
+                except PayloadError as exc:
+                    await m.fail(tid, str(exc))
+                    raise
+            return tid, decision
+
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def async_wrapper(*a: P.args, **kw: P.kwargs) -> Any:
+                m = machine or default_machine()
+                bound = signature.bind(*a, **kw)
+                bound.apply_defaults()
+                tid, _ = await gate(m, bound)
+                try:
+                    result = await func(*bound.args, **bound.kwargs)  # type: ignore[misc]
+                except BaseException as exc:
+                    await m.fail(tid, f"{type(exc).__name__}: {exc}")
+                    raise
+                await m.complete(tid, _result_for_record(result))
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def sync_wrapper(*a: P.args, **kw: P.kwargs) -> R:
+            m = machine or default_machine()
+            bound = signature.bind(*a, **kw)
+            bound.apply_defaults()
+            tid, _ = m.sync.run(gate(m, bound))
+            try:
+                result = func(*bound.args, **bound.kwargs)
+            except BaseException as exc:
+                m.sync.fail(tid, f"{type(exc).__name__}: {exc}")
+                raise
+            m.sync.complete(tid, _result_for_record(result))
+            return result
+
+        return sync_wrapper
+
+    return decorate
+
+
+# -- @interruptible -----------------------------------------------------------------------------
+
+class Checkpointer:
+    """Per-call state of an ``@interruptible`` function: notices a pause, waits, resumes.
+
+    A watcher (``wait_for_state`` on the machine's loop) completes when the task is paused, so a
+    checkpoint costs one ``done()`` check — no store read — until a person actually pauses it.
+    Sync code additionally re-reads the task at most every ``check_interval`` seconds, in case
+    the watcher could not be told (e.g. its loop was busy).
+    """
+
+    def __init__(self, machine: HITLStateMachine, task_id: str, check_interval: float) -> None:
+        self.machine = machine
+        self.task_id = task_id
+        self.check_interval = check_interval
+        self._watch: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
+        self._last_look = time.monotonic()
+
+    def _watcher(self) -> Any:
+        return self.machine.wait_for_state(self.task_id, [TaskState.AWAITING_APPROVAL])
+
+    # async side
+    async def arm(self) -> None:
+        self._watch = asyncio.ensure_future(self._watcher())
+
+    async def check(self) -> None:
+        if self._watch is not None and self._watch.done():
+            await self._handle_pause()
+            await self.arm()
+
+    async def _handle_pause(self) -> None:
+        decision = await self.machine.wait_for_decision(self.task_id)
+        await self.machine.resume(self.task_id)
+        if not decision.approved:
+            raise ApprovalRejected(self.task_id, decision)
+
+    async def disarm(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+    # sync side
+    def arm_sync(self) -> None:
+        loop = self.machine.sync._ensure_loop()
+        self._watch = asyncio.run_coroutine_threadsafe(self._watcher(), loop)
+
+    def check_sync(self) -> None:
+        paused = self._watch is not None and self._watch.done()
+        now = time.monotonic()
+        if not paused and now - self._last_look >= self.check_interval:
+            self._last_look = now
+            task = self.machine.sync.get_task(self.task_id)
+            paused = task is not None and task.state is TaskState.AWAITING_APPROVAL
+        if paused:
+            self.machine.sync.run(self._handle_pause())
+            self.disarm_sync()
+            self.arm_sync()
+
+    def disarm_sync(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+
+_current: contextvars.ContextVar[Checkpointer | None] = contextvars.ContextVar("hitl_checkpoint", default=None)
+
+
+async def acheckpoint() -> None:
+    """Inside an async ``@interruptible`` function: if a person paused this task, wait here.
+
+    Continues when the pause is approved; raises ``ApprovalRejected`` when it is rejected
+    (the task then fails as stopped). Outside an interruptible function it does nothing.
+    """
+    cp = _current.get()
+    if cp is not None:
+        await cp.check()
+
+
+def checkpoint() -> None:
+    """The sync twin of ``acheckpoint``, for sync ``@interruptible`` functions."""
+    cp = _current.get()
+    if cp is not None:
+        cp.check_sync()
+
+
+def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | None = None,
+                  task_id: str | Callable[..., str] | None = None, agent: str | None = None
+                  ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the function as a task a person can pause (``machine.pause``) at its checkpoints.
+
+    Inside, call ``checkpoint()`` (sync) or ``await acheckpoint()`` (async) between steps. A pause
+    is noticed at the next checkpoint, which waits — woken by the decision itself, not polling —
+    and continues on approve, or raises ``ApprovalRejected`` on reject. The task completes with
+    the function's return value or fails with its exception.
+    """
+    if check_interval <= 0:
+        raise ValueError("check_interval must be positive")
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(func)
+
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def async_wrapper(*a: P.args, **kw: P.kwargs) -> Any:
+                m = machine or default_machine()
+                bound = signature.bind(*a, **kw)
+                tid = _task_id_for(func, task_id, bound)
+                await m.start_task(tid, step=func.__qualname__, agent=agent)
+                cp = Checkpointer(m, tid, check_interval)
+                await cp.arm()
+                token = _current.set(cp)
+                try:
+                    result = await func(*a, **kw)  # type: ignore[misc]
+                except BaseException as exc:
+                    await m.fail(tid, str(exc) if isinstance(exc, ApprovalRejected)
+                                 else f"{type(exc).__name__}: {exc}")
+                    raise
+                finally:
+                    _current.reset(token)
+                    await cp.disarm()
+                await m.complete(tid, _result_for_record(result))
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def sync_wrapper(*a: P.args, **kw: P.kwargs) -> R:
+            m = machine or default_machine()
+            bound = signature.bind(*a, **kw)
+            tid = _task_id_for(func, task_id, bound)
+            m.sync.start_task(tid, step=func.__qualname__, agent=agent)
+            cp = Checkpointer(m, tid, check_interval)
+            cp.arm_sync()
+            token = _current.set(cp)
+            try:
+                result = func(*a, **kw)
+            except BaseException as exc:
+                m.sync.fail(tid, str(exc) if isinstance(exc, ApprovalRejected)
+                            else f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                _current.reset(token)
+                cp.disarm_sync()
+            m.sync.complete(tid, _result_for_record(result))
+            return result
+
+        return sync_wrapper
+
+    return decorate

@@ -1,0 +1,102 @@
+"""The hooks a hitl plugin can implement (pluggy project ``hitl``, entry-point group ``hitl``).
+
+Grouped by when they run. Built-in behaviour — the stores, ``add_callback``, the console —
+implements these hooks exactly as a third-party plugin does. Any implementation may be a
+coroutine function; the machine awaits what it returns. ``docs/hooks.md`` documents each one and
+``tests/test_hooks.py`` holds a ``test_hook_<name>`` for each: a test fails if either is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .models import Actor, Decision, Event, InterruptPoint, TaskContext
+    from .stores.base import Store
+
+PROJECT = "hitl"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+StoreFactory = Callable[[str], "Store"]
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+@hookspec
+def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
+    """Called once when a machine opens its store, to collect backends by URL scheme.
+
+    Call ``register("scheme", factory)``; ``factory(url)`` returns an unopened ``Store``. A later
+    registration of the same scheme replaces an earlier one (so a plugin may override a
+    built-in). Returns nothing.
+    """
+
+
+# -- before a task waits ----------------------------------------------------------------------
+
+@hookspec
+def hitl_assess(task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] | None:
+    """Called in ``request_approval`` before the request is committed: risk scoring.
+
+    Return None, or a dict with ``severity`` (only ever raised, never lowered: the highest of
+    all answers wins) and/or ``deadline`` (a datetime; the earliest wins). An implementation
+    that raises fails closed: the interrupt becomes critical.
+    """
+
+
+@hookspec(firstresult=True)
+def hitl_auto_decide(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+    """Called right after a request is committed: may a policy decide without a person?
+
+    ``firstresult``: the first non-None answer wins. Return a ``Decision`` (its actor should be
+    ``policy:<rule-id>``; its type is recorded as ``policy`` with ``outcome`` approve or reject),
+    or None to leave it to a person. An implementation that raises fails closed: the request
+    is rejected by ``policy:error``.
+    """
+
+
+@hookspec
+def hitl_approval_requested(task: TaskContext, interrupt: InterruptPoint) -> None:
+    """Called after a task starts waiting for a person (not when a policy decided it at once).
+
+    For notifiers. Observer: an exception is logged and counted and changes nothing.
+    """
+
+
+# -- deciding ---------------------------------------------------------------------------------
+
+@hookspec
+def hitl_authorize(actor: Actor, task: TaskContext, decision: Decision) -> bool | None:
+    """Called before a decision is committed: may ``actor`` make ``decision`` on ``task``?
+
+    Return False (or raise) to refuse; True or None to have no objection. Any refusal wins and
+    raises ``NotAuthorizedError`` to the caller; nothing is committed. An implementation that
+    raises refuses (fail closed), with its exception as the reason.
+    """
+
+
+@hookspec(firstresult=True)
+def hitl_deadline_expired(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+    """Called when a waiting task's deadline has passed and somebody asks to expire it.
+
+    ``firstresult``: return a ``Decision`` to apply (an escalation may instead change the
+    assignees itself and return None), or None to apply the interrupt's ``default_decision``,
+    recorded as ``Decision(type="timeout")`` — never as a person's decision.
+    """
+
+
+# -- after every transition -------------------------------------------------------------------
+
+@hookspec
+def hitl_transition(event: Event, task: TaskContext) -> None:
+    """Called after every committed transition, with the event and the task's new snapshot.
+
+    The console, the audit export, notifiers and ``add_callback`` callbacks all implement this.
+    In the process that made the transition it runs before the machine's call returns; a
+    console following the store from another process re-emits each event it reads through
+    this same hook. Observer: an exception is logged and counted, and the transition stands.
+    """

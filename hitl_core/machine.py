@@ -1,0 +1,760 @@
+"""``HITLStateMachine``: every transition a task can make, each one atomic, audited and observed.
+
+How a transition runs (``_commit``): read the task's snapshot, look the move up in the
+transition table, build the event and the new snapshot, ``store.append`` them at the version
+that was read (compare-and-set), then run the observers. The store is the only shared state, so
+two machines — in two threads, two event loops or two processes on a shared store — never
+approve the same interrupt twice: the loser's append fails and it is told who won.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import settings
+from .callbacks import Callback, CallbackRegistry
+from .canonical import checked_copy, datetime_to_us, fingerprint, now_us
+from .errors import (
+    AlreadyDecidedError,
+    ConflictError,
+    DecisionTimeoutError,
+    DuplicateTaskError,
+    HITLError,
+    InvalidTransitionError,
+    NotAuthorizedError,
+    PayloadError,
+    StoreError,
+    TaskFailedError,
+    TaskNotFoundError,
+)
+from .models import (
+    PERSON_DECISIONS,
+    Action,
+    Actor,
+    Decision,
+    DecisionType,
+    InterruptKind,
+    InterruptPoint,
+    Severity,
+    TaskContext,
+    TaskState,
+)
+from .plugins import PluginHost
+from .records import EventRecord, TaskRecord
+from .schema import schema_errors
+from .stores.base import Store
+from .transitions import TRANSITIONS
+
+if TYPE_CHECKING:
+    from .sync import SyncHITL
+
+log = logging.getLogger("hitl")
+
+S = TaskState
+_DECIDED = (S.APPROVED, S.REJECTED)
+
+
+def _check_id(task_id: Any) -> str:
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise PayloadError(f"task id must be a non-empty string, got {task_id!r}")
+    if len(task_id) > settings.MAX_TASK_ID_LENGTH:
+        raise PayloadError(f"task id is {len(task_id)} characters, over the limit of "
+                           f"{settings.MAX_TASK_ID_LENGTH}")
+    return task_id
+
+
+def open_store(url: str, host: PluginHost) -> Store:
+    """An unopened store for ``url``, from the backends registered through the hooks."""
+    scheme, sep, _ = url.partition("://")
+    factories = host.store_factories()
+    factory = factories.get(scheme.lower()) if sep else None
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in sorted(factories))
+        raise StoreError(f"no store for {url!r}: known schemes are {known}")
+    return factory(url)
+
+
+class HITLStateMachine:
+    """The approval state machine. Async-first; ``machine.sync`` is the thread-safe sync facade.
+
+    ``store`` is a ``Store``, a URL (``memory://``, ``sqlite:///path.db``, …) or None: then
+    ``HITL_STORE`` if set, else a fresh in-memory store. ``plugins`` are registered on top of
+    the entry-point plugins (``load_entrypoints=False`` skips those, e.g. in tests).
+    """
+
+    def __init__(self, store: Store | str | None = None, plugins: Iterable[object] = (), *,
+                 load_entrypoints: bool = True, max_payload_bytes: int | None = None,
+                 agent: str | None = None, framework: str | None = None) -> None:
+        self.plugins = PluginHost(plugins, load_entrypoints=load_entrypoints)
+        if store is None:
+            store = settings.store_url_from_env() or "memory://"
+        self.store: Store = open_store(store, self.plugins) if isinstance(store, str) else store
+        self._opened = False
+        self._open_lock: asyncio.Lock | None = None
+        self.max_payload_bytes = max_payload_bytes or settings.max_payload_bytes()
+        self.default_agent = agent
+        self.default_framework = framework
+        self._callbacks: CallbackRegistry | None = None
+        # task id -> futures of callers waiting for a decision (or a pause, for checkpoints)
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[TaskRecord]]]] = {}
+        self._followers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._sync: SyncHITL | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def _ready(self) -> Store:
+        if not self._opened:
+            if self._open_lock is None:
+                self._open_lock = asyncio.Lock()
+            async with self._open_lock:
+                if not self._opened:
+                    await self.store.open()
+                    self._opened = True
+        return self.store
+
+    async def close(self) -> None:
+        """Stop following the store and close it. The machine can't be used afterwards."""
+        for task in list(self._followers.values()):
+            task.cancel()
+        self._followers.clear()
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+        if self._opened:
+            await self.store.close()
+            self._opened = False
+
+    async def __aenter__(self) -> HITLStateMachine:
+        await self._ready()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def sync(self) -> SyncHITL:
+        """The synchronous facade (created on first use; runs its own event-loop thread)."""
+        if self._sync is None:
+            from .sync import SyncHITL
+
+            self._sync = SyncHITL(self)
+        return self._sync
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def add_callback(self, callback: Callback, task_id: str = "*", *,
+                     state: TaskState | str | None = None) -> Callback:
+        """Call ``callback(task, old_state, new_state)`` after each matching committed transition.
+
+        ``task_id`` is one task's id or ``"*"``; ``state`` optionally limits it to transitions
+        into that state. Sync or async; it runs before the machine's call returns. A callback
+        that raises is logged and counted; the transition stands. Returns the callback, for
+        ``remove_callback``.
+        """
+        if self._callbacks is None:
+            self._callbacks = CallbackRegistry()
+            self.plugins.register(self._callbacks, name="hitl.callbacks")
+        self._callbacks.add(callback, task_id, TaskState(state) if state is not None else None)
+        return callback
+
+    def remove_callback(self, callback: Callback) -> None:
+        if self._callbacks is not None:
+            self._callbacks.remove(callback)
+
+    @property
+    def observer_errors(self) -> int:
+        """How many observer hooks or callbacks have raised so far (each was logged)."""
+        return self.plugins.observer_errors
+
+    # -- the transition primitive -----------------------------------------------------------
+
+    async def _get_record(self, task_id: str) -> TaskRecord:
+        store = self.store if self._opened else await self._ready()
+        record = await store.get(task_id)
+        if record is None:
+            raise TaskNotFoundError(task_id)
+        return record
+
+    def _illegal(self, action: str, record: TaskRecord) -> HITLError:
+        if action in ("approve", "reject") and record.decision is not None \
+                and record.state is not S.AWAITING_APPROVAL:
+            d = record.decision
+            return AlreadyDecidedError(record.task_id, record.state.value, action, d.actor.id,
+                                       d.type.value, record.version)
+        allowed = [a for a, moves in TRANSITIONS.items() if record.state in moves and a != "approve_partial"]
+        return InvalidTransitionError(record.task_id, record.state.value, action,
+                                      f"allowed from {record.state.value}: {', '.join(allowed) or 'nothing'}")
+
+    async def _commit(self, action: str, record: TaskRecord | None, task_id: str, actor: Actor | None,
+                      data: dict[str, Any], **changes: Any) -> TaskRecord:
+        """Append one transition at ``record``'s version and run the observers."""
+        from_state = record.state if record is not None else None
+        to_state = TRANSITIONS[action].get(from_state)
+        if to_state is None:
+            if record is None:
+                raise TaskNotFoundError(task_id)
+            raise self._illegal(action, record)
+        at = now_us()
+        event = EventRecord(task_id, (record.version + 1) if record else 1, action, from_state, to_state,
+                            actor.id if actor else None, actor.source if actor else None, at, data)
+        if record is None:
+            new = TaskRecord(task_id=task_id, state=to_state, version=1, created_at=at, updated_at=at,
+                             history=(event,), **changes)
+        else:
+            new = record.evolve(state=to_state, version=event.version, updated_at=at,
+                                history=(*record.history, event), **changes)
+        store = self.store if self._opened else await self._ready()
+        await store.append(event, new, record.version if record is not None else None)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s: %s -> %s (v%d, seq %d, by %s)", task_id, action,
+                     from_state.value if from_state else "new", to_state.value, new.version, event.seq,
+                     actor.id if actor else "-", extra={"task_id": task_id, "action": action})
+        await self._after_commit(event, new)
+        return new
+
+    async def _after_commit(self, event: EventRecord, record: TaskRecord, *, context: TaskContext | None = None
+                            ) -> TaskContext | None:
+        if record.task_id in self._waiters:
+            self._wake(record)
+        if self.plugins.has_transition_observers:
+            if event.hash is None:
+                await self.store.events(after_seq=event.seq - 1, limit=1)  # fills a lazy hash
+            context = context or record.to_context()
+            await self.plugins.transition(event.to_event(), context)
+        return context
+
+    # -- creating and starting ------------------------------------------------------------
+
+    def _task_fields(self, metadata: dict[str, Any] | None, step: str | None, agent: str | None,
+                     framework: str | None, run_id: str | None, parent_id: str | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if metadata:
+            fields["metadata"] = checked_copy(metadata, "metadata", self.max_payload_bytes)
+        agent = agent or self.default_agent
+        framework = framework or self.default_framework
+        for key, value in (("current_step", step), ("agent", agent), ("framework", framework),
+                           ("run_id", run_id), ("parent_id", parent_id)):
+            if value is not None:
+                fields[key] = str(value)
+        return fields
+
+    async def create_task(self, task_id: str, metadata: dict[str, Any] | None = None, *,
+                          step: str | None = None, agent: str | None = None, framework: str | None = None,
+                          run_id: str | None = None, parent_id: str | None = None) -> TaskContext:
+        """Make a PENDING task. ``DuplicateTaskError`` if the id exists."""
+        _check_id(task_id)
+        fields = self._task_fields(metadata, step, agent, framework, run_id, parent_id)
+        existing = await (self.store if self._opened else await self._ready()).get(task_id)
+        if existing is not None:
+            raise DuplicateTaskError(task_id, existing.state.value)
+        data = {k: v for k, v in fields.items() if k != "current_step"}
+        if step is not None:
+            data["step"] = step
+        return (await self._commit("create", None, task_id, self._agent_actor(fields), data,
+                                   **fields)).to_context()
+
+    async def start_task(self, task_id: str, metadata: dict[str, Any] | None = None, step: str | None = None,
+                         *, agent: str | None = None, framework: str | None = None,
+                         run_id: str | None = None, parent_id: str | None = None) -> TaskContext:
+        """PENDING → RUNNING, or create-and-start an unknown id in one event (the seed's usage).
+
+        ``DuplicateTaskError`` if the id exists and is not PENDING.
+        """
+        _check_id(task_id)
+        fields = self._task_fields(metadata, step, agent, framework, run_id, parent_id)
+        store = self.store if self._opened else await self._ready()
+        record = await store.get(task_id)
+        if record is not None and record.state is not S.PENDING:
+            raise DuplicateTaskError(task_id, record.state.value)
+        data: dict[str, Any] = {}
+        if fields:
+            data = {k: v for k, v in fields.items() if k != "current_step"}
+            if step is not None:
+                data["step"] = step
+        if record is not None and "metadata" in fields:
+            fields["metadata"] = {**(record.metadata or {}), **fields["metadata"]}
+        return (await self._commit("start", record, task_id,
+                                   self._agent_actor(fields, record), data, **fields)).to_context()
+
+    def _agent_actor(self, fields: dict[str, Any], record: TaskRecord | None = None) -> Actor:
+        agent = fields.get("agent") or (record.agent if record else None) or "agent"
+        return Actor(id=agent, source="agent")
+
+    # -- asking for a decision ---------------------------------------------------------------
+
+    async def request_approval(
+        self, task_id: str, reason: str, context: dict[str, Any] | None = None,
+        options: list[str] | None = None, severity: Severity | str = Severity.MEDIUM, *,
+        kind: InterruptKind | str = InterruptKind.APPROVAL, action: Action | str | None = None,
+        args: dict[str, Any] | None = None, allowed_decisions: Iterable[str] | None = None,
+        response_schema: dict[str, Any] | None = None, deadline: datetime | None = None,
+        timeout: float | None = None, default_decision: str = "reject",
+        assignees: Iterable[str] | None = None, required_approvals: int = 1,
+        step: str | None = None, requested_by: str | None = None,
+    ) -> TaskContext:
+        """RUNNING → AWAITING_APPROVAL: stop and ask a person.
+
+        Everything agent-supplied is checked here, before anything is written: ``context``,
+        ``args`` and the schema must be JSON-serialisable and within ``max_payload_bytes``
+        (``PayloadError`` otherwise); the reason must be non-empty. ``action``/``args`` name the
+        step the decision is about; a decision binds to their fingerprint. ``timeout`` (seconds)
+        or ``deadline`` set when ``default_decision`` (reject unless set) applies — as a timeout,
+        never as a person's decision. A policy (``hitl_auto_decide``) may decide at once.
+        """
+        _check_id(task_id)
+        if not isinstance(reason, str) or not reason.strip():
+            raise PayloadError(f"task {task_id!r}: the reason must be a non-empty string")
+        interrupt = self._build_interrupt(
+            reason, context, options, severity, kind, action, args, allowed_decisions, response_schema,
+            deadline, timeout, default_decision, assignees, required_approvals, requested_by)
+        record = await self._get_record(task_id)
+        if record.state is not S.RUNNING:
+            raise self._illegal("request_approval", record)
+        return await self._ask("request_approval", record, interrupt, step, requested_by)
+
+    def _build_interrupt(self, reason: str, context: dict[str, Any] | None, options: list[str] | None,
+                         severity: Severity | str, kind: InterruptKind | str, action: Action | str | None,
+                         args: dict[str, Any] | None, allowed_decisions: Iterable[str] | None,
+                         response_schema: dict[str, Any] | None, deadline: datetime | None,
+                         timeout: float | None, default_decision: str, assignees: Iterable[str] | None,
+                         required_approvals: int, requested_by: str | None) -> InterruptPoint:
+        limit = self.max_payload_bytes
+        if context is not None and not isinstance(context, dict):
+            raise PayloadError(f"context must be a dict, got {type(context).__name__}")
+        values: dict[str, Any] = {"reason": reason, "severity": severity, "kind": kind,
+                                  "interrupt_id": uuid.uuid4().hex,
+                                  "default_decision": default_decision,
+                                  "required_approvals": required_approvals}
+        if context:
+            values["context"] = checked_copy(context, "context", limit)
+        if options is not None:
+            values["options"] = [str(o) for o in options]
+        if isinstance(action, str):
+            action = Action(name=action, args=args or {})
+        elif action is None and args is not None:
+            action = Action(name="action", args=args)
+        if action is not None:
+            action_args = checked_copy(action.args, "action args", limit)
+            values["action"] = Action(name=action.name, args=action_args)
+            values["args_fingerprint"] = fingerprint(action_args)
+        if allowed_decisions is not None:
+            allowed = [str(d) for d in allowed_decisions]
+            unknown = [d for d in allowed if d not in PERSON_DECISIONS]
+            if unknown or not allowed:
+                raise PayloadError(f"allowed_decisions must be a non-empty subset of {PERSON_DECISIONS}, "
+                                   f"got {allowed}")
+            values["allowed_decisions"] = allowed
+        if response_schema is not None:
+            values["response_schema"] = checked_copy(response_schema, "response_schema", limit)
+        if timeout is not None:
+            if timeout <= 0:
+                raise PayloadError(f"timeout must be positive, got {timeout}")
+            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        if deadline is not None:
+            values["deadline"] = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        if assignees is not None:
+            values["assignees"] = [str(a) for a in assignees]
+        if requested_by is not None:
+            values["requested_by"] = requested_by
+        try:
+            return InterruptPoint.model_validate(values)
+        except ValueError as exc:
+            raise PayloadError(f"invalid approval request: {exc}") from None
+
+    async def _ask(self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None,
+                   requested_by: str | None) -> TaskContext:
+        if self.plugins.has_policies:
+            interrupt = await self.plugins.assess(record.to_context(), interrupt)
+        changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approvals": ()}
+        data: dict[str, Any] = {"interrupt": interrupt}
+        if step is not None:
+            changes["current_step"] = data["step"] = step
+        actor = Actor(id=requested_by, source="person") if action == "pause" and requested_by else \
+            Actor(id=requested_by or record.agent or "agent", source="agent")
+        new = await self._commit(action, record, record.task_id, actor, data, **changes)
+        context = new.to_context()
+        if self.plugins.has_policies:
+            decision = await self.plugins.auto_decide(context, interrupt)
+            if decision is not None:
+                decision = decision.model_copy(update={"interrupt_id": interrupt.interrupt_id})
+                try:
+                    return await self._apply_decision(new, decision, authorize=False)
+                except ConflictError:
+                    return (await self._get_record(record.task_id)).to_context()
+        if self.plugins.has_request_observers:
+            await self.plugins.approval_requested(context, interrupt)
+        return context
+
+    async def pause(self, task_id: str, actor: str, reason: str, *, severity: Severity | str = Severity.MEDIUM,
+                    context: dict[str, Any] | None = None) -> TaskContext:
+        """A person interrupts a RUNNING task: RUNNING → AWAITING_APPROVAL with kind=review.
+
+        The agent notices at its next checkpoint (``@interruptible``) and waits for the decision.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise PayloadError(f"task {task_id!r}: the reason for a pause must be a non-empty string")
+        record = await self._get_record(task_id)
+        if record.state is not S.RUNNING:
+            raise self._illegal("pause", record)
+        interrupt = self._build_interrupt(
+            reason, context, ["resume", "stop"], severity, InterruptKind.REVIEW, None, None,
+            ["approve", "reject"], None, None, None, "reject", None, 1, actor)
+        return await self._ask("pause", record, interrupt, None, actor)
+
+    # -- deciding --------------------------------------------------------------------------
+
+    async def approve(self, task_id: str, approver: str | None = None, *, option: str | None = None,
+                      comment: str | None = None, notes: str | None = None, source: str = "api",
+                      interrupt_id: str | None = None, args_fingerprint: str | None = None) -> TaskContext:
+        """AWAITING_APPROVAL → APPROVED (or, under four eyes, the first of two approvals).
+
+        ``interrupt_id``/``args_fingerprint``: pass what the person saw; if the task has since
+        asked something else, ``ConflictError`` instead of approving what nobody looked at.
+        """
+        decision = Decision(type=DecisionType.APPROVE, actor=Actor(id=approver or settings.os_user(),
+                            source=source), option=option, message=comment if comment is not None else notes)
+        return await self.decide(task_id, decision, interrupt_id=interrupt_id,
+                                 args_fingerprint=args_fingerprint)
+
+    async def reject(self, task_id: str, rejector: str | None = None, reason: str | None = None, *,
+                     option: str | None = None, source: str = "api", interrupt_id: str | None = None,
+                     approver: str | None = None) -> TaskContext:
+        """AWAITING_APPROVAL → REJECTED. The reason reaches the agent (and, via adapters, the model)."""
+        decision = Decision(type=DecisionType.REJECT,
+                            actor=Actor(id=rejector or approver or settings.os_user(), source=source),
+                            option=option, message=reason)
+        return await self.decide(task_id, decision, interrupt_id=interrupt_id)
+
+    async def edit(self, task_id: str, edited_args: dict[str, Any], approver: str | None = None, *,
+                   comment: str | None = None, source: str = "api", interrupt_id: str | None = None,
+                   args_fingerprint: str | None = None) -> TaskContext:
+        """Approve with edited args: the action runs with ``edited_args`` instead of its own."""
+        decision = Decision(type=DecisionType.EDIT, actor=Actor(id=approver or settings.os_user(),
+                            source=source), edited_args=edited_args, message=comment)
+        return await self.decide(task_id, decision, interrupt_id=interrupt_id,
+                                 args_fingerprint=args_fingerprint)
+
+    async def respond(self, task_id: str, response: Any, responder: str | None = None, *,
+                      source: str = "api", interrupt_id: str | None = None) -> TaskContext:
+        """Approve with an answer (questions): checked against the interrupt's ``response_schema``."""
+        decision = Decision(type=DecisionType.RESPOND, actor=Actor(id=responder or settings.os_user(),
+                            source=source), response=response)
+        return await self.decide(task_id, decision, interrupt_id=interrupt_id)
+
+    async def decide(self, task_id: str, decision: Decision, *, interrupt_id: str | None = None,
+                     args_fingerprint: str | None = None) -> TaskContext:
+        """Apply any ``Decision`` to a waiting task (the primitive behind approve/reject/edit/respond).
+
+        Raises ``AlreadyDecidedError`` (naming who) when somebody decided first — also when two
+        callers race: exactly one append wins.
+        """
+        record = await self._get_record(task_id)
+        if interrupt_id is None:
+            interrupt_id = decision.interrupt_id
+        current = record.interrupt
+        if interrupt_id is not None and (current is None or current.interrupt_id != interrupt_id):
+            if record.decision is not None and record.decision.interrupt_id == interrupt_id:
+                d = record.decision
+                raise AlreadyDecidedError(task_id, record.state.value, decision.type.value, d.actor.id,
+                                          d.type.value, record.version)
+            raise ConflictError(task_id, record.version, record.version,
+                                f"task {task_id!r} is no longer waiting on interrupt {interrupt_id}")
+        if args_fingerprint is not None and current is not None \
+                and current.args_fingerprint not in (None, args_fingerprint):
+            raise ConflictError(task_id, record.version, record.version,
+                                f"task {task_id!r}: the action's args changed since they were shown")
+        return await self._apply_decision(record, decision, authorize=True)
+
+    def _validate_decision(self, record: TaskRecord, decision: Decision) -> Decision:
+        interrupt = record.interrupt
+        assert interrupt is not None
+        kind = decision.type.value
+        task_id = record.task_id
+        if kind in PERSON_DECISIONS and kind not in interrupt.allowed_decisions:
+            raise InvalidTransitionError(task_id, record.state.value, kind,
+                                         f"this interrupt allows only {', '.join(interrupt.allowed_decisions)}")
+        if decision.option is not None and decision.option not in interrupt.options:
+            raise PayloadError(f"task {task_id!r}: option {decision.option!r} is not one of "
+                               f"{interrupt.options}")
+        updates: dict[str, Any] = {"interrupt_id": interrupt.interrupt_id}
+        limit = self.max_payload_bytes
+        if decision.type is DecisionType.EDIT:
+            if not isinstance(decision.edited_args, dict):
+                raise PayloadError(f"task {task_id!r}: an edit needs edited_args as a JSON object")
+            updates["edited_args"] = checked_copy(decision.edited_args, "edited args", limit)
+        elif decision.edited_args is not None:
+            raise PayloadError(f"task {task_id!r}: edited_args only go with an edit decision")
+        if decision.type is DecisionType.RESPOND:
+            response = checked_copy(decision.response, "response", limit)
+            if interrupt.response_schema is not None:
+                problems = schema_errors(response, interrupt.response_schema)
+                if problems:
+                    raise PayloadError(f"task {task_id!r}: the response does not fit the schema: "
+                                       + "; ".join(problems))
+            updates["response"] = response
+        if decision.message is not None:
+            updates["message"] = checked_copy(str(decision.message), "message", limit)
+        return decision.model_copy(update=updates)
+
+    async def _apply_decision(self, record: TaskRecord, decision: Decision, *, authorize: bool) -> TaskContext:
+        task_id = record.task_id
+        if record.state is not S.AWAITING_APPROVAL or record.interrupt is None:
+            raise self._illegal("approve" if decision.approved else "reject", record)
+        decision = self._validate_decision(record, decision)
+        interrupt = record.interrupt
+        approvals = record.approvals
+        person = decision.type not in (DecisionType.TIMEOUT, DecisionType.POLICY)
+        if decision.approved and interrupt.required_approvals > 1 and person \
+                and any(a.actor.id == decision.actor.id for a in approvals):
+            raise NotAuthorizedError(task_id, decision.actor.id,
+                                         "four eyes: the second approval must come from a different person")
+        if authorize and self.plugins.has_authorizers:
+            await self.plugins.authorize(decision.actor, record.to_context(), decision)
+        changes: dict[str, Any] = {"decision": decision}
+        if decision.approved:
+            approvals = (*approvals, decision)
+            final = len(approvals) >= interrupt.required_approvals or \
+                decision.type in (DecisionType.TIMEOUT, DecisionType.POLICY)
+            action = "approve" if final else "approve_partial"
+            changes["approvals"] = approvals
+            if not final:
+                changes["decision"] = None
+        else:
+            action = "reject"
+        try:
+            new = await self._commit(action, record, task_id, decision.actor, {"decision": decision}, **changes)
+        except ConflictError as exc:
+            latest = await self._get_record(task_id)
+            if latest.decision is not None and latest.state is not S.AWAITING_APPROVAL:
+                d = latest.decision
+                raise AlreadyDecidedError(task_id, latest.state.value, action, d.actor.id, d.type.value,
+                                          latest.version) from exc
+            raise
+        return new.to_context()
+
+    async def expire(self, task_id: str, *, force: bool = False) -> TaskContext:
+        """Apply the deadline's outcome to a waiting task whose deadline has passed.
+
+        Asks ``hitl_deadline_expired`` first (an escalation plugin may answer); otherwise applies
+        the interrupt's ``default_decision`` as ``Decision(type="timeout")``. ``force`` expires
+        even before the deadline (the decorator's own ``timeout``). If a person decided first,
+        their decision stands and is returned.
+        """
+        record = await self._get_record(task_id)
+        interrupt = record.interrupt
+        if record.state is not S.AWAITING_APPROVAL or interrupt is None:
+            if record.decision is not None:
+                return record.to_context()
+            raise InvalidTransitionError(task_id, record.state.value, "expire", "it is not waiting")
+        if not force and (interrupt.deadline is None or datetime_to_us(interrupt.deadline) > now_us()):
+            raise InvalidTransitionError(task_id, record.state.value, "expire",
+                                         "its deadline has not passed")
+        context = record.to_context()
+        decision = await self.plugins.deadline_expired(context, interrupt)
+        if decision is None:
+            decision = Decision(type=DecisionType.TIMEOUT, outcome=interrupt.default_decision,
+                                actor=Actor(id="hitl:timeout", source="timeout"),
+                                message="no decision before the deadline")
+        try:
+            return await self._apply_decision(record, decision, authorize=False)
+        except ConflictError:
+            return (await self._get_record(task_id)).to_context()
+
+    # -- going on -------------------------------------------------------------------------
+
+    async def resume(self, task_id: str, step: str | None = None, *, actor: str | None = None) -> TaskContext:
+        """APPROVED or REJECTED → RUNNING: the agent goes on (with the rejection as feedback).
+
+        The interrupt leaves ``interrupt_point`` and stays in the history.
+        """
+        record = await self._get_record(task_id)
+        data: dict[str, Any] = {}
+        if record.interrupt is not None:
+            data["interrupt"] = record.interrupt
+        if record.decision is not None:
+            data["decision"] = record.decision
+        changes: dict[str, Any] = {"interrupt": None}
+        if step is not None:
+            changes["current_step"] = data["step"] = step
+        who = Actor(id=actor, source="person") if actor else Actor(id=record.agent or "agent", source="agent")
+        return (await self._commit("resume", record, task_id, who, data, **changes)).to_context()
+
+    async def complete(self, task_id: str, result: Any = None) -> TaskContext:
+        """RUNNING → COMPLETED (terminal). ``result`` must be JSON-serialisable."""
+        record = await self._get_record(task_id)
+        changes: dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        if result is not None:
+            changes["result"] = data["result"] = checked_copy(result, "result", self.max_payload_bytes)
+        return (await self._commit("complete", record, task_id, None, data, **changes)).to_context()
+
+    async def fail(self, task_id: str, error: str) -> TaskContext:
+        """Any non-terminal state → FAILED (terminal), with the error kept."""
+        record = await self._get_record(task_id)
+        error = str(error)
+        return (await self._commit("fail", record, task_id, None, {"error": error},
+                                   error=error)).to_context()
+
+    # -- queries --------------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> TaskContext | None:
+        """The task's current snapshot, or None for an unknown id (the seed's contract)."""
+        record = await (self.store if self._opened else await self._ready()).get(task_id)
+        return record.to_context() if record is not None else None
+
+    async def get_pending_approvals(self) -> list[TaskContext]:
+        """Every task waiting for a decision, longest-waiting first. Indexed: never scans."""
+        return await self.get_tasks_by_state(S.AWAITING_APPROVAL)
+
+    async def get_tasks_by_state(self, state: TaskState | str) -> list[TaskContext]:
+        store = self.store if self._opened else await self._ready()
+        return [r.to_context() for r in await store.query(TaskState(state))]
+
+    async def get_all_tasks(self) -> list[TaskContext]:
+        store = self.store if self._opened else await self._ready()
+        return [r.to_context() for r in await store.query()]
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def _wake(self, record: TaskRecord) -> None:
+        waiters = self._waiters.get(record.task_id)
+        if not waiters:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, future in list(waiters):
+            if loop is running:
+                if not future.done():
+                    future.set_result(record)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, future, record)
+
+    async def _ensure_follower(self) -> None:
+        """On a shared store, one task per event loop follows it to hear of decisions made elsewhere.
+
+        Returns once the follower has its starting point, so that a waiter which reads the task
+        afterwards cannot miss a decision committed in between.
+        """
+        loop = asyncio.get_running_loop()
+        task = self._followers.get(loop)
+        if task is None or task.done():
+            started = asyncio.Event()
+            self._followers[loop] = loop.create_task(self._follow(started), name="hitl-follow")
+            await started.wait()
+
+    async def _follow(self, started: asyncio.Event) -> None:
+        store = await self._ready()
+        after = await store.last_seq()
+        started.set()
+        async for event in store.follow(after):
+            if event.task_id in self._waiters:
+                record = await store.get(event.task_id)
+                if record is not None:
+                    self._wake(record)
+
+    async def wait_for_decision(self, task_id: str, timeout: float | None = None) -> Decision:
+        """Block until the task's current interrupt is decided, here or in another process.
+
+        Returns at once if it already is. Raises ``DecisionTimeoutError`` after ``timeout`` seconds
+        (the task keeps waiting; see ``expire``), ``TaskFailedError`` if the task fails meanwhile,
+        ``TaskNotFoundError`` for an unknown id. Woken by the transition itself, not by polling.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            future: asyncio.Future[TaskRecord] = loop.create_future()
+            entry = (loop, future)
+            self._waiters.setdefault(task_id, []).append(entry)
+            try:
+                store = await self._ready()
+                if store.shared:
+                    await self._ensure_follower()
+                record = await self._get_record(task_id)
+                outcome = _decision_of(record)
+                if outcome is None:
+                    remaining = None if deadline is None else max(deadline - loop.time(), 0)
+                    try:
+                        record = await asyncio.wait_for(future, remaining)
+                    except TimeoutError:
+                        raise DecisionTimeoutError(task_id, timeout or 0) from None
+                    outcome = _decision_of(record)
+            finally:
+                waiters = self._waiters.get(task_id)
+                if waiters is not None:
+                    try:
+                        waiters.remove(entry)
+                    except ValueError:
+                        pass
+                    if not waiters:
+                        del self._waiters[task_id]
+            if outcome is not None:
+                return outcome
+
+    async def wait_for_state(self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
+                             ) -> TaskContext:
+        """Block until the task is in one of ``states`` (used by checkpoints to notice a pause)."""
+        wanted = {TaskState(s) for s in states}
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            future: asyncio.Future[TaskRecord] = loop.create_future()
+            entry = (loop, future)
+            self._waiters.setdefault(task_id, []).append(entry)
+            try:
+                store = await self._ready()
+                if store.shared:
+                    await self._ensure_follower()
+                record = await self._get_record(task_id)
+                if record.state in wanted:
+                    return record.to_context()
+                remaining = None if deadline is None else max(deadline - loop.time(), 0)
+                try:
+                    record = await asyncio.wait_for(future, remaining)
+                except TimeoutError:
+                    raise DecisionTimeoutError(task_id, timeout or 0) from None
+                if record.state in wanted:
+                    return record.to_context()
+            finally:
+                waiters = self._waiters.get(task_id)
+                if waiters is not None and entry in waiters:
+                    waiters.remove(entry)
+                    if not waiters:
+                        del self._waiters[task_id]
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def events(self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None) -> list[Any]:
+        """Committed events (``Event`` models) in order: the audit trail."""
+        store = await self._ready()
+        return [e.to_event() for e in await store.events(after_seq, limit, task_id)]
+
+    async def verify(self) -> Any:
+        """Walk the hash chain (``VerifyReport``)."""
+        return await (await self._ready()).verify()
+
+
+def _settle(future: asyncio.Future[TaskRecord], record: TaskRecord) -> None:
+    if not future.done():
+        future.set_result(record)
+
+
+def _decision_of(record: TaskRecord) -> Decision | None:
+    """The decision a waiter gets for ``record``, None to keep waiting; raises if it can't come."""
+    if record.state is S.FAILED:
+        raise TaskFailedError(record.task_id, record.error)
+    if record.state is S.AWAITING_APPROVAL:
+        return None
+    if record.decision is not None:
+        return record.decision
+    if record.state is S.COMPLETED:
+        raise InvalidTransitionError(record.task_id, record.state.value, "wait_for_decision",
+                                     "the task completed without asking for a decision")
+    return None
+

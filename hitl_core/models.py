@@ -1,0 +1,190 @@
+"""The public data model: what a caller gets back, what the console shows, what the audit exports.
+
+Models are data: the machine (``hitl_core.machine``) owns every behaviour. Each model round-trips
+through JSON losslessly (``to_dict``/``from_dict``, ``model_dump_json``/``model_validate_json``).
+
+Internally the machine and the stores work with compact slotted records (``hitl_core.records``)
+and build these models only at the boundary, so that a transition costs microseconds and a
+waiting task a little over a kilobyte.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskState(StrEnum):
+    """The seven states of a task. Members compare equal to their lower-case string values."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskState.COMPLETED, TaskState.FAILED)
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for low … 3 for critical: severities compare by rank, never alphabetically."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class InterruptKind(StrEnum):
+    APPROVAL = "approval"  # the agent asks before a risky step
+    QUESTION = "question"  # the agent asks for an answer (``respond``)
+    REVIEW = "review"  # a person paused a running task
+
+
+class DecisionType(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    EDIT = "edit"  # approve with edited args
+    RESPOND = "respond"  # approve with an answer
+    TIMEOUT = "timeout"  # the deadline passed; ``outcome`` says what it applied
+    POLICY = "policy"  # a rule decided; ``outcome`` says what it applied
+
+
+#: The decisions a person can make on an interrupt (``allowed_decisions`` is a subset of these).
+PERSON_DECISIONS: tuple[str, ...] = ("approve", "reject", "edit", "respond")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (datetimes as ISO strings): the seed's persistence format."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls.model_validate(data)
+
+
+class Actor(_Model):
+    """Who did something. ``source`` says through what: api, cli, console, agent, policy, timeout."""
+
+    id: str
+    source: str = "api"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Action(_Model):
+    """The step an agent wants to take: a tool or function name and the arguments it would get."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class InterruptPoint(_Model):
+    """Why a task stopped and what a person may decide about it."""
+
+    reason: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    options: list[str] = Field(default_factory=lambda: ["approve", "reject"])
+    severity: Severity = Severity.MEDIUM
+    created_at: datetime = Field(default_factory=utcnow)
+    interrupt_id: str = ""
+    kind: InterruptKind = InterruptKind.APPROVAL
+    action: Action | None = None
+    #: sha256 of the canonical JSON of ``action.args``: a decision binds to exactly what was shown.
+    args_fingerprint: str | None = None
+    allowed_decisions: list[str] = Field(default_factory=lambda: list(PERSON_DECISIONS))
+    response_schema: dict[str, Any] | None = None
+    deadline: datetime | None = None
+    default_decision: Literal["approve", "reject"] = "reject"
+    assignees: list[str] = Field(default_factory=list)
+    required_approvals: int = Field(default=1, ge=1, le=2)
+    requested_by: str | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _lower_severity(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Decision(_Model):
+    """What was decided about one interrupt, by whom, and with what."""
+
+    type: DecisionType
+    actor: Actor
+    option: str | None = None
+    message: str | None = None
+    edited_args: dict[str, Any] | None = None
+    response: Any = None
+    decided_at: datetime = Field(default_factory=utcnow)
+    interrupt_id: str | None = None
+    #: For ``timeout`` and ``policy`` decisions: the decision they applied.
+    outcome: Literal["approve", "reject"] | None = None
+
+    @property
+    def approved(self) -> bool:
+        """True when this decision lets the action go ahead."""
+        if self.type in (DecisionType.TIMEOUT, DecisionType.POLICY):
+            return self.outcome == "approve"
+        return self.type != DecisionType.REJECT
+
+
+class Event(_Model):
+    """One committed transition. ``hash`` chains over the whole log (see ``hitl_core.audit``)."""
+
+    seq: int
+    task_id: str
+    version: int
+    action: str
+    from_state: TaskState | None
+    to_state: TaskState
+    actor: Actor | None = None
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+    prev_hash: str = ""
+    hash: str = ""
+
+
+class TaskContext(_Model):
+    """A snapshot of one task at one version. Returned by every machine call; never live."""
+
+    task_id: str
+    state: TaskState = TaskState.PENDING
+    current_step: str | None = None
+    #: One entry per committed transition of this task, oldest first (``hitl_core.records``).
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    interrupt_point: InterruptPoint | None = None
+    approval_data: dict[str, Any] | None = None
+    error: str | None = None
+    version: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    agent: str | None = None
+    framework: str | None = None
+    run_id: str | None = None
+    parent_id: str | None = None
+    result: Any = None
+    #: The decision on the current (or last) interrupt; under four eyes, the approvals so far.
+    decision: Decision | None = None
+    approvals: list[Decision] = Field(default_factory=list)

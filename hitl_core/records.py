@@ -1,0 +1,226 @@
+"""Compact internal records: what the machine and the stores pass around on the hot path.
+
+Why not the pydantic models? A pydantic instance carries a ``__dict__`` of every field; keeping
+one per task (plus one per event) costs several kilobytes a waiting task and microseconds a
+transition. These slotted records cost a few hundred bytes, share the (immutable, validated
+once at the boundary) ``InterruptPoint`` and ``Decision`` models, and are turned into
+``TaskContext`` / ``Event`` only when a caller asks (``to_context``, ``to_event``).
+
+A task's history *is* its events: a record keeps a tuple of its ``EventRecord``\\s rather than a
+second copy of what happened.
+
+Store authors: treat records as immutable once appended. ``EventRecord.seq``, ``prev_hash`` and
+``hash`` are filled by the store inside ``append``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .canonical import canonical_json, datetime_to_us, event_hash, us_to_datetime
+from .models import Actor, Decision, Event, InterruptPoint, TaskContext, TaskState
+
+_TASK_FIELDS = frozenset(TaskContext.model_fields)
+_EVENT_FIELDS = frozenset(Event.model_fields)
+
+
+def _build(cls: type[Any], values: dict[str, Any], fields: frozenset[str]) -> Any:
+    """Make a model from values the machine already validated, without validating them again.
+
+    This is what ``model_construct`` does, minus its per-field Python loop; the values come from
+    records whose parts were validated when they entered the system.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+@dataclass(slots=True, eq=False)
+class EventRecord:
+    task_id: str
+    version: int
+    action: str
+    from_state: TaskState | None
+    to_state: TaskState
+    actor_id: str | None
+    actor_source: str | None
+    at: int  # microseconds since the epoch
+    #: JSON-compatible, but may hold the (validated, immutable) InterruptPoint or Decision models
+    #: themselves: they are dumped only when written, hashed or exported.
+    data: dict[str, Any]
+    seq: int = 0
+    prev_hash: str | None = None
+    hash: str | None = None
+
+    def data_json(self) -> str:
+        return canonical_json(self.data)
+
+    def compute_hash(self, prev_hash: str) -> str:
+        return event_hash(prev_hash, self.seq, self.task_id, self.version, self.action,
+                          self.from_state, self.to_state, self.actor_id, self.actor_source,
+                          self.at, self.data)
+
+    @property
+    def actor(self) -> Actor | None:
+        if self.actor_id is None:
+            return None
+        return _build(Actor, {"id": self.actor_id, "source": self.actor_source or "api"},
+                      frozenset(("id", "source")))
+
+    def history_entry(self) -> dict[str, Any]:
+        """The JSON-compatible summary a ``TaskContext.history`` shows for this event."""
+        entry: dict[str, Any] = {
+            "seq": self.seq, "action": self.action,
+            "from": self.from_state.value if self.from_state is not None else None,
+            "to": self.to_state.value, "at": us_to_datetime(self.at).isoformat(),
+            "actor": self.actor_id,
+        }
+        data = self.data
+        if not data:
+            return entry
+        interrupt = data.get("interrupt")
+        decision = data.get("decision")
+        if self.action == "resume":
+            # The interrupt the task was stopped for stays visible in its history.
+            if interrupt is not None:
+                entry["interrupt"] = _as_json(interrupt)
+            if decision is not None:
+                entry["decision"] = _as_json(decision)
+        elif isinstance(interrupt, InterruptPoint):
+            entry["interrupt_id"] = interrupt.interrupt_id
+            entry["reason"] = interrupt.reason
+            entry["severity"] = interrupt.severity.value
+        elif isinstance(decision, Decision):
+            entry["decision"] = decision.type.value
+            if decision.outcome:
+                entry["outcome"] = decision.outcome
+            if decision.message:
+                entry["message"] = decision.message
+            if decision.option:
+                entry["option"] = decision.option
+        for key in ("step", "error"):
+            if data.get(key) is not None:
+                entry[key] = data[key]
+        return entry
+
+    def to_event(self) -> Event:
+        return _build(Event, {
+            "seq": self.seq, "task_id": self.task_id, "version": self.version,
+            "action": self.action, "from_state": self.from_state, "to_state": self.to_state,
+            "actor": self.actor, "at": us_to_datetime(self.at),
+            "data": _as_json(self.data), "prev_hash": self.prev_hash or "",
+            "hash": self.hash or "",
+        }, _EVENT_FIELDS)
+
+    @classmethod
+    def from_event(cls, event: Event) -> EventRecord:
+        return cls(task_id=event.task_id, version=event.version, action=event.action,
+                   from_state=event.from_state, to_state=event.to_state,
+                   actor_id=event.actor.id if event.actor else None,
+                   actor_source=event.actor.source if event.actor else None,
+                   at=datetime_to_us(event.at), data=event.data, seq=event.seq,
+                   prev_hash=event.prev_hash or None, hash=event.hash or None)
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, (InterruptPoint, Decision)):
+        return value.model_dump(mode="json")
+    return value
+
+
+@dataclass(slots=True, eq=False)
+class TaskRecord:
+    task_id: str
+    state: TaskState
+    version: int
+    created_at: int
+    updated_at: int
+    history: tuple[EventRecord, ...] = ()
+    current_step: str | None = None
+    metadata: dict[str, Any] | None = None
+    interrupt: InterruptPoint | None = None
+    decision: Decision | None = None
+    approvals: tuple[Decision, ...] = ()
+    error: str | None = None
+    result: Any = None
+    agent: str | None = None
+    framework: str | None = None
+    run_id: str | None = None
+    parent_id: str | None = None
+    last_seq: int = 0
+
+    def evolve(self, **changes: Any) -> TaskRecord:
+        return replace(self, **changes)
+
+    def to_context(self) -> TaskContext:
+        decision = self.decision
+        return _build(TaskContext, {
+            "task_id": self.task_id, "state": self.state, "current_step": self.current_step,
+            "history": [e.history_entry() for e in self.history],
+            "metadata": self.metadata if self.metadata is not None else {},
+            "interrupt_point": self.interrupt,
+            "approval_data": approval_data(decision) if decision is not None else None,
+            "error": self.error, "version": self.version,
+            "created_at": us_to_datetime(self.created_at),
+            "updated_at": us_to_datetime(self.updated_at),
+            "agent": self.agent, "framework": self.framework, "run_id": self.run_id,
+            "parent_id": self.parent_id, "result": self.result, "decision": decision,
+            "approvals": list(self.approvals),
+        }, _TASK_FIELDS)
+
+    def snapshot_json(self) -> str:
+        """The snapshot without its history (stores keep events separately)."""
+        return canonical_json({
+            "task_id": self.task_id, "state": self.state.value, "version": self.version,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+            "current_step": self.current_step, "metadata": self.metadata,
+            "interrupt": self.interrupt, "decision": self.decision,
+            "approvals": list(self.approvals), "error": self.error, "result": self.result,
+            "agent": self.agent, "framework": self.framework, "run_id": self.run_id,
+            "parent_id": self.parent_id, "last_seq": self.last_seq,
+        })
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any], history: tuple[EventRecord, ...] = ()) -> TaskRecord:
+        interrupt = data.get("interrupt")
+        decision = data.get("decision")
+        return cls(
+            task_id=data["task_id"], state=TaskState(data["state"]), version=data["version"],
+            created_at=data["created_at"], updated_at=data["updated_at"], history=history,
+            current_step=data.get("current_step"), metadata=data.get("metadata"),
+            interrupt=InterruptPoint.model_validate(interrupt) if interrupt else None,
+            decision=Decision.model_validate(decision) if decision else None,
+            approvals=tuple(Decision.model_validate(d) for d in data.get("approvals") or ()),
+            error=data.get("error"), result=data.get("result"), agent=data.get("agent"),
+            framework=data.get("framework"), run_id=data.get("run_id"),
+            parent_id=data.get("parent_id"), last_seq=data.get("last_seq", 0),
+        )
+
+
+def approval_data(decision: Decision) -> dict[str, Any]:
+    """The seed's ``approval_data`` dict, derived from the decision (kept for compatibility)."""
+    approved = decision.approved
+    data: dict[str, Any] = {
+        "approved": approved,
+        "decision": decision.type.value,
+        "approver" if approved else "rejector": decision.actor.id,
+        "source": decision.actor.source,
+        "at": decision.decided_at.isoformat(),
+    }
+    if decision.message is not None:
+        data["notes" if approved else "reason"] = decision.message
+    if decision.option is not None:
+        data["option"] = decision.option
+    if decision.edited_args is not None:
+        data["edited_args"] = decision.edited_args
+    if decision.response is not None:
+        data["response"] = decision.response
+    if decision.outcome is not None:
+        data["outcome"] = decision.outcome
+    return data

@@ -1,0 +1,14 @@
+"""The built-in store backends, registered through ``hitl_register_stores`` like any plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..hookspecs import StoreFactory, hookimpl
+
+
+@hookimpl
+def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
+    from .memory import MemoryStore
+
+    register("memory", MemoryStore)

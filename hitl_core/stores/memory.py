@@ -1,0 +1,136 @@
+"""The in-memory store: the fastest, for tests, demos and single-process agents that may lose
+their tasks when they exit.
+
+Thread-safe: one ``threading.Lock`` guards the compare-and-set, so a machine used from several
+threads or event loops (the synchronous facade runs its own) stays consistent. The hash chain
+is computed lazily — the first time an event is read back — because it is deterministic and
+nobody can alter an in-memory log behind our back; ``verify`` still recomputes every link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterable
+from itertools import islice
+
+from ..canonical import GENESIS_HASH
+from ..errors import ConflictError, DuplicateTaskError
+from ..models import TaskState
+from ..records import EventRecord, TaskRecord
+from .base import Store
+
+
+class MemoryStore(Store):
+    shared = False
+    durable = False
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskRecord] = {}
+        # state -> task ids in the order they last changed (dicts as ordered sets)
+        self._by_state: dict[TaskState, dict[str, None]] = {s: {} for s in TaskState}
+        self._log: list[EventRecord] = []
+        self._hashed = 0  # events [0, _hashed) have their hash filled
+        self._last_hash = GENESIS_HASH
+        self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
+        task_id = task.task_id
+        with self._lock:
+            current = self._tasks.get(task_id)
+            if expected_version is None:
+                if current is not None:
+                    raise DuplicateTaskError(task_id, current.state.value)
+            elif current is None or current.version != expected_version:
+                raise ConflictError(task_id, expected_version, current.version if current else None)
+            log = self._log
+            seq = len(log) + 1
+            event.seq = seq
+            task.last_seq = seq
+            log.append(event)
+            self._tasks[task_id] = task
+            if current is not None:
+                del self._by_state[current.state][task_id]
+            self._by_state[task.state][task_id] = None
+            followers = self._followers
+        if followers:
+            self._wake(followers)
+
+    @staticmethod
+    def _wake(followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, flag in list(followers):
+            if loop is running:
+                flag.set()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(flag.set)
+
+    def _hash_upto(self, count: int) -> None:
+        """Fill the chain hashes of the first ``count`` events."""
+        if count <= self._hashed:
+            return
+        with self._lock:
+            prev = self._last_hash
+            for event in self._log[self._hashed:count]:
+                event.prev_hash = prev
+                prev = event.hash = event.compute_hash(prev)
+            self._hashed = max(self._hashed, count)
+            self._last_hash = prev
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        return self._tasks.get(task_id)
+
+    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
+                    after: int | None = None) -> list[TaskRecord]:
+        tasks = self._tasks
+        if state is None:
+            records = sorted(tasks.values(), key=lambda r: r.last_seq)
+        else:
+            states = [state] if isinstance(state, (TaskState, str)) else list(state)
+            with self._lock:
+                ids = [i for s in states for i in self._by_state[TaskState(s)]]
+            records = [tasks[i] for i in ids]
+            if len(states) > 1:
+                records.sort(key=lambda r: r.last_seq)
+        if after is not None:
+            records = [r for r in records if r.last_seq > after]
+        return records if limit is None else records[:limit]
+
+    async def events(self, after_seq: int = 0, limit: int | None = None,
+                     task_id: str | None = None) -> list[EventRecord]:
+        log = self._log
+        end = len(log)
+        self._hash_upto(end)
+        selected = islice(log, max(after_seq, 0), end)
+        if task_id is not None:
+            selected = (e for e in selected if e.task_id == task_id)
+        return list(selected if limit is None else islice(selected, limit))
+
+    async def last_seq(self) -> int:
+        return len(self._log)
+
+    async def count_by_state(self) -> dict[TaskState, int]:
+        return {s: len(ids) for s, ids in self._by_state.items() if ids}
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
+        flag = asyncio.Event()
+        entry = (asyncio.get_running_loop(), flag)
+        with self._lock:
+            self._followers = [*self._followers, entry]
+        try:
+            seq = after_seq
+            while True:
+                flag.clear()
+                for event in await self.events(after_seq=seq):
+                    seq = event.seq
+                    yield event
+                if len(self._log) == seq:
+                    await flag.wait()
+        finally:
+            with self._lock:
+                self._followers = [f for f in self._followers if f is not entry]
