@@ -1,27 +1,60 @@
-"""The ``hitl`` command line. Verbs that need no UI live here; ``hitl console`` loads hitl_tui."""
+"""The ``hitl`` command line.
+
+Verbs that need no UI live in ``hitl_core``; ``console`` and ``demo`` import ``hitl_tui`` only
+when they are run, so the core stays importable without Textual.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from . import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _console(args: argparse.Namespace) -> int:
+    from hitl_tui.cli import run_console
+
+    return run_console(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hitl_tui.cli import run_demo
+
+    return run_demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hitl", description="The human-in-the-loop control plane for AI agents.")
     parser.add_argument("--version", action="version", version=f"hitl {__version__}")
-    parser.add_subparsers(dest="command")
+    parser.add_argument("--store", metavar="URL", default=None,
+                        help="store URL (memory://, sqlite:///path.db, postgresql://…); default: $HITL_STORE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    console = sub.add_parser("console", help="the operator console")
+    console.add_argument("--as", dest="actor", metavar="NAME", help="operator name recorded on decisions")
+    console.add_argument("--readonly", action="store_true", help="observe only: no deciding keys")
+    console.set_defaults(handler=_console)
+
+    demo = sub.add_parser("demo", help="the console on a temporary store with a simulated agent fleet")
+    demo.add_argument("--agents", type=int, default=8, help="simulated agents")
+    demo.add_argument("--rate", type=float, default=1.0, help="new tasks per second across the fleet")
+    demo.add_argument("--as", dest="actor", metavar="NAME", help="operator name recorded on decisions")
+    demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
         parser.print_help()
         return 0
-    return 0
+    return handler(args)
 
 
 if __name__ == "__main__":

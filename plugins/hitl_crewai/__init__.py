@@ -1,0 +1,1 @@
+"""hitl adapter for crewai (work in progress)."""

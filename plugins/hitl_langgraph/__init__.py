@@ -1,0 +1,1 @@
+"""hitl adapter for langgraph (work in progress)."""

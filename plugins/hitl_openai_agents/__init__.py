@@ -1,0 +1,1 @@
+"""hitl adapter for openai_agents (work in progress)."""

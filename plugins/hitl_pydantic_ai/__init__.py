@@ -1,0 +1,1 @@
+"""hitl adapter for pydantic_ai (work in progress)."""
