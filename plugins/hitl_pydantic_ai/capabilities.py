@@ -1,0 +1,40 @@
+"""What a Pydantic AI deferred tool call can carry back, so the console offers only decisions that will work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """One adapter's answer to "what can a person's decision do in this framework?".
+
+    ``reject_reason`` is True when a rejection's reason reaches the model (not just a log);
+    ``cross_process`` when a run paused in one process can be resumed by another.
+    """
+
+    framework: str
+    approve: bool
+    reject_reason: bool
+    edit: bool
+    respond: bool
+    cross_process: bool
+
+    @property
+    def allowed_decisions(self) -> list[str]:
+        """The decisions to put on an interrupt's ``allowed_decisions`` (approve and reject always)."""
+        allowed = ["approve", "reject"]
+        if self.edit:
+            allowed.append("edit")
+        if self.respond:
+            allowed.append("respond")
+        return allowed
+
+
+#: Pydantic AI carries approve (True), edit (``ToolApproved(override_args=...)``) and reject
+#: (``ToolDenied(message)``, which the model receives as the tool's result). An approval-required
+#: call has no slot for a person's own answer, so ``respond`` is offered only for external
+#: (``CallDeferred``) tools, whose result the person supplies. The message history serialises to
+#: JSON, so another process can continue the run.
+CAPABILITIES = Capabilities(framework="pydantic-ai", approve=True, reject_reason=True, edit=True,
+                            respond=False, cross_process=True)
