@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from .models import (
     TaskState,
 )
 from .plugins import PluginHost
-from .records import EventRecord, TaskRecord
+from .records import EventRecord, TaskRecord, approval_data, build_model
 from .schema import schema_errors
 from .stores.base import Store
 from .transitions import TRANSITIONS
@@ -57,6 +57,20 @@ log = logging.getLogger("hitl")
 
 S = TaskState
 _DECIDED = (S.APPROVED, S.REJECTED)
+
+
+_ACTORS: dict[tuple[str, str], Actor] = {}
+
+
+def actor_of(actor_id: str, source: str) -> Actor:
+    """A shared, immutable ``Actor`` per (id, source): the same few actors decide thousands of tasks."""
+    key = (actor_id, source)
+    actor = _ACTORS.get(key)
+    if actor is None:
+        if len(_ACTORS) > 10_000:
+            _ACTORS.clear()
+        actor = _ACTORS[key] = Actor(id=actor_id, source=source)
+    return actor
 
 
 def _check_id(task_id: Any) -> str:
@@ -283,7 +297,7 @@ class HITLStateMachine:
 
     def _agent_actor(self, fields: dict[str, Any], record: TaskRecord | None = None) -> Actor:
         agent = fields.get("agent") or (record.agent if record else None) or "agent"
-        return Actor(id=agent, source="agent")
+        return actor_of(agent, "agent")
 
     # -- asking for a decision ---------------------------------------------------------------
 
@@ -327,7 +341,7 @@ class HITLStateMachine:
         if context is not None and not isinstance(context, dict):
             raise PayloadError(f"context must be a dict, got {type(context).__name__}")
         values: dict[str, Any] = {"reason": reason, "severity": severity, "kind": kind,
-                                  "interrupt_id": uuid.uuid4().hex,
+                                  "interrupt_id": os.urandom(16).hex(),
                                   "default_decision": default_decision,
                                   "required_approvals": required_approvals}
         if context:
@@ -370,12 +384,12 @@ class HITLStateMachine:
                    requested_by: str | None) -> TaskContext:
         if self.plugins.has_policies:
             interrupt = await self.plugins.assess(record.to_context(), interrupt)
-        changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approvals": ()}
+        changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approval": None, "approvals": ()}
         data: dict[str, Any] = {"interrupt": interrupt}
         if step is not None:
             changes["current_step"] = data["step"] = step
-        actor = Actor(id=requested_by, source="person") if action == "pause" and requested_by else \
-            Actor(id=requested_by or record.agent or "agent", source="agent")
+        actor = actor_of(requested_by, "person") if action == "pause" and requested_by else \
+            actor_of(requested_by or record.agent or "agent", "agent")
         new = await self._commit(action, record, record.task_id, actor, data, **changes)
         context = new.to_context()
         if self.plugins.has_policies:
@@ -416,8 +430,7 @@ class HITLStateMachine:
         ``interrupt_id``/``args_fingerprint``: pass what the person saw; if the task has since
         asked something else, ``ConflictError`` instead of approving what nobody looked at.
         """
-        decision = Decision(type=DecisionType.APPROVE, actor=Actor(id=approver or settings.os_user(),
-                            source=source), option=option, message=comment if comment is not None else notes)
+        decision = Decision(type=DecisionType.APPROVE, actor=actor_of(approver or settings.os_user(), source), option=option, message=comment if comment is not None else notes)
         return await self.decide(task_id, decision, interrupt_id=interrupt_id,
                                  args_fingerprint=args_fingerprint)
 
@@ -426,7 +439,7 @@ class HITLStateMachine:
                      approver: str | None = None) -> TaskContext:
         """AWAITING_APPROVAL → REJECTED. The reason reaches the agent (and, via adapters, the model)."""
         decision = Decision(type=DecisionType.REJECT,
-                            actor=Actor(id=rejector or approver or settings.os_user(), source=source),
+                            actor=actor_of(rejector or approver or settings.os_user(), source),
                             option=option, message=reason)
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
@@ -434,16 +447,14 @@ class HITLStateMachine:
                    comment: str | None = None, source: str = "api", interrupt_id: str | None = None,
                    args_fingerprint: str | None = None) -> TaskContext:
         """Approve with edited args: the action runs with ``edited_args`` instead of its own."""
-        decision = Decision(type=DecisionType.EDIT, actor=Actor(id=approver or settings.os_user(),
-                            source=source), edited_args=edited_args, message=comment)
+        decision = Decision(type=DecisionType.EDIT, actor=actor_of(approver or settings.os_user(), source), edited_args=edited_args, message=comment)
         return await self.decide(task_id, decision, interrupt_id=interrupt_id,
                                  args_fingerprint=args_fingerprint)
 
     async def respond(self, task_id: str, response: Any, responder: str | None = None, *,
                       source: str = "api", interrupt_id: str | None = None) -> TaskContext:
         """Approve with an answer (questions): checked against the interrupt's ``response_schema``."""
-        decision = Decision(type=DecisionType.RESPOND, actor=Actor(id=responder or settings.os_user(),
-                            source=source), response=response)
+        decision = Decision(type=DecisionType.RESPOND, actor=actor_of(responder or settings.os_user(), source), response=response)
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
     async def decide(self, task_id: str, decision: Decision, *, interrupt_id: str | None = None,
@@ -499,7 +510,7 @@ class HITLStateMachine:
             updates["response"] = response
         if decision.message is not None:
             updates["message"] = checked_copy(str(decision.message), "message", limit)
-        return decision.model_copy(update=updates)
+        return build_model(Decision, {**decision.__dict__, **updates})
 
     async def _apply_decision(self, record: TaskRecord, decision: Decision, *, authorize: bool) -> TaskContext:
         task_id = record.task_id
@@ -515,7 +526,7 @@ class HITLStateMachine:
                                          "four eyes: the second approval must come from a different person")
         if authorize and self.plugins.has_authorizers:
             await self.plugins.authorize(decision.actor, record.to_context(), decision)
-        changes: dict[str, Any] = {"decision": decision}
+        changes: dict[str, Any] = {"decision": decision, "approval": approval_data(decision)}
         if decision.approved:
             approvals = (*approvals, decision)
             final = len(approvals) >= interrupt.required_approvals or \
@@ -523,7 +534,7 @@ class HITLStateMachine:
             action = "approve" if final else "approve_partial"
             changes["approvals"] = approvals
             if not final:
-                changes["decision"] = None
+                changes["decision"] = changes["approval"] = None
         else:
             action = "reject"
         try:
@@ -558,7 +569,7 @@ class HITLStateMachine:
         decision = await self.plugins.deadline_expired(context, interrupt)
         if decision is None:
             decision = Decision(type=DecisionType.TIMEOUT, outcome=interrupt.default_decision,
-                                actor=Actor(id="hitl:timeout", source="timeout"),
+                                actor=actor_of("hitl:timeout", "timeout"),
                                 message="no decision before the deadline")
         try:
             return await self._apply_decision(record, decision, authorize=False)
@@ -581,7 +592,7 @@ class HITLStateMachine:
         changes: dict[str, Any] = {"interrupt": None}
         if step is not None:
             changes["current_step"] = data["step"] = step
-        who = Actor(id=actor, source="person") if actor else Actor(id=record.agent or "agent", source="agent")
+        who = actor_of(actor, "person") if actor else actor_of(record.agent or "agent", "agent")
         return (await self._commit("resume", record, task_id, who, data, **changes)).to_context()
 
     async def complete(self, task_id: str, result: Any = None) -> TaskContext:

@@ -15,27 +15,44 @@ Store authors: treat records as immutable once appended. ``EventRecord.seq``, ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
+from enum import Enum
 from typing import Any
 
 from .canonical import canonical_json, datetime_to_us, event_hash, us_to_datetime
 from .models import Actor, Decision, Event, InterruptPoint, TaskContext, TaskState
 
-_TASK_FIELDS = frozenset(TaskContext.model_fields)
-_EVENT_FIELDS = frozenset(Event.model_fields)
+# One "fields set" per model class, shared by every instance built here. pydantic only ever adds
+# field names to it (on assignment or model_copy), and they are all in it already.
+_TASK_FIELDS = set(TaskContext.model_fields)
+_EVENT_FIELDS = set(Event.model_fields)
+_ACTOR_FIELDS = set(Actor.model_fields)
+_new = object.__new__
+_set = object.__setattr__
 
 
-def _build(cls: type[Any], values: dict[str, Any], fields: frozenset[str]) -> Any:
+def build_model(cls: type[Any], values: dict[str, Any]) -> Any:
+    """``_build`` for any of our models, for values the caller has already validated."""
+    shared = _FIELDS_SETS.get(cls)
+    if shared is None:
+        shared = _FIELDS_SETS[cls] = set(cls.model_fields)
+    return _build(cls, values, shared)
+
+
+_FIELDS_SETS: dict[type[Any], set[str]] = {}
+
+
+def _build(cls: type[Any], values: dict[str, Any], fields: set[str]) -> Any:
     """Make a model from values the machine already validated, without validating them again.
 
     This is what ``model_construct`` does, minus its per-field Python loop; the values come from
     records whose parts were validated when they entered the system.
     """
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
 
 
@@ -55,6 +72,8 @@ class EventRecord:
     seq: int = 0
     prev_hash: str | None = None
     hash: str | None = None
+    #: ``history_entry()``'s answer, built on first use: events never change once committed.
+    entry: dict[str, Any] | None = None
 
     def data_json(self) -> str:
         return canonical_json(self.data)
@@ -68,11 +87,18 @@ class EventRecord:
     def actor(self) -> Actor | None:
         if self.actor_id is None:
             return None
-        return _build(Actor, {"id": self.actor_id, "source": self.actor_source or "api"},
-                      frozenset(("id", "source")))
+        return _build(Actor, {"id": self.actor_id, "source": self.actor_source or "api"}, _ACTOR_FIELDS)
 
     def history_entry(self) -> dict[str, Any]:
-        """The JSON-compatible summary a ``TaskContext.history`` shows for this event."""
+        """The JSON-compatible summary a ``TaskContext.history`` shows for this event (shared: read-only)."""
+        entry = self.entry
+        if entry is None:
+            entry = self.entry = self._make_entry()
+        return entry
+
+    def _make_entry(self) -> dict[str, Any]:
+        # Works alike on data holding models (fresh in this process) and plain JSON (read back
+        # from a database), so every store shows the same history.
         entry: dict[str, Any] = {
             "seq": self.seq, "action": self.action,
             "from": self.from_state.value if self.from_state is not None else None,
@@ -83,25 +109,19 @@ class EventRecord:
         if not data:
             return entry
         interrupt = data.get("interrupt")
+        if interrupt is not None:
+            entry["interrupt_id"] = _part(interrupt, "interrupt_id")
+            entry["reason"] = _part(interrupt, "reason")
+            entry["severity"] = _plain(_part(interrupt, "severity"))
+            entry["kind"] = _plain(_part(interrupt, "kind"))
         decision = data.get("decision")
-        if self.action == "resume":
-            # The interrupt the task was stopped for stays visible in its history.
-            if interrupt is not None:
-                entry["interrupt"] = _as_json(interrupt)
-            if decision is not None:
-                entry["decision"] = _as_json(decision)
-        elif isinstance(interrupt, InterruptPoint):
-            entry["interrupt_id"] = interrupt.interrupt_id
-            entry["reason"] = interrupt.reason
-            entry["severity"] = interrupt.severity.value
-        elif isinstance(decision, Decision):
-            entry["decision"] = decision.type.value
-            if decision.outcome:
-                entry["outcome"] = decision.outcome
-            if decision.message:
-                entry["message"] = decision.message
-            if decision.option:
-                entry["option"] = decision.option
+        if decision is not None:
+            entry["decision"] = _plain(_part(decision, "type"))
+            entry["decided_by"] = _part(_part(decision, "actor"), "id")
+            for key in ("outcome", "message", "option"):
+                value = _part(decision, key)
+                if value is not None:
+                    entry[key] = value
         for key in ("step", "error"):
             if data.get(key) is not None:
                 entry[key] = data[key]
@@ -124,6 +144,14 @@ class EventRecord:
                    actor_source=event.actor.source if event.actor else None,
                    at=datetime_to_us(event.at), data=event.data, seq=event.seq,
                    prev_hash=event.prev_hash or None, hash=event.hash or None)
+
+
+def _part(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def _as_json(value: Any) -> Any:
@@ -154,9 +182,12 @@ class TaskRecord:
     run_id: str | None = None
     parent_id: str | None = None
     last_seq: int = 0
+    #: the seed's ``approval_data`` dict, derived from ``decision`` once (see ``approval_data()``)
+    approval: dict[str, Any] | None = None
 
     def evolve(self, **changes: Any) -> TaskRecord:
-        return replace(self, **changes)
+        """A copy with ``changes`` applied; ``dataclasses.replace`` is several times slower."""
+        return _evolve(self, changes)
 
     def to_context(self) -> TaskContext:
         decision = self.decision
@@ -165,7 +196,8 @@ class TaskRecord:
             "history": [e.history_entry() for e in self.history],
             "metadata": self.metadata if self.metadata is not None else {},
             "interrupt_point": self.interrupt,
-            "approval_data": approval_data(decision) if decision is not None else None,
+            "approval_data": self.approval if self.approval is not None or decision is None
+            else approval_data(decision),
             "error": self.error, "version": self.version,
             "created_at": us_to_datetime(self.created_at),
             "updated_at": us_to_datetime(self.updated_at),
@@ -200,7 +232,25 @@ class TaskRecord:
             error=data.get("error"), result=data.get("result"), agent=data.get("agent"),
             framework=data.get("framework"), run_id=data.get("run_id"),
             parent_id=data.get("parent_id"), last_seq=data.get("last_seq", 0),
-        )
+        ).with_approval()
+
+    def with_approval(self) -> TaskRecord:
+        """Fill the derived ``approval`` cache (call after setting ``decision``)."""
+        if self.decision is not None and self.approval is None:
+            self.approval = approval_data(self.decision)
+        return self
+
+
+def _make_evolve() -> Any:
+    # Generated once: one positional constructor call, a dict.get per field, no getattr loop.
+    names = [f.name for f in fields(TaskRecord)]
+    args = ", ".join(f"g({n!r}, self.{n})" for n in names)
+    namespace: dict[str, Any] = {"TaskRecord": TaskRecord}
+    exec(f"def _evolve(self, changes):\n    g = changes.get\n    return TaskRecord({args})\n", namespace)
+    return namespace["_evolve"]
+
+
+_evolve = _make_evolve()
 
 
 def approval_data(decision: Decision) -> dict[str, Any]:
