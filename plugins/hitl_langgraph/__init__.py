@@ -1,1 +1,91 @@
-"""hitl adapter for langgraph (work in progress)."""
+"""hitl adapter for LangGraph (and LangChain's ``HumanInTheLoopMiddleware``).
+
+A node calls ``interrupt(value)``; the run stops with pending ``Interrupt``\\s, each with an id.
+``GraphApprovals`` turns every pending interrupt into a hitl task, waits for the decisions — made
+here, in ``hitl console`` or in any other process on the same store — and resumes the graph with
+``Command(resume={interrupt_id: value, ...})``: one value per pending interrupt, by id, never by
+position.
+
+Three payload shapes are recognised (``hitl_langgraph.payloads``):
+
+* LangChain ``HumanInTheLoopMiddleware``, batched (``action_requests`` + ``review_configs``):
+  one task per action request, siblings under the run's parent task; the resume value is
+  ``{"decisions": [...]}`` in the middleware's own format.
+* LangChain ``HumanInTheLoopMiddleware``, per call (``type == "tool_approval"``): one task, and
+  the resume value is one middleware decision.
+* Any other value: shown to the person as context; the answer comes back as a ``plain`` decision,
+  ``{"type": "approve" | "reject" | "edit" | "respond", "actor": ..., "message": ...,
+  "args": ... (edit), "response": ... (respond)}`` — or, when the interrupt declared a
+  ``response_schema``, the person's response itself.
+
+LangGraph re-runs an interrupted node from its start on resume, so code before ``interrupt()``
+runs again (keep it free of side effects, or make them idempotent). The adapter is idempotent in
+turn: a hitl task's id is derived from the thread id and the interrupt id, so a re-delivered
+interrupt finds its task (and its decision) instead of creating another.
+
+Importing this package does not import LangGraph: it is an entry-point plugin that every hitl
+machine loads. ``GraphApprovals`` and the rest are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .adapter import GraphApprovals, GraphRun
+
+#: The value of ``TaskContext.framework`` on tasks this adapter creates.
+FRAMEWORK = "langgraph"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can carry back into its framework: the console offers only these.
+
+    Same fields as the other adapters' (``hitl_openai_agents.Capabilities``), so one table can
+    list them all.
+    """
+
+    framework: str
+    #: the subset of {approve, reject, edit, respond} the framework can apply
+    decisions: tuple[str, ...]
+    #: does a rejection's reason reach the model (and how)
+    rejection_reason: str
+    #: what happens when only some of one step's pending interrupts are decided
+    partial_decisions: str
+    #: can another process resume the paused run from the store alone
+    cross_process_resume: bool
+    notes: str = ""
+
+
+CAPABILITIES = Capabilities(
+    framework=FRAMEWORK,
+    decisions=("approve", "reject", "edit", "respond"),
+    rejection_reason="yes: LangChain middleware turns it into an error ToolMessage; a plain interrupt "
+                     "gets it as the resume value's message",
+    partial_decisions="the graph resumes once every pending interrupt of the step is decided, with one "
+                      "value per interrupt id",
+    cross_process_resume=True,
+    notes="Cross-process needs a durable checkpointer (SqliteSaver on a file) and a shared hitl store. "
+          "A middleware tool's review_config narrows the decisions per tool; an interrupt with a "
+          "response_schema takes only respond.",
+)
+
+_LAZY = {
+    "GraphApprovals": "adapter",
+    "GraphRun": "adapter",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use so that loading the entry point never imports LangGraph.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = ["CAPABILITIES", "FRAMEWORK", "Capabilities", "GraphApprovals", "GraphRun"]
