@@ -12,3 +12,9 @@ def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
     from .memory import MemoryStore
 
     register("memory", MemoryStore)
+
+    # psycopg is imported when a postgresql:// store is made, not here.
+    from .postgres import PostgresStore
+
+    register("postgresql", PostgresStore)
+    register("postgres", PostgresStore)

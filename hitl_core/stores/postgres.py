@@ -1,0 +1,618 @@
+"""The PostgreSQL store: one shared, durable log for agents and consoles on many hosts.
+
+Selected by ``postgresql://user:password@host:port/dbname`` (or ``postgres://``); needs the
+``postgres`` extra (``pip install 'hitl[postgres]'``: psycopg 3 and psycopg_pool), imported only
+when such a store is made, so ``hitl_core`` never loads a driver it doesn't use.
+
+How an append stays correct under any concurrency, and why it is fast anyway:
+
+* Every append calls ``hitl_append(...)``, a PL/pgSQL function installed by the migration. It
+  locks the one-row ``hitl_chain_head`` (``FOR UPDATE``), does the compare-and-set on the task
+  row, computes the event's chain hash *on the server* from the head's hash (so nothing has to
+  travel back and forth while the lock is held), inserts the event, moves the head and
+  ``NOTIFY``\\s the new sequence number. One round trip.
+* Holding the head lock until commit serialises appenders: sequence numbers are gap-free and
+  commit in order, so a follower that has seen ``seq`` N can never later be surprised by a
+  smaller one committing (the gap problem of plain sequences).
+* Serialising commits would cap throughput at one disk flush per transition, so appends made
+  concurrently in one process are group-committed: whatever queued while the previous batch was
+  in flight goes in one transaction (one ``hitl_append`` each, pipelined, one flush). Each call
+  is conditional, so one task's conflict never fails its neighbours; an unexpected error in a
+  batch re-runs its members one by one so only the culprit fails.
+* Connection loss around a commit is ambiguous; we reconnect with backoff and look the event up
+  by ``(task_id, version)`` before retrying, so a transition is neither lost nor applied twice.
+
+``follow`` holds its own connection, ``LISTEN``\\s, reads rows after the last sequence it
+yielded on every notification (and every ``poll_interval`` regardless, in case one is lost),
+and reconnects with backoff when the server goes away — resuming from that sequence, so
+nothing is skipped or repeated.
+
+Connections are pooled with psycopg_pool, one pool per event loop (a psycopg async connection
+belongs to the loop that made it; the machine may be used from its caller's loop and from the
+synchronous facade's loop at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from ..canonical import canonical_json
+from ..errors import ConflictError, DuplicateTaskError, StoreError
+from ..models import TaskState
+from ..records import EventRecord, TaskRecord
+from .base import Store
+
+log = logging.getLogger("hitl.postgres")
+
+#: The schema version this code writes. A database at a higher version was migrated by a newer
+#: hitl; we refuse it rather than misread it.
+SCHEMA_VERSION = 1
+CHANNEL = "hitl_events"
+_MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
+
+_EVENT_COLUMNS = ("seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, "
+                  "data, prev_hash, hash")
+
+#: ``MIGRATIONS[n]`` takes a database from schema version n to n + 1.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE hitl_chain_head (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        seq bigint NOT NULL,
+        hash text NOT NULL
+    );
+    INSERT INTO hitl_chain_head (id, seq, hash) VALUES (true, 0, repeat('0', 64));
+    CREATE TABLE hitl_tasks (
+        task_id text PRIMARY KEY,
+        state text NOT NULL,
+        version integer NOT NULL,
+        last_seq bigint NOT NULL,
+        snapshot text NOT NULL
+    );
+    CREATE INDEX hitl_tasks_state_last_seq ON hitl_tasks (state, last_seq);
+    CREATE TABLE hitl_events (
+        seq bigint PRIMARY KEY,
+        task_id text NOT NULL,
+        version integer NOT NULL,
+        action text NOT NULL,
+        from_state text,
+        to_state text NOT NULL,
+        actor_id text,
+        actor_source text,
+        at bigint NOT NULL,
+        data text NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL
+    );
+    CREATE UNIQUE INDEX hitl_events_task_version ON hitl_events (task_id, version);
+    CREATE FUNCTION hitl_append(
+        p_task_id text, p_expected integer, p_state text, p_version integer, p_snapshot text,
+        p_action text, p_from text, p_actor_id text, p_actor_source text, p_at bigint,
+        p_data text, p_hash_prefix text,
+        OUT status integer, OUT seq bigint, OUT prev_hash text, OUT hash text,
+        OUT current_version integer, OUT current_state text
+    ) LANGUAGE plpgsql AS $fn$
+    -- status 0: appended; 1: the task exists (p_expected was NULL); 2: version moved.
+    DECLARE
+        head_seq bigint;
+        head_hash text;
+        n integer;
+    BEGIN
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM hitl_chain_head h WHERE h.id FOR UPDATE;
+        seq := head_seq + 1;
+        IF p_expected IS NULL THEN
+            INSERT INTO hitl_tasks (task_id, state, version, last_seq, snapshot)
+            VALUES (p_task_id, p_state, p_version, seq, p_snapshot)
+            ON CONFLICT (task_id) DO NOTHING;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                SELECT t.version, t.state INTO current_version, current_state
+                FROM hitl_tasks t WHERE t.task_id = p_task_id;
+                status := 1; seq := NULL;
+                RETURN;
+            END IF;
+        ELSE
+            UPDATE hitl_tasks t SET state = p_state, version = p_version, last_seq = seq,
+                   snapshot = p_snapshot
+            WHERE t.task_id = p_task_id AND t.version = p_expected;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                SELECT t.version, t.state INTO current_version, current_state
+                FROM hitl_tasks t WHERE t.task_id = p_task_id;
+                status := 2; seq := NULL;
+                RETURN;
+            END IF;
+        END IF;
+        -- The same bytes hitl_core.canonical.event_hash hashes: prev, newline, canonical JSON of
+        -- [seq, task_id, version, action, from, to, actor_id, actor_source, at, data].
+        prev_hash := head_hash;
+        hash := encode(sha256(convert_to(
+            head_hash || E'\\n[' || seq::text || ',' || p_hash_prefix || ',' || p_data || ']', 'UTF8')), 'hex');
+        INSERT INTO hitl_events (seq, task_id, version, action, from_state, to_state, actor_id,
+                                 actor_source, at, data, prev_hash, hash)
+        VALUES (seq, p_task_id, p_version, p_action, p_from, p_state, p_actor_id, p_actor_source,
+                p_at, p_data, prev_hash, hash);
+        UPDATE hitl_chain_head h SET seq = hitl_append.seq, hash = hitl_append.hash WHERE h.id;
+        PERFORM pg_notify('hitl_events', seq::text);
+        status := 0;
+    END
+    $fn$;
+    """,
+)
+
+_APPEND_SQL = "SELECT * FROM hitl_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_MAX_BATCH = 256
+
+
+def _driver() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise StoreError("the PostgreSQL store needs psycopg 3 and psycopg_pool: "
+                         "pip install 'hitl[postgres]'") from exc
+    return psycopg, psycopg_pool
+
+
+def _state(value: str | None) -> TaskState | None:
+    return TaskState(value) if value is not None else None
+
+
+def _event_from_row(row: tuple[Any, ...]) -> EventRecord:
+    seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev, hash_ = row
+    return EventRecord(task_id, version, action, _state(from_state), TaskState(to_state), actor_id,
+                       actor_source, at, json.loads(data), seq, prev, hash_)
+
+
+class _Pending:
+    """One queued append: its parameters and the future its caller awaits."""
+
+    __slots__ = ("event", "future", "params", "task")
+
+    def __init__(self, event: EventRecord, task: TaskRecord, expected: int | None,
+                 future: asyncio.Future[None]) -> None:
+        self.event = event
+        self.task = task
+        self.future = future
+        self.params = (
+            task.task_id, expected, task.state.value, task.version, task.snapshot_json(),
+            event.action, event.from_state.value if event.from_state is not None else None,
+            event.actor_id, event.actor_source, event.at, event.data_json(),
+            canonical_json([event.task_id, event.version, event.action,
+                            event.from_state.value if event.from_state is not None else None,
+                            event.to_state.value, event.actor_id, event.actor_source, event.at])[1:-1],
+        )
+
+
+class _LoopState:
+    """What the store keeps per event loop: its pool and its group-commit queue."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.queue: list[_Pending] = []
+        self.flusher: asyncio.Task[None] | None = None
+
+
+class PostgresStore(Store):
+    shared = True
+    durable = True
+
+    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10,
+                 statement_timeout: float | None = 30.0, connect_timeout: float = 10.0,
+                 retry_for: float = 60.0, poll_interval: float = 1.0) -> None:
+        """``retry_for``: how long an append keeps retrying while the server is unreachable
+        before it raises ``StoreError`` (agents wait out a restart; they don't lose a decision).
+        ``poll_interval``: how often a follower reads even without a notification."""
+        self._psycopg, self._pool_mod = _driver()
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://"):]
+        self.url = url
+        self.pool_min, self.pool_max = pool_min, pool_max
+        self.statement_timeout = statement_timeout
+        self.connect_timeout = connect_timeout
+        self.retry_for = retry_for
+        self.poll_interval = poll_interval
+        self._where = self._describe(url)
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._opened = False
+        self._closed = False
+
+    # -- connection details ----------------------------------------------------------------
+
+    def _describe(self, url: str) -> str:
+        """``user@host:port/dbname`` for error messages: everything but the password."""
+        try:
+            info = self._psycopg.conninfo.conninfo_to_dict(url)
+        except Exception as exc:
+            raise StoreError(f"not a valid PostgreSQL URL ({type(exc).__name__}); expected "
+                             "postgresql://user:password@host:port/dbname") from None
+        host = info.get("host") or "localhost"
+        port = info.get("port") or "5432"
+        user = info.get("user")
+        return f"{user + '@' if user else ''}{host}:{port}/{info.get('dbname') or ''}"
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"
+
+    def _error(self, what: str, exc: BaseException) -> StoreError:
+        if isinstance(exc, self._psycopg.errors.QueryCanceled):
+            return StoreError(f"PostgreSQL store at {self._where}: {what} was cancelled by a statement "
+                              f"timeout (statement_timeout) — the database is overloaded or a lock is "
+                              f"held; nothing was written by the cancelled statement: {exc}".strip())
+        detail = str(exc).strip() or type(exc).__name__
+        return StoreError(f"PostgreSQL store at {self._where}: {what} failed: {detail}")
+
+    def _is_disconnect(self, exc: BaseException) -> bool:
+        pg = self._psycopg
+        if isinstance(exc, self._pool_mod.PoolTimeout):
+            return True
+        if isinstance(exc, pg.errors.QueryCanceled):
+            return False
+        return isinstance(exc, (pg.OperationalError, pg.InterfaceError))
+
+    async def _configure(self, conn: Any) -> None:
+        if self.statement_timeout is not None:
+            await conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+
+    async def _connect(self) -> Any:
+        """A new autocommit connection, or ``StoreError`` naming the host (never the password)."""
+        try:
+            conn = await self._psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)))
+        except Exception as exc:
+            raise self._error("connecting", exc) from None
+        try:
+            await self._configure(conn)
+        except Exception as exc:
+            await conn.close()
+            raise self._error("configuring the connection", exc) from None
+        return conn
+
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            if self._closed:
+                raise StoreError(f"PostgreSQL store at {self._where} is closed")
+            pool = self._pool_mod.AsyncConnectionPool(
+                self.url, min_size=self.pool_min, max_size=self.pool_max, open=False,
+                kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout))},
+                configure=self._configure, timeout=self.connect_timeout,
+                reconnect_timeout=max(self.retry_for, 1.0), name=f"hitl {self._where}")
+            state = self._loops[loop] = _LoopState(pool)
+        return state
+
+    async def _pool(self) -> Any:
+        state = self._loop_state()
+        pool = state.pool
+        if pool.closed:
+            await pool.open(wait=False)
+        return pool
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect once directly (so a bad password or host is a clear error), then migrate."""
+        if self._opened:
+            return
+        conn = await self._connect()
+        try:
+            encoding = (await (await conn.execute("SHOW server_encoding")).fetchone())[0]
+            if encoding.upper() not in ("UTF8", "UTF-8"):
+                raise StoreError(f"PostgreSQL database {self._where} uses encoding {encoding}; hitl "
+                                 "needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')")
+            await self._migrate(conn)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error("opening the schema", exc) from None
+        finally:
+            await conn.close()
+        await self._pool()
+        self._opened = True
+
+    async def _schema_version(self, conn: Any) -> int | None:
+        row = await (await conn.execute("SELECT to_regclass('hitl_schema_version') IS NOT NULL")).fetchone()
+        if not row[0]:
+            return None
+        row = await (await conn.execute("SELECT coalesce(max(version), 0) FROM hitl_schema_version")).fetchone()
+        return int(row[0])
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"PostgreSQL database {self._where} has hitl schema version {version}, newer "
+                             f"than this hitl understands ({SCHEMA_VERSION}): upgrade hitl on this host "
+                             "(the database was migrated by a newer version)")
+
+    async def _migrate(self, conn: Any) -> None:
+        version = await self._schema_version(conn)
+        if version is not None:
+            self._check_version(version)
+            if version == SCHEMA_VERSION:
+                return  # the common case: no lock, no DDL, works for a role without CREATE
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+            version = await self._schema_version(conn)  # another process may have migrated meanwhile
+            if version is None:
+                await conn.execute("CREATE TABLE hitl_schema_version (version integer PRIMARY KEY, "
+                                   "applied_at timestamptz NOT NULL DEFAULT now())")
+                version = 0
+            self._check_version(version)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                await conn.execute(MIGRATIONS[target - 1])
+                await conn.execute("INSERT INTO hitl_schema_version (version) VALUES (%s)", (target,))
+                log.info("migrated %s to hitl schema version %d", self._where, target)
+
+    async def close(self) -> None:
+        self._closed = True
+        loops, self._loops = self._loops, {}
+        running = asyncio.get_running_loop()
+        for loop, state in loops.items():
+            if loop is running:
+                if state.flusher is not None and not state.flusher.done():
+                    await asyncio.wait([state.flusher], timeout=self.connect_timeout)
+                await state.pool.close()
+            elif not loop.is_closed() and loop.is_running():
+                fut = asyncio.run_coroutine_threadsafe(state.pool.close(), loop)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(fut), timeout=5)
+                except Exception:
+                    pass
+        self._opened = False
+
+    # -- append: group commit --------------------------------------------------------------
+
+    async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
+        state = self._loop_state()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        state.queue.append(_Pending(event, task, expected_version, future))
+        if state.flusher is None or state.flusher.done():
+            state.flusher = asyncio.get_running_loop().create_task(self._flush(state), name="hitl-pg-flush")
+        await future
+
+    async def _flush(self, state: _LoopState) -> None:
+        """Commit whatever is queued, batch after batch, until the queue is empty."""
+        while state.queue:
+            batch, state.queue = state.queue[:_MAX_BATCH], state.queue[_MAX_BATCH:]
+            try:
+                await self._commit_batch(batch)
+            except BaseException as exc:  # the flusher must never leave a caller hanging
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc if isinstance(exc, Exception)
+                                                  else StoreError("the append was cancelled"))
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_for
+        delay = 0.05
+        uncertain = False
+        while batch:
+            try:
+                pool = await self._pool()
+                async with pool.connection() as conn:
+                    if uncertain:
+                        batch = await self._settle_committed(conn, batch)
+                        if not batch:
+                            return
+                    rows = await self._run_batch(conn, batch)
+            except Exception as exc:
+                if not self._is_disconnect(exc):
+                    if len(batch) > 1:  # find the culprit: the others must not fail with it
+                        for item in batch:
+                            await self._commit_batch([item])
+                        return
+                    batch[0].future.set_exception(self._error(
+                        f"appending {batch[0].event.action} to task {batch[0].task.task_id!r}", exc))
+                    return
+                if loop.time() + delay > deadline:
+                    err = self._error(f"appending {len(batch)} transition(s) (retried for "
+                                      f"{self.retry_for:g}s; the database is unreachable)", exc)
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(err)
+                    return
+                log.warning("PostgreSQL store at %s unreachable (%s); retrying in %.2fs",
+                            self._where, exc, delay)
+                uncertain = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0) * (0.8 + 0.4 * random.random())
+                continue
+            for item, row in zip(batch, rows, strict=True):
+                self._settle(item, row)
+            return
+
+    async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[tuple[Any, ...]]:
+        if len(batch) == 1:
+            cur = await conn.execute(_APPEND_SQL, batch[0].params)
+            return [await cur.fetchone()]
+        cursors = []
+        async with conn.pipeline(), conn.transaction():
+            for item in batch:
+                cursors.append(await conn.execute(_APPEND_SQL, item.params))
+        return [await cur.fetchone() for cur in cursors]
+
+    async def _settle_committed(self, conn: Any, batch: list[_Pending]) -> list[_Pending]:
+        """After a lost connection: resolve the appends that did commit, return the rest to retry.
+
+        ``(task_id, version)`` is unique among events, and an event carries its own timestamp and
+        action, so an event matching all four is ours.
+        """
+        remaining = []
+        for item in batch:
+            ev = item.event
+            row = await (await conn.execute(
+                "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
+                "AND action = %s AND at = %s", (ev.task_id, ev.version, ev.action, ev.at))).fetchone()
+            if row is None:
+                remaining.append(item)
+            else:
+                self._settle(item, (0, row[0], row[1], row[2], None, None))
+        return remaining
+
+    def _settle(self, item: _Pending, row: tuple[Any, ...]) -> None:
+        status, seq, prev_hash, hash_, current_version, current_state = row
+        if item.future.done():
+            return
+        if status == 0:
+            item.event.seq = seq
+            item.event.prev_hash = prev_hash
+            item.event.hash = hash_
+            item.task.last_seq = seq
+            item.future.set_result(None)
+        elif status == 1:
+            item.future.set_exception(DuplicateTaskError(item.task.task_id, current_state))
+        else:
+            expected = item.params[1]
+            item.future.set_exception(ConflictError(item.task.task_id, expected, current_version))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _read(self, what: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one read, retrying across a lost connection until ``retry_for`` runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_for
+        delay = 0.05
+        while True:
+            try:
+                pool = await self._pool()
+                async with pool.connection() as conn:
+                    return await (await conn.execute(sql, params)).fetchall()
+            except Exception as exc:
+                if not self._is_disconnect(exc) or loop.time() + delay > deadline:
+                    raise self._error(what, exc) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _histories(self, task_ids: list[str]) -> dict[str, list[EventRecord]]:
+        rows = await self._read("reading task histories",
+                                f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id = ANY(%s) ORDER BY seq",
+                                (task_ids,))
+        histories: dict[str, list[EventRecord]] = {t: [] for t in task_ids}
+        for row in rows:
+            histories[row[1]].append(_event_from_row(row))
+        return histories
+
+    @staticmethod
+    def _record(snapshot: str, last_seq: int, history: list[EventRecord]) -> TaskRecord:
+        record = TaskRecord.from_snapshot(json.loads(snapshot), tuple(history))
+        record.last_seq = last_seq
+        return record
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        rows = await self._read(f"reading task {task_id!r}",
+                                "SELECT snapshot, last_seq FROM hitl_tasks WHERE task_id = %s", (task_id,))
+        if not rows:
+            return None
+        history = await self._read(f"reading task {task_id!r}",
+                                   f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id = %s ORDER BY seq",
+                                   (task_id,))
+        return self._record(rows[0][0], rows[0][1], [_event_from_row(r) for r in history])
+
+    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
+                    after: int | None = None) -> list[TaskRecord]:
+        where, params = [], []
+        if state is not None:
+            states = [state] if isinstance(state, (TaskState, str)) else list(state)
+            where.append("state = ANY(%s)")
+            params.append([TaskState(s).value for s in states])
+        if after is not None:
+            where.append("last_seq > %s")
+            params.append(after)
+        sql = "SELECT task_id, snapshot, last_seq FROM hitl_tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY last_seq"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        rows = await self._read("querying tasks", sql, params)
+        if not rows:
+            return []
+        histories = await self._histories([r[0] for r in rows])
+        return [self._record(snapshot, last_seq, histories[task_id]) for task_id, snapshot, last_seq in rows]
+
+    async def events(self, after_seq: int = 0, limit: int | None = None,
+                     task_id: str | None = None) -> list[EventRecord]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s"
+        params: list[Any] = [after_seq]
+        if task_id is not None:
+            sql += " AND task_id = %s"
+            params.append(task_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return [_event_from_row(r) for r in await self._read("reading events", sql, params)]
+
+    async def last_seq(self) -> int:
+        rows = await self._read("reading the last sequence number", "SELECT seq FROM hitl_chain_head")
+        return int(rows[0][0]) if rows else 0
+
+    async def count_by_state(self) -> dict[TaskState, int]:
+        rows = await self._read("counting tasks", "SELECT state, count(*) FROM hitl_tasks GROUP BY state")
+        return {TaskState(s): int(n) for s, n in rows}
+
+    # -- follow ----------------------------------------------------------------------------
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
+        """LISTEN, then read every row after the last one yielded; reconnect and resume on loss.
+
+        A notification only says "something committed"; the rows are always read by sequence
+        number, so a notification lost while disconnected (or coalesced, or dropped) costs at
+        most ``poll_interval`` of latency, never an event.
+        """
+        seq = after_seq
+        delay = 0.05
+        conn: Any = None
+        notified = [False]
+        try:
+            while True:
+                try:
+                    if conn is None or conn.closed:
+                        conn = await self._connect()
+                        # Notifications that arrive while a read runs reach the handler, not
+                        # notifies(): remember them so the next wait doesn't sleep through them.
+                        conn.add_notify_handler(lambda _n: notified.__setitem__(0, True))
+                        await conn.execute(f"LISTEN {CHANNEL}")
+                        delay = 0.05
+                    notified[0] = False
+                    while True:
+                        rows = await (await conn.execute(
+                            f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s ORDER BY seq LIMIT 1000",
+                            (seq,))).fetchall()
+                        for row in rows:
+                            event = _event_from_row(row)
+                            seq = event.seq
+                            yield event
+                        if len(rows) < 1000:
+                            break
+                    if not notified[0]:
+                        async for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
+                            pass
+                except Exception as exc:
+                    if not (self._is_disconnect(exc) or isinstance(exc, StoreError)):
+                        raise self._error("following the event log", exc) from None
+                    log.warning("PostgreSQL store at %s: follower lost its connection (%s); "
+                                "reconnecting in %.2fs from seq %d", self._where, exc, delay, seq)
+                    if conn is not None:
+                        try:
+                            await conn.close()
+                        except Exception:
+                            pass
+                        conn = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0) * (0.8 + 0.4 * random.random())
+        finally:
+            if conn is not None:
+                await conn.close()
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore"]

@@ -1,0 +1,147 @@
+"""A throwaway PostgreSQL cluster on a free local port, for the tests and the benchmarks.
+
+Why a cluster of our own rather than whatever server the machine runs: the tests restart and
+crash it on purpose, change its settings and create a database per test, none of which may touch
+a real installation. ``initdb`` refuses to run as root, so when we are root the cluster belongs
+to the ``postgres`` OS user (created by Debian's package) and its commands run through ``runuser``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+PASSWORD = "hitl-test-secret"
+
+
+def find_bin(name: str) -> str | None:
+    """The newest installed ``name`` (initdb, pg_ctl): Debian keeps them out of PATH."""
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    if candidates:
+        return candidates[-1]
+    return shutil.which(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalCluster:
+    """``initdb`` into a temp dir, ``pg_ctl start`` on 127.0.0.1:<free port>; ``stop`` removes it all.
+
+    ``durable=False`` turns fsync off (the tests' default: a crash of the server process still
+    loses nothing, only an OS crash would); the benchmarks keep fsync on.
+    """
+
+    def __init__(self, *, durable: bool = False, max_connections: int = 200) -> None:
+        initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            raise RuntimeError("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin "
+                               "or on PATH); `make pg-server` installs it")
+        self.initdb, self.pg_ctl = initdb, pg_ctl
+        self.durable = durable
+        self.max_connections = max_connections
+        self.base = Path(tempfile.mkdtemp(prefix="hitl-pg-"))
+        self.data = self.base / "data"
+        self.log = self.base / "server.log"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        self.running = False
+
+    # -- commands --------------------------------------------------------------------------
+
+    def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = list(args)
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.base)
+        if result.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()}\n"
+                               f"{log[-2000:]}")
+        return result
+
+    def start(self) -> LocalCluster:
+        if self.as_postgres:
+            shutil.chown(self.base, "postgres", "postgres")
+        pwfile = self.base / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self.as_postgres:
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run(self.initdb, "-D", str(self.data), "-U", "postgres", f"--pwfile={pwfile}",
+                  "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-locale",
+                  "--no-sync")
+        pwfile.unlink()
+        settings = {
+            "port": str(self.port), "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.base}'", "max_connections": str(self.max_connections),
+            "fsync": "on" if self.durable else "off",
+            "synchronous_commit": "on",
+            "full_page_writes": "on" if self.durable else "off",
+            "shared_buffers": "128MB", "log_min_messages": "warning",
+        }
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# hitl test cluster\n")
+            for key, value in settings.items():
+                conf.write(f"{key} = {value}\n")
+        self._pg_ctl("start")
+        return self
+
+    def _pg_ctl(self, verb: str, *extra: str) -> None:
+        self._run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *extra, verb)
+        self.running = verb in ("start", "restart")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``immediate`` is a crash: no checkpoint, recovery on the next start)."""
+        if self.running:
+            self._pg_ctl("stop", "-m", mode)
+
+    def restart(self, mode: str = "fast") -> None:
+        self.stop(mode)
+        self._pg_ctl("start")
+
+    def destroy(self) -> None:
+        try:
+            self.stop("immediate")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- URLs ------------------------------------------------------------------------------
+
+    def url(self, dbname: str = "postgres", user: str = "postgres", password: str = PASSWORD) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
+
+    def psql(self, sql: str, dbname: str = "postgres") -> str:
+        """Run SQL as the superuser over the cluster's local socket (trusted)."""
+        psql = find_bin("psql") or "psql"
+        return self._run(psql, "-h", str(self.base), "-p", str(self.port), "-U", "postgres",
+                         "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql).stdout
+
+    def create_database(self, prefix: str = "hitl") -> str:
+        """A fresh, empty database; returns its URL (password authentication over TCP)."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        self.psql(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python tests/postgres/pg_cluster.py
+    import time
+
+    cluster = LocalCluster().start()
+    print(cluster.create_database(), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.destroy()
