@@ -1,1 +1,69 @@
-"""hitl adapter for openai_agents (work in progress)."""
+"""hitl adapter for the OpenAI Agents SDK (``openai-agents``).
+
+A tool declared with ``needs_approval=True`` (or a predicate) makes ``Runner.run`` stop with
+``result.interruptions``. ``ApprovalRunner`` turns each pending ``ToolApprovalItem`` into a hitl
+task (tool name, arguments, call id, agent name), waits for the decisions — made here, in the
+console, or in any other process on the same store — applies them with ``state.approve(item)`` /
+``state.reject(item, rejection_message=…)`` and runs again until nothing is pending.
+
+Importing this package does not import the SDK (it is an entry-point plugin, loaded by every
+machine); ``ApprovalRunner`` and the offline model are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .adapter import ApprovalRunner, PendingRun
+    from .offline import OfflineToolModel
+
+#: The value of ``TaskContext.framework`` on tasks this adapter creates.
+FRAMEWORK = "openai-agents"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can carry back into its framework: the console offers only these."""
+
+    framework: str
+    #: the subset of {approve, reject, edit, respond} the framework can apply
+    decisions: tuple[str, ...]
+    #: does a rejection's reason reach the model (and how)
+    rejection_reason: str
+    #: what happens when only some of one turn's pending calls are decided
+    partial_decisions: str
+    #: can another process resume the paused run from the store alone
+    cross_process_resume: bool
+    notes: str = ""
+
+
+CAPABILITIES = Capabilities(
+    framework=FRAMEWORK,
+    decisions=("approve", "reject"),
+    rejection_reason="yes: the reason is the tool call's output (state.reject(rejection_message=…))",
+    partial_decisions="the run resumes once every pending call of the turn is decided; decided calls wait",
+    cross_process_resume=True,
+    notes="The SDK has no way to run a tool with edited arguments or to return a person's answer "
+          "as the tool's result, so edit and respond are not offered.",
+)
+
+_LAZY = {
+    "ApprovalRunner": "adapter",
+    "PendingRun": "adapter",
+    "OfflineToolModel": "offline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use so that loading the entry point never imports the SDK.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = ["CAPABILITIES", "FRAMEWORK", "ApprovalRunner", "Capabilities", "OfflineToolModel", "PendingRun"]

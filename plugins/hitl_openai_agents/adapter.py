@@ -1,0 +1,232 @@
+"""``ApprovalRunner``: ``Runner.run`` whose tool approvals are decided through hitl.
+
+One hitl task per pending tool call, ``<run_id>:<call_id>``, with ``framework="openai-agents"``,
+``run_id`` and the agent's name; its interrupt names the tool and carries the parsed arguments
+(so a decision binds to exactly those arguments) and allows only approve and reject: the SDK can
+neither run a tool with edited arguments nor hand a person's answer back as its result.
+
+The serialised run state (``RunState.to_json()``) rides in each task's metadata together with the
+turn number, so a process that has nothing but the store and the agent definition can
+``resume(agent, run_id)``: it rebuilds the state with ``RunState.from_json`` (async in the SDK),
+matches the pending items to the tasks by call id, waits for what is not yet decided, applies the
+decisions and runs on.
+
+Partial decisions: the SDK would run the approved calls at once and stop again on the rest; this
+adapter instead waits until every call of the turn is decided and resumes once, so the model gets
+the whole turn's results together, as it asked for them, and there is exactly one stored state
+per turn to resume from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agents import Agent, Runner, RunResult, RunState
+from agents.items import ToolApprovalItem, ToolCallOutputItem
+
+from hitl_core import (
+    DecisionTimeoutError,
+    HITLError,
+    HITLStateMachine,
+    Severity,
+    TaskContext,
+    TaskNotFoundError,
+    TaskState,
+)
+from hitl_core.models import Decision
+
+from . import CAPABILITIES, FRAMEWORK
+
+#: Key in a task's metadata under which the adapter keeps what a resuming process needs.
+META_KEY = "openai_agents"
+
+
+@dataclass(slots=True)
+class PendingRun:
+    """A run stopped on tool approvals: its id and the hitl task of each pending call."""
+
+    run_id: str
+    turn: int
+    task_ids: list[str] = field(default_factory=list)
+
+
+def _parse_args(raw: str | None) -> dict[str, Any]:
+    """The call's arguments as the person will see them; unparsable ones are shown verbatim."""
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {"_raw_arguments": raw}
+    return parsed if isinstance(parsed, dict) else {"_arguments": parsed}
+
+
+def _rejection_message(decision: Decision) -> str:
+    """What the model reads as the rejected call's output: who said no, and why."""
+    if decision.message:
+        return f"Tool call rejected by {decision.actor.id}: {decision.message}"
+    return f"Tool call rejected by {decision.actor.id}."
+
+
+class ApprovalRunner:
+    """Runs agents whose tool approvals go through ``machine``.
+
+    ``severity`` (or a callable ``severity(tool_name, args)``) and ``timeout`` (seconds, after which
+    the interrupt's default decision — reject — applies as a timeout) are set on every task.
+    """
+
+    def __init__(self, machine: HITLStateMachine, *, severity: Severity | str | Any = Severity.MEDIUM,
+                 timeout: float | None = None) -> None:
+        self.machine = machine
+        self.severity = severity
+        self.timeout = timeout
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self, agent: Agent[Any], input: Any, *, run_id: str | None = None,
+                  **runner_kwargs: Any) -> RunResult:
+        """``Runner.run`` until the agent finishes, asking hitl about every call that needs approval."""
+        run_id = run_id or uuid.uuid4().hex[:12]
+        result = await Runner.run(agent, input, **runner_kwargs)
+        turn = 0
+        while result.interruptions:
+            turn += 1
+            pending = await self._record(result, run_id, turn)
+            result = await self._continue(agent, result.to_state(), pending, runner_kwargs)
+        return result
+
+    async def start(self, agent: Agent[Any], input: Any, *, run_id: str | None = None,
+                    **runner_kwargs: Any) -> PendingRun | RunResult:
+        """Run until the first approvals are needed, record them, and return without waiting.
+
+        Returns the finished ``RunResult`` if no call needed approval. Any process with the same
+        agent definition and store can then ``resume(agent, run_id)``.
+        """
+        run_id = run_id or uuid.uuid4().hex[:12]
+        result = await Runner.run(agent, input, **runner_kwargs)
+        if not result.interruptions:
+            return result
+        return await self._record(result, run_id, 1)
+
+    async def resume(self, agent: Agent[Any], run_id: str, **runner_kwargs: Any) -> RunResult:
+        """Continue a run paused by ``start`` (or by a process that died while waiting).
+
+        Raises ``TaskNotFoundError`` when the store holds no paused run ``run_id`` and
+        ``HITLError`` when its stored state cannot be restored for ``agent``.
+        """
+        tasks = await self._open_tasks(run_id)
+        if not tasks:
+            raise TaskNotFoundError(f"{run_id} (no paused {FRAMEWORK} run with this run_id)")
+        turn = max(t.metadata[META_KEY]["turn"] for t in tasks)
+        tasks = [t for t in tasks if t.metadata[META_KEY]["turn"] == turn]
+        raw_state = tasks[0].metadata[META_KEY]["run_state"]
+        try:
+            state = await RunState.from_json(agent, raw_state)
+        except Exception as exc:
+            raise HITLError(f"run {run_id!r}: the stored {FRAMEWORK} run state cannot be restored for agent "
+                            f"{agent.name!r}: {exc}") from exc
+        pending = PendingRun(run_id, turn, [t.task_id for t in tasks])
+        result = await self._continue(agent, state, pending, runner_kwargs)
+        while result.interruptions:
+            turn += 1
+            pending = await self._record(result, run_id, turn)
+            result = await self._continue(agent, result.to_state(), pending, runner_kwargs)
+        return result
+
+    # -- one turn -----------------------------------------------------------------------------
+
+    async def _record(self, result: RunResult, run_id: str, turn: int) -> PendingRun:
+        """One waiting hitl task per pending call, each carrying the turn's serialised state."""
+        run_state = result.to_state().to_json()
+        pending = PendingRun(run_id, turn)
+        for item in result.interruptions:
+            call_id = item.call_id or uuid.uuid4().hex[:8]
+            task_id = f"{run_id}:{call_id}"
+            tool = item.qualified_name or item.name or "tool"
+            args = _parse_args(item.arguments)
+            agent_name = item.agent.name
+            meta = {META_KEY: {"turn": turn, "call_id": call_id, "tool": tool, "run_state": run_state}}
+            await self.machine.start_task(task_id, meta, step=f"approve {tool}", agent=agent_name,
+                                          framework=FRAMEWORK, run_id=run_id)
+            severity = self.severity(tool, args) if callable(self.severity) else self.severity
+            await self.machine.request_approval(
+                task_id, f"{agent_name} wants to call {tool}",
+                context={"tool": tool, "call_id": call_id, "agent": agent_name, "turn": turn},
+                severity=severity, action=tool, args=args, allowed_decisions=CAPABILITIES.decisions,
+                timeout=self.timeout, requested_by=agent_name)
+            pending.task_ids.append(task_id)
+        return pending
+
+    async def _decision(self, task_id: str) -> Decision:
+        """Wait for the person (or the deadline) to decide ``task_id``."""
+        while True:
+            task = await self.machine.get_task(task_id)
+            if task is None:
+                raise TaskNotFoundError(task_id)
+            deadline = task.interrupt_point.deadline if task.interrupt_point else None
+            wait = None
+            if deadline is not None and task.state is TaskState.AWAITING_APPROVAL:
+                wait = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
+            try:
+                return await self.machine.wait_for_decision(task_id, timeout=wait)
+            except DecisionTimeoutError:
+                await self.machine.expire(task_id)
+
+    async def _continue(self, agent: Agent[Any], state: RunState[Any, Any], pending: PendingRun,
+                        runner_kwargs: dict[str, Any]) -> RunResult:
+        """Apply the turn's decisions to ``state`` and run on; close the turn's tasks."""
+        decisions = await asyncio.gather(*(self._decision(t) for t in pending.task_ids))
+        items = {item.call_id: item for item in state.get_interruptions()}
+        by_task: dict[str, Decision] = dict(zip(pending.task_ids, decisions, strict=True))
+        for task_id, decision in by_task.items():
+            call_id = task_id[len(pending.run_id) + 1:]
+            item = items.get(call_id)
+            if item is None:
+                raise HITLError(f"task {task_id!r}: the run state has no pending call {call_id!r}")
+            _apply(state, item, decision)
+        # The tasks stay decided (not yet RUNNING) until the run has gone on, so that a process
+        # that dies in between leaves them where ``resume`` finds them.
+        try:
+            result = await Runner.run(agent, state, **runner_kwargs)
+        except Exception as exc:
+            for task_id in pending.task_ids:
+                await self.machine.fail(task_id, f"the run failed after the decision: {exc!r}")
+            raise
+        outputs = {_field(o.raw_item, "call_id"): o.output for o in result.new_items
+                   if isinstance(o, ToolCallOutputItem)}
+        for task_id, decision in by_task.items():
+            call_id = task_id[len(pending.run_id) + 1:]
+            output = outputs.get(call_id)
+            await self._resume_task(task_id)
+            await self.machine.complete(task_id, {"approved": decision.approved,
+                                                  "output": None if output is None else str(output)})
+        return result
+
+    async def _resume_task(self, task_id: str) -> None:
+        task = await self.machine.get_task(task_id)
+        if task is not None and task.state in (TaskState.APPROVED, TaskState.REJECTED):
+            await self.machine.resume(task_id)
+
+    async def _open_tasks(self, run_id: str) -> list[TaskContext]:
+        """This run's tasks that are waiting or decided but not yet carried back (indexed queries)."""
+        found: list[TaskContext] = []
+        for state in (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED):
+            found += [t for t in await self.machine.get_tasks_by_state(state)
+                      if t.run_id == run_id and t.framework == FRAMEWORK and META_KEY in t.metadata]
+        return found
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _apply(state: RunState[Any, Any], item: ToolApprovalItem, decision: Decision) -> None:
+    if decision.approved:
+        state.approve(item)
+    else:
+        state.reject(item, rejection_message=_rejection_message(decision))
