@@ -10,8 +10,10 @@ from ..hookspecs import StoreFactory, hookimpl
 @hookimpl
 def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
     from .memory import MemoryStore
+    from .sqlite import SqliteStore
 
     register("memory", MemoryStore)
+    register("sqlite", SqliteStore)
 
     # psycopg is imported when a postgresql:// store is made, not here.
     from .postgres import PostgresStore

@@ -1,0 +1,732 @@
+"""The SQLite store: durable, one file, safe for many processes on one host (the embedded default).
+
+URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, or ``sqlite://`` for the
+default file under the user data directory (``default_store_url``). Query options:
+``busy_timeout`` (ms a writer waits for another process's lock, default 5000), ``synchronous``
+(``NORMAL`` by default, or ``FULL``), ``poll_ms`` (how often ``follow`` checks for other
+processes' commits, default 10).
+
+Durability, exactly: WAL journal with ``synchronous=NORMAL``. A commit is in the WAL before
+``append`` returns, so it survives ``kill -9`` of any process at any moment; a torn write is never
+visible (SQLite's WAL frames are checksummed and a transaction without its commit frame is
+ignored). After an OS crash or power loss the last commits before the next checkpoint may be
+lost; ``?synchronous=FULL`` closes that window at the cost of an fsync per commit (group).
+
+Threads, and why: sqlite3 blocks, and a writer may have to wait for another process's lock for
+up to ``busy_timeout``, which must not freeze the event loop. So every write goes through one
+writer thread per store that takes whatever appends are queued — from any thread or event loop —
+and commits them in one transaction (group commit). Each append is checked against its expected
+version inside that transaction; a compare-and-set failure fails only that append; no caller is
+answered before the transaction that holds its event has committed. Reads are short indexed
+lookups run inline on a per-thread connection (WAL readers never wait for writers).
+
+Change detection for ``follow``: ``PRAGMA data_version`` on the reader connection, every
+``poll_ms``; it changes when any other connection commits — including this store's own writer
+thread, whose commits also wake local followers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from ..canonical import GENESIS_HASH, canonical_json
+from ..errors import ConflictError, DuplicateTaskError, HITLError, PayloadError, StoreError
+from ..models import Decision, InterruptPoint, TaskState
+from ..records import EventRecord, TaskRecord
+from .base import Store
+
+#: The schema this code writes. Opening a file with a higher ``PRAGMA user_version`` is refused.
+SCHEMA_VERSION = 1
+#: ``PRAGMA application_id`` of a hitl database ("hitl" in ASCII): tells ours from other SQLite files.
+APPLICATION_ID = 0x6869746C
+
+#: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n-1 to n.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            task_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            actor_id TEXT,
+            actor_source TEXT,
+            at INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            UNIQUE (task_id, version)
+        )""",
+        """CREATE TABLE tasks (
+            task_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            snapshot TEXT NOT NULL
+        )""",
+        "CREATE INDEX tasks_by_state ON tasks (state, last_seq)",
+    ),
+}
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_POLL_MS = 10
+#: Most appends one group commit takes: bounds how long one transaction holds the write lock.
+MAX_BATCH = 256
+#: Task snapshots (with history) kept in memory; a hit costs one indexed version lookup.
+CACHE_SIZE = 4096
+#: Inline commits between two passive WAL checkpoints run by the writer thread.
+CHECKPOINT_EVERY = 256
+
+_EVENT_COLUMNS = "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
+SQL_PENDING = "SELECT task_id, version, last_seq, snapshot FROM tasks WHERE state = ? ORDER BY last_seq"
+_SQL_GET = "SELECT version, last_seq, snapshot FROM tasks WHERE task_id = ?"
+_SQL_HISTORY = f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = ? AND seq <= ? ORDER BY version"
+_SQL_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQL_UPSERT_TASK = (
+    "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version, "
+    "last_seq = excluded.last_seq, snapshot = excluded.snapshot")
+_OPTIONS = {"busy_timeout", "synchronous", "poll_ms"}
+
+
+def default_store_url() -> str:
+    """Where the CLI and the console keep tasks when neither ``--store`` nor ``HITL_STORE`` says."""
+    import platformdirs
+
+    return "sqlite:///" + str(platformdirs.user_data_path("hitl") / "hitl.db")
+
+
+def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str], bool]:
+    """(absolute path, options, is_default_path) for a ``sqlite://`` URL, or ``StoreError``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "sqlite":
+        raise StoreError(f"not a SQLite URL: {url!r} (expected sqlite:///path.db)")
+    rest, _, query = rest.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise StoreError(f"unknown option(s) {', '.join(sorted(unknown))} in {url!r}; known: "
+                         f"{', '.join(sorted(_OPTIONS))}")
+    if rest in ("", "/"):
+        path, _, _ = parse_sqlite_url(default_store_url())
+        return path, options, True
+    if not rest.startswith("/"):
+        raise StoreError(f"{url!r}: a SQLite URL has three slashes before a relative path "
+                         "(sqlite:///hitl.db) and four before an absolute one (sqlite:////var/hitl.db)")
+    raw = unquote(rest[1:])
+    if raw == ":memory:" or raw.startswith("file:"):
+        raise StoreError(f"{url!r}: an in-memory SQLite database cannot be shared between connections; "
+                         "use memory:// for a store that lives in this process only")
+    return Path(raw).expanduser().absolute(), options, False
+
+
+def _int_option(options: dict[str, str], name: str, default: int, url: str) -> int:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise StoreError(f"{url!r}: {name} must be a non-negative integer, got {raw!r}")
+    return value
+
+
+def _hydrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Turn the interrupt/decision an event carries back into models, as the writer had them.
+
+    ``TaskContext.history`` summarises events from these models; an event whose stored JSON no
+    longer validates (it was edited by hand) keeps its plain JSON so that reading never fails —
+    ``verify`` reports the edit.
+    """
+    interrupt = data.get("interrupt")
+    decision = data.get("decision")
+    if not isinstance(interrupt, dict) and not isinstance(decision, dict):
+        return data
+    data = dict(data)
+    try:
+        if isinstance(interrupt, dict):
+            data["interrupt"] = InterruptPoint.model_validate(interrupt)
+        if isinstance(decision, dict):
+            data["decision"] = Decision.model_validate(decision)
+    except ValueError:
+        pass
+    return data
+
+
+def _event_from_row(row: tuple[Any, ...], hydrate: bool = False) -> EventRecord:
+    seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev, digest = row
+    payload = json.loads(data)
+    return EventRecord(
+        task_id=task_id, version=version, action=action,
+        from_state=TaskState(from_state) if from_state is not None else None,
+        to_state=TaskState(to_state), actor_id=actor_id, actor_source=actor_source, at=at,
+        data=_hydrate(payload) if hydrate else payload, seq=seq, prev_hash=prev, hash=digest)
+
+
+def _chain_hash(prev_hash: str, seq: int, event: EventRecord, data_json: str) -> str:
+    """``EventRecord.compute_hash`` without serialising ``data`` a second time.
+
+    The canonical JSON of ``[..., data]`` is the canonical JSON of the list without it with
+    ``,<data json>`` spliced before the closing bracket (no spaces, same key order); the
+    conformance suite checks the two agree.
+    """
+    head = canonical_json([seq, event.task_id, event.version, event.action, event.from_state,
+                           event.to_state, event.actor_id, event.actor_source, event.at])
+    body = f"{head[:-1]},{data_json}]"
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+_CHECKPOINT = object()  # a writer-thread request to checkpoint the WAL
+
+
+@dataclass(slots=True)
+class _Append:
+    """One queued append and where to send its outcome."""
+
+    event: EventRecord
+    task: TaskRecord
+    expected_version: int | None
+    data_json: str
+    snapshot_json: str
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+    error: BaseException | None = None
+    seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+
+
+class SqliteStore(Store):
+    shared = True
+    durable = True
+
+    def __init__(self, url: str = "sqlite://") -> None:
+        self.url = url
+        self.path, options, self._default_path = parse_sqlite_url(url)
+        self.busy_timeout_ms = _int_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT_MS, url)
+        self.poll_interval = _int_option(options, "poll_ms", DEFAULT_POLL_MS, url) / 1000 or 0.001
+        synchronous = options.get("synchronous", "NORMAL").upper()
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"{url!r}: synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.synchronous = synchronous
+        self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._writer_conn: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Append]] = {}
+        self._inline_commits = 0
+        self._writer: threading.Thread | None = None
+        self._cache: dict[str, TaskRecord] = {}
+        self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _error(self, exc: BaseException, doing: str) -> StoreError:
+        text = str(exc)
+        if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text
+                                                       or "corrupt" in text):
+            return StoreError(f"{self.path} is not a usable SQLite database ({text}) while {doing}; "
+                              "the file was left as it is")
+        if "locked" in text or "busy" in text:
+            return StoreError(f"{self.path} is locked by another writer for more than "
+                              f"{self.busy_timeout_ms / 1000:g}s (busy_timeout) while {doing}; "
+                              "nothing was written, try again")
+        if "readonly" in text or "read-only" in text:
+            return StoreError(f"{self.path} is read-only ({text}) while {doing}")
+        return StoreError(f"SQLite store {self.path}: {text} while {doing}")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=self.busy_timeout_ms / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+        return conn
+
+    def _check_path(self) -> None:
+        path = self.path
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a database file: name a file, e.g. "
+                             f"sqlite:///{path / 'hitl.db'}")
+        parent = path.parent
+        if self._default_path:
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the data directory {parent}: {exc.strerror}") from None
+        if not parent.is_dir():
+            raise StoreError(f"cannot create {path}: the directory {parent} does not exist")
+        if path.exists():
+            if not os.access(path, os.R_OK | os.W_OK):
+                raise StoreError(f"{path} is not readable and writable by this user")
+        elif not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create {path}: the directory {parent} is not writable")
+
+    def _open_sync(self) -> None:
+        self._check_path()
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open or create {self.path}: {exc} (is its directory writable?)") from None
+        try:
+            self._inspect_and_migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._writer_conn = conn
+        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="hitl-sqlite-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    def _inspect_and_migrate(self, conn: sqlite3.Connection) -> None:
+        # Read before writing anything: a file that is not ours must come out untouched.
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        except sqlite3.Error as exc:
+            raise self._error(exc, "opening it") from None
+        if app_id not in (0, APPLICATION_ID) or (version == 0 and tables):
+            raise StoreError(f"{self.path} is a SQLite database but not a hitl store (tables: "
+                             f"{', '.join(sorted(tables)) or 'none'}); it was left as it is")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has hitl schema version {version}, newer than this hitl "
+                             f"understands ({SCHEMA_VERSION}): upgrade hitl to open it")
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network "
+                                 "file system?")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if version < SCHEMA_VERSION:
+                self._migrate(conn)
+            conn.execute("SELECT max(seq) FROM events").fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "opening it") from None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def open(self) -> None:
+        if self._writer is None:
+            await asyncio.to_thread(self._open_once)
+
+    def _open_once(self) -> None:
+        with self._open_lock:  # two event loops may open the same store at once
+            if self._writer is None:
+                self._open_sync()
+
+    async def close(self) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        self._writer = None
+        self._queue.put(None)
+        await asyncio.to_thread(writer.join)
+        with self._lock:
+            readers, self._readers = self._readers, []
+            self._local = threading.local()
+            self._cache.clear()
+        for conn in readers:
+            conn.close()
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._writer is None:
+                raise StoreError(f"the SQLite store {self.path} is not open")
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                raise self._error(exc, "opening a reader") from None
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        try:
+            return self._reader().execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "reading") from None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
+        if self._writer is None:
+            await self.open()
+        try:
+            data_json = canonical_json(event.data)
+            snapshot_json = task.snapshot_json()
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"task {task.task_id!r}: the transition is not JSON-serialisable: {exc}") from None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        item = _Append(event, task, expected_version, data_json, snapshot_json, loop, future)
+        # Group commit without a thread hop: every append made in this turn of the event loop
+        # goes into one transaction, committed at the end of the turn (``_flush``).
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append(item)
+        # A caller cancelled while waiting stops waiting, not the append: once taken it commits or
+        # fails as a whole, and the caller must re-read the task to know which.
+        await future
+        self._remember(task)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit this loop's appends inline if the write lock is free right now, else via the thread.
+
+        Inline costs tens of microseconds; waiting for another process's lock could cost up to
+        ``busy_timeout`` and must not happen on the event loop, so the inline connection never
+        waits (busy_timeout 0) and a busy database hands the batch to the writer thread.
+        """
+        batch = self._pending.pop(loop, None)
+        if not batch:
+            return
+        if self._writer is None:
+            error = StoreError(f"the SQLite store {self.path} was closed")
+            for item in batch:
+                item.error = error
+            _settle(batch)
+            return
+        conn = self._inline_writer()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            # Locked by another connection (or failing): the writer thread waits or reports.
+            for item in batch:
+                self._queue.put(item)
+            return
+        committed = self._write_batch(conn, batch)
+        _settle(batch)
+        if committed:
+            self._wake_followers()
+            self._inline_commits += 1
+            if self._inline_commits % CHECKPOINT_EVERY == 0:
+                self._queue.put(_CHECKPOINT)  # fsyncs of a checkpoint stay off the event loop
+
+    def _inline_writer(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "writer", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._local.writer = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        while True:
+            item = get()
+            if item is None:
+                return
+            if item is _CHECKPOINT:
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass  # a checkpoint is housekeeping; the next one will catch up
+                continue
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                if more is not _CHECKPOINT:
+                    batch.append(more)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for other writers
+            except sqlite3.Error as exc:
+                error = self._error(exc, "starting a transaction")
+                for item in batch:
+                    item.error = error
+                committed = False
+            else:
+                committed = self._write_batch(conn, batch)
+            self._deliver(batch)
+            if committed:
+                self._wake_followers()
+            if stop:
+                return
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[_Append]) -> bool:
+        """Inside an open write transaction: check and write each append, then commit.
+
+        Returns whether anything was committed. A compare-and-set failure fails only its own
+        append; an SQLite error rolls the whole transaction back and fails every append in it.
+        """
+        written: list[_Append] = []
+        try:
+            # Read inside the write lock: another process may have appended since our last batch.
+            row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = row if row is not None else (0, GENESIS_HASH)
+            for item in batch:
+                task, event = item.task, item.event
+                current = conn.execute("SELECT version, state FROM tasks WHERE task_id = ?",
+                                       (task.task_id,)).fetchone()
+                if item.expected_version is None:
+                    if current is not None:
+                        item.error = DuplicateTaskError(task.task_id, current[1])
+                        continue
+                elif current is None or current[0] != item.expected_version:
+                    item.error = ConflictError(task.task_id, item.expected_version,
+                                               current[0] if current is not None else None)
+                    continue
+                seq += 1
+                digest = _chain_hash(prev, seq, event, item.data_json)
+                conn.execute(_SQL_INSERT_EVENT, (
+                    seq, event.task_id, event.version, event.action,
+                    event.from_state.value if event.from_state is not None else None,
+                    event.to_state.value, event.actor_id, event.actor_source, event.at,
+                    item.data_json, prev, digest))
+                conn.execute(_SQL_UPSERT_TASK, (task.task_id, task.state.value, task.version, seq,
+                                                item.snapshot_json))
+                item.seq, item.prev_hash, item.hash = seq, prev, digest
+                prev = digest
+                written.append(item)
+            if not written:
+                conn.execute("ROLLBACK")
+                return False
+            conn.execute("COMMIT")
+        except BaseException as exc:  # never leave a transaction open or a caller unanswered
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            error = exc if isinstance(exc, HITLError) else self._error(exc, "committing")
+            for item in batch:
+                item.error = item.error or error
+            return False
+        # Only now, committed, do the records learn their place in the log.
+        for item in written:
+            item.event.seq = item.task.last_seq = item.seq
+            item.event.prev_hash = item.prev_hash
+            item.event.hash = item.hash
+        return True
+
+    @staticmethod
+    def _deliver(batch: list[_Append]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Append]] = {}
+        for item in batch:
+            by_loop.setdefault(item.loop, []).append(item)
+        for loop, items in by_loop.items():
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(_settle, items)
+                except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
+                    pass
+
+    def _wake_followers(self) -> None:
+        for loop, flag in list(self._followers):
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(flag.set)
+                except RuntimeError:
+                    pass
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _remember(self, record: TaskRecord) -> None:
+        cache = self._cache
+        with self._lock:
+            cache.pop(record.task_id, None)
+            cache[record.task_id] = record
+            if len(cache) > CACHE_SIZE:
+                del cache[next(iter(cache))]
+
+    @staticmethod
+    def _record(last_seq: int, snapshot: str, history: tuple[EventRecord, ...]) -> TaskRecord:
+        data = json.loads(snapshot)
+        data["last_seq"] = last_seq
+        return TaskRecord.from_snapshot(data, history)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        rows = self._read(_SQL_GET, (task_id,))
+        if not rows:
+            return None
+        version, last_seq, snapshot = rows[0]
+        cached = self._cache.get(task_id)
+        if cached is not None and cached.version == version:
+            return cached
+        history = tuple(_event_from_row(r, hydrate=True) for r in self._read(_SQL_HISTORY, (task_id, last_seq)))
+        record = self._record(last_seq, snapshot, history)
+        self._remember(record)
+        return record
+
+    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
+                    after: int | None = None) -> list[TaskRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            states = [TaskState(state)] if isinstance(state, str) else [TaskState(s) for s in state]
+            if not states:
+                return []
+            where.append("state = ?" if len(states) == 1 else f"state IN ({', '.join('?' * len(states))})")
+            params.extend(s.value for s in states)
+        if after is not None:
+            where.append("last_seq > ?")
+            params.append(after)
+        sql = "SELECT task_id, version, last_seq, snapshot FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY last_seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._read(sql, params)
+        cache = self._cache
+        missing = [r for r in rows if (c := cache.get(r[0])) is None or c.version != r[1]]
+        histories: dict[str, list[EventRecord]] = {r[0]: [] for r in missing}
+        ids = list(histories)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id IN "
+                                  f"({', '.join('?' * len(chunk))}) ORDER BY task_id, version", chunk):
+                histories[row[1]].append(_event_from_row(row, hydrate=True))
+        records: list[TaskRecord] = []
+        for task_id, version, last_seq, snapshot in rows:
+            cached = cache.get(task_id)
+            if cached is not None and cached.version == version:
+                records.append(cached)
+                continue
+            history = tuple(e for e in histories[task_id] if e.seq <= last_seq)
+            record = self._record(last_seq, snapshot, history)
+            self._remember(record)
+            records.append(record)
+        return records
+
+    async def events(self, after_seq: int = 0, limit: int | None = None,
+                     task_id: str | None = None) -> list[EventRecord]:
+        return self._events(after_seq, limit, task_id)
+
+    def _events(self, after_seq: int, limit: int | None, task_id: str | None = None) -> list[EventRecord]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ?"
+        params: list[Any] = [after_seq]
+        if task_id is not None:
+            sql += " AND task_id = ?"
+            params.append(task_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        try:
+            return [_event_from_row(r) for r in self._read(sql, params)]
+        except (ValueError, KeyError) as exc:  # a hand-edited row that no longer parses
+            raise StoreError(f"{self.path}: an event row cannot be read ({exc}); run `hitl audit verify`") from None
+
+    async def last_seq(self) -> int:
+        return self._read("SELECT max(seq) FROM events")[0][0] or 0
+
+    async def count_by_state(self) -> dict[TaskState, int]:
+        return {TaskState(s): n for s, n in self._read("SELECT state, count(*) FROM tasks GROUP BY state")}
+
+    def _data_version(self) -> int:
+        return int(self._read("PRAGMA data_version")[0][0])
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
+        if self._writer is None:
+            await self.open()
+        loop = asyncio.get_running_loop()
+        flag = asyncio.Event()
+        entry = (loop, flag)
+        with self._lock:
+            self._followers = [*self._followers, entry]
+        try:
+            seq = after_seq
+            while True:
+                flag.clear()
+                version = self._data_version()
+                batch = self._events(seq, 1000)
+                for event in batch:
+                    seq = event.seq
+                    yield event
+                if len(batch) == 1000:
+                    continue
+                # Sleep until this process's writer commits (flag) or another connection has
+                # (data_version moved); a timer per poll, no task per poll.
+                while not flag.is_set():
+                    timer = loop.call_later(self.poll_interval, flag.set)
+                    await flag.wait()
+                    timer.cancel()
+                    if self._data_version() != version:
+                        break
+                    flag.clear()
+        finally:
+            with self._lock:
+                self._followers = [f for f in self._followers if f is not entry]
+
+    # -- administration -----------------------------------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        """What ``hitl store info`` prints: where the file is, its schema and what it holds."""
+        def size(path: Path) -> int:
+            try:
+                return path.stat().st_size
+            except OSError:
+                return 0
+
+        counts = await self.count_by_state()
+        events = self._read("SELECT count(*) FROM events")[0][0]
+        return {
+            "backend": "sqlite", "url": self.url, "path": str(self.path),
+            "schema_version": self._read("PRAGMA user_version")[0][0],
+            "sqlite_version": sqlite3.sqlite_version,
+            "journal_mode": self._read("PRAGMA journal_mode")[0][0],
+            "synchronous": self.synchronous, "busy_timeout_ms": self.busy_timeout_ms,
+            "file_bytes": size(self.path), "wal_bytes": size(Path(f"{self.path}-wal")),
+            "tasks": sum(counts.values()), "events": events, "last_seq": await self.last_seq(),
+            "by_state": {s.value: n for s, n in counts.items()},
+        }
+
+
+def _settle(items: list[_Append]) -> None:
+    for item in items:
+        future = item.future
+        if future.done():
+            continue
+        if item.error is not None:
+            future.set_exception(item.error)
+        else:
+            future.set_result(None)
