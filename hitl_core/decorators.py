@@ -6,11 +6,10 @@ through its thread-safe facade (``machine.sync``), so they may be called from an
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import inspect
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -179,30 +178,24 @@ def requires_approval(reason: str | None = None, *, options: list[str] | None = 
 class Checkpointer:
     """Per-call state of an ``@interruptible`` function: notices a pause, waits, resumes.
 
-    A watcher (``wait_for_state`` on the machine's loop) completes when the task is paused, so a
-    checkpoint costs one ``done()`` check — no store read — until a person actually pauses it.
-    Sync code additionally re-reads the task at most every ``check_interval`` seconds, in case
-    the watcher could not be told (e.g. its loop was busy).
+    The machine keeps a flag current from the transitions themselves (``watch_pause``), so a
+    checkpoint costs one ``Event.is_set()`` — no store read — until a person pauses the task.
+    Sync code additionally re-reads the task at most every ``check_interval`` seconds, as a
+    safety net should the flag's follower have fallen behind.
     """
 
     def __init__(self, machine: HITLStateMachine, task_id: str, check_interval: float) -> None:
         self.machine = machine
         self.task_id = task_id
         self.check_interval = check_interval
-        self._watch: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
+        self._paused: threading.Event | None = None
         self._last_look = time.monotonic()
 
-    def _watcher(self) -> Any:
-        return self.machine.wait_for_state(self.task_id, [TaskState.AWAITING_APPROVAL])
-
-    # async side
     async def arm(self) -> None:
-        self._watch = asyncio.ensure_future(self._watcher())
+        self._paused = await self.machine.watch_pause(self.task_id)
 
-    async def check(self) -> None:
-        if self._watch is not None and self._watch.done():
-            await self._handle_pause()
-            await self.arm()
+    def disarm(self) -> None:
+        self.machine.unwatch_pause(self.task_id)
 
     async def _handle_pause(self) -> None:
         decision = await self.machine.wait_for_decision(self.task_id)
@@ -210,17 +203,12 @@ class Checkpointer:
         if not decision.approved:
             raise ApprovalRejected(self.task_id, decision)
 
-    async def disarm(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-
-    # sync side
-    def arm_sync(self) -> None:
-        loop = self.machine.sync._ensure_loop()
-        self._watch = asyncio.run_coroutine_threadsafe(self._watcher(), loop)
+    async def check(self) -> None:
+        if self._paused is not None and self._paused.is_set():
+            await self._handle_pause()
 
     def check_sync(self) -> None:
-        paused = self._watch is not None and self._watch.done()
+        paused = self._paused is not None and self._paused.is_set()
         now = time.monotonic()
         if not paused and now - self._last_look >= self.check_interval:
             self._last_look = now
@@ -228,12 +216,6 @@ class Checkpointer:
             paused = task is not None and task.state is TaskState.AWAITING_APPROVAL
         if paused:
             self.machine.sync.run(self._handle_pause())
-            self.disarm_sync()
-            self.arm_sync()
-
-    def disarm_sync(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
 
 
 _current: contextvars.ContextVar[Checkpointer | None] = contextvars.ContextVar("hitl_checkpoint", default=None)
@@ -291,7 +273,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
                     raise
                 finally:
                     _current.reset(token)
-                    await cp.disarm()
+                    cp.disarm()
                 await m.complete(tid, _result_for_record(result))
                 return result
 
@@ -304,7 +286,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
             tid = _task_id_for(func, task_id, bound)
             m.sync.start_task(tid, step=func.__qualname__, agent=agent)
             cp = Checkpointer(m, tid, check_interval)
-            cp.arm_sync()
+            m.sync.run(cp.arm())
             token = _current.set(cp)
             try:
                 result = func(*a, **kw)
@@ -314,7 +296,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
                 raise
             finally:
                 _current.reset(token)
-                cp.disarm_sync()
+                cp.disarm()
             m.sync.complete(tid, _result_for_record(result))
             return result
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,8 @@ class HITLStateMachine:
         # task id -> futures of callers waiting for a decision (or a pause, for checkpoints)
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[TaskRecord]]]] = {}
         self._followers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        # task id -> flag set while the task waits on a person (for @interruptible checkpoints)
+        self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -233,7 +236,8 @@ class HITLStateMachine:
 
     async def _after_commit(self, event: EventRecord, record: TaskRecord, *, context: TaskContext | None = None
                             ) -> TaskContext | None:
-        if record.task_id in self._waiters:
+        task_id = record.task_id
+        if task_id in self._waiters or task_id in self._pause_flags:
             self._wake(record)
         if self.plugins.has_transition_observers:
             if event.hash is None:
@@ -633,6 +637,12 @@ class HITLStateMachine:
     # -- waiting --------------------------------------------------------------------------
 
     def _wake(self, record: TaskRecord) -> None:
+        flag = self._pause_flags.get(record.task_id)
+        if flag is not None:
+            if record.state is S.AWAITING_APPROVAL:
+                flag.set()
+            else:
+                flag.clear()
         waiters = self._waiters.get(record.task_id)
         if not waiters:
             return
@@ -665,7 +675,7 @@ class HITLStateMachine:
         after = await store.last_seq()
         started.set()
         async for event in store.follow(after):
-            if event.task_id in self._waiters:
+            if event.task_id in self._waiters or event.task_id in self._pause_flags:
                 record = await store.get(event.task_id)
                 if record is not None:
                     self._wake(record)
@@ -707,6 +717,23 @@ class HITLStateMachine:
                         del self._waiters[task_id]
             if outcome is not None:
                 return outcome
+
+    async def watch_pause(self, task_id: str) -> threading.Event:
+        """A flag that is set while ``task_id`` waits on a person, kept current by the transitions
+        themselves (this process's, and other processes' through the store's follower).
+
+        Checkpoints test it for free; ``unwatch_pause`` stops keeping it.
+        """
+        flag = self._pause_flags.setdefault(task_id, threading.Event())
+        store = await self._ready()
+        if store.shared:
+            await self._ensure_follower()
+        if (await self._get_record(task_id)).state is S.AWAITING_APPROVAL:
+            flag.set()
+        return flag
+
+    def unwatch_pause(self, task_id: str) -> None:
+        self._pause_flags.pop(task_id, None)
 
     async def wait_for_state(self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
                              ) -> TaskContext:

@@ -22,7 +22,9 @@ from .base import Store
 
 
 class MemoryStore(Store):
-    shared = False
+    # Not shared between processes, but it may be shared between machines (threads, event
+    # loops): waiters then follow it to hear of decisions another machine committed.
+    shared = True
     durable = False
 
     def __init__(self, url: str = "memory://") -> None:

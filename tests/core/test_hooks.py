@@ -1,0 +1,215 @@
+"""One ``test_hook_<name>`` per hookspec, and the docs must document every hook."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hitl_core import (
+    Actor,
+    Decision,
+    DecisionType,
+    Event,
+    HITLStateMachine,
+    InterruptPoint,
+    MemoryStore,
+    NotAuthorizedError,
+    Severity,
+    TaskContext,
+    TaskState,
+    hookimpl,
+    hookspecs,
+)
+from hitl_core.errors import HITLError
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("hitl_"))
+
+
+def test_every_hook_is_documented_and_tested() -> None:
+    docs = (ROOT / "docs" / "hooks.md").read_text()
+    tests = Path(__file__).read_text()
+    assert len(HOOKS) == 7
+    for name in HOOKS:
+        assert re.search(rf"^### {name}\(", docs, re.M), f"docs/hooks.md lacks a section for {name}"
+        assert f"def test_hook_{name}(" in tests or f"async def test_hook_{name}(" in tests, f"no test_hook_{name}"
+
+
+def machine_with(*plugins: object) -> HITLStateMachine:
+    return HITLStateMachine("memory://", plugins=plugins, load_entrypoints=False)
+
+
+async def test_hook_hitl_register_stores() -> None:
+    opened: list[str] = []
+
+    class Recording(MemoryStore):
+        async def open(self) -> None:
+            opened.append(self.url)
+
+    class Plugin:
+        @hookimpl
+        def hitl_register_stores(self, register: Any) -> None:
+            register("recording", Recording)
+
+    m = HITLStateMachine("recording://x", plugins=[Plugin()], load_entrypoints=False)
+    await m.start_task("t")
+    assert opened == ["recording://x"]
+    with pytest.raises(HITLError, match=r"no store for 'nosuch://x'.*memory://.*recording://"):
+        HITLStateMachine("nosuch://x", plugins=[Plugin()], load_entrypoints=False)
+
+
+async def test_hook_hitl_transition() -> None:
+    seen: list[tuple[int, str, TaskState | None, TaskState, str]] = []
+
+    class Observer:
+        @hookimpl
+        async def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            seen.append((event.seq, event.action, event.from_state, event.to_state, task.state.value))
+            assert event.hash and len(event.hash) == 64 and event.task_id == task.task_id
+
+    m = machine_with(Observer())
+    await m.start_task("t")
+    await m.request_approval("t", "why")
+    await m.approve("t", approver="alice")
+    assert seen == [(1, "start", None, TaskState.RUNNING, "running"),
+                    (2, "request_approval", TaskState.RUNNING, TaskState.AWAITING_APPROVAL, "awaiting_approval"),
+                    (3, "approve", TaskState.AWAITING_APPROVAL, TaskState.APPROVED, "approved")]
+
+
+async def test_hook_hitl_approval_requested(caplog: pytest.LogCaptureFixture) -> None:
+    asked: list[str] = []
+
+    class Notifier:
+        @hookimpl
+        def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+            asked.append(f"{task.task_id}:{interrupt.reason}")
+
+    class Broken:
+        @hookimpl
+        def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+            raise ConnectionError("smtp down")
+
+    m = machine_with(Notifier(), Broken())
+    await m.start_task("t")
+    with caplog.at_level(logging.ERROR, logger="hitl.plugins"):
+        t = await m.request_approval("t", "why")
+    assert asked == ["t:why"] and t.state == TaskState.AWAITING_APPROVAL
+    assert m.observer_errors == 1 and "smtp down" in caplog.text
+
+
+async def test_hook_hitl_assess() -> None:
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+
+    class Risk:
+        @hookimpl
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] | None:
+            if interrupt.action and interrupt.action.args.get("env") == "prod":
+                return {"severity": "high", "deadline": soon}
+            return {"severity": "low"}  # never lowers
+
+    class Crashing:
+        @hookimpl
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+            if task.task_id == "boom":
+                raise ValueError("scorer bug")
+
+    m = machine_with(Risk(), Crashing())
+    await m.start_task("t")
+    t = await m.request_approval("t", "deploy", action="deploy", args={"env": "prod"}, severity="medium")
+    assert t.interrupt_point is not None
+    assert t.interrupt_point.severity == Severity.HIGH and t.interrupt_point.deadline == soon
+    await m.start_task("u")
+    u = await m.request_approval("u", "deploy", severity="medium")
+    assert u.interrupt_point is not None and u.interrupt_point.severity == Severity.MEDIUM
+    await m.start_task("boom")
+    b = await m.request_approval("boom", "deploy", severity="low")
+    assert b.interrupt_point is not None and b.interrupt_point.severity == Severity.CRITICAL  # fails closed
+
+
+async def test_hook_hitl_auto_decide() -> None:
+    class Rules:
+        @hookimpl
+        def hitl_auto_decide(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+            if interrupt.action and interrupt.action.name == "read_file":
+                return Decision(type="approve", actor=Actor(id="policy:reads", source="policy"))
+            if interrupt.action and interrupt.action.name == "crash":
+                raise RuntimeError("rule engine bug")
+            return None
+
+    m = machine_with(Rules())
+    for name in ("read_file", "delete_file", "crash"):
+        await m.start_task(name)
+    read = await m.request_approval("read_file", "read", action="read_file", args={"p": "/etc/hosts"})
+    assert read.state == TaskState.APPROVED and read.decision is not None
+    assert (read.decision.type, read.decision.outcome, read.decision.actor.id) == (
+        DecisionType.POLICY, "approve", "policy:reads")
+    delete = await m.request_approval("delete_file", "rm", action="delete_file", args={"p": "/"})
+    assert delete.state == TaskState.AWAITING_APPROVAL
+    crash = await m.request_approval("crash", "x", action="crash")
+    assert crash.state == TaskState.REJECTED and crash.decision is not None
+    assert crash.decision.actor.id == "policy:error" and "rule engine bug" in (crash.decision.message or "")
+
+
+async def test_hook_hitl_authorize() -> None:
+    class OnlyLeads:
+        @hookimpl
+        def hitl_authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> bool:
+            return actor.id in {"lead"} or not decision.approved
+
+    class Crashing:
+        @hookimpl
+        def hitl_authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> None:
+            if task.task_id == "boom":
+                raise LookupError("roles file missing")
+
+    m = machine_with(OnlyLeads(), Crashing())
+    await m.start_task("t")
+    await m.request_approval("t", "why")
+    with pytest.raises(NotAuthorizedError, match="intern may not decide task 't'"):
+        await m.approve("t", approver="intern")
+    assert (await m.get_task("t")).state == TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]
+    assert (await m.approve("t", approver="lead")).state == TaskState.APPROVED
+    await m.start_task("boom")
+    await m.request_approval("boom", "why")
+    with pytest.raises(NotAuthorizedError, match="roles file missing"):
+        await m.approve("boom", approver="lead")
+
+
+async def test_hook_hitl_deadline_expired() -> None:
+    class Escalate:
+        @hookimpl
+        def hitl_deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+            if task.task_id == "special":
+                return Decision(type="timeout", outcome="approve", actor=Actor(id="policy:grace", source="policy"))
+            return None
+
+    m = machine_with(Escalate())
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    for name in ("plain", "special"):
+        await m.start_task(name)
+        await m.request_approval(name, "why", deadline=past)
+    plain = await m.expire("plain")
+    assert plain.state == TaskState.REJECTED and plain.decision is not None
+    assert plain.decision.type == DecisionType.TIMEOUT and plain.decision.actor.id == "hitl:timeout"
+    special = await m.expire("special")
+    assert special.state == TaskState.APPROVED
+
+
+async def test_trace_env_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("HITL_TRACE_PLUGINS", "1")
+
+    class Observer:
+        @hookimpl
+        def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            pass
+
+    m = machine_with(Observer())
+    with caplog.at_level(logging.DEBUG, logger="hitl.plugins"):
+        await m.start_task("t")
+    assert "hitl_transition" in caplog.text
