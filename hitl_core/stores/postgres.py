@@ -259,11 +259,16 @@ class PostgresStore(Store):
         if self.statement_timeout is not None:
             await conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
 
-    async def _connect(self) -> Any:
-        """A new autocommit connection, or ``StoreError`` naming the host (never the password)."""
+    async def _connect(self, application_name: str = "hitl") -> Any:
+        """A new autocommit connection, or ``StoreError`` naming the host (never the password).
+
+        ``application_name`` shows in ``pg_stat_activity``, so an operator can tell hitl's
+        followers (``hitl-follow``) from its pooled connections (``hitl``).
+        """
         try:
             conn = await self._psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)))
+                self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
+                application_name=application_name)
         except Exception as exc:
             raise self._error("connecting", exc) from None
         try:
@@ -281,7 +286,8 @@ class PostgresStore(Store):
                 raise StoreError(f"PostgreSQL store at {self._where} is closed")
             pool = self._pool_mod.AsyncConnectionPool(
                 self.url, min_size=self.pool_min, max_size=self.pool_max, open=False,
-                kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout))},
+                kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout)),
+                        "application_name": "hitl"},
                 configure=self._configure, timeout=self.connect_timeout,
                 reconnect_timeout=max(self.retry_for, 1.0), name=f"hitl {self._where}")
             state = self._loops[loop] = _LoopState(pool)
@@ -357,12 +363,17 @@ class PostgresStore(Store):
                 if state.flusher is not None and not state.flusher.done():
                     await asyncio.wait([state.flusher], timeout=self.connect_timeout)
                 await state.pool.close()
-            elif not loop.is_closed() and loop.is_running():
-                fut = asyncio.run_coroutine_threadsafe(state.pool.close(), loop)
+            elif not loop.is_closed():
+                # Another loop's pool (e.g. the sync facade's) must be closed on its own loop: on
+                # its thread while it runs, or — once the facade has stopped it — in a helper thread.
                 try:
-                    await asyncio.wait_for(asyncio.wrap_future(fut), timeout=5)
-                except Exception:
-                    pass
+                    if loop.is_running():
+                        fut = asyncio.run_coroutine_threadsafe(state.pool.close(), loop)
+                        await asyncio.wait_for(asyncio.wrap_future(fut), timeout=5)
+                    else:
+                        await asyncio.to_thread(loop.run_until_complete, state.pool.close())
+                except Exception as exc:
+                    log.debug("could not close the pool of another event loop: %s", exc)
         self._opened = False
 
     # -- append: group commit --------------------------------------------------------------
@@ -572,18 +583,13 @@ class PostgresStore(Store):
         seq = after_seq
         delay = 0.05
         conn: Any = None
-        notified = [False]
         try:
             while True:
                 try:
                     if conn is None or conn.closed:
-                        conn = await self._connect()
-                        # Notifications that arrive while a read runs reach the handler, not
-                        # notifies(): remember them so the next wait doesn't sleep through them.
-                        conn.add_notify_handler(lambda _n: notified.__setitem__(0, True))
+                        conn = await self._connect("hitl-follow")
                         await conn.execute(f"LISTEN {CHANNEL}")
                         delay = 0.05
-                    notified[0] = False
                     while True:
                         rows = await (await conn.execute(
                             f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s ORDER BY seq LIMIT 1000",
@@ -594,9 +600,10 @@ class PostgresStore(Store):
                             yield event
                         if len(rows) < 1000:
                             break
-                    if not notified[0]:
-                        async for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
-                            pass
+                    # psycopg >= 3.2.4 queues notifications that arrive during the read above,
+                    # so this returns at once for them rather than sleeping through them.
+                    async for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
+                        pass
                 except Exception as exc:
                     if not (self._is_disconnect(exc) or isinstance(exc, StoreError)):
                         raise self._error("following the event log", exc) from None

@@ -8,6 +8,7 @@ to the ``postgres`` OS user (created by Debian's package) and its commands run t
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -131,6 +132,34 @@ class LocalCluster:
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+_shared: LocalCluster | None = None
+_shared_failure: str | None = None
+
+
+def shared_cluster() -> LocalCluster:
+    """One cluster per test process (each xdist worker has its own), removed when it exits.
+
+    Raises ``RuntimeError`` saying why when no server can be started; the fixtures turn that
+    into a skip with that reason.
+    """
+    global _shared, _shared_failure
+    if _shared is None and _shared_failure is None:
+        cluster = None
+        try:
+            cluster = LocalCluster()
+            cluster.start()
+        except Exception as exc:
+            _shared_failure = str(exc)
+            if cluster is not None:
+                cluster.destroy()
+        else:
+            _shared = cluster
+            atexit.register(cluster.destroy)
+    if _shared is None:
+        raise RuntimeError(f"no PostgreSQL server could be started: {_shared_failure}")
+    return _shared
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use: python tests/postgres/pg_cluster.py
