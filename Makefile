@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,langgraph,pydantic-ai
+EXTRAS ?= dev,tui,langgraph,pydantic-ai
 
 .PHONY: demo test bench lint fmt clean install
 
@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m examples.run_all
+	$(BIN)/hitl demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_console.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,787 @@
+"""``ConsoleApp``: the operator console.
+
+How a transition reaches the screen: the machine commits it and calls the ``hitl_transition``
+hook; ``ConsolePlugin`` (registered on the machine's plugin host, like any plugin) only appends
+the new row to a queue. A 50 ms timer drains the queue in one batch: rows are reconciled by task
+id and version, the view re-sorted once, and the table redraws the screenful it shows. For a
+store written by other processes a worker follows it (``Store.follow``) and re-emits each event
+through the same hook, so both paths look alike. While a dialog is open the batches wait.
+
+Decisions go through the machine with ``source="console"`` and the interrupt id and args
+fingerprint of what the operator saw, so a stale screen can never approve something else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+
+from hitl_core import (
+    AlreadyDecidedError,
+    ConflictError,
+    Event,
+    HITLError,
+    HITLStateMachine,
+    Severity,
+    TaskContext,
+    TaskState,
+    hookimpl,
+)
+
+from .keymap import keymap_path
+from .model import DEADLINE_WARNING, SORT_ORDER, STATE_FILTERS, FleetView, Row
+from .screens import ConfirmScreen, EditScreen, HelpScreen, HistoryScreen, ReasonScreen
+from .text import literal
+from .widgets import DetailPane, TaskTable, column_header
+
+S = TaskState
+Clock = Callable[[], float]
+
+#: Actions that change a task; read-only mode hides them all.
+DECIDING = frozenset({"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked"})
+_REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "block"})
+
+
+class ConsolePlugin:
+    """The console's ``hitl_transition`` implementation: queue the row, apply it in the next batch."""
+
+    def __init__(self) -> None:
+        self.queue: deque[Row] = deque()
+
+    @hookimpl
+    def hitl_transition(self, event: Event, task: TaskContext) -> None:
+        self.queue.append(Row.from_context(task))
+
+
+class ColumnHeader(Widget):
+    """The table's column names, drawn with the same fixed widths as its rows."""
+
+    DEFAULT_CSS = "ColumnHeader { height: 1; }"
+
+    def __init__(self, view: FleetView, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+
+    def render_line(self, y: int) -> Strip:
+        if y:
+            return Strip([Segment(" " * self.size.width)])
+        return column_header(self.size.width, self.view.sort_column, self.view.sort_reverse)
+
+
+class FilterInput(Input):
+    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="filter.clear")]
+
+
+class ConsoleCommands(Provider):
+    """The palette: "namespace: verb" commands, offered only when the action is possible."""
+
+    COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
+        ("task: approve", "approve", "Approve the selected task"),
+        ("task: reject", "reject", "Reject the selected task, with a reason"),
+        ("task: edit args and approve", "edit", "Edit the action's args as JSON, then approve"),
+        ("task: respond", "respond", "Answer the selected task's question"),
+        ("task: pause", "pause", "Pause the selected running task"),
+        ("task: resume", "resume", "Resume the selected decided task"),
+        ("task: mark / unmark", "mark", "Mark the selected task for a batch approve"),
+        ("task: approve marked", "approve_marked", "Approve every marked task"),
+        ("view: pending only", "set_state_filter('pending')", "Show only tasks waiting for a decision"),
+        ("view: active", "set_state_filter('active')", "Hide completed and failed tasks"),
+        ("view: all", "set_state_filter('all')", "Show every task"),
+        ("view: filter text", "filter", "Filter by id, agent or reason"),
+        ("view: clear filter", "clear_filter", "Show every task again"),
+        ("view: next sort column", "sort", "Sort by the next column"),
+        ("view: flip sort", "flip_sort", "Reverse the sort"),
+        ("view: history", "history", "The audit trail of the selected task"),
+        ("view: help", "help", "Every key"),
+    ]
+
+    def _available(self) -> list[tuple[str, str, str]]:
+        app = self.app
+        assert isinstance(app, ConsoleApp)
+        available = []
+        for name, action, help_text in self.COMMANDS:
+            action_name = action.split("(", 1)[0]
+            if app.command_possible(action_name):
+                available.append((name, action, help_text))
+        return available
+
+    async def discover(self) -> Hits:
+        for name, action, help_text in self._available():
+            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, action, help_text in self._available():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action), help=help_text)
+
+
+class ConsoleApp(App[None]):
+    """The console over one machine. ``clock`` feeds age and countdowns (tests freeze it)."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "hitl console"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    ENABLE_COMMAND_PALETTE = True
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("a", "approve", "Approve", id="decide.approve", tooltip="Approve the selected task"),
+        Binding("r", "reject", "Reject", id="decide.reject", tooltip="Reject, with a reason"),
+        Binding("e", "edit", "Edit", id="decide.edit", tooltip="Edit the args as JSON, then approve"),
+        Binding("m", "respond", "Respond", id="decide.respond", tooltip="Answer with free text"),
+        Binding("R", "resume", "Resume", id="task.resume", tooltip="Let a decided task go on"),
+        Binding("p", "pause", "Pause", id="task.pause", tooltip="Stop a running task for review"),
+        *[Binding(str(n), f"option({n})", f"Option {n}", show=False, id=f"decide.option{n}",
+                  tooltip=f"Choose the interrupt's option {n}") for n in range(1, 10)],
+        Binding("space", "mark", "Mark", id="task.mark", tooltip="Mark for a batch approve"),
+        Binding("A", "approve_marked", "Approve marked", id="decide.approve_marked"),
+        Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter by id, agent, reason"),
+        Binding("escape", "clear_filter", "Clear filter", id="view.clear_filter"),
+        Binding("f", "cycle_state_filter", "Pending/active/all", id="view.state_filter"),
+        Binding("s", "sort", "Sort", id="view.sort", tooltip="Sort by the next column"),
+        Binding("S", "flip_sort", "Flip sort", show=False, id="view.flip_sort"),
+        Binding("enter", "focus_detail", "Detail", show=False, id="view.detail"),
+        Binding("h", "history", "History", id="view.history", tooltip="The audit trail"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, machine: HITLStateMachine, *, actor: str, readonly: bool = False,
+                 clock: Clock = time.time, follow: bool | None = None, keymap: dict[str, str] | None = None,
+                 flush_interval: float = 0.05, tick_interval: float | None = 1.0,
+                 before_load: Callable[[], Awaitable[None]] | None = None,
+                 background: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__()
+        self.machine = machine
+        self.actor = actor
+        self.readonly = readonly
+        self.clock = clock
+        self.follow = follow
+        self.flush_interval = flush_interval
+        self.tick_interval = tick_interval
+        self.before_load = before_load
+        self.background = background
+        self.view = FleetView()
+        self.plugin = ConsolePlugin()
+        self.machine.plugins.register(self.plugin, name="hitl.console")
+        self.flash_text = ""
+        self.announced_deadlines: set[str] = set()
+        self.loaded = asyncio.Event()
+        self.store_ok = True
+        self.batches = 0
+        if keymap:
+            self.set_keymap(keymap)
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="summary")
+        yield Static(id="banner")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ColumnHeader(self.view, id="columns")
+                yield TaskTable(self.view, self.clock, id="table")
+            yield DetailPane(self.clock, id="detail")
+        yield FilterInput(placeholder="filter: id, agent or reason (enter keeps it, esc clears)", id="filter")
+        yield Static(id="flash")
+        yield Footer()
+
+    @property
+    def table(self) -> TaskTable:
+        return self.query_one("#table", TaskTable)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one("#detail", DetailPane)
+
+    async def on_mount(self) -> None:
+        self.table.focus()
+        self._update_summary()
+        self.run_worker(self._start(), name="load", group="store", exclusive=False)
+
+    async def on_unmount(self) -> None:
+        try:
+            self.machine.plugins.unregister(self.plugin)
+        except ValueError:
+            pass
+
+    async def _start(self) -> None:
+        if self.before_load is not None:
+            await self.before_load()
+        after = await self._load_all()
+        self.set_interval(self.flush_interval, self._flush, name="flush")
+        if self.tick_interval:
+            self.set_interval(self.tick_interval, self._tick, name="tick")
+        self.loaded.set()
+        if self.background is not None:
+            self.run_worker(self.background(), name="background", group="background")
+        store = self.machine.store
+        if self.follow if self.follow is not None else store.shared:
+            await self._follow_store(after)
+
+    async def _load_all(self) -> int:
+        machine = self.machine
+        await machine.__aenter__()  # opens the store; idempotent
+        store = machine.store
+        after = await store.last_seq()
+        records = await store.query()
+        self.view.load(Row.from_record(r) for r in records)
+        self.plugin.queue.clear()  # everything queued so far is already in what we loaded
+        self.table.rows_changed(None)
+        self._update_summary()
+        return after
+
+    async def _follow_store(self, after: int) -> None:
+        """Re-emit other processes' transitions through ``hitl_transition``; reconnect on failure."""
+        delay = 0.5
+        while True:
+            try:
+                async for event in self.machine.store.follow(after):
+                    after = event.seq
+                    record = await self.machine.store.get(event.task_id)
+                    if record is not None and record.version >= event.version:
+                        await self.machine.plugins.transition(event.to_event(), record.to_context())
+                    if not self.store_ok:
+                        self._store_back()
+                    delay = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._store_lost(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                try:
+                    after = await self._load_all()
+                    self._store_back()
+                except Exception as again:
+                    self._store_lost(again, delay)
+
+    def _store_lost(self, exc: BaseException, delay: float) -> None:
+        self.store_ok = False
+        banner = self.query_one("#banner", Static)
+        message = Text(f" store unavailable ({self.machine.store.url}): ", style="bold")
+        message.append_text(literal(f"{type(exc).__name__}: {exc}", limit=300))
+        message.append(f" — reconnecting in {delay:g}s")
+        banner.update(message)
+        banner.add_class("shown")
+
+    def _store_back(self) -> None:
+        self.store_ok = True
+        banner = self.query_one("#banner", Static)
+        banner.remove_class("shown")
+        self.set_flash("store reconnected")
+
+    # -- batches --------------------------------------------------------------------------
+
+    @property
+    def modal_open(self) -> bool:
+        return isinstance(self.screen, ModalScreen)
+
+    def _flush(self) -> None:
+        queue = self.plugin.queue
+        if not queue or self.modal_open:
+            return
+        latest: dict[str, Row] = {}
+        while queue:
+            row = queue.popleft()
+            seen = latest.get(row.task_id)
+            if seen is None or row.version > seen.version:
+                latest[row.task_id] = row
+        changed = self.view.apply(latest.values())
+        if not changed:
+            return
+        self.batches += 1
+        self._announce(changed)
+        self.view.reorder()
+        changed_ids = {new.task_id for _, new in changed}
+        self.view.marked -= {t for t in changed_ids if not self.view.rows[t].waiting}
+        self.table.rows_changed(changed_ids)
+        self._update_summary()
+        if self.table.cursor_key in changed_ids:
+            self.refresh_bindings()
+
+    def _announce(self, changed: Iterable[tuple[Row | None, Row]]) -> None:
+        """A toast and the bell when a high or critical task starts waiting."""
+        urgent = [new for old, new in changed
+                  if new.waiting and new.interrupt is not None and new.interrupt.severity.rank >= 2
+                  and (old is None or not old.waiting or old.interrupt is not new.interrupt)]
+        for row in urgent[:3]:
+            assert row.interrupt is not None
+            message = Text()
+            message.append_text(literal(row.task_id, "bold", limit=60))
+            message.append(" (")
+            message.append_text(literal(row.agent, limit=40))
+            message.append("): ")
+            message.append_text(literal(row.reason, limit=160))
+            self.notify(message, title=f"{row.interrupt.severity.value} task waiting",  # type: ignore[arg-type]
+                        severity="error" if row.interrupt.severity is Severity.CRITICAL else "warning",
+                        markup=False)
+        if len(urgent) > 3:
+            self.notify(f"and {len(urgent) - 3} more urgent tasks waiting", severity="warning", markup=False)
+        if urgent:
+            self.bell()
+
+    def _tick(self) -> None:
+        """Once a second: ages and countdowns move; a deadline about to expire is announced once."""
+        self.table.tick()
+        now = self.clock()
+        for row in self.view.rows.values():
+            deadline = row.deadline
+            if deadline is None or row.task_id in self.announced_deadlines:
+                continue
+            if deadline - now <= DEADLINE_WARNING:
+                self.announced_deadlines.add(row.task_id)
+                message = literal(row.task_id, "bold", limit=60)
+                left = max(deadline - now, 0)
+                message.append(f": deadline in {left:.0f}s, then {row.interrupt.default_decision if row.interrupt else 'reject'}")
+                self.notify(message, title="deadline", severity="error", markup=False)  # type: ignore[arg-type]
+                self.bell()
+
+    def _update_summary(self) -> None:
+        view = self.view
+        counts = view.counts
+        text = Text()
+        text.append(" hitl ", style="bold reverse")
+        text.append("  store ", style="grey50")
+        text.append_text(literal(self.machine.store.url, limit=80))
+        text.append("  operator ", style="grey50")
+        text.append_text(literal(self.actor, "bold", limit=40))
+        if self.readonly:
+            text.append("  READ-ONLY", style="bold magenta")
+        text.append("\n ")
+        waiting = counts.get(S.AWAITING_APPROVAL, 0)
+        text.append(f"waiting {waiting}", style="bold bright_yellow" if waiting else "grey50")
+        by_sev = view.waiting_by_severity
+        sev_parts = [(s, by_sev.get(s, 0)) for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM,
+                                                     Severity.LOW)]
+        text.append(" (")
+        for i, (sev, n) in enumerate(sev_parts):
+            if i:
+                text.append(" ")
+            text.append(f"{sev.value} {n}", style=("bold bright_red" if sev is Severity.CRITICAL and n else
+                                                   "dark_orange" if sev is Severity.HIGH and n else "grey62"))
+        text.append(")")
+        for state, label in ((S.RUNNING, "running"), (S.APPROVED, "approved"), (S.REJECTED, "rejected"),
+                             (S.PENDING, "pending"), (S.COMPLETED, "done"), (S.FAILED, "failed")):
+            text.append(f"  {label} {counts.get(state, 0)}", style="grey70")
+        text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style="grey50")
+        if view.text_filter:
+            text.append(" · text ", style="grey50")
+            text.append_text(literal(view.text_filter, limit=40))
+        if view.marked:
+            text.append(f" · marked {len(view.marked)}", style="bright_cyan")
+        self.query_one("#summary", Static).update(text)
+
+    def set_flash(self, message: str | Text, style: str = "") -> None:
+        text = message if isinstance(message, Text) else literal(message, style, limit=500)
+        self.flash_text = text.plain
+        self.query_one("#flash", Static).update(text)
+
+    # -- selection ------------------------------------------------------------------------
+
+    @on(TaskTable.CursorMoved)
+    def _cursor_moved(self, message: TaskTable.CursorMoved) -> None:
+        self.refresh_bindings()
+        self.run_worker(self._load_detail(message.task_id), group="detail", exclusive=True)
+
+    async def _load_detail(self, task_id: str | None) -> None:
+        if task_id is None:
+            self.detail.show(None, None)
+            return
+        record = await self.machine.store.get(task_id)
+        self.detail.show(record, self.view.rows.get(task_id))
+
+    @property
+    def selected(self) -> Row | None:
+        try:
+            return self.table.cursor_row
+        except Exception:  # before compose, or while shutting down
+            return None
+
+    # -- what is possible right now -------------------------------------------------------
+
+    def command_possible(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
+        if self.readonly and action in DECIDING:
+            return False
+        row = self.selected
+        waiting = row is not None and row.waiting and row.interrupt is not None
+        allowed = row.interrupt.allowed_decisions if waiting and row and row.interrupt else ()
+        if action in ("approve", "reject", "edit", "respond"):
+            if not waiting or action not in allowed:
+                return False
+            if action == "edit":
+                return row is not None and row.interrupt is not None and row.interrupt.action is not None
+            return True
+        if action == "option":
+            if not waiting or row is None or row.interrupt is None:
+                return False
+            number = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
+            return number <= len(row.interrupt.options)
+        if action == "resume":
+            return row is not None and row.state in (S.APPROVED, S.REJECTED)
+        if action == "pause":
+            return row is not None and row.state is S.RUNNING
+        if action == "mark":
+            return row is not None
+        if action == "approve_marked":
+            return bool(self.view.marked)
+        if action == "clear_filter":
+            return bool(self.view.text_filter) or self.query_one("#filter", Input).display
+        if action == "history":
+            return True
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("quit", "command_palette", "help") or action not in self._console_actions:
+            return True
+        if self.modal_open:
+            return False  # a dialog is up: its keys, not ours
+        return self.command_possible(action, parameters)
+
+    _console_actions = frozenset({
+        "approve", "reject", "edit", "respond", "option", "resume", "pause", "mark", "approve_marked",
+        "filter", "clear_filter", "cycle_state_filter", "sort", "flip_sort", "focus_detail", "history",
+        "set_state_filter",
+    })
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def _decide(self, row: Row, verb: str, call: Callable[[], Awaitable[Any]]) -> None:
+        self.run_worker(self._run_decision(row, verb, call), group="decide")
+
+    async def _run_decision(self, row: Row, verb: str, call: Callable[[], Awaitable[Any]]) -> None:
+        task_id = row.task_id
+        try:
+            await call()
+        except AlreadyDecidedError as exc:
+            self.set_flash(f"✗ {task_id}: already decided by {exc.decided_by} ({exc.decision_type}); "
+                           f"your {verb} was not recorded", "bold red")
+            await self.reload_task(task_id)
+        except ConflictError as exc:
+            self.set_flash(f"✗ {task_id}: changed while you looked ({exc}); nothing was decided", "bold red")
+            await self.reload_task(task_id)
+        except HITLError as exc:
+            self.set_flash(f"✗ {exc}; nothing changed", "bold red")
+            await self.reload_task(task_id)
+        except Exception as exc:  # the store went away, most likely
+            self.set_flash(f"✗ {task_id}: {verb} failed: {type(exc).__name__}: {exc}", "bold red")
+        else:
+            self.set_flash(f"✓ {verb} {task_id}", "bold green")
+
+    async def reload_task(self, task_id: str) -> None:
+        """Put the store's version of a task on screen (after a conflict, the row catches up)."""
+        record = await self.machine.store.get(task_id)
+        if record is not None:
+            self.plugin.queue.append(Row.from_record(record))
+
+    def _seen(self, row: Row) -> dict[str, Any]:
+        assert row.interrupt is not None
+        return {"source": "console", "interrupt_id": row.interrupt.interrupt_id}
+
+    def _confirm_critical(self, row: Row, what: str, then: Callable[[], None]) -> None:
+        if row.interrupt is None or row.interrupt.severity is not Severity.CRITICAL:
+            then()
+            return
+        message = Text("This task is ")
+        message.append("critical", style="bold bright_red")
+        message.append(f". {what} ")
+        message.append_text(literal(row.task_id, "bold", limit=100))
+        message.append("?\n\n")
+        message.append_text(literal(row.reason, single_line=False, limit=2000))
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+            else:
+                self.set_flash(f"cancelled: {row.task_id} was not approved")
+
+        self.push_screen(ConfirmScreen("Approve a critical task", message, "Approve", danger=True), done)
+
+    def action_approve(self) -> None:
+        row = self.selected
+        if row is None or row.interrupt is None:
+            return
+        seen = self._seen(row)
+        fingerprint = row.interrupt.args_fingerprint
+
+        def go() -> None:
+            self._decide(row, "approved", lambda: self.machine.approve(
+                row.task_id, self.actor, args_fingerprint=fingerprint, **seen))
+
+        self._confirm_critical(row, "Approve", go)
+
+    def _ask_reason_then_reject(self, row: Row, option: str | None = None) -> None:
+        assert row.interrupt is not None
+        required = row.interrupt.severity.rank >= 2
+        seen = self._seen(row)
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                self.set_flash(f"cancelled: {row.task_id} was not rejected")
+                return
+            self._decide(row, "rejected", lambda: self.machine.reject(
+                row.task_id, self.actor, reason or None, option=option, **seen))
+
+        self.push_screen(ReasonScreen(f"Reject {row.task_id}", "Why? The agent is told.", required=required,
+                                      placeholder="reason"), done)
+
+    def action_reject(self) -> None:
+        row = self.selected
+        if row is not None and row.interrupt is not None:
+            self._ask_reason_then_reject(row)
+
+    def action_edit(self) -> None:
+        row = self.selected
+        if row is None or row.interrupt is None or row.interrupt.action is None:
+            return
+        action = row.interrupt.action
+        seen = self._seen(row)
+        fingerprint = row.interrupt.args_fingerprint
+
+        def done(edited: dict[str, Any] | None) -> None:
+            if edited is None:
+                self.set_flash(f"cancelled: {row.task_id} was not edited")
+                return
+            self._confirm_critical(row, "Approve with edited args", lambda: self._decide(
+                row, "edited and approved", lambda: self.machine.edit(
+                    row.task_id, edited, self.actor, args_fingerprint=fingerprint, **seen)))
+
+        self.push_screen(EditScreen(row.task_id, action.name, action.args), done)
+
+    def action_respond(self) -> None:
+        row = self.selected
+        if row is None or row.interrupt is None:
+            return
+        seen = self._seen(row)
+        schema = row.interrupt.response_schema
+
+        def done(answer: str | None) -> None:
+            if answer is None:
+                self.set_flash(f"cancelled: {row.task_id} got no answer")
+                return
+            response: Any = answer
+            if schema is not None and schema.get("type") not in (None, "string"):
+                try:
+                    response = json.loads(answer)
+                except json.JSONDecodeError:
+                    response = answer  # the machine's schema check says what is wrong
+            self._decide(row, "answered", lambda: self.machine.respond(row.task_id, response, self.actor, **seen))
+
+        self.push_screen(ReasonScreen(f"Answer {row.task_id}", "Your answer", required=True,
+                                      placeholder="type the answer"), done)
+
+    def action_option(self, number: int) -> None:
+        row = self.selected
+        if row is None or row.interrupt is None or not 1 <= number <= len(row.interrupt.options):
+            return
+        option = row.interrupt.options[number - 1]
+        allowed = row.interrupt.allowed_decisions
+        seen = self._seen(row)
+        if option.strip().lower() in _REJECT_WORDS and "reject" in allowed:
+            self._ask_reason_then_reject(row, option)
+        elif "approve" in allowed:
+            fingerprint = row.interrupt.args_fingerprint
+            self._confirm_critical(row, f"Choose {option!r} for", lambda: self._decide(
+                row, f"chose {option!r} for", lambda: self.machine.approve(
+                    row.task_id, self.actor, option=option, args_fingerprint=fingerprint, **seen)))
+        elif "respond" in allowed:
+            self._decide(row, f"answered {option!r} to", lambda: self.machine.respond(
+                row.task_id, option, self.actor, **seen))
+        else:
+            self.set_flash(f"option {number} is not a decision this task allows ({', '.join(allowed)})")
+
+    def action_resume(self) -> None:
+        row = self.selected
+        if row is not None:
+            self._decide(row, "resumed", lambda: self.machine.resume(row.task_id, actor=self.actor))
+
+    def action_pause(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                self.set_flash(f"cancelled: {row.task_id} keeps running")
+                return
+            self._decide(row, "paused", lambda: self.machine.pause(row.task_id, self.actor, reason))
+
+        self.push_screen(ReasonScreen(f"Pause {row.task_id}", "Why? The agent stops at its next checkpoint.",
+                                      required=True, placeholder="reason"), done)
+
+    def action_mark(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+        marked = self.view.marked
+        if row.task_id in marked:
+            marked.discard(row.task_id)
+        else:
+            marked.add(row.task_id)
+        self.table.action_cursor_down()
+        self.table.refresh()
+        self._update_summary()
+        self.refresh_bindings()
+
+    def action_approve_marked(self) -> None:
+        view = self.view
+        shown, hidden = view.visible_marked()
+        ids = shown + hidden
+        rows = [view.rows[t] for t in ids if t in view.rows]
+        critical = [r.task_id for r in rows if r.waiting and r.interrupt is not None
+                    and r.interrupt.severity is Severity.CRITICAL]
+        if critical:
+            self.set_flash(f"✗ batch approve refused: {len(critical)} marked task(s) are critical "
+                           f"({', '.join(critical[:3])}); approve those one at a time", "bold red")
+            return
+        waiting = [r for r in rows if r.waiting and r.interrupt is not None
+                   and "approve" in r.interrupt.allowed_decisions]
+        if not waiting:
+            self.set_flash("nothing marked is waiting for approval")
+            return
+        n_hidden = sum(1 for r in waiting if r.task_id not in view.index)
+        message = Text(f"Approve {len(waiting)} marked ({n_hidden} hidden by filter)?")
+        if len(waiting) < len(rows):
+            message.append(f"\n{len(rows) - len(waiting)} marked task(s) are not waiting and are skipped.")
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.run_worker(self._approve_many(waiting), group="decide")
+            else:
+                self.set_flash("cancelled: nothing approved")
+
+        self.push_screen(ConfirmScreen("Approve marked", message, f"Approve {len(waiting)}"), done)
+
+    async def _approve_many(self, rows: list[Row]) -> None:
+        done, failed = 0, []
+        for row in rows:
+            assert row.interrupt is not None
+            try:
+                await self.machine.approve(row.task_id, self.actor, args_fingerprint=row.interrupt.args_fingerprint,
+                                           **self._seen(row))
+                done += 1
+            except HITLError as exc:
+                failed.append(f"{row.task_id}: {exc}")
+                await self.reload_task(row.task_id)
+            self.view.marked.discard(row.task_id)
+        if failed:
+            self.set_flash(f"approved {done}, {len(failed)} not: {failed[0]}", "bold red")
+        else:
+            self.set_flash(f"✓ approved {done} marked task(s)", "bold green")
+        self._update_summary()
+
+    # -- viewing --------------------------------------------------------------------------
+
+    def _relist(self) -> None:
+        self.view.reorder()
+        self.table.rows_changed(None)
+        self.query_one("#columns", ColumnHeader).refresh()
+        self._update_summary()
+        self.refresh_bindings()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+        self.refresh_bindings()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.view.text_filter = event.value
+        self._relist()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value:
+            event.input.display = False
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.view.text_filter = ""
+        self._relist()
+        self.table.focus()
+        self.set_flash("filter cleared")
+
+    def action_cycle_state_filter(self) -> None:
+        current = STATE_FILTERS.index(self.view.state_filter)
+        self.action_set_state_filter(STATE_FILTERS[(current + 1) % len(STATE_FILTERS)])
+
+    def action_set_state_filter(self, name: str) -> None:
+        self.view.state_filter = name
+        self._relist()
+        self.set_flash(f"showing {name} tasks")
+
+    def action_sort(self) -> None:
+        current = SORT_ORDER.index(self.view.sort_column)
+        self.view.sort_column = SORT_ORDER[(current + 1) % len(SORT_ORDER)]
+        self.view.sort_reverse = False
+        self._relist()
+        self.set_flash(f"sorted by {self.view.sort_column}")
+
+    def action_flip_sort(self) -> None:
+        self.view.sort_reverse = not self.view.sort_reverse
+        self._relist()
+        self.set_flash(f"sorted by {self.view.sort_column}, {'descending' if self.view.sort_reverse else 'ascending'}")
+
+    def action_focus_detail(self) -> None:
+        detail = self.detail
+        if detail.has_focus:
+            self.table.focus()
+        else:
+            detail.focus()
+
+    def action_history(self) -> None:
+        row = self.selected
+        self.run_worker(self._open_history(row.task_id if row is not None else None), group="history")
+
+    async def _open_history(self, task_id: str | None) -> None:
+        store = self.machine.store
+        if task_id is not None:
+            events = await store.events(task_id=task_id)
+            title = f"History of {task_id}"
+        else:
+            last = await store.last_seq()
+            events = await store.events(after_seq=max(last - 500, 0))
+            title = "Audit trail (last 500 events)"
+        await self.push_screen(HistoryScreen(title, events))
+
+    def binding_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, description, id) of every binding, with the keymap applied (the help screen)."""
+        keymap = getattr(self, "_keymap", {})
+        rows = []
+        for binding in [*TaskTable.BINDINGS, *self.BINDINGS]:
+            if not isinstance(binding, Binding):
+                continue
+            keys = keymap.get(binding.id or "", binding.key)
+            rows.append((keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":"),
+                         binding.tooltip or binding.description, binding.id or ""))
+        rows.append(("ctrl+p", "Command palette", "(textual)"))
+        return rows
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.binding_rows(), str(keymap_path())))
+

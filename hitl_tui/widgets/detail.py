@@ -1,0 +1,145 @@
+"""The detail pane: everything about the selected task, for deciding without leaving the keyboard.
+
+Built from the task's ``TaskRecord`` (with its history) read from the store. Every agent-supplied
+string goes through ``hitl_tui.text`` (literal ``Text``, control characters visible); JSON is
+pretty-printed, highlighted and cut at ``DETAIL_JSON_LIMIT`` so a huge context scrolls instead of
+freezing the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from hitl_core.records import TaskRecord
+
+from ..model import STATE_LABEL, Row, countdown
+from ..text import literal, pretty_json
+from .task_table import SEVERITY_STYLE, STATE_STYLE
+
+
+def _hms(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%H:%M:%S")
+
+
+def _json_block(title: str, value: object) -> list[RenderableType]:
+    code, cut = pretty_json(value)
+    parts: list[RenderableType] = [Text(title, style="bold underline"),
+                                   Syntax(code, "json", theme="ansi_dark", word_wrap=True,
+                                          background_color="default")]
+    if cut:
+        parts.append(Text("… cut: too large to show in full", style="italic grey50"))
+    return parts
+
+
+def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
+    parts: list[RenderableType] = []
+    title = Text()
+    title.append_text(literal(record.task_id, "bold", limit=200))
+    title.append("  ")
+    title.append(STATE_LABEL[record.state], STATE_STYLE[record.state])
+    parts.append(title)
+    who = Text("agent ", style="grey50")
+    who.append_text(literal(record.agent or "-", limit=200))
+    who.append("  framework ", style="grey50")
+    who.append_text(literal(record.framework or "-", limit=100))
+    who.append("  step ", style="grey50")
+    who.append_text(literal(record.current_step or "-", limit=200))
+    parts.append(who)
+    interrupt = record.interrupt
+    if interrupt is not None:
+        parts.append(Text(""))
+        parts.append(Text("Reason", style="bold underline"))
+        parts.append(literal(interrupt.reason, single_line=False, limit=20_000))
+        facts = Table.grid(padding=(0, 1))
+        facts.add_column(style="grey50")
+        facts.add_column()
+        facts.add_row("severity", Text(interrupt.severity.value, SEVERITY_STYLE[interrupt.severity]))
+        facts.add_row("kind", interrupt.kind.value)
+        if interrupt.deadline is not None:
+            left = countdown(row, now) if row is not None else ""
+            facts.add_row("deadline", Text(f"{interrupt.deadline.strftime('%H:%M:%S')} UTC"
+                                           + (f"  ({left} left)" if left and left != "expired" else
+                                              "  (expired)" if left else "")
+                                           + f", then {interrupt.default_decision}"))
+        facts.add_row("may decide", literal(", ".join(interrupt.assignees) or "anyone", limit=400))
+        if interrupt.required_approvals > 1:
+            facts.add_row("approvals", f"{len(record.approvals)} of {interrupt.required_approvals} (four eyes)")
+        facts.add_row("decisions", ", ".join(interrupt.allowed_decisions))
+        options = Text()
+        for number, option in enumerate(interrupt.options[:9], start=1):
+            options.append(f"{number} ", "bold cyan")
+            options.append_text(literal(option, limit=80))
+            options.append("  ")
+        facts.add_row("options", options)
+        if interrupt.requested_by:
+            facts.add_row("asked by", literal(interrupt.requested_by, limit=200))
+        parts.append(facts)
+        if interrupt.action is not None:
+            parts.append(Text(""))
+            parts.extend(_json_block(f"Action: {interrupt.action.name[:200]}", interrupt.action.args))
+        if interrupt.context:
+            parts.append(Text(""))
+            parts.extend(_json_block("Context", interrupt.context))
+    if record.decision is not None:
+        d = record.decision
+        line = Text("\nDecision ", style="bold")
+        line.append(d.type.value + (f" ({d.outcome})" if d.outcome else ""))
+        line.append(" by ")
+        line.append_text(literal(d.actor.id, limit=200))
+        line.append(f" via {d.actor.source}", style="grey50")
+        if d.message:
+            line.append(": ")
+            line.append_text(literal(d.message, limit=2000))
+        parts.append(line)
+    if record.error:
+        parts.append(Text("\nError", style="bold red"))
+        parts.append(literal(record.error, single_line=False, limit=5000))
+    if record.result is not None:
+        parts.append(Text(""))
+        parts.extend(_json_block("Result", record.result))
+    parts.append(Text("\nHistory", style="bold underline"))
+    timeline = Table.grid(padding=(0, 1))
+    for _ in range(4):
+        timeline.add_column()
+    for event in record.history[-50:]:
+        move = f"{event.from_state.value if event.from_state else 'new'} → {event.to_state.value}"
+        timeline.add_row(Text(_hms(event.at), "grey50"), Text(event.action, "bold"), Text(move, "grey62"),
+                         literal(event.actor_id or "-", limit=80))
+    parts.append(timeline)
+    return Group(*parts)
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    """Scrollable; ``show`` replaces its content with the given task."""
+
+    DEFAULT_CSS = """
+    DetailPane { padding: 0 1; }
+    DetailPane > Static { width: 1fr; }
+    """
+
+    def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.clock = clock
+        self.task_id: str | None = None
+        self._body = Static(Text("No task selected.", style="grey50"), id="detail-body")
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._body
+
+    def show(self, record: TaskRecord | None, row: Row | None) -> None:
+        if record is None:
+            self.task_id = None
+            self._body.update(Text("No task selected.", style="grey50"))
+            return
+        if record.task_id != self.task_id:
+            self.scroll_home(animate=False)
+        self.task_id = record.task_id
+        self._body.update(describe(record, row, self.clock()))
