@@ -28,7 +28,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hitl", description="The human-in-the-loop control plane for AI agents.")
+    from .cli_commands import EXIT_CODES_HELP, add_commands
+
+    parser = argparse.ArgumentParser(prog="hitl", description="The human-in-the-loop control plane for AI agents.",
+                                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hitl {__version__}")
     parser.add_argument("--store", metavar="URL", default=None,
                         help="store URL (memory://, sqlite:///path.db, postgresql://…); default: $HITL_STORE")
@@ -44,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=1.0, help="new tasks per second across the fleet")
     demo.add_argument("--as", dest="actor", metavar="NAME", help="operator name recorded on decisions")
     demo.set_defaults(handler=_demo)
+
+    add_commands(sub)  # ls, show, approve, reject, resume, audit, store (hitl_core.cli_commands)
     return parser
 
 

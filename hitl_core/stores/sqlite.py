@@ -101,11 +101,15 @@ _SQL_UPSERT_TASK = (
 _OPTIONS = {"busy_timeout", "synchronous", "poll_ms"}
 
 
-def default_store_url() -> str:
-    """Where the CLI and the console keep tasks when neither ``--store`` nor ``HITL_STORE`` says."""
+def default_store_path() -> Path:
     import platformdirs
 
-    return "sqlite:///" + str(platformdirs.user_data_path("hitl") / "hitl.db")
+    return platformdirs.user_data_path("hitl") / "hitl.db"
+
+
+def default_store_url() -> str:
+    """Where the CLI and the console keep tasks when neither ``--store`` nor ``HITL_STORE`` says."""
+    return "sqlite:///" + str(default_store_path())
 
 
 def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str], bool]:
@@ -120,8 +124,7 @@ def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str], bool]:
         raise StoreError(f"unknown option(s) {', '.join(sorted(unknown))} in {url!r}; known: "
                          f"{', '.join(sorted(_OPTIONS))}")
     if rest in ("", "/"):
-        path, _, _ = parse_sqlite_url(default_store_url())
-        return path, options, True
+        return default_store_path(), options, True
     if not rest.startswith("/"):
         raise StoreError(f"{url!r}: a SQLite URL has three slashes before a relative path "
                          "(sqlite:///hitl.db) and four before an absolute one (sqlite:////var/hitl.db)")
@@ -129,7 +132,10 @@ def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str], bool]:
     if raw == ":memory:" or raw.startswith("file:"):
         raise StoreError(f"{url!r}: an in-memory SQLite database cannot be shared between connections; "
                          "use memory:// for a store that lives in this process only")
-    return Path(raw).expanduser().absolute(), options, False
+    path = Path(raw).expanduser().absolute()
+    # Only the default file's directory is created on demand: a typo in an explicit path should
+    # be an error, not a new directory tree.
+    return path, options, path == default_store_path()
 
 
 def _int_option(options: dict[str, str], name: str, default: int, url: str) -> int:

@@ -1,0 +1,388 @@
+"""The ``hitl`` verbs that need no UI: ``ls``, ``show``, ``approve``, ``reject``, ``resume``,
+``audit export``, ``audit verify`` and ``store info``.
+
+Each verb opens the store named by ``--store``, else ``$HITL_STORE``, else the SQLite file under
+the user data directory (``hitl store info`` prints which), does one thing and exits with a code
+that says what went wrong, so scripts can tell "not found" from "somebody else decided first".
+Errors are one line on stderr; ``HITL_DEBUG=1`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import traceback
+import unicodedata
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from . import settings
+from .errors import (
+    AlreadyDecidedError,
+    ConflictError,
+    HITLError,
+    InvalidTransitionError,
+    NotAuthorizedError,
+    PayloadError,
+    StoreError,
+    TaskNotFoundError,
+)
+from .machine import HITLStateMachine
+from .models import TaskContext, TaskState
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_ILLEGAL = 5
+EXIT_STORE = 6
+EXIT_NOT_AUTHORIZED = 7
+EXIT_AUDIT_FAILED = 8
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  ok
+  1  any other error
+  2  usage or invalid input (bad arguments, empty reason, payload refused)
+  3  task not found
+  4  conflict: somebody else changed or decided the task first (the message names who)
+  5  illegal transition (e.g. approving a task that is not awaiting approval)
+  6  store error (cannot open, corrupt, locked, newer schema)
+  7  not authorized (a policy plugin refused the decision)
+  8  audit verify found an altered, missing or reordered event
+
+store: --store URL, else $HITL_STORE, else the SQLite file under the user data directory
+(`hitl store info` prints where)."""
+
+SOURCE = "cli"
+
+
+def resolve_store_url(cli_value: str | None) -> str:
+    """``--store``, else ``HITL_STORE``, else the user-data SQLite file (the CLI's durable default)."""
+    if cli_value:
+        return cli_value
+    from_env = settings.store_url_from_env()
+    if from_env:
+        return from_env
+    from .stores.sqlite import default_store_url
+
+    return default_store_url()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    # Order matters: AlreadyDecidedError is both a conflict and an illegal transition.
+    if isinstance(exc, TaskNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, (AlreadyDecidedError, ConflictError)):
+        return EXIT_CONFLICT
+    if isinstance(exc, InvalidTransitionError):
+        return EXIT_ILLEGAL
+    if isinstance(exc, StoreError):
+        return EXIT_STORE
+    if isinstance(exc, NotAuthorizedError):
+        return EXIT_NOT_AUTHORIZED
+    if isinstance(exc, PayloadError):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
+def printable(text: Any) -> str:
+    """Agent-supplied text made safe for a terminal: control characters shown, never obeyed."""
+    out = []
+    for ch in str(text):
+        if ch in "\t" or unicodedata.category(ch)[0] != "C":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+Action = Callable[[HITLStateMachine, argparse.Namespace, IO[str]], Awaitable[int]]
+
+
+def _run(action: Action) -> Callable[[argparse.Namespace], int]:
+    """Wrap a verb: open the machine on the chosen store, map errors to exit codes, close."""
+
+    def handler(args: argparse.Namespace) -> int:
+        out = sys.stdout
+
+        async def main() -> int:
+            async with HITLStateMachine(resolve_store_url(getattr(args, "store", None))) as machine:
+                return await action(machine, args, out)
+
+        try:
+            return asyncio.run(main())
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:  # `hitl audit export | head`
+            return EXIT_OK
+        except HITLError as exc:
+            return _fail(exc, exit_code_for(exc))
+        except Exception as exc:  # no traceback wall for an operator; HITL_DEBUG shows it
+            return _fail(exc, EXIT_ERROR, f"{type(exc).__name__}: {exc}")
+
+    return handler
+
+
+def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
+    print(f"hitl: error: {message or exc}", file=sys.stderr)
+    if os.environ.get("HITL_DEBUG"):
+        traceback.print_exception(exc)
+    return code
+
+
+# -- verbs ------------------------------------------------------------------------------------------
+
+def _age(since: datetime, now: datetime) -> str:
+    seconds = max(int((now - since).total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def _ls(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    if args.state:
+        tasks = await machine.get_tasks_by_state(args.state)
+    else:
+        tasks = await machine.get_all_tasks()
+    if args.limit is not None:
+        tasks = tasks[: args.limit]
+    if args.json:
+        json.dump([t.to_dict() for t in tasks], out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    if not tasks:
+        print(f"no tasks{' in state ' + args.state if args.state else ''}", file=out)
+        return EXIT_OK
+    now = datetime.now(UTC)
+    rows = [("ID", "STATE", "SEVERITY", "AGE", "AGENT", "REASON")]
+    for t in tasks:
+        ip = t.interrupt_point
+        rows.append((_clip(printable(t.task_id), 36), t.state.value, ip.severity.value if ip else "-",
+                     _age(t.updated_at, now), _clip(printable(t.agent or "-"), 16),
+                     _clip(printable(ip.reason), 60) if ip else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1], file=out)
+    return EXIT_OK
+
+
+async def _task(machine: HITLStateMachine, task_id: str) -> TaskContext:
+    task = await machine.get_task(task_id)
+    if task is None:
+        raise TaskNotFoundError(task_id)
+    return task
+
+
+async def _show(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    task = await _task(machine, args.task_id)
+    if args.json:
+        out.write(task.model_dump_json(indent=2) + "\n")
+        return EXIT_OK
+    p = lambda label, value: print(f"{label:<10} {printable(value)}", file=out)  # noqa: E731
+    p("task", task.task_id)
+    p("state", task.state.value)
+    p("version", task.version)
+    for label, value in (("agent", task.agent), ("framework", task.framework), ("step", task.current_step),
+                         ("run", task.run_id), ("parent", task.parent_id), ("error", task.error)):
+        if value:
+            p(label, value)
+    p("created", task.created_at.isoformat())
+    p("updated", task.updated_at.isoformat())
+    if task.metadata:
+        p("metadata", json.dumps(task.metadata, ensure_ascii=False))
+    ip = task.interrupt_point
+    if ip is not None:
+        p("reason", ip.reason)
+        p("kind", ip.kind.value)
+        p("severity", ip.severity.value)
+        if ip.action is not None:
+            p("action", f"{ip.action.name} {json.dumps(ip.action.args, ensure_ascii=False)}")
+        if ip.context:
+            p("context", json.dumps(ip.context, ensure_ascii=False))
+        p("options", ", ".join(ip.options))
+        if ip.deadline is not None:
+            p("deadline", ip.deadline.isoformat())
+    if task.decision is not None:
+        d = task.decision
+        p("decision", f"{d.type.value} by {d.actor.id} ({d.actor.source})" + (f": {d.message}" if d.message else ""))
+    if task.result is not None:
+        p("result", json.dumps(task.result, ensure_ascii=False))
+    print("history", file=out)
+    for h in task.history:
+        extra = h.get("reason") or h.get("message") or h.get("error") or ""
+        print(f"  {h['seq']:>6}  {h['at'][:19]}  {h['action']:<17} {h['from'] or 'new':>17} -> {h['to']:<17} "
+              f"{printable(h.get('actor') or '-')}" + (f"  {printable(extra)}" if extra else ""), file=out)
+    return EXIT_OK
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return args.actor or settings.os_user()
+
+
+async def _approve(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    task = await machine.approve(args.task_id, _actor(args), comment=args.comment, option=args.option,
+                                 source=SOURCE)
+    who = task.decision.actor.id if task.decision else _actor(args)
+    if task.state is TaskState.AWAITING_APPROVAL:
+        print(f"recorded the first approval of task {printable(task.task_id)!s} by {printable(who)}; "
+              "it waits for a second approver", file=out)
+    else:
+        print(f"approved task {printable(task.task_id)} as {printable(who)}; state {task.state.value}", file=out)
+    return EXIT_OK
+
+
+async def _reject(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    if not args.reason or not args.reason.strip():
+        raise PayloadError("a rejection needs a reason (--reason TEXT): the agent is told why")
+    task = await machine.reject(args.task_id, _actor(args), args.reason, option=args.option, source=SOURCE)
+    print(f"rejected task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}",
+          file=out)
+    return EXIT_OK
+
+
+async def _resume(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    task = await machine.resume(args.task_id, actor=_actor(args))
+    print(f"resumed task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}",
+          file=out)
+    return EXIT_OK
+
+
+async def _export(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    store = machine.store
+    # The CLI's event loop runs this one command: a blocking open() delays nobody.
+    target: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115, ASYNC230
+    try:
+        after, count, first = args.after, 0, True
+        if args.format == "json":
+            target.write("[")
+        while True:
+            batch = await store.events(after_seq=after, limit=5000, task_id=args.task)
+            if not batch:
+                break
+            for record in batch:
+                line = record.to_event().model_dump_json()
+                if args.format == "json":
+                    target.write(("\n" if first else ",\n") + line)
+                else:
+                    target.write(line + "\n")
+                first = False
+                count += 1
+            after = batch[-1].seq
+        if args.format == "json":
+            target.write("\n]\n")
+    finally:
+        if args.output:
+            target.close()
+    if args.output:
+        print(f"exported {count} events to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _verify(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    report = await machine.verify()
+    if report.ok:
+        print(f"ok: {report.checked} events, the hash chain is intact ({machine.store.url})", file=out)
+        return EXIT_OK
+    print(f"hitl: audit verify FAILED after {report.checked} good events: {report.problem}", file=sys.stderr)
+    return EXIT_AUDIT_FAILED
+
+
+async def _store_info(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    store = machine.store
+    info_of = getattr(store, "info", None)
+    if callable(info_of):
+        info: dict[str, Any] = await info_of()
+    else:
+        counts = await store.count_by_state()
+        info = {"backend": type(store).__name__, "url": store.url, "tasks": sum(counts.values()),
+                "last_seq": await store.last_seq(), "by_state": {s.value: n for s, n in counts.items()}}
+    if args.json:
+        json.dump(info, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+        print(f"{key.replace('_', ' '):<16} {value}", file=out)
+    return EXIT_OK
+
+
+# -- the parser -------------------------------------------------------------------------------------
+
+def _state(value: str) -> str:
+    aliases = {"waiting": "awaiting_approval", "pending_approval": "awaiting_approval"}
+    value = aliases.get(value.lower(), value.lower())
+    if value not in {s.value for s in TaskState}:
+        raise argparse.ArgumentTypeError(f"unknown state {value!r}; one of: {', '.join(s.value for s in TaskState)}")
+    return value
+
+
+def add_commands(sub: Any) -> None:
+    """Add the store verbs to the ``hitl`` parser's subparsers (called by ``hitl_core.cli``)."""
+    store_opt = argparse.ArgumentParser(add_help=False)
+    store_opt.add_argument("--store", metavar="URL", default=argparse.SUPPRESS,
+                           help="store URL (default: $HITL_STORE, else the user-data SQLite file)")
+
+    def verb(name: str, action: Action, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[store_opt], description=help,
+                                                         epilog=EXIT_CODES_HELP,
+                                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.set_defaults(handler=_run(action))
+        return parser
+
+    ls = verb("ls", _ls, "list tasks, oldest change first")
+    ls.add_argument("--state", type=_state, help="only tasks in this state (e.g. awaiting_approval, or: waiting)")
+    ls.add_argument("--limit", type=int, help="at most this many")
+    ls.add_argument("--json", action="store_true", help="a JSON array of task snapshots")
+
+    show = verb("show", _show, "one task: its request, decision and history")
+    show.add_argument("task_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="the task snapshot as JSON")
+
+    approve = verb("approve", _approve, "approve a task that awaits approval")
+    approve.add_argument("task_id", metavar="ID")
+    approve.add_argument("--as", dest="actor", metavar="NAME", help="who approves (default: the OS user)")
+    approve.add_argument("--comment", help="a note recorded with the approval")
+    approve.add_argument("--option", help="which of the request's options")
+
+    reject = verb("reject", _reject, "reject a task that awaits approval; the agent is told the reason")
+    reject.add_argument("task_id", metavar="ID")
+    reject.add_argument("--reason", required=True, help="why (the agent sees it)")
+    reject.add_argument("--as", dest="actor", metavar="NAME", help="who rejects (default: the OS user)")
+    reject.add_argument("--option", help="which of the request's options")
+
+    resume = verb("resume", _resume, "move an approved or rejected task back to running")
+    resume.add_argument("task_id", metavar="ID")
+    resume.add_argument("--as", dest="actor", metavar="NAME", help="who resumes (default: the OS user)")
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    export = audit_sub.add_parser("export", help="every event, oldest first", parents=[store_opt],
+                                  epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--format", choices=("jsonl", "json"), default="jsonl", help="default: jsonl")
+    export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--task", metavar="ID", help="only this task's events")
+    export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
+    export.set_defaults(handler=_run(_export))
+    check = audit_sub.add_parser("verify", help="walk the hash chain; non-zero exit names the first bad event",
+                                 parents=[store_opt], epilog=EXIT_CODES_HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.set_defaults(handler=_run(_verify))
+
+    store = sub.add_parser("store", help="the store itself")
+    store_sub = store.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
+    info = store_sub.add_parser("info", help="where the store is, its schema version and counts",
+                                parents=[store_opt])
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(handler=_run(_store_info))
