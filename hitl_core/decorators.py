@@ -175,6 +175,9 @@ def requires_approval(reason: str | None = None, *, options: list[str] | None = 
 
 # -- @interruptible -----------------------------------------------------------------------------
 
+_STOPPED = (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED)
+
+
 class Checkpointer:
     """Per-call state of an ``@interruptible`` function: notices a pause, waits, resumes.
 
@@ -207,13 +210,13 @@ class Checkpointer:
         if self._paused is not None and self._paused.is_set():
             await self._handle_pause()
 
-    def check_sync(self) -> None:
+    def check_sync(self, final: bool = False) -> None:
         paused = self._paused is not None and self._paused.is_set()
         now = time.monotonic()
-        if not paused and now - self._last_look >= self.check_interval:
+        if not paused and (final or now - self._last_look >= self.check_interval):
             self._last_look = now
             task = self.machine.sync.get_task(self.task_id)
-            paused = task is not None and task.state is TaskState.AWAITING_APPROVAL
+            paused = task is not None and task.state in _STOPPED
         if paused:
             self.machine.sync.run(self._handle_pause())
 
@@ -246,7 +249,8 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
 
     Inside, call ``checkpoint()`` (sync) or ``await acheckpoint()`` (async) between steps. A pause
     is noticed at the next checkpoint, which waits — woken by the decision itself, not polling —
-    and continues on approve, or raises ``ApprovalRejected`` on reject. The task completes with
+    and continues on approve, or raises ``ApprovalRejected`` on reject. The function's return is
+    a checkpoint too: a pause that arrives after the last one still waits for its decision. The task completes with
     the function's return value or fails with its exception.
     """
     if check_interval <= 0:
@@ -267,6 +271,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
                 token = _current.set(cp)
                 try:
                     result = await func(*a, **kw)  # type: ignore[misc]
+                    await cp.check()  # the end is a checkpoint too: a late pause is honoured
                 except BaseException as exc:
                     await m.fail(tid, str(exc) if isinstance(exc, ApprovalRejected)
                                  else f"{type(exc).__name__}: {exc}")
@@ -290,6 +295,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
             token = _current.set(cp)
             try:
                 result = func(*a, **kw)
+                cp.check_sync(final=True)  # the end is a checkpoint too: a late pause is honoured
             except BaseException as exc:
                 m.sync.fail(tid, str(exc) if isinstance(exc, ApprovalRejected)
                             else f"{type(exc).__name__}: {exc}")

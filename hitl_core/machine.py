@@ -58,6 +58,7 @@ log = logging.getLogger("hitl")
 
 S = TaskState
 _DECIDED = (S.APPROVED, S.REJECTED)
+_STOPPED = (S.AWAITING_APPROVAL, S.APPROVED, S.REJECTED)
 
 
 _ACTORS: dict[tuple[str, str], Actor] = {}
@@ -639,7 +640,7 @@ class HITLStateMachine:
     def _wake(self, record: TaskRecord) -> None:
         flag = self._pause_flags.get(record.task_id)
         if flag is not None:
-            if record.state is S.AWAITING_APPROVAL:
+            if record.state in _STOPPED:
                 flag.set()
             else:
                 flag.clear()
@@ -719,7 +720,8 @@ class HITLStateMachine:
                 return outcome
 
     async def watch_pause(self, task_id: str) -> threading.Event:
-        """A flag that is set while ``task_id`` waits on a person, kept current by the transitions
+        """A flag that is set while ``task_id`` is stopped for a person (waiting, or decided but not
+        yet resumed), kept current by the transitions
         themselves (this process's, and other processes' through the store's follower).
 
         Checkpoints test it for free; ``unwatch_pause`` stops keeping it.
@@ -728,7 +730,7 @@ class HITLStateMachine:
         store = await self._ready()
         if store.shared:
             await self._ensure_follower()
-        if (await self._get_record(task_id)).state is S.AWAITING_APPROVAL:
+        if (await self._get_record(task_id)).state in _STOPPED:
             flag.set()
         return flag
 

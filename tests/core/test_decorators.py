@@ -211,3 +211,25 @@ def test_interruptible_sync_pauses_at_checkpoint(machine: HITLStateMachine) -> N
     worker.join(5)
     assert result == [3]
     machine.sync.close()
+
+
+async def test_a_pause_after_the_last_checkpoint_is_honoured_before_completing(machine: HITLStateMachine) -> None:
+    finished = asyncio.Event()
+    go_on = asyncio.Event()
+
+    @interruptible(machine=machine, task_id=lambda: "late")
+    async def job() -> str:
+        await acheckpoint()
+        finished.set()
+        await go_on.wait()
+        return "done"
+
+    run = asyncio.create_task(job())
+    await finished.wait()
+    await machine.pause("late", "alice", "hold on")
+    await machine.approve("late", approver="alice")  # decided before the function even returns
+    go_on.set()
+    assert await run == "done"
+    task = await machine.get_task("late")
+    assert task is not None and task.state == TaskState.COMPLETED
+    assert [h["action"] for h in task.history][-3:] == ["approve", "resume", "complete"]
