@@ -8,6 +8,8 @@ two instances on one URL to see each other's writes (``shared``) run only where 
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -40,10 +42,27 @@ async def _sqlite(tmp_path: Path) -> AsyncIterator[str]:
     yield f"sqlite:///{tmp_path / 'conformance.db'}"
 
 
+@asynccontextmanager
+async def _postgresql(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh schema on this test process's throwaway PostgreSQL cluster (tests/postgres)."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+    helpers = str(Path(__file__).parents[1] / "postgres")
+    if helpers not in sys.path:
+        sys.path.insert(0, helpers)
+    from pg_cluster import shared_cluster
+
+    try:
+        cluster = shared_cluster()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield await asyncio.to_thread(cluster.create_schema)
+
+
 # -- the backends: add yours here ---------------------------------------------------------------
 BACKENDS: list[Backend] = [
     Backend("memory", _memory, durable=False, shared=False),
     Backend("sqlite", _sqlite, durable=True, shared=True),
+    Backend("postgresql", _postgresql, durable=True, shared=True),
 ]
 # -----------------------------------------------------------------------------------------------
 
