@@ -1,4 +1,4 @@
-"""Graphs and agents for the LangGraph adapter tests: pure-Python nodes and LangChain's fake chat model.
+"""Graphs for the LangGraph adapter tests: pure-Python nodes, SqliteSaver on a file.
 
 Also imported by the helper scripts the cross-process tests run as separate OS processes, so it
 builds everything from a checkpoint file path and keeps no state but module-level call logs.
@@ -11,19 +11,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
-# Before LangChain is imported: no tracing, no network.
+# Before LangGraph is imported: no tracing, no network.
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
 
-from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.tools import tool
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
@@ -106,52 +101,6 @@ def odd_value_graph(path: str) -> Any:
     return builder.compile(checkpointer=saver(path))
 
 
-# -- LangChain agents with HumanInTheLoopMiddleware ----------------------------------------------
-
-
-class ScriptedChatModel(FakeMessagesListChatModel):
-    """LangChain's fake chat model, able to be bound to tools, remembering what it was sent."""
-
-    seen: list[list[BaseMessage]] = []
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
-        return self
-
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
-        self.seen.append(list(messages))
-        return super()._generate(messages, *args, **kwargs)
-
-
-@tool
-def send_email(to: str, body: str) -> str:
-    """Send an email."""
-    DONE.append(("send_email", {"to": to, "body": body}))
-    return f"sent to {to}"
-
-
-@tool
-def delete_file(path: str) -> str:
-    """Delete a file."""
-    DONE.append(("delete_file", {"path": path}))
-    return f"deleted {path}"
-
-
-def tool_calls(*calls: tuple[str, dict[str, Any]]) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": n, "args": a, "id": f"call_{i}"}
-                                             for i, (n, a) in enumerate(calls)])
-
-
-def mail_agent(path: str, mode: str, *calls: tuple[str, dict[str, Any]]) -> tuple[Any, ScriptedChatModel]:
-    """An agent whose model calls ``calls`` in one turn, then answers "done"; both tools gated."""
-    model = ScriptedChatModel(responses=[tool_calls(*calls), AIMessage(content="done")], seen=[])
-    middleware = HumanInTheLoopMiddleware(
-        interrupt_on={"send_email": True, "delete_file": {"allowed_decisions": ["approve", "reject"]}},
-        interrupt_mode=mode)
-    agent = create_agent(model, tools=[send_email, delete_file], middleware=[middleware],
-                         checkpointer=saver(path))
-    return agent, model
-
-
 class Person:
     """Decides in another thread, as someone at the console would, once ``count`` tasks wait."""
 
@@ -186,3 +135,9 @@ class Person:
             thread.join(timeout=30)
         if self.errors:
             raise self.errors[0]
+
+
+def graph_from_env() -> Any:
+    """The graph the cross-process tests' processes share: ``LG_GRAPH`` on the ``LG_CHECKPOINTS`` file."""
+    builders = {"one_step": one_step_graph, "two_step": two_step_graph}
+    return builders[os.environ.get("LG_GRAPH", "one_step")](os.environ["LG_CHECKPOINTS"])

@@ -9,7 +9,8 @@ from hitl_langgraph import CAPABILITIES, GraphApprovals
 from hitl_langgraph.adapter import base_task_id, parent_task_id
 from langchain_core.messages import ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
-from lg_support import DONE, STARTS, Person, mail_agent, odd_value_graph, one_step_graph, question_graph, two_step_graph
+from lg_agents import mail_agent
+from lg_support import DONE, STARTS, Person, odd_value_graph, one_step_graph, question_graph, two_step_graph
 
 from hitl_core import HITLError, HITLStateMachine, InvalidTransitionError, PayloadError, TaskContext, TaskState
 

@@ -1,0 +1,127 @@
+"""Resume LangGraph threads whose interrupts were decided, from any process: ``python -m hitl_langgraph.resumer``.
+
+An agent process may exit once its graph has paused (``GraphApprovals.start``): the checkpoint
+(a durable checkpointer such as ``SqliteSaver`` on a file) holds the graph's state and the hitl
+store holds the questions and, later, the decisions. This command — or ``resume_decided`` from the
+user's own code — finds the threads whose pending interrupts are all decided, resumes each from its
+checkpoint with ``Command(resume={interrupt_id: value})``, runs it to its end or its next pause
+(which it records, without waiting), and reports what happened::
+
+    python -m hitl_langgraph.resumer --store sqlite:///hitl.db --graph myapp.graphs:deploy_graph
+    python -m hitl_langgraph.resumer --store sqlite:///hitl.db --graph ./agent.py:build --follow
+
+``--graph`` names a compiled graph, or a function without arguments that returns one, as
+``module:attribute`` or ``path/to/file.py:attribute``; it must use the same checkpointer (file)
+as the agent that paused. Run one resumer per store: two are safe (a step's tasks are claimed
+through the store's compare-and-set, so only one resumes it) but pointless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hitl_core import HITLError, HITLStateMachine, TaskState
+
+from . import FRAMEWORK
+from .adapter import GraphApprovals, GraphRun
+
+
+def load_graph(spec: str) -> Any:
+    """The compiled graph that ``module:attr`` or ``file.py:attr`` names (calling ``attr`` if it's a function)."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise HITLError(f"--graph {spec!r}: expected module:attribute or path/to/file.py:attribute")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise HITLError(f"--graph {spec!r}: no file {path}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise HITLError(f"--graph {spec!r}: cannot load {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        sys.path.insert(0, str(path.parent.resolve()))
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise HITLError(f"--graph {spec!r}: cannot import {target}: {exc}") from None
+    try:
+        graph = getattr(module, attr)
+    except AttributeError:
+        raise HITLError(f"--graph {spec!r}: {target} has no attribute {attr!r}") from None
+    if callable(graph) and not hasattr(graph, "invoke"):
+        graph = graph()
+    if not hasattr(graph, "invoke") or not hasattr(graph, "get_state"):
+        raise HITLError(f"--graph {spec!r} is not a compiled LangGraph graph ({type(graph).__name__})")
+    return graph
+
+
+def decided_threads(machine: HITLStateMachine) -> list[str]:
+    """Threads with a decided interrupt that no process has delivered yet, oldest decision first."""
+    threads: dict[str, None] = {}
+    for task in machine.sync.get_tasks_by_state(TaskState.APPROVED) + \
+            machine.sync.get_tasks_by_state(TaskState.REJECTED):
+        if task.framework == FRAMEWORK and task.run_id is not None:
+            threads.setdefault(task.run_id, None)
+    return list(threads)
+
+
+def resume_decided(graph: Any, adapter: GraphApprovals, threads: Iterable[str] | None = None, *,
+                   takeover: bool = False) -> dict[str, GraphRun]:
+    """Resume every given (default: every decided) thread whose pending interrupts are all decided.
+
+    A thread still waiting on some decision is left as it is (its result says so).
+    """
+    results = {}
+    for thread_id in threads if threads is not None else decided_threads(adapter.machine):
+        config = {"configurable": {"thread_id": thread_id}}
+        results[thread_id] = adapter.resume(graph, config, wait=False, takeover=takeover)
+    return results
+
+
+def _report(results: dict[str, GraphRun]) -> None:
+    for thread_id, run in results.items():
+        if run.done:
+            print(f"thread {thread_id}: finished", flush=True)
+        else:
+            print(f"thread {thread_id}: paused, waiting on {len(run.task_ids)} task(s): "
+                  f"{', '.join(run.task_ids)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hitl_langgraph.resumer", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, help="the hitl store URL the agent used (sqlite:///…)")
+    parser.add_argument("--graph", required=True, help="module:attr or file.py:attr of the compiled graph")
+    parser.add_argument("--thread", action="append", help="only this thread id (repeatable)")
+    parser.add_argument("--follow", action="store_true", help="keep going: resume threads as they are decided")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between looks when following")
+    parser.add_argument("--takeover", action="store_true",
+                        help="also re-deliver decisions claimed by a process that died before delivering")
+    args = parser.parse_args(argv)
+    try:
+        graph = load_graph(args.graph)
+        machine = HITLStateMachine(args.store)
+        adapter = GraphApprovals(machine, agent="hitl_langgraph.resumer")
+        while True:
+            _report(resume_decided(graph, adapter, args.thread, takeover=args.takeover))
+            if not args.follow:
+                return 0
+            time.sleep(args.interval)
+    except HITLError as exc:
+        print(f"hitl_langgraph.resumer: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
