@@ -1,0 +1,99 @@
+"""Snapshot tests (pytest-textual-snapshot): what the operator sees, pinned.
+
+Clock and event times are frozen (see conftest); interrupt ids are never drawn. Update the
+snapshots deliberately with ``pytest tests/tui --snapshot-update`` and look at the report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import TextArea
+
+from hitl_core import HITLStateMachine
+
+from .helpers import HOSTILE_REASON, make_app, mixed_fleet, select, settle, waiting
+
+SIZE = (160, 40)
+
+pytestmark = pytest.mark.usefixtures("frozen_events")
+
+
+def fleet_app(machine: HITLStateMachine, **kwargs: Any) -> Any:
+    return make_app(machine, before_load=lambda: mixed_fleet(machine), **kwargs)
+
+
+def test_main_screen_with_a_mixed_fleet(snap_compare: Any, machine: HITLStateMachine) -> None:
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await settle(pilot, app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_detail_pane_of_a_critical_task(snap_compare: Any, machine: HITLStateMachine) -> None:
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await select(pilot, app, "deploy-0007")
+        assert app.detail.task_id == "deploy-0007"
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_reject_modal(snap_compare: Any, machine: HITLStateMachine) -> None:
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await select(pilot, app, "billing-0003")
+        await pilot.press("r", *"wrong order")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_edit_modal_with_a_diff(snap_compare: Any, machine: HITLStateMachine) -> None:
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await select(pilot, app, "billing-0003")
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#args", TextArea).text = '{\n  "order_id": 88121,\n  "amount": 99.0\n}'
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=ready)
+
+
+def test_help_screen(snap_compare: Any, machine: HITLStateMachine) -> None:
+    app = make_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 50), run_before=ready)
+
+
+def test_reason_with_rich_markup_and_an_escape_sequence_is_shown_literally(
+        snap_compare: Any, machine: HITLStateMachine) -> None:
+    async def hostile() -> None:
+        await waiting(machine, "evil-0001", HOSTILE_REASON, agent="[blink]agent[/blink]\x1b]0;t\x07",
+                      context={"note": "[red]x[/red]\x1b[5m", "bidi": "abc\u202edef"})
+        await waiting(machine, "plain-0002", "An ordinary request")
+
+    app = make_app(machine, before_load=hostile)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await select(pilot, app, "evil-0001")
+        row = app.view.rows["evil-0001"]
+        line = app.table._render_row(row, 300, False, app.clock()).text
+        assert "[bold red]URGENT[/]" in line and "\\x1b[2J" in line and "\x1b" not in line
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
