@@ -173,13 +173,27 @@ def _hydrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _state_of(value: Any) -> Any:
+    try:
+        return TaskState(value)
+    except ValueError:
+        return value  # an edited row: keep what is there so that ``verify`` reports it
+
+
 def _event_from_row(row: tuple[Any, ...], hydrate: bool = False) -> EventRecord:
+    """An event as stored. A row edited into something unreadable still reads (its raw text kept
+    under ``unreadable_data``) so that ``verify`` can name it instead of every reader failing."""
     seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev, digest = row
-    payload = json.loads(data)
+    try:
+        payload = json.loads(data)
+    except (TypeError, ValueError):
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {"unreadable_data": data}
     return EventRecord(
         task_id=task_id, version=version, action=action,
-        from_state=TaskState(from_state) if from_state is not None else None,
-        to_state=TaskState(to_state), actor_id=actor_id, actor_source=actor_source, at=at,
+        from_state=_state_of(from_state) if from_state is not None else None,
+        to_state=_state_of(to_state), actor_id=actor_id, actor_source=actor_source, at=at,
         data=_hydrate(payload) if hydrate else payload, seq=seq, prev_hash=prev, hash=digest)
 
 
@@ -657,10 +671,7 @@ class SqliteStore(Store):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        try:
-            return [_event_from_row(r) for r in self._read(sql, params)]
-        except (ValueError, KeyError) as exc:  # a hand-edited row that no longer parses
-            raise StoreError(f"{self.path}: an event row cannot be read ({exc}); run `hitl audit verify`") from None
+        return [_event_from_row(r) for r in self._read(sql, params)]
 
     async def last_seq(self) -> int:
         return self._read("SELECT max(seq) FROM events")[0][0] or 0

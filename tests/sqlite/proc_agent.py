@@ -3,6 +3,7 @@
     python proc_agent.py ask URL TASK        ask (or, restarted, keep waiting), print the decision, finish
     python proc_agent.py decide URL N SEED   try to decide every task "race-0".."race-N-1" in a shuffled order
     python proc_agent.py churn URL PREFIX    run lifecycles forever, printing each acknowledged transition
+    python proc_agent.py lock URL SECONDS    hold the database's write lock that long (another writer)
 
 Every line it prints is flushed at once: the test reads them while the process runs.
 """
@@ -81,6 +82,18 @@ async def churn(url: str, prefix: str) -> None:
             i += 1
 
 
+def hold_lock(url: str, seconds: float) -> None:
+    import sqlite3
+    import time
+
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    say("LOCKED")
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    say("RELEASED")
+
+
 def main() -> None:
     verb, url, *rest = sys.argv[1:]
     if verb == "ask":
@@ -89,6 +102,8 @@ def main() -> None:
         asyncio.run(decide(url, int(rest[0]), int(rest[1])))
     elif verb == "churn":
         asyncio.run(churn(url, rest[0]))
+    elif verb == "lock":
+        hold_lock(url, float(rest[0]))
     else:
         raise SystemExit(f"unknown verb {verb!r}")
 
