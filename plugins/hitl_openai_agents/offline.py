@@ -47,7 +47,7 @@ class OfflineToolModel(Model):
         self.seen_outputs = outputs
         made = 0
         for turn in self.turns:
-            if len(calls) <= made:
+            if turn and len(calls) <= made:
                 return [ResponseFunctionToolCall(id=f"call_{made + n}", call_id=f"call_{made + n}",
                                                  type="function_call", name=name, arguments=json.dumps(args))
                         for n, (name, args) in enumerate(turn)]

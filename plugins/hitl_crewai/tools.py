@@ -1,0 +1,159 @@
+"""``ToolApprovals``: CrewAI's before/after tool-call hooks, deciding through hitl.
+
+CrewAI calls the before hook on the thread that runs the tool (one thread per call when a turn
+has several: CrewAI runs native tool calls in parallel), so the hook simply blocks on the
+machine's thread-safe synchronous facade until a decision arrives — from the console, another
+process on the same store, or a deadline.
+
+What each decision does to the call:
+
+* approve — the call runs as the model made it;
+* edit — ``tool_input`` is changed in place (CrewAI reads that same dict), the call runs, and the
+  model is told that a person changed the arguments;
+* reject — the hook returns False, CrewAI skips the tool and would hand the model a fixed
+  "Tool execution blocked by hook" text; the after hook replaces it with who refused and why;
+* respond — the tool is skipped and the person's answer becomes its result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from crewai.hooks import (
+    ToolCallHookContext,
+    register_after_tool_call_hook,
+    register_before_tool_call_hook,
+    unregister_after_tool_call_hook,
+    unregister_before_tool_call_hook,
+)
+
+from hitl_core import Decision, DecisionTimeoutError, DecisionType, HITLStateMachine, Severity, TaskState
+
+from . import FRAMEWORK, TOOL_DECISIONS
+
+#: The text CrewAI gives the model for a call a before hook blocked (crewai 1.15).
+BLOCKED_PREFIX = "Tool execution blocked by hook"
+
+
+def wait_for_decision(machine: HITLStateMachine, task_id: str) -> Decision:
+    """Block this thread until ``task_id`` is decided; a passed deadline applies its default."""
+    while True:
+        task = machine.sync.get_task(task_id)
+        deadline = task.interrupt_point.deadline if task and task.interrupt_point else None
+        wait = None
+        if deadline is not None and task is not None and task.state is TaskState.AWAITING_APPROVAL:
+            wait = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
+        try:
+            return machine.sync.wait_for_decision(task_id, wait)
+        except DecisionTimeoutError:
+            machine.sync.expire(task_id)
+
+
+def rejection_text(decision: Decision) -> str:
+    """What the model reads instead of the tool's result when a person (or a deadline) says no."""
+    if decision.message:
+        return f"Tool call rejected by {decision.actor.id}: {decision.message}"
+    return f"Tool call rejected by {decision.actor.id}."
+
+
+class ToolApprovals:
+    """Asks hitl before CrewAI runs a tool. Use as a context manager, or ``install``/``uninstall``.
+
+    ``tools`` limits it to those tool names (default: every tool). ``severity`` is a level or a
+    callable ``severity(tool_name, args)``; ``timeout`` (seconds) lets the interrupt's default —
+    reject — apply as a timeout. ``run_id`` groups the tasks (default: the crew's id).
+    CrewAI's hooks are process-global, so an installed instance sees every crew in the process.
+    """
+
+    def __init__(self, machine: HITLStateMachine, *, tools: Iterable[str] | None = None,
+                 severity: Severity | str | Callable[[str, dict[str, Any]], Any] = Severity.MEDIUM,
+                 timeout: float | None = None, run_id: str | None = None) -> None:
+        self.machine = machine
+        self.tools = frozenset(tools) if tools is not None else None
+        self.severity = severity
+        self.timeout = timeout
+        self.run_id = run_id
+        self._numbers = itertools.count()
+        self._lock = threading.Lock()
+        # id(tool_input) -> (task id, decision): CrewAI hands the before and after hooks the very
+        # same tool_input dict, which is how the after hook finds the call's decision.
+        self._decided: dict[int, tuple[str, Decision]] = {}
+
+    # -- installing -----------------------------------------------------------------------------
+
+    def install(self) -> ToolApprovals:
+        register_before_tool_call_hook(self.before_tool_call)
+        register_after_tool_call_hook(self.after_tool_call)
+        return self
+
+    def uninstall(self) -> None:
+        unregister_before_tool_call_hook(self.before_tool_call)
+        unregister_after_tool_call_hook(self.after_tool_call)
+
+    def __enter__(self) -> ToolApprovals:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
+
+    # -- the hooks ------------------------------------------------------------------------------
+
+    def before_tool_call(self, context: ToolCallHookContext) -> bool | None:
+        """Block until decided; False skips the call (reject, respond), None lets it run."""
+        tool = context.tool_name
+        if self.tools is not None and tool not in self.tools:
+            return None
+        args = dict(context.tool_input)
+        agent = getattr(context.agent, "role", None) or "agent"
+        crew_id = getattr(context.crew, "id", None)
+        run_id = self.run_id or (str(crew_id) if crew_id is not None else uuid.uuid4().hex[:12])
+        task_description = getattr(context.task, "description", None)
+        with self._lock:
+            number = next(self._numbers)
+        task_id = f"{run_id}:{tool}-{number}-{uuid.uuid4().hex[:6]}"
+        severity = self.severity(tool, args) if callable(self.severity) else self.severity
+        sync = self.machine.sync
+        sync.start_task(task_id, step=f"approve {tool}", agent=agent, framework=FRAMEWORK, run_id=run_id)
+        sync.request_approval(task_id, f"{agent} wants to call {tool}",
+                              context={"tool": tool, "agent": agent, "task": task_description},
+                              severity=severity, action=tool, args=args, allowed_decisions=TOOL_DECISIONS,
+                              timeout=self.timeout, requested_by=agent)
+        decision = wait_for_decision(self.machine, task_id)
+        sync.resume(task_id)
+        with self._lock:
+            self._decided[id(context.tool_input)] = (task_id, decision)
+        if decision.type is DecisionType.EDIT and decision.edited_args is not None:
+            # In place: CrewAI calls the tool with this same dict (replacing it would do nothing).
+            context.tool_input.clear()
+            context.tool_input.update(decision.edited_args)
+            return None
+        if decision.type is DecisionType.RESPOND:
+            return False
+        return None if decision.approved else False
+
+    def after_tool_call(self, context: ToolCallHookContext) -> str | None:
+        """Say what the person decided in the result the model reads; close the call's task."""
+        with self._lock:
+            entry = self._decided.pop(id(context.tool_input), None)
+        if entry is None:
+            return None
+        task_id, decision = entry
+        result = context.tool_result
+        blocked = isinstance(result, str) and result.startswith(BLOCKED_PREFIX)
+        replaced: str | None = None
+        if decision.type is DecisionType.RESPOND and blocked:
+            replaced = decision.response if isinstance(decision.response, str) else json.dumps(decision.response)
+        elif not decision.approved and blocked:
+            replaced = rejection_text(decision)
+        elif decision.type is DecisionType.EDIT:
+            replaced = (f"{result}\n(Note: {decision.actor.id} edited the arguments before the call: "
+                        f"{json.dumps(decision.edited_args, sort_keys=True)})")
+        self.machine.sync.complete(task_id, {"decision": decision.type.value,
+                                             "output": replaced if replaced is not None else result})
+        return replaced
