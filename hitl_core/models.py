@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 
 def utcnow() -> datetime:
@@ -188,3 +188,57 @@ class TaskContext(_Model):
     #: The decision on the current (or last) interrupt; under four eyes, the approvals so far.
     decision: Decision | None = None
     approvals: list[Decision] = Field(default_factory=list)
+
+    # The machine returns a snapshot from every call; most callers never read its history, so a
+    # snapshot built by the machine holds the task's event records and turns them into
+    # ``history`` entries only when something reads, compares, copies or serialises it.
+    _pending_history: Any = PrivateAttr(default=None)
+
+    def _materialise(self) -> None:
+        private = self.__pydantic_private__
+        pending = private.get("_pending_history") if private else None
+        if pending is not None:
+            self.__dict__["history"] = [event.history_entry() for event in pending]
+            private["_pending_history"] = None  # type: ignore[index]
+
+    def __getattr__(self, item: str) -> Any:
+        if item == "history":
+            self._materialise()
+            return self.__dict__["history"]
+        return super().__getattr__(item)  # type: ignore[misc]
+
+    def __eq__(self, other: object) -> bool:
+        self._materialise()
+        if isinstance(other, TaskContext):
+            other._materialise()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self._materialise()
+        return super().model_dump(*args, **kwargs)
+
+    def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
+        self._materialise()
+        return super().model_dump_json(*args, **kwargs)
+
+    def __copy__(self) -> Self:
+        self._materialise()
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        self._materialise()
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        self._materialise()
+        return super().__getstate__()
+
+    def __repr_args__(self) -> Any:
+        self._materialise()
+        return super().__repr_args__()
+
+    def __iter__(self) -> Any:
+        self._materialise()
+        return super().__iter__()

@@ -56,6 +56,15 @@ def _build(cls: type[Any], values: dict[str, Any], fields: set[str]) -> Any:
     return obj
 
 
+def _iso(us: int, _cache: list[Any] = [None, ""]) -> str:  # noqa: B006 - a deliberate one-slot cache
+    """ISO 8601 (UTC, microseconds) for an epoch-µs time; events in the same second share a prefix."""
+    seconds, micros = divmod(us, 1_000_000)
+    if _cache[0] != seconds:
+        _cache[0] = seconds
+        _cache[1] = us_to_datetime(seconds * 1_000_000).isoformat()[:19]
+    return f"{_cache[1]}.{micros:06d}+00:00"
+
+
 @dataclass(slots=True, eq=False)
 class EventRecord:
     task_id: str
@@ -102,7 +111,7 @@ class EventRecord:
         entry: dict[str, Any] = {
             "seq": self.seq, "action": self.action,
             "from": self.from_state.value if self.from_state is not None else None,
-            "to": self.to_state.value, "at": us_to_datetime(self.at).isoformat(),
+            "to": self.to_state.value, "at": _iso(self.at),
             "actor": self.actor_id,
         }
         data = self.data
@@ -191,9 +200,9 @@ class TaskRecord:
 
     def to_context(self) -> TaskContext:
         decision = self.decision
-        return _build(TaskContext, {
+        history = self.history
+        ctx = _build(TaskContext, {
             "task_id": self.task_id, "state": self.state, "current_step": self.current_step,
-            "history": [e.history_entry() for e in self.history],
             "metadata": self.metadata if self.metadata is not None else {},
             "interrupt_point": self.interrupt,
             "approval_data": self.approval if self.approval is not None or decision is None
@@ -205,6 +214,13 @@ class TaskRecord:
             "parent_id": self.parent_id, "result": self.result, "decision": decision,
             "approvals": list(self.approvals),
         }, _TASK_FIELDS)
+        if history:
+            # ``TaskContext.history`` is built from these on first use (see TaskContext._materialise).
+            _set(ctx, "__pydantic_private__", {"_pending_history": history})
+        else:
+            ctx.__dict__["history"] = []
+            _set(ctx, "__pydantic_private__", {"_pending_history": None})
+        return ctx
 
     def snapshot_json(self) -> str:
         """The snapshot without its history (stores keep events separately)."""

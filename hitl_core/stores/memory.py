@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterable
-from itertools import islice
 
 from ..canonical import GENESIS_HASH
 from ..errors import ConflictError, DuplicateTaskError
@@ -108,10 +107,10 @@ class MemoryStore(Store):
         log = self._log
         end = len(log)
         self._hash_upto(end)
-        selected = islice(log, max(after_seq, 0), end)
+        selected = log[max(after_seq, 0):end]  # a slice: islice would walk from the start
         if task_id is not None:
-            selected = (e for e in selected if e.task_id == task_id)
-        return list(selected if limit is None else islice(selected, limit))
+            selected = [e for e in selected if e.task_id == task_id]
+        return selected if limit is None else selected[:limit]
 
     async def last_seq(self) -> int:
         return len(self._log)
