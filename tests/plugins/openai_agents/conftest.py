@@ -10,35 +10,13 @@ from collections.abc import Awaitable, Callable
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 
 import pytest
-from agents import Agent, function_tool, set_tracing_disabled
+from agents import Agent, set_tracing_disabled
 from hitl_openai_agents import OfflineToolModel
+from oa_payments import TRANSFERS, payments_agent
 
 from hitl_core import HITLStateMachine, TaskContext
 
 set_tracing_disabled(True)
-
-#: What the transfer tool really did, in order (the tests check that rejected calls never ran).
-TRANSFERS: list[tuple[str, int]] = []
-
-
-@function_tool(needs_approval=True)
-def transfer(to: str, amount: int) -> str:
-    """Send money to someone."""
-    TRANSFERS.append((to, amount))
-    return f"sent {amount} to {to}"
-
-
-@function_tool
-def balance() -> str:
-    """Read the balance (needs no approval)."""
-    return "balance 100"
-
-
-def payments_agent(*turns: list[tuple[str, dict[str, object]]]) -> tuple[Agent[None], OfflineToolModel]:
-    """The payments agent on an offline model that makes the calls ``turns`` (one list per turn)."""
-    model = OfflineToolModel(turns)
-    return Agent(name="payments", model=model, tools=[transfer, balance]), model
-
 
 @pytest.fixture
 def transfers() -> list[tuple[str, int]]:
