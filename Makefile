@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,tui,langgraph,pydantic-ai
+EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres
 
-.PHONY: demo test bench lint fmt clean install
+.PHONY: demo test bench lint fmt clean install pg-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +19,26 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# PostgreSQL for the postgresql:// store's tests and benchmark, from Debian's packages when it is
+# missing. Nothing is started here: the tests and the benchmark run their own throwaway cluster.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+pg-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "PostgreSQL is not installed: installing it with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 demo: $(STAMP)
 	$(BIN)/hitl demo
 
-test: $(STAMP)
+test: $(STAMP) pg-server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP)
+bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_console.py
+	$(BIN)/python benchmarks/bench_postgres.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

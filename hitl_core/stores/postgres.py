@@ -488,6 +488,15 @@ class PostgresStore(Store):
 
     async def _read(self, what: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         """Run one read, retrying across a lost connection until ``retry_for`` runs out."""
+        return (await self._read_together(what, [(sql, params)]))[0]
+
+    async def _read_together(self, what: str, statements: list[tuple[str, Any]]) -> list[list[tuple[Any, ...]]]:
+        """Run reads in one round trip, all from one snapshot when there are several.
+
+        A snapshot and its history read by two autocommit statements could straddle a commit
+        (a version 3 snapshot with four events); one REPEATABLE READ transaction can't.
+        Retries across a lost connection until ``retry_for`` runs out.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for
         delay = 0.05
@@ -495,21 +504,18 @@ class PostgresStore(Store):
             try:
                 pool = await self._pool()
                 async with pool.connection() as conn:
-                    return await (await conn.execute(sql, params)).fetchall()
+                    if len(statements) == 1:
+                        return [await (await conn.execute(*statements[0])).fetchall()]
+                    async with conn.pipeline():
+                        await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        cursors = [await conn.execute(sql, params) for sql, params in statements]
+                        await conn.execute("COMMIT")
+                    return [await cur.fetchall() for cur in cursors]
             except Exception as exc:
                 if not self._is_disconnect(exc) or loop.time() + delay > deadline:
                     raise self._error(what, exc) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-
-    async def _histories(self, task_ids: list[str]) -> dict[str, list[EventRecord]]:
-        rows = await self._read("reading task histories",
-                                f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id = ANY(%s) ORDER BY seq",
-                                (task_ids,))
-        histories: dict[str, list[EventRecord]] = {t: [] for t in task_ids}
-        for row in rows:
-            histories[row[1]].append(_event_from_row(row))
-        return histories
 
     @staticmethod
     def _record(snapshot: str, last_seq: int, history: list[EventRecord]) -> TaskRecord:
@@ -518,14 +524,13 @@ class PostgresStore(Store):
         return record
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        rows = await self._read(f"reading task {task_id!r}",
-                                "SELECT snapshot, last_seq FROM hitl_tasks WHERE task_id = %s", (task_id,))
-        if not rows:
+        tasks, history = await self._read_together(f"reading task {task_id!r}", [
+            ("SELECT snapshot, last_seq FROM hitl_tasks WHERE task_id = %s", (task_id,)),
+            (f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id = %s ORDER BY seq", (task_id,)),
+        ])
+        if not tasks:
             return None
-        history = await self._read(f"reading task {task_id!r}",
-                                   f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id = %s ORDER BY seq",
-                                   (task_id,))
-        return self._record(rows[0][0], rows[0][1], [_event_from_row(r) for r in history])
+        return self._record(tasks[0][0], tasks[0][1], [_event_from_row(r) for r in history])
 
     async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
                     after: int | None = None) -> list[TaskRecord]:
@@ -544,10 +549,13 @@ class PostgresStore(Store):
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
-        rows = await self._read("querying tasks", sql, params)
-        if not rows:
-            return []
-        histories = await self._histories([r[0] for r in rows])
+        # The histories of exactly the selected tasks, from the same snapshot, in the same trip.
+        history_sql = (f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id IN "
+                       f"(SELECT task_id FROM ({sql}) AS selected) ORDER BY seq")
+        rows, events = await self._read_together("querying tasks", [(sql, params), (history_sql, params)])
+        histories: dict[str, list[EventRecord]] = {r[0]: [] for r in rows}
+        for row in events:
+            histories[row[1]].append(_event_from_row(row))
         return [self._record(snapshot, last_seq, histories[task_id]) for task_id, snapshot, last_seq in rows]
 
     async def events(self, after_seq: int = 0, limit: int | None = None,
