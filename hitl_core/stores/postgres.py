@@ -211,13 +211,15 @@ class PostgresStore(Store):
         self._psycopg, self._pool_mod = _driver()
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://"):]
-        self.url = url
+        self._conninfo = url
         self.pool_min, self.pool_max = pool_min, pool_max
         self.statement_timeout = statement_timeout
         self.connect_timeout = connect_timeout
         self.retry_for = retry_for
         self.poll_interval = poll_interval
         self._where = self._describe(url)
+        #: What the CLI and the console show: the URL without its password (or query string).
+        self.url = f"postgresql://{self._where}"
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self._opened = False
         self._closed = False
@@ -267,7 +269,7 @@ class PostgresStore(Store):
         """
         try:
             conn = await self._psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
+                self._conninfo, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
                 application_name=application_name)
         except Exception as exc:
             raise self._error("connecting", exc) from None
@@ -285,7 +287,7 @@ class PostgresStore(Store):
             if self._closed:
                 raise StoreError(f"PostgreSQL store at {self._where} is closed")
             pool = self._pool_mod.AsyncConnectionPool(
-                self.url, min_size=self.pool_min, max_size=self.pool_max, open=False,
+                self._conninfo, min_size=self.pool_min, max_size=self.pool_max, open=False,
                 kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout)),
                         "application_name": "hitl"},
                 configure=self._configure, timeout=self.connect_timeout,
@@ -578,6 +580,26 @@ class PostgresStore(Store):
     async def count_by_state(self) -> dict[TaskState, int]:
         rows = await self._read("counting tasks", "SELECT state, count(*) FROM hitl_tasks GROUP BY state")
         return {TaskState(s): int(n) for s, n in rows}
+
+    async def info(self) -> dict[str, Any]:
+        """What ``hitl store info`` prints: where the store is, its schema, and its counts."""
+        (version,), (server,), (size,), (followers,) = (rows[0] for rows in await self._read_together(
+            "reading store information", [
+                ("SELECT coalesce(max(version), 0) FROM hitl_schema_version", None),
+                ("SELECT current_setting('server_version')", None),
+                ("SELECT pg_size_pretty(pg_total_relation_size('hitl_events') "
+                 "+ pg_total_relation_size('hitl_tasks'))", None),
+                ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hitl-follow' "
+                 "AND datname = current_database()", None),
+            ]))
+        counts = await self.count_by_state()
+        return {
+            "backend": "postgresql", "url": self.url, "schema_version": version,
+            "server_version": server, "size": size, "followers_connected": followers,
+            "pool_max": self.pool_max, "statement_timeout_s": self.statement_timeout,
+            "tasks": sum(counts.values()), "last_seq": await self.last_seq(),
+            "by_state": {s.value: n for s, n in counts.items()},
+        }
 
     # -- follow ----------------------------------------------------------------------------
 

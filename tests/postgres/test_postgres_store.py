@@ -61,6 +61,14 @@ async def test_open_creates_the_schema_and_records_its_version(pg_url: str) -> N
     assert {"hitl_tasks_state_last_seq", "hitl_events_task_version"} <= indexes
 
 
+async def test_info_reports_schema_version_and_counts_without_the_password(pg_url: str) -> None:
+    async with machine(pg_url) as m:
+        await m.start_task("t")
+        info = await m.store.info()  # type: ignore[attr-defined]
+    assert info["schema_version"] == SCHEMA_VERSION and info["tasks"] == 1 and info["last_seq"] == 1
+    assert info["by_state"] == {"running": 1} and PASSWORD not in str(info)
+
+
 async def test_postgres_scheme_is_an_alias_and_the_store_is_shared_and_durable(pg_url: str) -> None:
     m = machine(pg_url.replace("postgresql://", "postgres://", 1))
     assert isinstance(m.store, PostgresStore)
@@ -68,6 +76,12 @@ async def test_postgres_scheme_is_an_alias_and_the_store_is_shared_and_durable(p
     async with m:
         await m.start_task("t")
         assert (await m.get_task("t")).state is TaskState.RUNNING
+
+
+def test_the_url_shown_to_people_has_no_password(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    assert PASSWORD not in store.url and PASSWORD not in repr(store)
+    assert store.url.startswith("postgresql://postgres@127.0.0.1:")
 
 
 async def test_append_is_compare_and_set(pg_url: str) -> None:
