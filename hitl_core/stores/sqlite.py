@@ -94,10 +94,9 @@ SQL_PENDING = "SELECT task_id, version, last_seq, snapshot FROM tasks WHERE stat
 _SQL_GET = "SELECT version, last_seq, snapshot FROM tasks WHERE task_id = ?"
 _SQL_HISTORY = f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = ? AND seq <= ? ORDER BY version"
 _SQL_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_SQL_UPSERT_TASK = (
-    "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version, "
-    "last_seq = excluded.last_seq, snapshot = excluded.snapshot")
+_SQL_INSERT_TASK = "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?)"
+_SQL_UPDATE_TASK = ("UPDATE tasks SET state = ?, version = ?, last_seq = ?, snapshot = ? "
+                    "WHERE task_id = ? AND version = ?")
 _OPTIONS = {"busy_timeout", "synchronous", "poll_ms"}
 
 
@@ -251,6 +250,9 @@ class SqliteStore(Store):
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending: dict[asyncio.AbstractEventLoop, list[_Append]] = {}
         self._inline_commits = 0
+        #: Transactions committed and appends they held: their ratio is the group-commit batch size.
+        self.commits = 0
+        self.committed_appends = 0
         self._writer: threading.Thread | None = None
         self._cache: dict[str, TaskRecord] = {}
         self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
@@ -523,13 +525,18 @@ class SqliteStore(Store):
             seq, prev = row if row is not None else (0, GENESIS_HASH)
             for item in batch:
                 task, event = item.task, item.event
-                current = conn.execute("SELECT version, state FROM tasks WHERE task_id = ?",
-                                       (task.task_id,)).fetchone()
+                # The snapshot write is the compare-and-set: one statement that only matches the
+                # version the caller read (or, for a new task, only inserts a new id).
                 if item.expected_version is None:
-                    if current is not None:
-                        item.error = DuplicateTaskError(task.task_id, current[1])
+                    try:
+                        conn.execute(_SQL_INSERT_TASK, (task.task_id, task.state.value, task.version, seq + 1,
+                                                        item.snapshot_json))
+                    except sqlite3.IntegrityError:
+                        item.error = DuplicateTaskError(task.task_id, self._state_in(conn, task.task_id))
                         continue
-                elif current is None or current[0] != item.expected_version:
+                elif conn.execute(_SQL_UPDATE_TASK, (task.state.value, task.version, seq + 1, item.snapshot_json,
+                                                     task.task_id, item.expected_version)).rowcount != 1:
+                    current = conn.execute("SELECT version FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
                     item.error = ConflictError(task.task_id, item.expected_version,
                                                current[0] if current is not None else None)
                     continue
@@ -540,8 +547,6 @@ class SqliteStore(Store):
                     event.from_state.value if event.from_state is not None else None,
                     event.to_state.value, event.actor_id, event.actor_source, event.at,
                     item.data_json, prev, digest))
-                conn.execute(_SQL_UPSERT_TASK, (task.task_id, task.state.value, task.version, seq,
-                                                item.snapshot_json))
                 item.seq, item.prev_hash, item.hash = seq, prev, digest
                 prev = digest
                 written.append(item)
@@ -559,12 +564,19 @@ class SqliteStore(Store):
             for item in batch:
                 item.error = item.error or error
             return False
+        self.commits += 1
+        self.committed_appends += len(written)
         # Only now, committed, do the records learn their place in the log.
         for item in written:
             item.event.seq = item.task.last_seq = item.seq
             item.event.prev_hash = item.prev_hash
             item.event.hash = item.hash
         return True
+
+    @staticmethod
+    def _state_in(conn: sqlite3.Connection, task_id: str) -> str:
+        row = conn.execute("SELECT state FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return str(row[0]) if row is not None else "unknown"
 
     @staticmethod
     def _deliver(batch: list[_Append]) -> None:
