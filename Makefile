@@ -38,6 +38,7 @@ test: $(STAMP) pg-server
 bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_console.py
+	$(BIN)/python benchmarks/bench_sqlite.py
 	$(BIN)/python benchmarks/bench_postgres.py
 
 lint: $(STAMP)
