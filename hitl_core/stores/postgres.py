@@ -145,7 +145,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_APPEND_SQL = "SELECT * FROM hitl_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# Explicit casts: psycopg picks int2/int4/int8/numeric by a number's size, and the function must
+# resolve (and an out-of-range version fail as such) whatever the values are.
+_APPEND_SQL = ("SELECT * FROM hitl_append(%s::text, %s::integer, %s::text, %s::integer, %s::text, %s::text, "
+               "%s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)")
 _MAX_BATCH = 256
 
 

@@ -154,6 +154,26 @@ async def test_group_commit_keeps_each_append_independent(pg_url: str) -> None:
         await store.close()
 
 
+async def test_an_append_the_database_rejects_fails_alone_in_its_batch(pg_url: str) -> None:
+    """One append in a group commit breaks a database rule (version beyond integer range): it
+    fails with a StoreError saying so, and the appends queued with it still commit."""
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        pairs = [new_task(f"t{i}") for i in range(20)]
+        bad_event, bad_task = new_task("bad", version=2**40)
+        results = await asyncio.gather(*(store.append(e, t, None) for e, t in [*pairs[:10], (bad_event, bad_task),
+                                                                                *pairs[10:]]),
+                                       return_exceptions=True)
+        assert isinstance(results[10], StoreError) and "out of range" in str(results[10])
+        assert "'bad'" in str(results[10])
+        assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
+        assert await store.get("bad") is None and await store.last_seq() == 20
+        assert (await store.verify()).ok
+    finally:
+        await store.close()
+
+
 async def test_query_uses_state_and_returns_oldest_change_first(pg_url: str) -> None:
     async with machine(pg_url) as m:
         for i in range(5):
