@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     add_commands(sub)  # ls, show, approve, reject, resume, audit, store (hitl_core.cli_commands)
+    from .policies.cli import add_policy_commands
+
+    add_policy_commands(sub)  # policy test, policy check (hitl_core.policies)
     return parser
 
 

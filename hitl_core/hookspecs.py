@@ -43,7 +43,8 @@ def hitl_assess(task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] 
     """Called in ``request_approval`` before the request is committed: risk scoring.
 
     Return None, or a dict with ``severity`` (only ever raised, never lowered: the highest of
-    all answers wins) and/or ``deadline`` (a datetime; the earliest wins). An implementation
+    all answers wins), ``deadline`` (a datetime; the earliest wins) and/or ``required_approvals``
+    (2 for four eyes; only ever raised). An implementation
     that raises fails closed: the interrupt becomes critical.
     """
 
@@ -86,6 +87,16 @@ def hitl_deadline_expired(task: TaskContext, interrupt: InterruptPoint) -> Decis
     ``firstresult``: return a ``Decision`` to apply (an escalation may instead change the
     assignees itself and return None), or None to apply the interrupt's ``default_decision``,
     recorded as ``Decision(type="timeout")`` — never as a person's decision.
+    """
+
+
+@hookspec
+def hitl_deadline_warning(task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
+    """Called by a deadline sweeper (``hitl_core.policies``) once per interrupt and deadline, when
+    the deadline is ``warn_before`` seconds away or less and nobody has decided yet.
+
+    For notifiers: the last chance for a person to decide before the deadline's outcome applies.
+    Observer: an exception is logged and counted and changes nothing.
     """
 
 

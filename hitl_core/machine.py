@@ -105,7 +105,8 @@ class HITLStateMachine:
 
     def __init__(self, store: Store | str | None = None, plugins: Iterable[object] = (), *,
                  load_entrypoints: bool = True, max_payload_bytes: int | None = None,
-                 agent: str | None = None, framework: str | None = None) -> None:
+                 agent: str | None = None, framework: str | None = None,
+                 config: PolicyConfigSource | None = None) -> None:
         self.plugins = PluginHost(plugins, load_entrypoints=load_entrypoints)
         if store is None:
             store = settings.store_url_from_env() or "memory://"
@@ -122,6 +123,13 @@ class HITLStateMachine:
         # task id -> flag set while the task waits on a person (for @interruptible checkpoints)
         self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
+        # Deadlines, escalation, authorization, rules and notifiers from a hitl.toml: only when the
+        # caller opts in (``config=`` a path, a loaded config, or True to look for hitl.toml).
+        self.policies: Policies | None = None
+        if config is not None and config is not False:
+            from .policies import install_policies
+
+            self.policies = install_policies(self, config)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -133,10 +141,14 @@ class HITLStateMachine:
                 if not self._opened:
                     await self.store.open()
                     self._opened = True
+                    if self.policies is not None:
+                        self.policies.start()
         return self.store
 
     async def close(self) -> None:
         """Stop following the store and close it. The machine can't be used afterwards."""
+        if self.policies is not None:
+            await self.policies.stop()
         for task in list(self._followers.values()):
             task.cancel()
         self._followers.clear()
@@ -204,7 +216,8 @@ class HITLStateMachine:
             d = record.decision
             return AlreadyDecidedError(record.task_id, record.state.value, action, d.actor.id,
                                        d.type.value, record.version)
-        allowed = [a for a, moves in TRANSITIONS.items() if record.state in moves and a != "approve_partial"]
+        allowed = [a for a, moves in TRANSITIONS.items() if record.state in moves
+                   and a not in ("approve_partial", "escalate")]
         return InvalidTransitionError(record.task_id, record.state.value, action,
                                       f"allowed from {record.state.value}: {', '.join(allowed) or 'nothing'}")
 
@@ -580,6 +593,34 @@ class HITLStateMachine:
             return await self._apply_decision(record, decision, authorize=False)
         except ConflictError:
             return (await self._get_record(task_id)).to_context()
+
+    async def escalate(self, task_id: str, *, level: int, assignees: Iterable[str],
+                       deadline: datetime | None, expected_version: int | None = None,
+                       message: str | None = None) -> TaskContext:
+        """AWAITING_APPROVAL → AWAITING_APPROVAL: hand the request to the next level of assignees.
+
+        The interrupt keeps its id (a decision already on screen still applies) and gets the new
+        ``assignees`` and ``deadline``; the event records the level, so the audit trail shows who
+        was asked when. ``expected_version``: escalate only if the task is still at that version
+        (``ConflictError`` otherwise) — two sweepers never escalate the same deadline twice.
+        """
+        record = await self._get_record(task_id)
+        interrupt = record.interrupt
+        if record.state is not S.AWAITING_APPROVAL or interrupt is None:
+            raise self._illegal("escalate", record)
+        if expected_version is not None and record.version != expected_version:
+            raise ConflictError(task_id, expected_version, record.version)
+        if deadline is not None and deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=UTC)
+        names = [str(a) for a in assignees]
+        interrupt = interrupt.model_copy(update={"assignees": names, "deadline": deadline})
+        data: dict[str, Any] = {"level": int(level), "assignees": names, "interrupt_id": interrupt.interrupt_id,
+                                "deadline": deadline.isoformat() if deadline is not None else None}
+        if message is not None:
+            data["message"] = str(message)
+        new = await self._commit("escalate", record, task_id, actor_of(f"escalation:level-{int(level)}", "policy"),
+                                 data, interrupt=interrupt)
+        return new.to_context()
 
     # -- going on -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Two kinds of hooks, two failure rules:
 
-* observers (``hitl_transition``, ``hitl_approval_requested``): every implementation runs even
+* observers (``hitl_transition``, ``hitl_approval_requested``, ``hitl_deadline_warning``): every implementation runs even
   if another raised; exceptions are logged and counted (``observer_errors``) and never undo the
   transition that was already committed;
 * policies (``hitl_assess``, ``hitl_auto_decide``, ``hitl_authorize``): fail closed — an
@@ -143,12 +143,17 @@ class PluginHost:
     async def approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
         await self._observe("hitl_approval_requested", {"task": task, "interrupt": interrupt})
 
+    async def deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
+        await self._observe("hitl_deadline_warning",
+                            {"task": task, "interrupt": interrupt, "seconds_left": seconds_left})
+
     # -- policies -------------------------------------------------------------------------
 
     async def assess(self, task: TaskContext, interrupt: InterruptPoint) -> InterruptPoint:
         kwargs = {"task": task, "interrupt": interrupt}
         severity = interrupt.severity
         deadline: datetime | None = interrupt.deadline
+        required = interrupt.required_approvals
         for impl in self._impls("hitl_assess"):
             try:
                 answer = await await_me_maybe(self._call(impl, kwargs))
@@ -167,9 +172,13 @@ class PluginHost:
                 new_deadline: datetime = answer["deadline"]
                 if deadline is None or new_deadline < deadline:
                     deadline = new_deadline
-        if severity is interrupt.severity and deadline == interrupt.deadline:
+            if answer.get("required_approvals") is not None:
+                required = max(required, min(int(answer["required_approvals"]), 2))
+        if severity is interrupt.severity and deadline == interrupt.deadline \
+                and required == interrupt.required_approvals:
             return interrupt
-        return interrupt.model_copy(update={"severity": severity, "deadline": deadline})
+        return interrupt.model_copy(update={"severity": severity, "deadline": deadline,
+                                            "required_approvals": required})
 
     async def _first_decision(self, name: str, kwargs: dict[str, Any]) -> tuple[Decision | None, str]:
         for impl in self._impls(name):

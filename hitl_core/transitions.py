@@ -24,6 +24,8 @@ TRANSITIONS: MappingProxyType[str, MappingProxyType[TaskState | None, TaskState]
     "approve": MappingProxyType({S.AWAITING_APPROVAL: S.APPROVED}),
     "approve_partial": MappingProxyType({S.AWAITING_APPROVAL: S.AWAITING_APPROVAL}),
     "reject": MappingProxyType({S.AWAITING_APPROVAL: S.REJECTED}),
+    # A deadline passed unanswered: hand the request to the next level's assignees (new deadline).
+    "escalate": MappingProxyType({S.AWAITING_APPROVAL: S.AWAITING_APPROVAL}),
     "resume": MappingProxyType({S.APPROVED: S.RUNNING, S.REJECTED: S.RUNNING}),
     "complete": MappingProxyType({S.RUNNING: S.COMPLETED}),
     "fail": MappingProxyType(dict.fromkeys(_NON_TERMINAL, S.FAILED)),

@@ -35,7 +35,7 @@ HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunc
 def test_every_hook_is_documented_and_tested() -> None:
     docs = (ROOT / "docs" / "hooks.md").read_text()
     tests = Path(__file__).read_text()
-    assert len(HOOKS) == 7
+    assert len(HOOKS) == 8
     for name in HOOKS:
         assert re.search(rf"^### {name}\(", docs, re.M), f"docs/hooks.md lacks a section for {name}"
         assert f"def test_hook_{name}(" in tests or f"async def test_hook_{name}(" in tests, f"no test_hook_{name}"
@@ -199,6 +199,41 @@ async def test_hook_hitl_deadline_expired() -> None:
     assert plain.decision.type == DecisionType.TIMEOUT and plain.decision.actor.id == "hitl:timeout"
     special = await m.expire("special")
     assert special.state == TaskState.APPROVED
+
+
+async def test_hook_hitl_deadline_warning() -> None:
+    from hitl_core.policies import DeadlineSweeper
+    from hitl_core.policies.config import DeadlinesConfig
+
+    warned: list[tuple[str, float]] = []
+
+    class Notifier:
+        @hookimpl
+        def hitl_deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
+            warned.append((task.task_id, seconds_left))
+
+    m = machine_with(Notifier())
+    await m.start_task("soon")
+    await m.request_approval("soon", "why", timeout=30)
+    await m.start_task("later")
+    await m.request_approval("later", "why", timeout=3600)
+    sweeper = DeadlineSweeper(m, DeadlinesConfig(warn_before=60))
+    await sweeper.sweep_once()
+    await sweeper.sweep_once()  # once per deadline, not once per sweep
+    assert [t for t, _ in warned] == ["soon"] and 0 < warned[0][1] <= 30
+    assert (await m.get_task("soon")).state == TaskState.AWAITING_APPROVAL  # a warning decides nothing
+
+
+async def test_assess_may_ask_for_four_eyes() -> None:
+    class Critical:
+        @hookimpl
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any]:
+            return {"required_approvals": 2}
+
+    m = machine_with(Critical())
+    await m.start_task("t")
+    task = await m.request_approval("t", "why")
+    assert task.interrupt_point is not None and task.interrupt_point.required_approvals == 2
 
 
 async def test_trace_env_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

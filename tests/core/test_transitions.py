@@ -30,6 +30,7 @@ EXPECTED = {
     "pause": {S.RUNNING: S.AWAITING_APPROVAL},
     "approve": {S.AWAITING_APPROVAL: S.APPROVED},
     "reject": {S.AWAITING_APPROVAL: S.REJECTED},
+    "escalate": {S.AWAITING_APPROVAL: S.AWAITING_APPROVAL},
     "resume": {S.APPROVED: S.RUNNING, S.REJECTED: S.RUNNING},
     "complete": {S.RUNNING: S.COMPLETED},
     "fail": {s: S.FAILED for s in (S.PENDING, S.RUNNING, S.AWAITING_APPROVAL, S.APPROVED, S.REJECTED)},
@@ -48,6 +49,7 @@ ACTIONS: dict[str, Callable[[HITLStateMachine], Awaitable[Any]]] = {
     "pause": lambda m: m.pause("t", "alice", "look"),
     "approve": lambda m: m.approve("t", approver="alice"),
     "reject": lambda m: m.reject("t", rejector="bob", reason="no"),
+    "escalate": lambda m: m.escalate("t", level=1, assignees=["carol"], deadline=None),
     "resume": lambda m: m.resume("t"),
     "complete": lambda m: m.complete("t"),
     "fail": lambda m: m.fail("t", "boom"),
@@ -147,6 +149,12 @@ class MachineAgainstTable(RuleBasedStateMachine):
     def reject(self, task_id: str, who: str) -> None:
         if task_id in self.model:
             self.apply(task_id, "reject", lambda: self.m.reject(task_id, rejector=who, reason="no"), who)
+
+    @rule(task_id=ids)
+    def escalate(self, task_id: str) -> None:
+        if task_id in self.model:
+            self.apply(task_id, "escalate", lambda: self.m.escalate(task_id, level=1, assignees=["carol"],
+                                                                    deadline=None))
 
     @rule(task_id=ids)
     def resume(self, task_id: str) -> None:

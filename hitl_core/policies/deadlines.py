@@ -1,0 +1,154 @@
+"""Deadlines and escalation: per-severity default deadlines, a sweeper, an escalation chain.
+
+The sweeper runs in the machine's process and is safe to run in several processes on one
+store: it only ever calls ``machine.expire`` and ``machine.escalate``, each a compare-and-set
+append at the version it read, so of two sweepers racing for one deadline exactly one commits
+and the other is told it lost. Each sweep is one indexed query of the waiting tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..canonical import datetime_to_us, now_us
+from ..errors import ConflictError, HITLError
+from ..hookspecs import hookimpl
+from ..models import Decision, InterruptPoint, TaskContext, TaskState
+from .config import DeadlinesConfig, EscalationConfig
+
+if TYPE_CHECKING:
+    from ..machine import HITLStateMachine
+
+log = logging.getLogger("hitl.policies")
+
+
+def escalation_level(task: TaskContext) -> int:
+    """How many times the current request has escalated (0: still with its first assignees)."""
+    level = 0
+    for entry in task.history:
+        action = entry.get("action")
+        if action in ("request_approval", "pause"):
+            level = 0
+        elif action == "escalate":
+            level += 1
+    return level
+
+
+class DeadlinePlugin:
+    """Default deadlines by severity (``hitl_assess``) and escalation (``hitl_deadline_expired``)."""
+
+    def __init__(self, machine: HITLStateMachine, deadlines: DeadlinesConfig,
+                 escalation: EscalationConfig | None) -> None:
+        self.machine = machine
+        self.deadlines = deadlines
+        self.escalation = escalation
+
+    @hookimpl
+    def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] | None:
+        if interrupt.deadline is not None:
+            return None
+        seconds = self.deadlines.default_timeout.get(interrupt.severity)
+        if seconds is None:
+            return None
+        return {"deadline": datetime.now(UTC) + timedelta(seconds=seconds)}
+
+    @hookimpl
+    async def hitl_deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+        chain = self.escalation
+        if chain is None or interrupt.severity not in chain.severities:
+            return None
+        level = escalation_level(task)
+        if level >= len(chain.levels):
+            return None  # the chain is exhausted: the default decision applies
+        step = chain.levels[level]
+        try:
+            await self.machine.escalate(
+                task.task_id, level=level + 1, assignees=step.assignees,
+                deadline=datetime.now(UTC) + timedelta(seconds=step.wait), expected_version=task.version,
+                message=f"no decision by {', '.join(interrupt.assignees) or 'anyone'} before the deadline")
+        except ConflictError:
+            pass  # another process escalated or decided first; the machine re-reads and keeps theirs
+        # None: the machine then tries the default decision at the old version, which fails its
+        # compare-and-set against the escalation just committed and returns the escalated task.
+        return None
+
+
+@dataclass(slots=True)
+class SweepReport:
+    """What one sweep did in this process (another process may have done the rest)."""
+
+    expired: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+
+
+class DeadlineSweeper:
+    """Expires waiting tasks whose deadline passed, and warns ``warn_before`` seconds ahead."""
+
+    def __init__(self, machine: HITLStateMachine, config: DeadlinesConfig) -> None:
+        self.machine = machine
+        self.interval = config.sweep_interval
+        self.warn_before_us = int(config.warn_before * 1_000_000)
+        # (interrupt id, deadline µs) already warned about here: a warning fires once per deadline
+        self._warned: set[tuple[str, int]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.errors = 0
+
+    async def sweep_once(self) -> SweepReport:
+        machine = self.machine
+        report = SweepReport()
+        store = await machine._ready()
+        now = now_us()
+        live: set[tuple[str, int]] = set()
+        for record in await store.query(TaskState.AWAITING_APPROVAL):
+            interrupt = record.interrupt
+            if interrupt is None or interrupt.deadline is None:
+                continue
+            due = datetime_to_us(interrupt.deadline)
+            key = (interrupt.interrupt_id, due)
+            if due <= now:
+                try:
+                    after = await machine.expire(record.task_id)
+                except HITLError:
+                    continue  # decided or escalated meanwhile (here or elsewhere): nothing to do
+                if after.version == record.version + 1 and after.state is not TaskState.AWAITING_APPROVAL:
+                    report.expired.append(record.task_id)
+                elif after.state is TaskState.AWAITING_APPROVAL and after.version > record.version:
+                    report.escalated.append(record.task_id)
+                continue
+            live.add(key)
+            if self.warn_before_us and due - now <= self.warn_before_us and key not in self._warned:
+                self._warned.add(key)
+                report.warned.append(record.task_id)
+                await machine.plugins.deadline_warning(record.to_context(), interrupt, (due - now) / 1_000_000)
+        self._warned &= live
+        return report
+
+    async def run(self) -> None:
+        """Sweep every ``interval`` seconds until cancelled; a failing sweep is logged, not fatal."""
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a store hiccup must not stop deadlines for good
+                self.errors += 1
+                log.error("deadline sweep failed; retrying in %.1fs: %r", self.interval, exc, exc_info=exc)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        """Start sweeping in the running event loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="hitl-deadline-sweeper")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,250 @@
+"""Notifiers: tell a person about a request without them staring at the console.
+
+A ``Notifier`` gets a ``Notice`` (what happened to which task, how urgent, a deep link back).
+Three ship here: the terminal (bell and a line on stderr, for a process without the console —
+the console has its own toast and bell), the desktop (``notify-send`` when it is installed,
+skipped cleanly when not) and a webhook (a JSON POST signed with HMAC-SHA256, retried with
+exponential backoff). ``NotifierPlugin`` turns hook calls into notices and sends them in the
+background: a slow webhook never delays the agent's request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import IO, Any, Literal, Protocol
+from urllib.parse import quote
+
+from ..hookspecs import hookimpl
+from ..models import Event, InterruptPoint, Severity, TaskContext
+from .config import DesktopNotifyConfig, NotifyConfig, TerminalNotifyConfig, WebhookConfig
+
+log = logging.getLogger("hitl.policies.notify")
+
+NoticeKind = Literal["requested", "warning", "escalated", "expired"]
+SIGNATURE_HEADER = "X-Hitl-Signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: NoticeKind
+    task_id: str
+    severity: str
+    title: str
+    body: str
+    agent: str | None = None
+    action: str | None = None
+    deadline: str | None = None
+    assignees: tuple[str, ...] = ()
+
+    def payload(self, link: str) -> dict[str, Any]:
+        data = asdict(self)
+        data["assignees"] = list(self.assignees)
+        data["link"] = link
+        data["sent_at"] = datetime.now(UTC).isoformat()
+        return data
+
+
+class Notifier(Protocol):
+    """Anything with a ``min_severity`` and an async ``send``; ``send`` may raise (it is logged)."""
+
+    name: str
+    min_severity: Severity
+
+    async def send(self, notice: Notice) -> None: ...
+
+
+class TerminalNotifier:
+    """The bell and one line on a terminal stream (stderr by default)."""
+
+    name = "terminal"
+
+    def __init__(self, config: TerminalNotifyConfig, stream: IO[str] | None = None) -> None:
+        self.min_severity = config.min_severity
+        self.bell = config.bell
+        self.stream = stream
+
+    async def send(self, notice: Notice) -> None:
+        stream = self.stream or sys.stderr
+        text = f"hitl: {notice.title}: {notice.body}".replace("\x1b", "\\x1b")
+        stream.write(("\a" if self.bell else "") + text + "\n")
+        stream.flush()
+
+
+class DesktopNotifier:
+    """``notify-send`` (freedesktop notifications); absent → every notice is skipped, logged once."""
+
+    name = "desktop"
+
+    def __init__(self, config: DesktopNotifyConfig) -> None:
+        self.min_severity = config.min_severity
+        self.command = shutil.which(config.command)
+        if self.command is None:
+            log.info("desktop notifications off: %r is not installed", config.command)
+
+    @property
+    def available(self) -> bool:
+        return self.command is not None
+
+    async def send(self, notice: Notice) -> None:
+        if self.command is None:
+            return
+        urgency = "critical" if notice.severity == "critical" else "normal"
+        process = await asyncio.create_subprocess_exec(
+            self.command, "--app-name=hitl", f"--urgency={urgency}", notice.title, notice.body,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=10)
+        if process.returncode:
+            raise RuntimeError(f"{self.command} exited {process.returncode}: {err.decode(errors='replace').strip()}")
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of the exact body bytes."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+class WebhookError(RuntimeError):
+    pass
+
+
+class WebhookNotifier:
+    """POST each notice as JSON, signed; retry connection errors, 429 and 5xx with backoff."""
+
+    name = "webhook"
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self.min_severity = config.min_severity
+        self.events = set(config.events)
+        secret = config.secret
+        if config.secret_env is not None:
+            secret = os.environ.get(config.secret_env)
+            if not secret:
+                from .config import ConfigError
+
+                raise ConfigError("hitl.toml", None, "notify.webhooks.secret_env",
+                                  f"the environment variable {config.secret_env} is not set")
+        assert secret is not None
+        self.secret = secret.encode("utf-8")
+        self.attempts = 0
+
+    def link(self, task_id: str) -> str:
+        return self.config.link.replace("{task_id}", quote(task_id, safe=""))
+
+    async def send(self, notice: Notice) -> None:
+        if notice.kind not in self.events:
+            return
+        body = json.dumps(notice.payload(self.link(notice.task_id)), ensure_ascii=False,
+                          sort_keys=True).encode("utf-8")
+        delivery = uuid.uuid4().hex
+        delay = self.config.backoff
+        for attempt in range(self.config.retries + 1):
+            self.attempts += 1
+            try:
+                await asyncio.to_thread(self._post, body, delivery, attempt)
+                return
+            except WebhookError:
+                raise
+            except Exception as exc:
+                if attempt == self.config.retries:
+                    raise WebhookError(f"webhook {self.config.url} failed after {attempt + 1} attempts: {exc}") \
+                        from exc
+                log.warning("webhook %s attempt %d failed (%s); retrying in %.2fs", self.config.url, attempt + 1,
+                            exc, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    def _post(self, body: bytes, delivery: str, attempt: int) -> None:
+        request = urllib.request.Request(self.config.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "hitl-webhook/1",
+            SIGNATURE_HEADER: sign(self.secret, body), "X-Hitl-Delivery": delivery,
+            "X-Hitl-Attempt": str(attempt + 1)})
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 429 or exc.code >= 500:
+                raise  # worth retrying
+            raise WebhookError(f"webhook {self.config.url} refused the notice: HTTP {exc.code}") from exc
+
+
+def build_notifiers(config: NotifyConfig) -> list[Notifier]:
+    notifiers: list[Notifier] = []
+    if config.terminal is not None and config.terminal.enabled:
+        notifiers.append(TerminalNotifier(config.terminal))
+    if config.desktop is not None and config.desktop.enabled:
+        notifiers.append(DesktopNotifier(config.desktop))
+    for hook in config.webhooks:
+        notifiers.append(WebhookNotifier(hook))
+    return notifiers
+
+
+def _notice(kind: NoticeKind, task: TaskContext, interrupt: InterruptPoint, title: str) -> Notice:
+    return Notice(kind=kind, task_id=task.task_id, severity=interrupt.severity.value, title=title,
+                  body=interrupt.reason[:500], agent=task.agent,
+                  action=interrupt.action.name if interrupt.action else None,
+                  deadline=interrupt.deadline.isoformat() if interrupt.deadline else None,
+                  assignees=tuple(interrupt.assignees))
+
+
+class NotifierPlugin:
+    """Hooks → notices → every notifier whose ``min_severity`` the notice reaches, in the background."""
+
+    def __init__(self, notifiers: list[Notifier]) -> None:
+        self.notifiers = notifiers
+        self.pending: set[asyncio.Task[None]] = set()
+        self.failures = 0
+        self.sent = 0
+
+    def dispatch(self, notice: Notice) -> None:
+        rank = Severity(notice.severity).rank
+        for notifier in self.notifiers:
+            if rank >= notifier.min_severity.rank:
+                task = asyncio.get_running_loop().create_task(self._send(notifier, notice))
+                self.pending.add(task)
+                task.add_done_callback(self.pending.discard)
+
+    async def _send(self, notifier: Notifier, notice: Notice) -> None:
+        try:
+            await notifier.send(notice)
+            self.sent += 1
+        except Exception as exc:  # a notifier never breaks the machine
+            self.failures += 1
+            log.error("notifier %s failed for task %s: %s", notifier.name, notice.task_id, exc)
+
+    async def drain(self) -> None:
+        """Wait for every notice in flight (tests; a clean shutdown)."""
+        while self.pending:
+            await asyncio.gather(*list(self.pending), return_exceptions=True)
+
+    @hookimpl
+    def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+        self.dispatch(_notice("requested", task, interrupt, f"{interrupt.severity.value} request waiting: "
+                              f"{task.task_id}"))
+
+    @hookimpl
+    def hitl_deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
+        self.dispatch(_notice("warning", task, interrupt, f"{task.task_id}: deadline in {seconds_left:.0f}s, "
+                              f"then {interrupt.default_decision}"))
+
+    @hookimpl
+    def hitl_transition(self, event: Event, task: TaskContext) -> None:
+        interrupt = task.interrupt_point
+        if event.action == "escalate" and interrupt is not None:
+            level = event.data.get("level")
+            self.dispatch(_notice("escalated", task, interrupt, f"{task.task_id} escalated to level {level}: "
+                                  f"{', '.join(interrupt.assignees)}"))
+        elif event.actor is not None and event.actor.source == "timeout" and interrupt is not None:
+            outcome = task.decision.outcome if task.decision is not None else "the default"
+            self.dispatch(_notice("expired", task, interrupt, f"{task.task_id}: deadline passed, {outcome} applied"))
