@@ -394,7 +394,7 @@ class HITLStateMachine:
         if requested_by is not None:
             values["requested_by"] = requested_by
         try:
-            return InterruptPoint.model_validate(values)
+            return compact_fields_set(InterruptPoint.model_validate(values))
         except ValueError as exc:
             raise PayloadError(f"invalid approval request: {exc}") from None
 
