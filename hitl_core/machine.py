@@ -46,7 +46,7 @@ from .models import (
     TaskState,
 )
 from .plugins import PluginHost
-from .records import EventRecord, TaskRecord, approval_data, build_model
+from .records import EventRecord, TaskRecord, approval_data, build_model, compact_fields_set
 from .schema import schema_errors
 from .stores.base import Store
 from .transitions import TRANSITIONS
