@@ -40,6 +40,13 @@ class OfflineToolLLM(BaseLLM):
     def get_context_window_size(self) -> int:
         return 128_000
 
+    def get_input_tokens_count(self, messages: str | list[Any], tools: list[dict[str, Any]] | None = None,
+                               response_model: Any = None) -> int:
+        # The offline model has no tokenizer; the count only feeds CrewAI's context-size checks, so
+        # a character estimate (CrewAI's own fallback, minus its warning on every call) is enough.
+        text = messages if isinstance(messages, str) else "".join(str(m.get("content") or "") for m in messages)
+        return (len(text) + 3) // 4
+
     def call(self, messages: str | list[Any], tools: list[dict[str, Any]] | None = None,
              callbacks: list[Any] | None = None, available_functions: dict[str, Any] | None = None,
              from_task: Any = None, from_agent: Any = None, response_model: Any = None) -> str | Any:
