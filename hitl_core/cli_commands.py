@@ -112,7 +112,11 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
         out = sys.stdout
 
         async def main() -> int:
-            async with HITLStateMachine(resolve_store_url(getattr(args, "store", None))) as machine:
+            # A hitl.toml's policies (who may decide, …) apply to the CLI's decisions too.
+            from .policies import found_config
+
+            async with HITLStateMachine(resolve_store_url(getattr(args, "store", None)),
+                                        config=found_config(sweep=False)) as machine:
                 return await action(machine, args, out)
 
         try:

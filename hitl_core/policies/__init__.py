@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .authorization import AuthorizationPlugin
-from .config import ConfigError, PolicyConfig, find_config, load_config, parse_config
+from .config import ConfigError, PolicyConfig, find_config, found_config, load_config, parse_config
 from .deadlines import DeadlinePlugin, DeadlineSweeper, SweepReport, escalation_level
 from .notifiers import (
     DesktopNotifier,
@@ -120,6 +120,7 @@ __all__ = [
     "escalation_level",
     "evaluate",
     "find_config",
+    "found_config",
     "install_policies",
     "load_config",
     "parse_config",

@@ -19,14 +19,14 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import HITLError
+from ..errors import PayloadError
 from ..models import Severity
 
 CONFIG_NAME = "hitl.toml"
 ENV_CONFIG = "HITL_CONFIG"
 
 
-class ConfigError(HITLError, ValueError):
+class ConfigError(PayloadError):
     """A configuration file that cannot be used: unreadable, not TOML, or an invalid value.
 
     ``path``, ``line`` (1-based, or None) and ``key`` (dotted, e.g. ``rules[2].decision``) say where.
@@ -386,6 +386,18 @@ def _no_internal_keys(data: dict[str, Any], path: Path, text: str) -> None:
         if key in data:
             raise ConfigError(path, key_lines(text).get((key,)), key,
                               "unknown key (roles go in [authorization] or its roles_file)")
+
+
+def found_config(*, sweep: bool = True) -> PolicyConfig | None:
+    """The config ``find_config`` finds, loaded; None without one. ``sweep=False`` for a one-shot
+    command (``hitl approve``) that must apply the policies but not expire other tasks as it goes."""
+    path = find_config()
+    if path is None:
+        return None
+    config = load_config(path)
+    if not sweep:
+        config = config.model_copy(update={"deadlines": config.deadlines.model_copy(update={"sweep": False})})
+    return config
 
 
 def parse_config(text: str, name: str = "<hitl.toml>") -> PolicyConfig:

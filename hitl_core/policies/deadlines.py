@@ -80,7 +80,9 @@ class DeadlinePlugin:
 
 @dataclass(slots=True)
 class SweepReport:
-    """What one sweep did in this process (another process may have done the rest)."""
+    """What one sweep found: deadlines that passed and are now settled (expired or escalated —
+    by this process or, when several sweep, by whichever won the compare-and-set), and warnings
+    this process sent."""
 
     expired: list[str] = field(default_factory=list)
     escalated: list[str] = field(default_factory=list)
@@ -116,9 +118,9 @@ class DeadlineSweeper:
                     after = await machine.expire(record.task_id)
                 except HITLError:
                     continue  # decided or escalated meanwhile (here or elsewhere): nothing to do
-                if after.version == record.version + 1 and after.state is not TaskState.AWAITING_APPROVAL:
+                if after.state is not TaskState.AWAITING_APPROVAL:
                     report.expired.append(record.task_id)
-                elif after.state is TaskState.AWAITING_APPROVAL and after.version > record.version:
+                elif after.version > record.version:
                     report.escalated.append(record.task_id)
                 continue
             live.add(key)

@@ -77,7 +77,9 @@ class TerminalNotifier:
 
     async def send(self, notice: Notice) -> None:
         stream = self.stream or sys.stderr
-        text = f"hitl: {notice.title}: {notice.body}".replace("\x1b", "\\x1b")
+        # agent-supplied text: control characters are shown, never obeyed by the terminal
+        text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                       for ch in f"hitl: {notice.title}: {notice.body}")
         stream.write(("\a" if self.bell else "") + text + "\n")
         stream.flush()
 
