@@ -147,6 +147,10 @@ MIGRATIONS: tuple[str, ...] = (
 
 # Explicit casts: psycopg picks int2/int4/int8/numeric by a number's size, and the function must
 # resolve (and an out-of-range version fail as such) whatever the values are.
+_EVENT_COLUMNS_OF_E = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+_GET_SQL = ("SELECT CASE WHEN row_number() OVER (ORDER BY e.seq) = 1 THEN t.snapshot END, t.last_seq, "
+            f"{_EVENT_COLUMNS_OF_E} FROM hitl_tasks t LEFT JOIN hitl_events e ON e.task_id = t.task_id "
+            "WHERE t.task_id = %s ORDER BY e.seq")
 _APPEND_SQL = ("SELECT * FROM hitl_append(%s::text, %s::integer, %s::text, %s::integer, %s::text, %s::text, "
                "%s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)")
 _MAX_BATCH = 256
@@ -496,10 +500,8 @@ class PostgresStore(Store):
         return (await self._read_together(what, [(sql, params)]))[0]
 
     async def _read_together(self, what: str, statements: list[tuple[str, Any]]) -> list[list[tuple[Any, ...]]]:
-        """Run reads in one round trip, all from one snapshot when there are several.
-
-        A snapshot and its history read by two autocommit statements could straddle a commit
-        (a version 3 snapshot with four events); one REPEATABLE READ transaction can't.
+        """Run reads in one round trip, all from one snapshot when there are several (one
+        REPEATABLE READ transaction: separate autocommit reads could straddle a commit).
         Retries across a lost connection until ``retry_for`` runs out.
         """
         loop = asyncio.get_running_loop()
@@ -529,13 +531,12 @@ class PostgresStore(Store):
         return record
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        tasks, history = await self._read_together(f"reading task {task_id!r}", [
-            ("SELECT snapshot, last_seq FROM hitl_tasks WHERE task_id = %s", (task_id,)),
-            (f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id = %s ORDER BY seq", (task_id,)),
-        ])
-        if not tasks:
+        # One statement, so the snapshot and its history come from one database snapshot; the
+        # snapshot text travels once (on the first row), not once per event.
+        rows = await self._read(f"reading task {task_id!r}", _GET_SQL, (task_id,))
+        if not rows:
             return None
-        return self._record(tasks[0][0], tasks[0][1], [_event_from_row(r) for r in history])
+        return self._record(rows[0][0], rows[0][1], [_event_from_row(r[2:]) for r in rows if r[2] is not None])
 
     async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
                     after: int | None = None) -> list[TaskRecord]:
@@ -547,21 +548,30 @@ class PostgresStore(Store):
         if after is not None:
             where.append("last_seq > %s")
             params.append(after)
-        sql = "SELECT task_id, snapshot, last_seq FROM hitl_tasks"
+        selected = "SELECT task_id, snapshot, last_seq FROM hitl_tasks"
         if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY last_seq"
+            selected += " WHERE " + " AND ".join(where)
+        selected += " ORDER BY last_seq"  # served by the (state, last_seq) index
         if limit is not None:
-            sql += " LIMIT %s"
+            selected += " LIMIT %s"
             params.append(limit)
-        # The histories of exactly the selected tasks, from the same snapshot, in the same trip.
-        history_sql = (f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE task_id IN "
-                       f"(SELECT task_id FROM ({sql}) AS selected) ORDER BY seq")
-        rows, events = await self._read_together("querying tasks", [(sql, params), (history_sql, params)])
-        histories: dict[str, list[EventRecord]] = {r[0]: [] for r in rows}
-        for row in events:
-            histories[row[1]].append(_event_from_row(row))
-        return [self._record(snapshot, last_seq, histories[task_id]) for task_id, snapshot, last_seq in rows]
+        sql = (f"WITH selected AS ({selected}) "
+               "SELECT CASE WHEN row_number() OVER (PARTITION BY s.task_id ORDER BY e.seq) = 1 "
+               f"THEN s.snapshot END, s.last_seq, {_EVENT_COLUMNS_OF_E} "
+               "FROM selected s LEFT JOIN hitl_events e ON e.task_id = s.task_id ORDER BY s.last_seq, e.seq")
+        records: list[TaskRecord] = []
+        snapshot: tuple[str, int] | None = None
+        history: list[EventRecord] = []
+        for row in await self._read("querying tasks", sql, params):
+            if row[0] is not None:  # the first row of the next task
+                if snapshot is not None:
+                    records.append(self._record(snapshot[0], snapshot[1], history))
+                snapshot, history = (row[0], row[1]), []
+            if row[2] is not None:
+                history.append(_event_from_row(row[2:]))
+        if snapshot is not None:
+            records.append(self._record(snapshot[0], snapshot[1], history))
+        return records
 
     async def events(self, after_seq: int = 0, limit: int | None = None,
                      task_id: str | None = None) -> list[EventRecord]:
