@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -96,7 +97,20 @@ class LocalCluster:
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
         self._pg_ctl("start")
+        self._start_watchdog()
         return self
+
+    def _start_watchdog(self) -> None:
+        """A detached process that removes the cluster once this process is gone.
+
+        atexit is not enough: pytest-xdist workers and killed test runs exit without running it,
+        and a postmaster outlives its parent. The watchdog does not.
+        """
+        self._watchdog = subprocess.Popen(
+            [sys.executable, __file__, "--watchdog", str(os.getpid()), str(self.base), self.pg_ctl,
+             "1" if self.as_postgres else "0"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
 
     def _pg_ctl(self, verb: str, *extra: str) -> None:
         self._run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *extra, verb)
@@ -116,6 +130,10 @@ class LocalCluster:
             self.stop("immediate")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+            watchdog = getattr(self, "_watchdog", None)
+            if watchdog is not None and watchdog.poll() is None:
+                watchdog.kill()
+                watchdog.wait()
 
     # -- URLs ------------------------------------------------------------------------------
 
@@ -179,7 +197,26 @@ def shared_cluster() -> LocalCluster:
     return _shared
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use: python tests/postgres/pg_cluster.py
+def _watchdog(owner: int, base: Path, pg_ctl: str, as_postgres: bool) -> None:
+    import time
+
+    while True:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            pass
+        time.sleep(1)
+    cmd = [pg_ctl, "-D", str(base / "data"), "-m", "immediate", "-w", "stop"]
+    subprocess.run(["runuser", "-u", "postgres", "--", *cmd] if as_postgres else cmd,
+                   capture_output=True, timeout=60)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--watchdog"]:
+    _watchdog(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5] == "1")
+elif __name__ == "__main__":  # pragma: no cover - manual use: python tests/postgres/pg_cluster.py
     import time
 
     cluster = LocalCluster().start()
