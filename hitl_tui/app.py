@@ -31,7 +31,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 
 from hitl_core import (
     AlreadyDecidedError,
@@ -83,6 +83,23 @@ class ColumnHeader(Widget):
         if y:
             return Strip([Segment(" " * self.size.width)])
         return column_header(self.size.width, self.view.sort_column, self.view.sort_reverse)
+
+
+class TextLine(Widget):
+    """A fixed-height line of text. Unlike ``Static.update`` (which asks for a new layout of
+    the whole screen), ``update`` here only repaints this widget: the header and the flash line
+    change several times a second under load."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text: Text = Text()
+
+    def update(self, text: Text) -> None:
+        self.text = text
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.text
 
 
 class FilterInput(Input):
@@ -195,15 +212,15 @@ class ConsoleApp(App[None]):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="summary")
-        yield Static(id="banner")
+        yield TextLine(id="summary")
+        yield TextLine(id="banner")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield ColumnHeader(self.view, id="columns")
                 yield TaskTable(self.view, self.clock, id="table")
             yield DetailPane(self.clock, id="detail")
         yield FilterInput(placeholder="filter: id, agent or reason (enter keeps it, esc clears)", id="filter")
-        yield Static(id="flash")
+        yield TextLine(id="flash")
         yield Footer()
 
     @property
@@ -230,6 +247,7 @@ class ConsoleApp(App[None]):
             await self.before_load()
         after = await self._load_all()
         self.set_interval(self.flush_interval, self._flush, name="flush")
+        self.set_interval(0.25, self._follow_selection, name="selection")
         if self.tick_interval:
             self.set_interval(self.tick_interval, self._tick, name="tick")
         self.loaded.set()
@@ -278,7 +296,7 @@ class ConsoleApp(App[None]):
 
     def _store_lost(self, exc: BaseException, delay: float) -> None:
         self.store_ok = False
-        banner = self.query_one("#banner", Static)
+        banner = self.query_one("#banner", TextLine)
         message = Text(f" store unavailable ({self.machine.store.url}): ", style="bold")
         message.append_text(literal(f"{type(exc).__name__}: {exc}", limit=300))
         message.append(f" — reconnecting in {delay:g}s")
@@ -287,7 +305,7 @@ class ConsoleApp(App[None]):
 
     def _store_back(self) -> None:
         self.store_ok = True
-        banner = self.query_one("#banner", Static)
+        banner = self.query_one("#banner", TextLine)
         banner.remove_class("shown")
         self.set_flash("store reconnected")
 
@@ -318,7 +336,9 @@ class ConsoleApp(App[None]):
         self.table.rows_changed(changed_ids)
         self._update_summary()
         if self.table.cursor_key in changed_ids:
-            self.refresh_bindings()
+            # The selected task changed under the cursor: its detail and footer follow, at most
+            # a few times a second (each costs a layout), on the ``_follow_selection`` timer.
+            self._selection_stale = True
 
     def _announce(self, changed: Iterable[tuple[Row | None, Row]]) -> None:
         """A toast and the bell when a high or critical task starts waiting."""
@@ -340,6 +360,14 @@ class ConsoleApp(App[None]):
             self.notify(f"and {len(urgent) - 3} more urgent tasks waiting", severity="warning", markup=False)
         if urgent:
             self.bell()
+
+    _selection_stale = False
+
+    def _follow_selection(self) -> None:
+        if self._selection_stale and not self.modal_open:
+            self._selection_stale = False
+            self.refresh_bindings()
+            self.run_worker(partial(self._load_detail, self.table.cursor_key), group="detail", exclusive=True)
 
     def _tick(self) -> None:
         """Once a second: ages and countdowns move; a deadline about to expire is announced once."""
@@ -390,19 +418,34 @@ class ConsoleApp(App[None]):
             text.append_text(literal(view.text_filter, limit=40))
         if view.marked:
             text.append(f" · marked {len(view.marked)}", style="bright_cyan")
-        self.query_one("#summary", Static).update(text)
+        self.query_one("#summary", TextLine).update(text)
 
     def set_flash(self, message: str | Text, style: str = "") -> None:
         text = message if isinstance(message, Text) else literal(message, style, limit=500)
         self.flash_text = text.plain
-        self.query_one("#flash", Static).update(text)
+        self.query_one("#flash", TextLine).update(text)
 
     # -- selection ------------------------------------------------------------------------
+
+    _FOOTER_ACTIONS = ("approve", "reject", "edit", "respond", "resume", "pause", "mark", "approve_marked",
+                       "clear_filter")
+
+    def refresh_bindings(self) -> None:
+        """Re-check the footer only when what is possible changed: a footer rebuild costs a
+        frame, and the cursor moves (and rows change) many times a second."""
+        try:
+            signature: tuple[bool, ...] | None = (
+                self.modal_open, *(self.command_possible(a) for a in self._FOOTER_ACTIONS))
+        except Exception:  # not composed yet
+            signature = None
+        if signature is None or signature != getattr(self, "_bindings_signature", None):
+            self._bindings_signature = signature
+            super().refresh_bindings()
 
     @on(TaskTable.CursorMoved)
     def _cursor_moved(self, message: TaskTable.CursorMoved) -> None:
         self.refresh_bindings()
-        self.run_worker(self._load_detail(message.task_id), group="detail", exclusive=True)
+        self.run_worker(partial(self._load_detail, message.task_id), group="detail", exclusive=True)
 
     async def _load_detail(self, task_id: str | None) -> None:
         if task_id is None:

@@ -39,7 +39,10 @@ def run_console(args: argparse.Namespace) -> int:
     """The console on ``--store`` (or ``$HITL_STORE``), following other processes' transitions."""
     try:
         keymap = _keymap()
-        machine = HITLStateMachine(getattr(args, "store", None))
+        from hitl_core.policies import found_config
+
+        # the hitl.toml's policies apply to the console's decisions, and its sweeper runs here
+        machine = HITLStateMachine(getattr(args, "store", None), config=found_config())
     except (KeymapError, HITLError) as exc:
         print(f"hitl console: {exc}", file=sys.stderr)
         return 2
@@ -71,8 +74,12 @@ def run_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hitl-demo-") as tmp:
         probe = HITLStateMachine("memory://")
         url = getattr(args, "store", None) or demo_store_url(Path(tmp), set(probe.plugins.store_factories()))
-        machine = HITLStateMachine(url)
+        from hitl_core.policies.demo import DEMO_COLLEAGUE, demo_config
+
+        # deadlines, escalation, four eyes and rules, tuned so a minute of the demo shows each
+        machine = HITLStateMachine(url, config=demo_config(_operator(args)))
         fleet = Fleet(machine, agents=agents, rate=rate)
+        fleet.colleague = DEMO_COLLEAGUE
         app = ConsoleApp(machine, actor=_operator(args), follow=False, keymap=keymap, background=fleet.run)
         app.run()
     return 0

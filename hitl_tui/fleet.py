@@ -86,6 +86,11 @@ class Fleet:
         self.live: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self.errors = 0
+        #: A simulated colleague who gives one of the two approvals a four-eyes request needs
+        #: (only when a policy asks for four eyes; see ``hitl_core.policies.demo``).
+        self.colleague: str | None = None
+        self.colleague_delay = (4.0, 12.0)
+        self.helpers: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Start tasks forever (cancel to stop; live tasks are cancelled too)."""
@@ -97,7 +102,7 @@ class Fleet:
                     task.add_done_callback(self.live.discard)
                 await asyncio.sleep(self.rng.expovariate(self.rate))
         finally:
-            for task in list(self.live):
+            for task in [*self.live, *self.helpers]:
                 task.cancel()
 
     async def _work(self) -> None:
@@ -140,15 +145,32 @@ class Fleet:
         deadline = None
         if request.deadline_s is not None:
             deadline = datetime.now(UTC) + timedelta(seconds=request.deadline_s * self.rng.uniform(0.5, 1.0))
-        await self.machine.request_approval(
+        asked = await self.machine.request_approval(
             task_id, request.reason, request.context, list(request.options) if request.options else None,
             request.severity, kind=request.kind, action=request.action, args=request.args,
             allowed_decisions=request.allowed, deadline=deadline, step=step)
+        interrupt = asked.interrupt_point
+        if self.colleague and interrupt is not None and interrupt.required_approvals > 1 \
+                and asked.state is TaskState.AWAITING_APPROVAL:
+            helper = asyncio.create_task(self._second_approval(task_id, interrupt.interrupt_id))
+            self.helpers.add(helper)
+            helper.add_done_callback(self.helpers.discard)
         await self._wait_and_resume(task_id, deadline)
+
+    async def _second_approval(self, task_id: str, interrupt_id: str) -> None:
+        """The colleague looks a few seconds later and approves: the console shows "1 of 2"."""
+        await asyncio.sleep(self.rng.uniform(*self.colleague_delay))
+        with contextlib.suppress(HITLError):
+            await self.machine.approve(task_id, self.colleague, interrupt_id=interrupt_id, source="demo",
+                                       comment="looks right to me (simulated colleague)")
 
     async def _wait_and_resume(self, task_id: str, deadline: datetime | None) -> None:
         machine = self.machine
         while True:
+            # An escalation (hitl.toml) moves the deadline on; a policy may have set one.
+            task = await machine.get_task(task_id)
+            if task is not None and task.state is TaskState.AWAITING_APPROVAL and task.interrupt_point is not None:
+                deadline = task.interrupt_point.deadline
             timeout = None if deadline is None else max((deadline - datetime.now(UTC)).total_seconds(), 0.01)
             try:
                 await machine.wait_for_decision(task_id, timeout=timeout)

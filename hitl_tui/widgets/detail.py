@@ -39,6 +39,20 @@ def _json_block(title: str, value: object) -> list[RenderableType]:
     return parts
 
 
+def _escalation(record: TaskRecord) -> str | None:
+    """"level 2 at 14:03:07" when the current request was escalated (by a hitl.toml escalation chain)."""
+    latest = None
+    for event in record.history:
+        if event.action in ("request_approval", "pause"):
+            latest = None
+        elif event.action == "escalate":
+            latest = event
+    if latest is None:
+        return None
+    level = latest.data.get("level") if isinstance(latest.data, dict) else None
+    return f"level {level} at {_hms(latest.at)}" if level is not None else f"at {_hms(latest.at)}"
+
+
 def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
     parts: list[RenderableType] = []
     title = Text()
@@ -70,8 +84,15 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
                                               "  (expired)" if left else "")
                                            + f", then {interrupt.default_decision}"))
         facts.add_row("may decide", literal(", ".join(interrupt.assignees) or "anyone", limit=400))
+        escalation = _escalation(record)
+        if escalation is not None:
+            facts.add_row("escalated", Text(escalation, style="bold dark_orange"))
         if interrupt.required_approvals > 1:
-            facts.add_row("approvals", f"{len(record.approvals)} of {interrupt.required_approvals} (four eyes)")
+            approvals = Text(f"{len(record.approvals)} of {interrupt.required_approvals} (four eyes)")
+            if record.approvals:
+                approvals.append(" by ", "grey50")
+                approvals.append_text(literal(", ".join(a.actor.id for a in record.approvals), limit=200))
+            facts.add_row("approvals", approvals)
         facts.add_row("decisions", ", ".join(interrupt.allowed_decisions))
         options = Text()
         for number, option in enumerate(interrupt.options[:9], start=1):

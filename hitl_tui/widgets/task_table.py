@@ -133,7 +133,7 @@ class TaskTable(ScrollView, can_focus=True):
         # refreshes the viewport instead of tracking which lines moved.
         self.refresh()
         self.scroll_to_cursor()
-        if self.cursor_key != old_key or (changed_ids and self.cursor_key in changed_ids):
+        if self.cursor_key != old_key:
             self.post_message(self.CursorMoved(self.cursor_key))
 
     def tick(self) -> None:

@@ -93,3 +93,14 @@ async def mixed_fleet(machine: HITLStateMachine) -> None:
 
 #: A reason an agent relayed from a web page: Rich markup and a terminal escape sequence.
 HOSTILE_REASON = "Reply: [bold red]URGENT[/] [link=http://evil.example]click[/link] \x1b[2J\x1b[31mpwned\x07"
+
+
+async def eventually(pilot: Pilot[Any], app: ConsoleApp, predicate: Any, seconds: float = 5.0) -> None:
+    """Settle until ``predicate()`` holds (a loaded 2-core machine may need several rounds)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await settle(pilot, app)

@@ -7,7 +7,7 @@ from textual.widgets import Button, Input, TextArea
 from hitl_core import HITLStateMachine, TaskState
 from hitl_tui.screens import ConfirmScreen, EditScreen, ReasonScreen
 
-from .helpers import make_app, select, settle, waiting
+from .helpers import eventually, make_app, select, settle, waiting
 
 S = TaskState
 
@@ -286,7 +286,7 @@ async def test_stale_screen_never_approves_a_newer_request(machine: HITLStateMac
         await settle(pilot, app)
         task = await machine.get_task("t1")
         assert task is not None and task.state is S.AWAITING_APPROVAL, "the new request was not approved"
-        assert app.flash_text.startswith("✗ t1:")
+        await eventually(pilot, app, lambda: app.flash_text.startswith("✗ t1:"))
 
 
 async def test_readonly_hides_every_deciding_key(machine: HITLStateMachine) -> None:
