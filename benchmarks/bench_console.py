@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         while not first_row:  # noqa: ASYNC110 (polling the paint, not waiting for an event)
             await asyncio.sleep(0.001)
         frames_after = [f for f in frames if f >= first_row[0]]
-        while not frames_after:  # noqa: ASYNC110
+        while not frames_after:
             await asyncio.sleep(0.001)
             frames_after = [f for f in frames if f >= first_row[0]]
         first_paint = frames_after[0] - start
