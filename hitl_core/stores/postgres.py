@@ -315,6 +315,7 @@ class PostgresStore(Store):
         """Connect once directly (so a bad password or host is a clear error), then migrate."""
         if self._opened:
             return
+        self._closed = False
         conn = await self._connect()
         try:
             encoding = (await (await conn.execute("SHOW server_encoding")).fetchone())[0]
@@ -425,12 +426,17 @@ class PostgresStore(Store):
                     rows = await self._run_batch(conn, batch)
             except Exception as exc:
                 if not self._is_disconnect(exc):
-                    if len(batch) > 1:  # find the culprit: the others must not fail with it
+                    if len(batch) > 1 and not isinstance(exc, self._psycopg.errors.QueryCanceled):
+                        # Find the culprit: the others must not fail with it. (Not for a timeout,
+                        # which is the database's state, not one append's: re-running them one by
+                        # one would only make each wait out the timeout again.)
                         for item in batch:
                             await self._commit_batch([item])
                         return
-                    batch[0].future.set_exception(self._error(
-                        f"appending {batch[0].event.action} to task {batch[0].task.task_id!r}", exc))
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(self._error(
+                                f"appending {item.event.action} to task {item.task.task_id!r}", exc))
                     return
                 if loop.time() + delay > deadline:
                     err = self._error(f"appending {len(batch)} transition(s) (retried for "
@@ -462,15 +468,16 @@ class PostgresStore(Store):
     async def _settle_committed(self, conn: Any, batch: list[_Pending]) -> list[_Pending]:
         """After a lost connection: resolve the appends that did commit, return the rest to retry.
 
-        ``(task_id, version)`` is unique among events, and an event carries its own timestamp and
-        action, so an event matching all four is ours.
+        ``(task_id, version)`` is unique among events, and an event carries its own timestamp,
+        action and actor, so an event matching all five is ours.
         """
         remaining = []
         for item in batch:
             ev = item.event
             row = await (await conn.execute(
                 "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
-                "AND action = %s AND at = %s", (ev.task_id, ev.version, ev.action, ev.at))).fetchone()
+                "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
+                (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id))).fetchone()
             if row is None:
                 remaining.append(item)
             else:
