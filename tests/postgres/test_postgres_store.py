@@ -174,6 +174,37 @@ async def test_an_append_the_database_rejects_fails_alone_in_its_batch(pg_url: s
         await store.close()
 
 
+@pytest.mark.parametrize("lost", ["before the commit", "after the commit"])
+async def test_a_connection_lost_around_a_commit_neither_loses_nor_doubles_the_append(
+        pg_url: str, lost: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection drops once, before or after the server committed: the append is retried
+    or found already committed, and the log holds it exactly once."""
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        original = store._run_batch
+        failures = []
+
+        async def flaky(conn: object, batch: list[object]) -> list[tuple[object, ...]]:
+            if not failures and lost == "before the commit":
+                failures.append(1)
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            rows = await original(conn, batch)  # type: ignore[arg-type]
+            if not failures:
+                failures.append(1)
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return rows
+
+        monkeypatch.setattr(store, "_run_batch", flaky)
+        event, task = new_task("t")
+        await store.append(event, task, None)
+        assert failures and event.seq == 1 and event.hash
+        assert [e.seq for e in await store.events()] == [1]
+        assert (await store.get("t")).version == 1  # type: ignore[union-attr]
+    finally:
+        await store.close()
+
+
 async def test_query_uses_state_and_returns_oldest_change_first(pg_url: str) -> None:
     async with machine(pg_url) as m:
         for i in range(5):
