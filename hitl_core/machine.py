@@ -52,6 +52,7 @@ from .stores.base import Store
 from .transitions import TRANSITIONS
 
 if TYPE_CHECKING:
+    from .policies import Policies, PolicyConfigSource
     from .sync import SyncHITL
 
 log = logging.getLogger("hitl")
