@@ -46,6 +46,24 @@ def machine(url: str, pool_max: int = 16) -> HITLStateMachine:
     return HITLStateMachine(PostgresStore(url, pool_max=pool_max), load_entrypoints=False)
 
 
+def cluster_cpu_seconds(cluster: LocalCluster) -> float:
+    """CPU time used so far by the cluster's server processes (postmaster, backends, and the
+    backends that already exited, which the postmaster has reaped)."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def transitions_per_second(url: str, agents: int) -> float:
     async with machine(url) as m:
         deadline = time.perf_counter() + SECONDS
@@ -132,13 +150,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def throughput_rows(durable: bool) -> dict[int, tuple[float, float]]:
+async def throughput_rows(durable: bool) -> dict[int, tuple[float, float, float]]:
+    """Per agent count: machine transitions/s, store appends/s, and the CPU milliseconds (this
+    process + the server) one machine transition costs — the figure a busy machine can't skew."""
     cluster = LocalCluster(durable=durable).start()
     try:
         rows = {}
         for agents in AGENTS:
             url = cluster.create_database()
-            rows[agents] = (await transitions_per_second(url, agents), await appends_per_second(url, agents))
+            cpu_before, server_before = time.process_time(), cluster_cpu_seconds(cluster)
+            rate = await transitions_per_second(url, agents)
+            cpu = time.process_time() - cpu_before + cluster_cpu_seconds(cluster) - server_before
+            cpu_ms = cpu * 1000 / (rate * SECONDS)
+            rows[agents] = (rate, await appends_per_second(url, agents), cpu_ms)
         return rows
     finally:
         cluster.destroy()
@@ -150,14 +174,17 @@ async def main() -> None:
           f"{os.cpu_count()} cores shared with other work: figures are noisy\n")
     durable = await throughput_rows(durable=True)
     ceiling = await throughput_rows(durable=False)
-    print("transitions/s; durable = fsync on + synchronous_commit on (acknowledged = flushed to disk);")
-    print("the fsync-off columns are the same run without disk flushes: the CPU ceiling, for comparison")
-    print(f"{'agents':>6} | {'machine transitions/s':>21} | {'store appends/s':>15} | "
-          f"{'transitions/s fsync off':>23} | {'appends/s fsync off':>19}")
-    print(f"{'-' * 6}-+-{'-' * 21}-+-{'-' * 15}-+-{'-' * 23}-+-{'-' * 19}")
+    cores = os.cpu_count() or 1
+    print("transitions/s; durable = fsync on + synchronous_commit on (acknowledged = flushed to disk).")
+    print("fsync off = the same run without disk flushes. CPU ms = client + server CPU per machine")
+    print(f"transition (fsync-off run); {cores} cores / that = the rate an otherwise idle machine could reach.")
+    print(f"{'agents':>6} | {'transitions/s':>13} | {'appends/s':>9} | {'transitions/s fsync off':>23} | "
+          f"{'CPU ms':>6} | {'idle-machine ceiling':>20}")
+    print(f"{'-' * 6}-+-{'-' * 13}-+-{'-' * 9}-+-{'-' * 23}-+-{'-' * 6}-+-{'-' * 20}")
     for agents in AGENTS:
-        (rate, appends), (rate_off, appends_off) = durable[agents], ceiling[agents]
-        print(f"{agents:>6} | {rate:>21,.0f} | {appends:>15,.0f} | {rate_off:>23,.0f} | {appends_off:>19,.0f}")
+        (rate, appends, _), (rate_off, _, cpu_ms) = durable[agents], ceiling[agents]
+        print(f"{agents:>6} | {rate:>13,.0f} | {appends:>9,.0f} | {rate_off:>23,.0f} | {cpu_ms:>6.2f} | "
+              f"{cores * 1000 / cpu_ms:>20,.0f}")
 
     cluster = LocalCluster(durable=True).start()
     try:
