@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -18,13 +19,12 @@ EXAMPLE = ROOT / "examples" / "openai_agents_payments.py"
 HITL = [sys.executable, "-m", "hitl_core.cli"]
 
 
-def test_the_example_runs_unattended_with_a_stand_in_reviewer(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'hitl.db'}"
-    out = subprocess.run([sys.executable, str(EXAMPLE), "--store", store, "--decide-for-me"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "transferred 250 EUR" in out.stdout
-    assert "Tool call rejected by stand-in-reviewer: 48000 EUR is over the 1000 EUR limit" in out.stdout
+async def test_the_example_runs_unattended_with_a_stand_in_reviewer(tmp_path: Path) -> None:
+    # In this process (the SDK is imported already); the next test runs it as its own process.
+    example = runpy.run_path(str(EXAMPLE))
+    answer = await example["run"](f"sqlite:///{tmp_path / 'hitl.db'}", True)
+    assert "transferred 250 EUR" in answer
+    assert "Tool call rejected by stand-in-reviewer: 48000 EUR is over the 1000 EUR limit" in answer
 
 
 def test_the_examples_tasks_are_decided_with_the_hitl_command_on_the_same_store(tmp_path: Path) -> None:
