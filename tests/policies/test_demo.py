@@ -46,6 +46,7 @@ async def test_demo_fleet_shows_expiry_escalation_four_eyes_and_auto_approval() 
     assert seen["hitl:timeout"], "a deadline expiring"
     assert seen["policy:routine-search"], "an auto-approved routine task"
     assert seen["approve_partial"] and seen[OPERATOR], "a four-eyes approval: the colleague's, then the operator's"
-    final = [e for e in events if e.action == "approve" and e.actor is not None and e.actor.id == OPERATOR]
-    task = await machine.get_task(final[0].task_id)
-    assert task is not None and task.state in (TaskState.APPROVED, TaskState.RUNNING, TaskState.COMPLETED)
+    final = next(e for e in events if e.action == "approve" and e.actor is not None and e.actor.id == OPERATOR)
+    before = next(e for e in events if e.task_id == final.task_id and e.version == final.version - 1)
+    assert before.action == "approve_partial" and before.actor is not None and before.actor.id == DEMO_COLLEAGUE
+    assert final.to_state == TaskState.APPROVED
