@@ -29,8 +29,8 @@ class Child:
 
     def __init__(self, args: list[str]) -> None:
         self.args = args
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=child_env(), cwd=ROOT)
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=child_env(), cwd=ROOT)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -41,7 +41,7 @@ class Child:
             self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
 
-    def read_until(self, prefix: str, timeout: float = 20) -> str:
+    def read_until(self, prefix: str, timeout: float = 60) -> str:
         """The first line starting with ``prefix``; fails with what the child said if none comes."""
         while True:
             try:
@@ -56,6 +56,11 @@ class Child:
             self.seen.append(line)
             if line.startswith(prefix):
                 return line
+
+    def tell(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def wait(self, timeout: float = 30) -> int:
         return self.proc.wait(timeout)

@@ -3,7 +3,7 @@
     python proc_agent.py ask URL TASK        ask (or, restarted, keep waiting), print the decision, finish
     python proc_agent.py decide URL N SEED   try to decide every task "race-0".."race-N-1" in a shuffled order
     python proc_agent.py churn URL PREFIX    run lifecycles forever, printing each acknowledged transition
-    python proc_agent.py lock URL SECONDS    hold the database's write lock that long (another writer)
+    python proc_agent.py lock URL SECONDS    hold the database's write lock that long, or until-told (a stdin line)
 
 Every line it prints is flushed at once: the test reads them while the process runs.
 """
@@ -82,14 +82,18 @@ async def churn(url: str, prefix: str) -> None:
             i += 1
 
 
-def hold_lock(url: str, seconds: float) -> None:
+def hold_lock(url: str, seconds: str) -> None:
+    """Hold the write lock for ``seconds``, or (``until-told``) until a line arrives on stdin."""
     import sqlite3
     import time
 
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     say("LOCKED")
-    time.sleep(seconds)
+    if seconds == "until-told":
+        sys.stdin.readline()
+    else:
+        time.sleep(float(seconds))
     conn.execute("COMMIT")
     say("RELEASED")
 
@@ -103,7 +107,7 @@ def main() -> None:
     elif verb == "churn":
         asyncio.run(churn(url, rest[0]))
     elif verb == "lock":
-        hold_lock(url, float(rest[0]))
+        hold_lock(url, rest[0])
     else:
         raise SystemExit(f"unknown verb {verb!r}")
 

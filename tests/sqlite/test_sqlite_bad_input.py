@@ -164,7 +164,7 @@ def test_database_locked_longer_than_busy_timeout_is_a_clear_error_and_no_event_
         db_url: str, spawn: Callable[..., Any]) -> None:
     asyncio.run(_waiting(db_url, "t1"))
     impatient = f"{db_url}?busy_timeout=300"
-    holder = spawn("lock", db_url, "2.5")
+    holder = spawn("lock", db_url, "until-told")
     holder.read_until("LOCKED")
 
     async def approve() -> Any:
@@ -173,6 +173,7 @@ def test_database_locked_longer_than_busy_timeout_is_a_clear_error_and_no_event_
 
     with pytest.raises(StoreError, match=r"locked by another writer for more than 0.3s.*nothing was written"):
         asyncio.run(approve())
+    holder.tell("release")
     holder.read_until("RELEASED")
     assert holder.wait() == 0
     assert asyncio.run(approve()).state is TaskState.APPROVED  # the retry after the lock is gone
