@@ -155,12 +155,9 @@ def _clip(text: str, width: int) -> str:
 
 
 async def _ls(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
-    if args.state:
-        tasks = await machine.get_tasks_by_state(args.state)
-    else:
-        tasks = await machine.get_all_tasks()
-    if args.limit is not None:
-        tasks = tasks[: args.limit]
+    # Straight from the store so that --limit limits what is read, not only what is printed.
+    records = await machine.store.query(TaskState(args.state) if args.state else None, limit=args.limit)
+    tasks = [r.to_context() for r in records]
     if args.json:
         json.dump([t.to_dict() for t in tasks], out, indent=2, ensure_ascii=False)
         out.write("\n")
