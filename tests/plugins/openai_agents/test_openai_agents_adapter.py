@@ -238,3 +238,34 @@ async def test_severity_may_depend_on_the_call(machine: HITLStateMachine, make_a
     tasks = {t.task_id: t.interrupt_point.severity for t in await machine.get_pending_approvals()
              if t.interrupt_point is not None}
     assert tasks == {"r12:call_0": "low", "r12:call_1": "critical"}
+
+
+class MalformedArgumentsModel(OfflineToolModel):
+    """Makes its calls with arguments that are not JSON (models do, now and then)."""
+
+    def _respond(self, items: list[Any]) -> list[Any]:
+        from openai.types.responses import ResponseFunctionToolCall
+
+        return [ResponseFunctionToolCall(id=o.id, call_id=o.call_id, type="function_call", name=o.name,
+                                         arguments='{"to": "bob", "amount": 5')
+                if isinstance(o, ResponseFunctionToolCall) else o for o in super()._respond(items)]
+
+
+async def test_malformed_tool_arguments_are_shown_verbatim_and_never_run(
+        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
+        transfers: list[tuple[str, int]]) -> None:
+    agent, _ = make_agent()
+    model = MalformedArgumentsModel([[PAY_BOB]])
+    agent.model = model
+    seen: list[TaskContext] = []
+
+    async def approve(pending: list[TaskContext]) -> None:
+        seen.extend(pending)
+        await machine.approve(pending[0].task_id, "alice")
+
+    await asyncio.gather(ApprovalRunner(machine).run(agent, "pay", run_id="r13"), when_pending(machine, 1, approve))
+    interrupt = seen[0].interrupt_point
+    assert interrupt is not None and interrupt.action is not None
+    assert interrupt.action.args == {"_raw_arguments": '{"to": "bob", "amount": 5'}
+    assert transfers == []  # approved, but the SDK cannot parse the call: it reports an error to the model
+    assert "call_0" in model.seen_outputs and "sent" not in model.seen_outputs["call_0"]
