@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 from pg_cluster import LocalCluster, shared_cluster
 
-pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
-
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> LocalCluster:
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
     try:
         return shared_cluster()
     except RuntimeError as exc:

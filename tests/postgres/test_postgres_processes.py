@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from pg_cluster import LocalCluster
 
 from hitl_core.stores.postgres import PostgresStore
+
+psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(400)]
 

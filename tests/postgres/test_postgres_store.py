@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import psycopg
 import pytest
 from pg_cluster import PASSWORD, LocalCluster, free_port
 
@@ -20,6 +19,8 @@ from hitl_core import (
 from hitl_core.canonical import now_us
 from hitl_core.records import EventRecord, TaskRecord
 from hitl_core.stores.postgres import SCHEMA_VERSION, PostgresStore
+
+psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
 
 
 def machine(url: str) -> HITLStateMachine:
