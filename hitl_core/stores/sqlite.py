@@ -96,6 +96,8 @@ MAX_BATCH = 256
 CACHE_SIZE = 4096
 #: Inline commits between two passive WAL checkpoints run by the writer thread.
 CHECKPOINT_EVERY = 256
+#: After a checkpoint the WAL file is cut back to this many bytes when it is reused.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 _EVENT_COLUMNS = "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
 SQL_PENDING = "SELECT task_id, version, last_seq, snapshot FROM tasks WHERE state = ? ORDER BY last_seq"
@@ -294,6 +296,7 @@ class SqliteStore(Store):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=self.busy_timeout_ms / 1000)
         conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
 
     def _check_path(self) -> None:
@@ -389,6 +392,9 @@ class SqliteStore(Store):
         if writer is None:
             return
         self._writer = None
+        # Short-lived processes (a `hitl approve`) never reach CHECKPOINT_EVERY: checkpoint on the
+        # way out so that the WAL stays small however many of them run.
+        self._queue.put(_CHECKPOINT)
         self._queue.put(None)
         await asyncio.to_thread(writer.join)
         with self._lock:
@@ -485,6 +491,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA busy_timeout = 0")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             self._local.writer = conn
             with self._lock:
                 self._readers.append(conn)
