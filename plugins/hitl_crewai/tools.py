@@ -17,8 +17,10 @@ What each decision does to the call:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -36,6 +38,8 @@ from crewai.hooks import (
 from hitl_core import Decision, DecisionTimeoutError, DecisionType, HITLStateMachine, Severity, TaskState
 
 from . import FRAMEWORK, TOOL_DECISIONS
+
+log = logging.getLogger("hitl.crewai")
 
 #: The text CrewAI gives the model for a call a before hook blocked (crewai 1.15).
 BLOCKED_PREFIX = "Tool execution blocked by hook"
@@ -84,6 +88,7 @@ class ToolApprovals:
         # id(tool_input) -> (task id, decision): CrewAI hands the before and after hooks the very
         # same tool_input dict, which is how the after hook finds the call's decision.
         self._decided: dict[int, tuple[str, Decision]] = {}
+        self._failed: dict[int, str] = {}
 
     # -- installing -----------------------------------------------------------------------------
 
@@ -105,10 +110,25 @@ class ToolApprovals:
     # -- the hooks ------------------------------------------------------------------------------
 
     def before_tool_call(self, context: ToolCallHookContext) -> bool | None:
-        """Block until decided; False skips the call (reject, respond), None lets it run."""
+        """Block until decided; False skips the call (reject, respond, or no decision to be had).
+
+        Fails closed: CrewAI swallows a hook's exception and runs the tool anyway, so any error
+        while asking (store unreachable, payload refused, …) blocks the call instead, and the
+        model is told why.
+        """
         tool = context.tool_name
         if self.tools is not None and tool not in self.tools:
             return None
+        try:
+            return self._ask(context, tool)
+        except Exception as exc:
+            log.exception("hitl could not ask about %s; the call is blocked", tool)
+            with self._lock:
+                self._failed[id(context.tool_input)] = (f"Tool call blocked: hitl could not ask a person for "
+                                                         f"approval ({type(exc).__name__}: {exc})")
+            return False
+
+    def _ask(self, context: ToolCallHookContext, tool: str) -> bool | None:
         args = dict(context.tool_input)
         agent = getattr(context.agent, "role", None) or "agent"
         crew_id = getattr(context.crew, "id", None)
@@ -120,11 +140,17 @@ class ToolApprovals:
         severity = self.severity(tool, args) if callable(self.severity) else self.severity
         sync = self.machine.sync
         sync.start_task(task_id, step=f"approve {tool}", agent=agent, framework=FRAMEWORK, run_id=run_id)
-        sync.request_approval(task_id, f"{agent} wants to call {tool}",
-                              context={"tool": tool, "agent": agent, "task": task_description},
-                              severity=severity, action=tool, args=args, allowed_decisions=TOOL_DECISIONS,
-                              timeout=self.timeout, requested_by=agent)
-        decision = wait_for_decision(self.machine, task_id)
+        try:
+            sync.request_approval(task_id, f"{agent} wants to call {tool}",
+                                  context={"tool": tool, "agent": agent, "task": task_description},
+                                  severity=severity, action=tool, args=args, allowed_decisions=TOOL_DECISIONS,
+                                  timeout=self.timeout, requested_by=agent)
+            decision = wait_for_decision(self.machine, task_id)
+        except Exception as exc:
+            # Leave no task looking as if it were still running or waiting for somebody.
+            with contextlib.suppress(Exception):
+                sync.fail(task_id, f"could not ask for approval: {exc}")
+            raise
         sync.resume(task_id)
         with self._lock:
             self._decided[id(context.tool_input)] = (task_id, decision)
@@ -141,6 +167,9 @@ class ToolApprovals:
         """Say what the person decided in the result the model reads; close the call's task."""
         with self._lock:
             entry = self._decided.pop(id(context.tool_input), None)
+            failure = self._failed.pop(id(context.tool_input), None)
+        if failure is not None:
+            return failure
         if entry is None:
             return None
         task_id, decision = entry

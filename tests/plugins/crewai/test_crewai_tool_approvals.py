@@ -139,3 +139,17 @@ def test_uninstalled_hooks_ask_nothing(machine: HITLStateMachine, make_crew: Mak
     make_crew([PUBLISH_HELLO]).kickoff()
     assert published == ["Hello"]
     assert machine.sync.get_all_tasks() == []
+
+
+def test_a_failure_to_ask_blocks_the_call_instead_of_running_it(make_crew: MakeCrew, published: list[str]) -> None:
+    # CrewAI runs the tool anyway when a hook raises; the adapter must fail closed. Here the request
+    # is refused (its args exceed the payload limit), so no person can be asked.
+    tiny = HITLStateMachine("memory://", load_entrypoints=False, max_payload_bytes=8)
+    crew = make_crew([PUBLISH_HELLO])
+    with ToolApprovals(tiny):
+        crew.kickoff()
+    assert published == []
+    (result,) = tool_results(crew)
+    assert result.startswith("Tool call blocked: hitl could not ask a person for approval (PayloadError:")
+    (task,) = tiny.sync.get_all_tasks()
+    assert task.state is TaskState.FAILED and "could not ask for approval" in (task.error or "")
