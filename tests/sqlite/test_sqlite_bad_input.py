@@ -235,3 +235,26 @@ def test_deleted_event_row_fails_audit_verify_naming_the_next(db_url: str, hitl_
     conn.close()
     result = hitl_cli("--store", db_url, "audit", "verify")
     assert result.returncode == 8 and "event 3" in result.stderr and "removed or reordered" in result.stderr
+
+
+def test_older_schema_is_migrated_forward_keeping_its_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file written by this version opens under a (simulated) next version: migrated in place."""
+    import hitl_core.stores.sqlite as sqlite_store
+
+    path = tmp_path / "hitl.db"
+    url = f"sqlite:///{path}"
+    asyncio.run(_waiting(url, "t1"))
+    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(sqlite_store.MIGRATIONS, SCHEMA_VERSION + 1,
+                        ("CREATE INDEX events_by_time ON events (at)",))
+
+    async def reopen() -> Any:
+        async with HITLStateMachine(url, load_entrypoints=False) as machine:
+            return await machine.get_task("t1"), await machine.verify()
+
+    task, report = asyncio.run(reopen())
+    assert task.state is TaskState.AWAITING_APPROVAL and report.ok
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events_by_time'").fetchone()
+    conn.close()
