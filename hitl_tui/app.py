@@ -353,7 +353,8 @@ class ConsoleApp(App[None]):
             message.append_text(literal(row.agent, limit=40))
             message.append("): ")
             message.append_text(literal(row.reason, limit=160))
-            self.notify(message, title=f"{row.interrupt.severity.value} task waiting",  # type: ignore[arg-type]
+            # plain text: Textual's toast renders only a str (a rich Text crashes it); markup=False keeps it literal
+            self.notify(message.plain, title=f"{row.interrupt.severity.value} task waiting",
                         severity="error" if row.interrupt.severity is Severity.CRITICAL else "warning",
                         markup=False)
         if len(urgent) > 3:
@@ -382,7 +383,7 @@ class ConsoleApp(App[None]):
                 message = literal(row.task_id, "bold", limit=60)
                 left = max(deadline - now, 0)
                 message.append(f": deadline in {left:.0f}s, then {row.interrupt.default_decision if row.interrupt else 'reject'}")
-                self.notify(message, title="deadline", severity="error", markup=False)  # type: ignore[arg-type]
+                self.notify(message.plain, title="deadline", severity="error", markup=False)
                 self.bell()
 
     def _update_summary(self) -> None:

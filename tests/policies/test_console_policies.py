@@ -82,3 +82,21 @@ async def test_console_shows_four_eyes_escalation_policy_and_countdown(configure
         assert "2 of 2 (four eyes) by bob, alice" in detail_text(app)
     task = await m.get_task("grant")
     assert task is not None and [a.actor.id for a in task.approvals] == ["bob", "alice"]
+
+
+async def test_deadline_and_urgent_request_toasts_render(configured: MachineFactory) -> None:
+    """The demo's policies make deadline toasts common; a toast must be drawable."""
+    m = configured(POLICY)
+    app = ConsoleApp(m, actor="alice", clock=time.time, tick_interval=None)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await settle(pilot, app)
+        await m.start_task("hot", agent="infra-guard")
+        await m.request_approval("hot", "Rotate the [bold]key[/bold]", severity="critical", timeout=10)
+        await settle(pilot, app)
+        app._tick()
+        await pilot.pause(0.1)
+        assert [n.title for n in app._notifications] == ["critical task waiting", "deadline"]
+        # Textual's Toast draws Content(message) when markup=False: only a str works (a rich Text
+        # raised AttributeError when the toast was drawn, which killed `hitl demo`)
+        assert all(type(n.message) is str for n in app._notifications)
+        assert "Rotate the [bold]key[/bold]" in next(iter(app._notifications)).message  # literal, not markup
