@@ -20,6 +20,7 @@ per turn to resume from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -144,22 +145,32 @@ class ApprovalRunner:
         """One waiting hitl task per pending call, each carrying the turn's serialised state."""
         run_state = result.to_state().to_json()
         pending = PendingRun(run_id, turn)
-        for item in result.interruptions:
-            call_id = item.call_id or uuid.uuid4().hex[:8]
-            task_id = f"{run_id}:{call_id}"
-            tool = item.qualified_name or item.name or "tool"
-            args = _parse_args(item.arguments)
-            agent_name = item.agent.name
-            meta = {META_KEY: {"turn": turn, "call_id": call_id, "tool": tool, "run_state": run_state}}
-            await self.machine.start_task(task_id, meta, step=f"approve {tool}", agent=agent_name,
-                                          framework=FRAMEWORK, run_id=run_id)
-            severity = self.severity(tool, args) if callable(self.severity) else self.severity
-            await self.machine.request_approval(
-                task_id, f"{agent_name} wants to call {tool}",
-                context={"tool": tool, "call_id": call_id, "agent": agent_name, "turn": turn},
-                severity=severity, action=tool, args=args, allowed_decisions=CAPABILITIES.decisions,
-                timeout=self.timeout, requested_by=agent_name)
-            pending.task_ids.append(task_id)
+        started: list[str] = []
+        try:
+            for item in result.interruptions:
+                call_id = item.call_id or uuid.uuid4().hex[:8]
+                task_id = f"{run_id}:{call_id}"
+                tool = item.qualified_name or item.name or "tool"
+                args = _parse_args(item.arguments)
+                agent_name = item.agent.name
+                meta = {META_KEY: {"turn": turn, "call_id": call_id, "tool": tool, "run_state": run_state}}
+                await self.machine.start_task(task_id, meta, step=f"approve {tool}", agent=agent_name,
+                                              framework=FRAMEWORK, run_id=run_id)
+                started.append(task_id)
+                severity = self.severity(tool, args) if callable(self.severity) else self.severity
+                await self.machine.request_approval(
+                    task_id, f"{agent_name} wants to call {tool}",
+                    context={"tool": tool, "call_id": call_id, "agent": agent_name, "turn": turn},
+                    severity=severity, action=tool, args=args, allowed_decisions=CAPABILITIES.decisions,
+                    timeout=self.timeout, requested_by=agent_name)
+                pending.task_ids.append(task_id)
+        except Exception as exc:
+            # The run stops here (nothing ran): leave none of the turn's tasks waiting for a person
+            # whose decision could no longer reach it.
+            for task_id in started:
+                with contextlib.suppress(HITLError):
+                    await self.machine.fail(task_id, f"could not ask for every call of the turn: {exc}")
+            raise
         return pending
 
     async def _decision(self, task_id: str) -> Decision:

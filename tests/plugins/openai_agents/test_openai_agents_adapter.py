@@ -10,7 +10,15 @@ import pytest
 from agents import Agent
 from hitl_openai_agents import CAPABILITIES, FRAMEWORK, ApprovalRunner, OfflineToolModel, PendingRun
 
-from hitl_core import HITLError, HITLStateMachine, InvalidTransitionError, TaskContext, TaskNotFoundError, TaskState
+from hitl_core import (
+    HITLError,
+    HITLStateMachine,
+    InvalidTransitionError,
+    PayloadError,
+    TaskContext,
+    TaskNotFoundError,
+    TaskState,
+)
 
 PAY_BOB = ("transfer", {"to": "bob", "amount": 5})
 PAY_EVE = ("transfer", {"to": "eve", "amount": 900})
@@ -269,3 +277,32 @@ async def test_malformed_tool_arguments_are_shown_verbatim_and_never_run(
     assert interrupt.action.args == {"_raw_arguments": '{"to": "bob", "amount": 5'}
     assert transfers == []  # approved, but the SDK cannot parse the call: it reports an error to the model
     assert "call_0" in model.seen_outputs and "sent" not in model.seen_outputs["call_0"]
+
+
+async def test_a_turn_that_cannot_be_fully_recorded_stops_the_run_and_leaves_no_task_waiting(
+        machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]) -> None:
+    agent, _ = make_agent([PAY_BOB, PAY_EVE])
+
+    def picky(tool: str, args: dict[str, Any]) -> str:
+        if args["amount"] > 100:
+            raise PayloadError("no severity for this one")
+        return "low"
+
+    # The first call is already waiting when the second cannot be asked about.
+    with pytest.raises(PayloadError, match="no severity for this one"):
+        await ApprovalRunner(machine, severity=picky).run(agent, "pay both", run_id="r14")
+    assert transfers == []
+    assert await machine.get_pending_approvals() == []
+    states = {t.task_id: t.state for t in await machine.get_all_tasks()}
+    assert states == {"r14:call_0": TaskState.FAILED, "r14:call_1": TaskState.FAILED}
+
+
+async def test_a_run_state_over_the_payload_limit_is_refused_before_anything_runs(
+        make_agent: MakeAgent, transfers: list[tuple[str, int]]) -> None:
+    # The serialised run state rides in each task's metadata: a store that refuses it stops the run.
+    tiny = HITLStateMachine("memory://", load_entrypoints=False, max_payload_bytes=64)
+    agent, _ = make_agent([PAY_BOB])
+    with pytest.raises(PayloadError, match="metadata"):
+        await ApprovalRunner(tiny).run(agent, "pay", run_id="r15")
+    assert transfers == []
+    assert await tiny.get_all_tasks() == []
