@@ -230,6 +230,9 @@ class PostgresStore(Store):
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self._opened = False
         self._closed = False
+        #: Why the database can't be reached right now, or None. Operations and followers keep
+        #: retrying meanwhile; this is what a console shows in its banner until it clears.
+        self.problem: str | None = None
 
     # -- connection details ----------------------------------------------------------------
 
@@ -255,6 +258,11 @@ class PostgresStore(Store):
                               f"held; nothing was written by the cancelled statement: {exc}".strip())
         detail = str(exc).strip() or type(exc).__name__
         return StoreError(f"PostgreSQL store at {self._where}: {what} failed: {detail}")
+
+    def _unreachable(self, exc: BaseException) -> str:
+        if isinstance(exc, StoreError):
+            return str(exc)
+        return f"PostgreSQL store at {self._where} is unreachable: {str(exc).strip() or type(exc).__name__}"
 
     def _is_disconnect(self, exc: BaseException) -> bool:
         pg = self._psycopg
@@ -447,10 +455,13 @@ class PostgresStore(Store):
                     return
                 log.warning("PostgreSQL store at %s unreachable (%s); retrying in %.2fs",
                             self._where, exc, delay)
+                self.problem = self._unreachable(exc)
                 uncertain = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0) * (0.8 + 0.4 * random.random())
                 continue
+            if uncertain:
+                self.problem = None
             for item, row in zip(batch, rows, strict=True):
                 self._settle(item, row)
             return
@@ -519,15 +530,20 @@ class PostgresStore(Store):
                 pool = await self._pool()
                 async with pool.connection() as conn:
                     if len(statements) == 1:
-                        return [await (await conn.execute(*statements[0])).fetchall()]
-                    async with conn.pipeline():
-                        await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                        cursors = [await conn.execute(sql, params) for sql, params in statements]
-                        await conn.execute("COMMIT")
-                    return [await cur.fetchall() for cur in cursors]
+                        results = [await (await conn.execute(*statements[0])).fetchall()]
+                    else:
+                        async with conn.pipeline():
+                            await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            cursors = [await conn.execute(sql, params) for sql, params in statements]
+                            await conn.execute("COMMIT")
+                        results = [await cur.fetchall() for cur in cursors]
+                if delay > 0.05:  # it had failed: the database is back
+                    self.problem = None
+                return results
             except Exception as exc:
                 if not self._is_disconnect(exc) or loop.time() + delay > deadline:
                     raise self._error(what, exc) from None
+                self.problem = self._unreachable(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -639,6 +655,8 @@ class PostgresStore(Store):
                     if conn is None or conn.closed:
                         conn = await self._connect("hitl-follow")
                         await conn.execute(f"LISTEN {CHANNEL}")
+                        if delay > 0.05:  # reconnected after a failure
+                            self.problem = None
                         delay = 0.05
                     while True:
                         rows = await (await conn.execute(
@@ -659,6 +677,7 @@ class PostgresStore(Store):
                         raise self._error("following the event log", exc) from None
                     log.warning("PostgreSQL store at %s: follower lost its connection (%s); "
                                 "reconnecting in %.2fs from seq %d", self._where, exc, delay, seq)
+                    self.problem = self._unreachable(exc)
                     if conn is not None:
                         try:
                             await conn.close()

@@ -7,6 +7,8 @@ can be started at all do these tests skip, and the skip says why.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pg_cluster import LocalCluster, shared_cluster
 
@@ -24,3 +26,17 @@ def pg_cluster() -> LocalCluster:
 def pg_url(pg_cluster: LocalCluster) -> str:
     """The URL of a fresh, empty database on the shared test cluster."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[LocalCluster]:
+    """A cluster of the test's own, for tests that stop or crash the server."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+    try:
+        cluster = LocalCluster().start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,6 @@ pytestmark = [pytest.mark.processes, pytest.mark.timeout(400)]
 
 WORKERS = Path(__file__).with_name("pg_workers.py")
 TASKS = 500
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[LocalCluster]:
-    """A cluster of this test's own: it is crashed and restarted, which no other test may see."""
-    try:
-        cluster = LocalCluster().start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:

@@ -269,6 +269,41 @@ async def test_a_notify_lost_during_a_reconnect_is_caught_up_by_sequence(pg_url:
         await reader.close()
 
 
+async def test_while_the_server_is_down_the_store_says_so_and_the_follower_resumes_after(
+        own_cluster: LocalCluster) -> None:
+    """Server stopped: ``store.problem`` names the host (for the console's banner) and the follower
+    waits; server back: the problem clears and events committed since are delivered, none twice."""
+    url = own_cluster.create_database()
+    async with machine(url) as writer:
+        reader = PostgresStore(url, poll_interval=0.2)
+        await reader.open()
+        seen: list[int] = []
+        got = asyncio.Event()
+
+        async def run() -> None:
+            async for event in reader.follow(0):
+                seen.append(event.seq)
+                got.set()
+
+        follower = asyncio.ensure_future(run())
+        await writer.start_task("before")
+        await asyncio.wait_for(got.wait(), 10)
+        await asyncio.to_thread(own_cluster.stop, "fast")
+        for _ in range(100):
+            if reader.problem:
+                break
+            await asyncio.sleep(0.1)
+        assert reader.problem and f"127.0.0.1:{own_cluster.port}" in reader.problem
+        assert "hitl-test-secret" not in reader.problem
+        await asyncio.to_thread(own_cluster.restart)
+        got.clear()
+        await writer.start_task("after")  # the writer's pool reconnects by itself
+        await asyncio.wait_for(got.wait(), 20)
+        assert seen == [1, 2] and reader.problem is None
+        follower.cancel()
+        await reader.close()
+
+
 async def test_follow_falls_back_to_polling_when_notifications_never_come(
         pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The follower listens on a channel nobody notifies (every notification lost): the periodic
