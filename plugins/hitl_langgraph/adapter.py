@@ -39,6 +39,7 @@ from hitl_core import (
     HITLStateMachine,
     InvalidTransitionError,
     Severity,
+    TaskNotFoundError,
     TaskState,
 )
 
@@ -114,6 +115,7 @@ class GraphApprovals:
         self.severity = severity
         self.timeout = timeout
         self.assignees = list(assignees) if assignees is not None else None
+        self._open_parents: set[str] = set()
         #: Written as the claimed tasks' step: tells this adapter's claims from another process's.
         self.claim_step = f"resuming the graph (pid {os.getpid()}, {uuid.uuid4().hex[:6]})"
 
@@ -226,27 +228,36 @@ class GraphApprovals:
     async def _open(self, thread_id: str) -> None:
         """Start the thread's parent task (once: a thread run again keeps its task)."""
         parent = parent_task_id(thread_id)
-        task = await self.machine.get_task(parent)
-        if task is None or task.state is S.PENDING:
-            try:
-                await self.machine.start_task(parent, {"thread_id": thread_id}, step="running",
-                                              agent=self.agent, framework=FRAMEWORK, run_id=thread_id)
-            except DuplicateTaskError:
-                pass  # another process opened it first
+        if parent in self._open_parents:
+            return
+        try:
+            await self.machine.start_task(parent, {"thread_id": thread_id}, step="running",
+                                          agent=self.agent, framework=FRAMEWORK, run_id=thread_id)
+        except DuplicateTaskError:
+            pass  # opened earlier, or by another process: it stays as it is
+        self._open_parents.add(parent)
 
-    async def _finish(self, thread_id: str, delivered: Sequence[str]) -> None:
-        """The graph took the claimed values: complete those tasks, and the parent if it finished."""
-        for task_id in delivered:
+    async def _complete(self, task_ids: Sequence[str]) -> None:
+        async def complete(task_id: str) -> None:
             try:
                 await self.machine.complete(task_id, {"delivered": True})
             except (InvalidTransitionError, ConflictError):
-                pass  # completed by a process that delivered it too (re-run): it stays done
-        parent = await self.machine.get_task(parent_task_id(thread_id))
-        if parent is not None and parent.state is S.RUNNING:
+                pass  # completed by a process that delivered it too (a re-run): it stays done
+
+        await asyncio.gather(*(complete(t) for t in task_ids))
+
+    async def _finish(self, thread_id: str, delivered: Sequence[str]) -> None:
+        """The graph took the claimed values: complete those tasks, and the parent: the graph finished."""
+        parent = parent_task_id(thread_id)
+        self._open_parents.discard(parent)
+
+        async def complete_parent() -> None:
             try:
-                await self.machine.complete(parent.task_id)
-            except (InvalidTransitionError, ConflictError):
-                pass
+                await self.machine.complete(parent)
+            except (InvalidTransitionError, ConflictError, TaskNotFoundError):
+                pass  # never opened (no interrupt), or already completed
+
+        await asyncio.gather(self._complete(delivered), complete_parent())
 
     async def _failed(self, claimed: Sequence[str], exc: BaseException) -> None:
         error = f"resuming the graph raised {type(exc).__name__}: {exc}"
@@ -262,11 +273,7 @@ class GraphApprovals:
         if not interrupts:
             await self._finish(thread_id, delivered)
             return _Step(None, [])
-        for task_id in delivered:
-            try:
-                await self.machine.complete(task_id, {"delivered": True})
-            except (InvalidTransitionError, ConflictError):
-                pass
+        await self._complete(delivered)
         pending = [read_interrupt(i.id, i.value, i.response_schema, nodes.get(i.id)) for i in interrupts]
         questions = await self.submit(thread_id, pending)
         task_ids = [q.task_id for q in questions]
@@ -285,16 +292,22 @@ class GraphApprovals:
         return _Step(resume, task_ids, claimed)
 
     async def submit(self, thread_id: str, pending: Sequence[PendingInterrupt]) -> list[_Question]:
-        """Make sure every question of ``pending`` has its task; idempotent (see the module doc)."""
-        await self._open(thread_id)
-        questions = []
+        """Make sure every question of ``pending`` has its task; idempotent (see the module doc).
+
+        The parent and the questions are made concurrently: the store commits the transitions
+        made in one turn of the event loop together, so a step costs a few commits, not one per
+        transition.
+        """
+        jobs = []
+        asks = []
         for interrupt in pending:
             batched = interrupt.shape == "batched"
             for index, ask in enumerate(interrupt.asks):
                 base = base_task_id(thread_id, interrupt.interrupt_id, index if batched else None)
-                task_id = await self._ensure_task(base, thread_id, interrupt, ask)
-                questions.append(_Question(task_id, ask))
-        return questions
+                jobs.append(self._ensure_task(base, thread_id, interrupt, ask))
+                asks.append(ask)
+        _, *task_ids = await asyncio.gather(self._open(thread_id), *jobs)
+        return [_Question(task_id, ask) for task_id, ask in zip(task_ids, asks, strict=True)]
 
     async def _ensure_task(self, base: str, thread_id: str, interrupt: PendingInterrupt, ask: Ask) -> str:
         attempt = 0
@@ -353,32 +366,36 @@ class GraphApprovals:
         """
         claimed = []
         for task_id in sorted(task_ids):
+            try:
+                await self.machine.resume(task_id, self.claim_step)
+                claimed.append(task_id)
+                continue
+            except (InvalidTransitionError, ConflictError) as exc:
+                refused: Exception = exc
             task = await self.machine.get_task(task_id)
             if task is None:
                 raise HITLError(f"task {task_id!r} vanished from the store while resuming")
-            if task.state in (S.APPROVED, S.REJECTED):
-                try:
-                    await self.machine.resume(task_id, self.claim_step)
-                except (InvalidTransitionError, ConflictError):
-                    if not claimed:
-                        return None
-                    raise
-                claimed.append(task_id)
-            elif task.state is S.RUNNING:
-                if task.current_step != self.claim_step and not takeover:
-                    if not claimed:
-                        return None
-                    raise HITLError(f"task {task_id!r} was claimed by another process ({task.current_step}) "
-                                    "while this one claimed its siblings")
-                claimed.append(task_id)
+            if task.state is S.RUNNING and (task.current_step == self.claim_step or takeover):
+                claimed.append(task_id)  # ours already (a re-run), or taken over from a dead process
+            elif task.state is S.COMPLETED:
+                continue  # delivered before, and its interrupt is pending again: deliver it again
+            elif not claimed:
+                return None  # another process claimed this step first
+            else:
+                raise HITLError(f"task {task_id!r} was claimed by another process ({task.current_step}) "
+                                "while this one claimed its siblings") from refused
         return claimed
 
 
 def _needs_nodes(interrupts: Sequence[Any]) -> bool:
-    """Only plain interrupts lack a step name of their own (middleware ones name their tool)."""
+    """Does any interrupt lack a step name of its own? (Middleware ones and plain ones naming an action don't.)"""
     for interrupt in interrupts:
         value = interrupt.value
-        if not (isinstance(value, dict) and ("action_requests" in value or value.get("type") == "tool_approval")):
+        if not isinstance(value, dict):
+            return True
+        if "action_requests" in value or value.get("type") == "tool_approval":
+            continue
+        if not any(isinstance(value.get(k), str) for k in ("action", "tool", "name")):
             return True
     return False
 
