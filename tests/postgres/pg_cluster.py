@@ -74,6 +74,8 @@ class LocalCluster:
         return result
 
     def start(self) -> LocalCluster:
+        # Before initdb: a process killed while the server starts must not leave it behind.
+        self._start_watchdog()
         if self.as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
         pwfile = self.base / "pw"
@@ -97,7 +99,6 @@ class LocalCluster:
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
         self._pg_ctl("start")
-        self._start_watchdog()
         return self
 
     def _start_watchdog(self) -> None:
