@@ -59,6 +59,7 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_console.py
 	$(BIN)/python benchmarks/bench_sqlite.py
 	$(BIN)/python benchmarks/bench_postgres.py
+	$(BIN)/python benchmarks/bench_langgraph.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
