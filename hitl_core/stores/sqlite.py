@@ -397,6 +397,7 @@ class SqliteStore(Store):
         self._queue.put(_CHECKPOINT)
         self._queue.put(None)
         await asyncio.to_thread(writer.join)
+        self._fail_leftovers()
         with self._lock:
             readers, self._readers = self._readers, []
             self._local = threading.local()
@@ -406,6 +407,20 @@ class SqliteStore(Store):
         if self._writer_conn is not None:
             self._writer_conn.close()
             self._writer_conn = None
+
+    def _fail_leftovers(self) -> None:
+        """Answer appends that reached the queue after the writer stopped (a close racing them)."""
+        leftovers: list[_Append] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Append):
+                item.error = StoreError(f"the SQLite store {self.path} was closed before this transition "
+                                        "was written; nothing was written")
+                leftovers.append(item)
+        self._deliver(leftovers)
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -700,7 +715,15 @@ class SqliteStore(Store):
             params.append(limit)
         rows = self._read(sql, params)
         cache = self._cache
-        missing = [r for r in rows if (c := cache.get(r[0])) is None or c.version != r[1]]
+        # Take the hits now: remembering the misses below may evict them from the bounded cache.
+        hits: dict[str, TaskRecord] = {}
+        missing = []
+        for r in rows:
+            c = cache.get(r[0])
+            if c is not None and c.version == r[1]:
+                hits[r[0]] = c
+            else:
+                missing.append(r)
         histories: dict[str, list[EventRecord]] = {r[0]: [] for r in missing}
         ids = list(histories)
         for start in range(0, len(ids), 500):
@@ -709,9 +732,9 @@ class SqliteStore(Store):
                                   f"({', '.join('?' * len(chunk))}) ORDER BY task_id, version", chunk):
                 histories[row[1]].append(_event_from_row(row, hydrate=True))
         records: list[TaskRecord] = []
-        for task_id, version, last_seq, snapshot in rows:
-            cached = cache.get(task_id)
-            if cached is not None and cached.version == version:
+        for task_id, _version, last_seq, snapshot in rows:
+            cached = hits.get(task_id)
+            if cached is not None:
                 records.append(cached)
                 continue
             history = tuple(e for e in histories[task_id] if e.seq <= last_seq)
