@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")  # offline: no telemetry export
+os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")  # no observability banner in the terminal
 
 from hitl_pydantic_ai import AgentApprovals
 from pydantic_ai import Agent, DeferredToolRequests, RunContext

@@ -16,6 +16,7 @@ from typing import Any
 # Before Pydantic AI is imported: no telemetry, no network.
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("LOGFIRE_SEND_TO_LOGFIRE", "false")
+os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
 
 from pydantic_ai import Agent, DeferredToolRequests, RunContext
 from pydantic_ai.exceptions import ApprovalRequired, CallDeferred
