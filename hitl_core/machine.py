@@ -714,14 +714,39 @@ class HITLStateMachine:
             await started.wait()
 
     async def _follow(self, started: asyncio.Event) -> None:
+        """Wake local waiters for events other writers commit; never dies while waiters need it.
+
+        A store whose ``follow`` raises (a database gone for longer than it retries) is followed
+        again from the last event seen, after a backoff, so nobody's ``wait_for_decision`` hangs.
+        """
         store = await self._ready()
         after = await store.last_seq()
         started.set()
-        async for event in store.follow(after):
-            if event.task_id in self._waiters or event.task_id in self._pause_flags:
-                record = await store.get(event.task_id)
-                if record is not None:
-                    self._wake(record)
+        backoff = 0.05
+        while True:
+            try:
+                async for event in store.follow(after):
+                    after = event.seq
+                    backoff = 0.05
+                    if event.task_id in self._waiters or event.task_id in self._pause_flags:
+                        record = await store.get(event.task_id)
+                        if record is not None:
+                            self._wake(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("following %s failed (%r); retrying in %.2fs", store.url, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                # Anything decided meanwhile is caught up by ``after``; re-check the waiters'
+                # tasks too, in case the failure hid a decision from this follower.
+                for task_id in list(self._waiters) + list(self._pause_flags):
+                    try:
+                        record = await store.get(task_id)
+                    except Exception:
+                        break
+                    if record is not None:
+                        self._wake(record)
 
     async def wait_for_decision(self, task_id: str, timeout: float | None = None) -> Decision:
         """Block until the task's current interrupt is decided, here or in another process.

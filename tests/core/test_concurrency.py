@@ -81,3 +81,29 @@ async def test_machines_in_two_threads_share_a_memory_store() -> None:
     decision = await first.wait_for_decision("t", timeout=5)
     thread.join()
     assert not errors and decision.actor.id == "bob"
+
+
+async def test_waiters_survive_a_follow_that_fails() -> None:
+    """A store whose follow() raises once must not leave wait_for_decision hanging."""
+    from hitl_core import MemoryStore
+
+    class Flaky(MemoryStore):
+        failures = 1
+
+        async def follow(self, after_seq: int = 0):  # type: ignore[override]
+            if Flaky.failures:
+                Flaky.failures -= 1
+                raise ConnectionError("database went away")
+            async for event in super().follow(after_seq):
+                yield event
+
+    store = Flaky()
+    waiter = HITLStateMachine(store, load_entrypoints=False)
+    decider = HITLStateMachine(store, load_entrypoints=False)
+    await waiter.start_task("t")
+    await waiter.request_approval("t", "why")
+    wait = asyncio.create_task(waiter.wait_for_decision("t", timeout=5))
+    await asyncio.sleep(0.01)
+    await decider.approve("t", approver="alice")  # another machine: only the follower can tell the waiter
+    decision = await wait
+    assert decision.actor.id == "alice"
