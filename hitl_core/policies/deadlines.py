@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -90,45 +91,90 @@ class SweepReport:
 
 
 class DeadlineSweeper:
-    """Expires waiting tasks whose deadline passed, and warns ``warn_before`` seconds ahead."""
+    """Expires waiting tasks whose deadline passed, and warns ``warn_before`` seconds ahead.
 
-    def __init__(self, machine: HITLStateMachine, config: DeadlinesConfig) -> None:
+    Keeps an index of the deadlines of waiting tasks, fed by an incremental query (only tasks
+    changed since the last sweep: one indexed range read) plus a full re-read every
+    ``rescan_interval`` seconds (a store whose sequence numbers may become visible out of order,
+    such as PostgreSQL, could otherwise hide a change from the incremental read). Each sweep then
+    costs a pass over that index, not a read of every waiting task.
+    """
+
+    def __init__(self, machine: HITLStateMachine, config: DeadlinesConfig, *, rescan_interval: float = 60.0) -> None:
         self.machine = machine
         self.interval = config.sweep_interval
         self.warn_before_us = int(config.warn_before * 1_000_000)
+        self.rescan_interval = rescan_interval
+        # task id -> (deadline µs, interrupt id, version read)
+        self._due: dict[str, tuple[int, str, int]] = {}
+        self._after: int | None = None
+        self._next_rescan = 0.0
         # (interrupt id, deadline µs) already warned about here: a warning fires once per deadline
         self._warned: set[tuple[str, int]] = set()
         self._task: asyncio.Task[None] | None = None
         self.errors = 0
 
+    async def _refresh(self, store: Any) -> None:
+        loop_now = time.monotonic()
+        full = self._after is None or loop_now >= self._next_rescan
+        records = await store.query(TaskState.AWAITING_APPROVAL, after=None if full else self._after)
+        if full:
+            self._due.clear()
+            self._next_rescan = loop_now + self.rescan_interval
+            self._after = await store.last_seq() if not records else None
+        for record in records:
+            interrupt = record.interrupt
+            if interrupt is None or interrupt.deadline is None:
+                self._due.pop(record.task_id, None)
+            else:
+                self._due[record.task_id] = (datetime_to_us(interrupt.deadline), interrupt.interrupt_id,
+                                             record.version)
+            if self._after is None or record.last_seq > self._after:
+                self._after = record.last_seq
+        if self._after is None:
+            self._after = 0
+
     async def sweep_once(self) -> SweepReport:
         machine = self.machine
         report = SweepReport()
         store = await machine._ready()
+        await self._refresh(store)
         now = now_us()
-        live: set[tuple[str, int]] = set()
-        for record in await store.query(TaskState.AWAITING_APPROVAL):
-            interrupt = record.interrupt
-            if interrupt is None or interrupt.deadline is None:
-                continue
-            due = datetime_to_us(interrupt.deadline)
-            key = (interrupt.interrupt_id, due)
+        warn_from = now + self.warn_before_us if self.warn_before_us else None
+        for task_id, (due, interrupt_id, version) in list(self._due.items()):
             if due <= now:
                 try:
-                    after = await machine.expire(record.task_id)
+                    after = await machine.expire(task_id)
                 except HITLError:
-                    continue  # decided or escalated meanwhile (here or elsewhere): nothing to do
+                    # decided, escalated or gone meanwhile (here or elsewhere); a new deadline comes
+                    # back through the next incremental read
+                    self._due.pop(task_id, None)
+                    continue
                 if after.state is not TaskState.AWAITING_APPROVAL:
-                    report.expired.append(record.task_id)
-                elif after.version > record.version:
-                    report.escalated.append(record.task_id)
+                    report.expired.append(task_id)
+                    self._due.pop(task_id, None)
+                elif after.version > version:
+                    report.escalated.append(task_id)
+                    interrupt = after.interrupt_point
+                    if interrupt is not None and interrupt.deadline is not None:
+                        self._due[task_id] = (datetime_to_us(interrupt.deadline), interrupt.interrupt_id,
+                                              after.version)
+                    else:
+                        self._due.pop(task_id, None)
                 continue
-            live.add(key)
-            if self.warn_before_us and due - now <= self.warn_before_us and key not in self._warned:
+            key = (interrupt_id, due)
+            if warn_from is not None and due <= warn_from and key not in self._warned:
+                record = await store.get(task_id)
+                interrupt = record.interrupt if record is not None else None
+                if record is None or record.state is not TaskState.AWAITING_APPROVAL or interrupt is None \
+                        or interrupt.deadline is None or datetime_to_us(interrupt.deadline) != due:
+                    continue
                 self._warned.add(key)
-                report.warned.append(record.task_id)
+                report.warned.append(task_id)
                 await machine.plugins.deadline_warning(record.to_context(), interrupt, (due - now) / 1_000_000)
-        self._warned &= live
+        if len(self._warned) > 4 * len(self._due) + 1024:  # forget warnings of deadlines long gone
+            live = {(i, d) for d, i, _ in self._due.values()}
+            self._warned &= live
         return report
 
     async def run(self) -> None:

@@ -18,6 +18,7 @@ from ..models import Actor, Decision, DecisionType, InterruptKind, InterruptPoin
 from .config import ArgPredicate, RuleConfig
 
 _MISSING = object()
+_NO = "no"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +87,18 @@ def _predicate_fails(p: ArgPredicate, value: Any) -> str | None:
     return None
 
 
-def why_not(rule: RuleConfig, action: str, args: dict[str, Any], agent: str, severity: Severity) -> str | None:
-    """None when ``rule`` matches the request, else the first condition that did not."""
+def why_not(rule: RuleConfig, action: str, args: dict[str, Any], agent: str, severity: Severity,
+            explain: bool = True) -> str | None:
+    """None when ``rule`` matches the request, else the first condition that did not (just
+    ``"no"`` unless ``explain``: building the explanation costs more than the match)."""
     if not _globs(rule.action, action):
-        return f"action {action!r} does not match {rule.action!r}"
+        return f"action {action!r} does not match {rule.action!r}" if explain else _NO
     if not _globs(rule.agent, agent):
-        return f"agent {agent!r} does not match {rule.agent!r}"
+        return f"agent {agent!r} does not match {rule.agent!r}" if explain else _NO
     if rule.severity is not None:
         wanted = [rule.severity] if isinstance(rule.severity, Severity) else rule.severity
         if severity not in wanted:
-            return f"severity {severity.value} is not {'/'.join(s.value for s in wanted)}"
+            return f"severity {severity.value} is not {'/'.join(s.value for s in wanted)}" if explain else _NO
     for field, test in rule.args.items():
         value = _lookup(args, field)
         if isinstance(test, ArgPredicate):
@@ -108,20 +111,21 @@ def why_not(rule: RuleConfig, action: str, args: dict[str, Any], agent: str, sev
             failed = None if (value == test and type(value) is type(test)) or \
                 (_number(value) is not None and _number(test) == _number(value)) else f"{value!r} != {test!r}"
         if failed is not None:
-            return f"args.{field} {failed}"
+            return f"args.{field} {failed}" if explain else _NO
     return None
 
 
 def evaluate(rules: list[RuleConfig], action: str, args: dict[str, Any], agent: str = "",
-             severity: Severity | str = Severity.MEDIUM) -> Verdict:
-    """The first rule that matches, and why each rule before it did not."""
+             severity: Severity | str = Severity.MEDIUM, *, explain: bool = True) -> Verdict:
+    """The first rule that matches, and (``explain``) why each rule before it did not."""
     severity = Severity(severity)
     checked: list[tuple[str, str]] = []
     for rule in rules:
-        failed = why_not(rule, action, args, agent, severity)
+        failed = why_not(rule, action, args, agent, severity, explain)
         if failed is None:
             return Verdict(rule, tuple(checked))
-        checked.append((rule.id, failed))
+        if explain:
+            checked.append((rule.id, failed))
     return Verdict(None, tuple(checked))
 
 
@@ -137,7 +141,7 @@ class RulesPlugin:
             return None
         action = interrupt.action
         verdict = evaluate(self.rules, action.name if action else "", action.args if action else {},
-                           task.agent or "", interrupt.severity)
+                           task.agent or "", interrupt.severity, explain=False)
         rule = verdict.rule
         if rule is None or rule.decision == "ask":
             return None

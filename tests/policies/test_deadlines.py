@@ -193,3 +193,20 @@ def test_two_processes_sweeping_one_sqlite_store_expire_each_deadline_once(tmp_p
     assert sorted(expired) == sorted(f"t{i}" for i in range(n)), "each expiry is recorded by exactly one process"
     assert len(reports[0]["escalated"]) + len(reports[1]["escalated"]) == n  # 20 tasks x 2 levels
     assert reports[0]["errors"] == reports[1]["errors"] == 0
+
+
+async def test_sweeper_reads_more_waiting_tasks_than_the_sqlite_cache_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full read of the waiting tasks larger than the store's snapshot cache (it used to raise KeyError)."""
+    monkeypatch.setattr("hitl_core.stores.sqlite.CACHE_SIZE", 8)
+    from hitl_core.policies import DeadlineSweeper
+    from hitl_core.policies.config import DeadlinesConfig
+
+    async with HITLStateMachine(f"sqlite:///{tmp_path / 'hitl.db'}", load_entrypoints=False) as m:
+        for i in range(40):
+            await m.start_task(f"t{i}")
+            await m.request_approval(f"t{i}", "why", timeout=0.05 if i % 4 == 0 else 3600)
+        await asyncio.sleep(0.1)
+        report = await DeadlineSweeper(m, DeadlinesConfig(warn_before=0)).sweep_once()
+        assert sorted(report.expired) == sorted(f"t{i}" for i in range(0, 40, 4))
+        assert len(await m.get_pending_approvals()) == 30
