@@ -59,7 +59,7 @@ class Policies:
         if self.sweeper is not None:
             await self.sweeper.stop()
         if self.notifier is not None:
-            await self.notifier.drain()
+            await self.notifier.drain(timeout=10.0)
 
 
 def resolve_config(source: PolicyConfigSource) -> PolicyConfig | None:
@@ -88,7 +88,7 @@ def install_policies(machine: HITLStateMachine, source: PolicyConfigSource) -> P
         policies.plugins.append(DeadlinePlugin(machine, deadlines, config.escalation))
     if config.rules:
         policies.plugins.append(RulesPlugin(config.rules))
-    notifiers = build_notifiers(config.notify)
+    notifiers = build_notifiers(config.notify, config.source)
     if notifiers:
         policies.notifier = NotifierPlugin(notifiers)
         policies.plugins.append(policies.notifier)

@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 from urllib.parse import quote
 
@@ -125,7 +126,7 @@ class WebhookNotifier:
 
     name = "webhook"
 
-    def __init__(self, config: WebhookConfig) -> None:
+    def __init__(self, config: WebhookConfig, source: Path | None = None) -> None:
         self.config = config
         self.min_severity = config.min_severity
         self.events = set(config.events)
@@ -135,7 +136,7 @@ class WebhookNotifier:
             if not secret:
                 from .config import ConfigError
 
-                raise ConfigError("hitl.toml", None, "notify.webhooks.secret_env",
+                raise ConfigError(source or "hitl.toml", None, "notify.webhooks.secret_env",
                                   f"the environment variable {config.secret_env} is not set")
         assert secret is not None
         self.secret = secret.encode("utf-8")
@@ -181,14 +182,14 @@ class WebhookNotifier:
             raise WebhookError(f"webhook {self.config.url} refused the notice: HTTP {exc.code}") from exc
 
 
-def build_notifiers(config: NotifyConfig) -> list[Notifier]:
+def build_notifiers(config: NotifyConfig, source: Path | None = None) -> list[Notifier]:
     notifiers: list[Notifier] = []
     if config.terminal is not None and config.terminal.enabled:
         notifiers.append(TerminalNotifier(config.terminal))
     if config.desktop is not None and config.desktop.enabled:
         notifiers.append(DesktopNotifier(config.desktop))
     for hook in config.webhooks:
-        notifiers.append(WebhookNotifier(hook))
+        notifiers.append(WebhookNotifier(hook, source))
     return notifiers
 
 
@@ -225,10 +226,21 @@ class NotifierPlugin:
             self.failures += 1
             log.error("notifier %s failed for task %s: %s", notifier.name, notice.task_id, exc)
 
-    async def drain(self) -> None:
-        """Wait for every notice in flight (tests; a clean shutdown)."""
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for every notice in flight (tests; a clean shutdown); after ``timeout`` seconds the
+        rest are cancelled and counted as failures (a dead webhook must not hold up shutdown)."""
+        loop = asyncio.get_running_loop()
+        until = None if timeout is None else loop.time() + timeout
         while self.pending:
-            await asyncio.gather(*list(self.pending), return_exceptions=True)
+            left = None if until is None else max(until - loop.time(), 0)
+            _, late = await asyncio.wait(list(self.pending), timeout=left)
+            if late and until is not None and loop.time() >= until:
+                for task in late:
+                    task.cancel()
+                self.failures += len(late)
+                log.error("%d notices still in flight after %.0fs at shutdown were dropped", len(late), timeout)
+                await asyncio.gather(*late, return_exceptions=True)
+                return
 
     @hookimpl
     def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:

@@ -176,3 +176,38 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     yield
+
+
+def test_webhook_secret_from_a_missing_environment_variable_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hitl_core import HITLStateMachine
+    from hitl_core.policies import ConfigError
+
+    monkeypatch.delenv("HITL_TEST_NO_SUCH_SECRET", raising=False)
+    path = tmp_path / "hitl.toml"
+    path.write_text('[[notify.webhooks]]\nurl = "http://127.0.0.1:9/x"\nsecret_env = "HITL_TEST_NO_SUCH_SECRET"\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"notify\.webhooks\.secret_env: the environment variable "
+                                          r"HITL_TEST_NO_SUCH_SECRET is not set") as info:
+        HITLStateMachine("memory://", load_entrypoints=False, config=path)
+    assert info.value.path == str(path.resolve())
+
+
+async def test_close_does_not_wait_forever_for_a_hanging_webhook(configured: MachineFactory) -> None:
+    import asyncio
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts the connection, never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+        m = configured(webhook_toml(url, timeout=30))
+        await m.start_task("t")
+        await m.request_approval("t", "why", severity="high")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await m.policies.notifier.drain(timeout=0.3)
+        assert loop.time() - start < 5 and m.policies.notifier.failures == 1
+    finally:
+        listener.close()
