@@ -94,22 +94,16 @@ def requires_approval(reason: str | None = None, *, options: list[str] | None = 
     ``{arg}`` placeholders. Approve runs the function (an ``edit`` decision runs it with the
     edited args); reject raises ``ApprovalRejected`` carrying the reason and the actor. After
     ``timeout`` seconds with no decision the ``default_decision`` applies — reject unless set —
-    recorded as a timeout.
+    recorded as a timeout. With a stable ``task_id`` (a callable of the call's arguments), a
+    restarted process that makes the same call adopts the task still waiting (or already decided)
+    instead of asking again.
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         signature = inspect.signature(func)
         name = func.__qualname__
 
-        async def gate(m: HITLStateMachine, bound: inspect.BoundArguments) -> tuple[str, Decision]:
-            args = _call_args(bound)
-            text = (reason or f"{name} needs approval")
-            if "{" in text:
-                try:
-                    text = text.format(**args)
-                except (KeyError, IndexError, ValueError):
-                    pass
-            tid = _task_id_for(func, task_id, bound)
+        async def ask(m: HITLStateMachine, tid: str, text: str, args: dict[str, Any]) -> None:
             await m.start_task(tid, step=name, agent=agent)
             try:
                 await m.request_approval(
@@ -120,6 +114,21 @@ def requires_approval(reason: str | None = None, *, options: list[str] | None = 
             except Exception as exc:
                 await m.fail(tid, f"could not ask for approval: {exc}")
                 raise
+
+        async def gate(m: HITLStateMachine, bound: inspect.BoundArguments) -> tuple[str, Decision]:
+            args = _call_args(bound)
+            text = (reason or f"{name} needs approval")
+            if "{" in text:
+                try:
+                    text = text.format(**args)
+                except (KeyError, IndexError, ValueError):
+                    pass
+            tid = _task_id_for(func, task_id, bound)
+            existing = await m.get_task(tid) if task_id is not None else None
+            if existing is None or existing.state not in _STOPPED:
+                await ask(m, tid, text, args)
+            # else: the same call, restarted (the agent process was killed while it waited):
+            # adopt the waiting or already-decided task instead of asking twice.
             try:
                 decision = await m.wait_for_decision(tid, timeout)
             except DecisionTimeoutError:

@@ -124,8 +124,7 @@ class EventRecord:
         # from a database), so every store shows the same history.
         entry: dict[str, Any] = {
             "seq": self.seq, "action": self.action,
-            "from": self.from_state.value if self.from_state is not None else None,
-            "to": self.to_state.value, "at": _iso(self.at),
+            "from": _plain(self.from_state), "to": _plain(self.to_state), "at": _iso(self.at),
             "actor": self.actor_id,
         }
         data = self.data

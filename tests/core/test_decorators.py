@@ -233,3 +233,23 @@ async def test_a_pause_after_the_last_checkpoint_is_honoured_before_completing(m
     task = await machine.get_task("late")
     assert task is not None and task.state == TaskState.COMPLETED
     assert [h["action"] for h in task.history][-3:] == ["approve", "resume", "complete"]
+
+
+async def test_a_restarted_call_with_a_stable_task_id_adopts_the_waiting_task() -> None:
+    """The agent process died while waiting; the restarted one must not ask a second time."""
+    store_machine = HITLStateMachine("memory://", load_entrypoints=False)
+
+    @requires_approval(machine=store_machine, task_id=lambda order: f"refund-{order}")
+    async def refund(order: int) -> str:
+        return f"refunded {order}"
+
+    asked = asyncio.Event()
+    store_machine.add_callback(lambda *_: asked.set(), state=TaskState.AWAITING_APPROVAL)
+    first = asyncio.create_task(refund(7))
+    await asyncio.wait_for(asked.wait(), 5)
+    first.cancel()  # the first process "dies" while waiting
+    await store_machine.approve("refund-7", approver="alice")  # decided while nobody waits
+    assert await refund(7) == "refunded 7"  # the restarted call picks the decision up
+    task = await store_machine.get_task("refund-7")
+    assert task is not None and task.state == TaskState.COMPLETED
+    assert [h["action"] for h in task.history].count("request_approval") == 1
