@@ -36,13 +36,15 @@ def _keymap() -> dict[str, str]:
 
 
 def run_console(args: argparse.Namespace) -> int:
-    """The console on ``--store`` (or ``$HITL_STORE``), following other processes' transitions."""
+    """The console on ``--store``, ``$HITL_STORE``, or the CLI's default SQLite file under the user
+    data directory (the same default as ``hitl ls``), following other processes' transitions."""
     try:
         keymap = _keymap()
+        from hitl_core.cli_commands import resolve_store_url
         from hitl_core.policies import found_config
 
         # the hitl.toml's policies apply to the console's decisions, and its sweeper runs here
-        machine = HITLStateMachine(getattr(args, "store", None), config=found_config())
+        machine = HITLStateMachine(resolve_store_url(getattr(args, "store", None)), config=found_config())
     except (KeymapError, HITLError) as exc:
         print(f"hitl console: {exc}", file=sys.stderr)
         return 2
