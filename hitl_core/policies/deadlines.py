@@ -196,7 +196,14 @@ class DeadlineSweeper:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if task is None:
+            return
+        loop = task.get_loop()
+        if loop is not asyncio.get_running_loop():
+            # started in another loop (the sync facade's thread): cancel it there, don't await it here
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

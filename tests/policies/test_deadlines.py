@@ -210,3 +210,18 @@ async def test_sweeper_reads_more_waiting_tasks_than_the_sqlite_cache_holds(
         report = await DeadlineSweeper(m, DeadlinesConfig(warn_before=0)).sweep_once()
         assert sorted(report.expired) == sorted(f"t{i}" for i in range(0, 40, 4))
         assert len(await m.get_pending_approvals()) == 30
+
+
+def test_sync_facade_agent_gets_the_timeout_from_the_sweeper() -> None:
+    """A non-async agent (``machine.sync``): the sweeper runs in the facade's own loop."""
+    from hitl_core.policies import parse_config
+
+    m = HITLStateMachine("memory://", load_entrypoints=False, config=parse_config("[deadlines]\nsweep_interval = 0.02\n"))
+    try:
+        m.sync.start_task("t")
+        m.sync.request_approval("t", "why", timeout=0.1)
+        decision = m.sync.wait_for_decision("t", timeout=5)
+        assert decision.type == DecisionType.TIMEOUT and decision.outcome == "reject"
+        m.sync.run(m.close())
+    finally:
+        m.sync.close()
