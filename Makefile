@@ -52,7 +52,7 @@ $(CREWAI_STAMP): pyproject.toml | $(STAMP)
 	touch $(CREWAI_STAMP)
 
 test-crewai: $(CREWAI_STAMP)
-	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core/test_models.py tests/plugins/crewai
+	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core tests/plugins/crewai
 
 bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_core.py
