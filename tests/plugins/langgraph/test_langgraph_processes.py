@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lg_support import one_step_graph, two_step_graph
+from lg_support import two_step_graph
 
 from hitl_core import HITLStateMachine, TaskState
 
@@ -72,27 +72,8 @@ def test_decisions_made_in_this_process_resume_the_agent_waiting_in_another(tmp_
     assert {t.state for t in machine.sync.get_all_tasks()} == {TaskState.COMPLETED}
 
 
-def test_agent_exits_after_pausing_and_the_resumer_process_finishes_the_thread(tmp_path: Path) -> None:
-    store, checkpoints = f"sqlite:///{tmp_path / 'hitl.db'}", str(tmp_path / "checkpoints.db")
-    started = agent("start", store, "deploy-8", checkpoints, "one_step")
-    out, err = started.communicate(timeout=60)
-    assert started.returncode == 0, err
-    paused = json.loads(out)
-    assert not paused["done"] and len(paused["task_ids"]) == 1
-
-    machine = HITLStateMachine(store, load_entrypoints=False)
-    machine.sync.approve(paused["task_ids"][0], "alice")
-    done = resumer(store, checkpoints, "one_step")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "thread deploy-8: finished"
-
-    state = one_step_graph(checkpoints).get_state({"configurable": {"thread_id": "deploy-8"}})
-    assert state.values["answers"] == [{"type": "approve", "actor": "alice"}] and not state.interrupts
-    tasks = {t.task_id: t.state for t in machine.sync.get_all_tasks()}
-    assert tasks == {"langgraph:deploy-8": TaskState.COMPLETED, paused["task_ids"][0]: TaskState.COMPLETED}
-
-
-def test_resumer_leaves_a_partly_decided_step_paused(tmp_path: Path) -> None:
+def test_agent_exits_after_pausing_and_the_resumer_process_finishes_the_thread_once_fully_decided(
+        tmp_path: Path) -> None:
     store, checkpoints = f"sqlite:///{tmp_path / 'hitl.db'}", str(tmp_path / "checkpoints.db")
     started = agent("start", store, "deploy-9", checkpoints, "two_step")
     out, err = started.communicate(timeout=60)
@@ -106,10 +87,13 @@ def test_resumer_leaves_a_partly_decided_step_paused(tmp_path: Path) -> None:
     assert waiting.stdout.startswith("thread deploy-9: paused, waiting on 2 task(s)")
     assert two_step_graph(checkpoints).get_state({"configurable": {"thread_id": "deploy-9"}}).interrupts
 
-    machine.sync.approve(task_ids[0], "bob")
+    machine.sync.reject(task_ids[0], "bob", "not before the backup")
     finished = resumer(store, checkpoints, "two_step", "--thread", "deploy-9")
     assert finished.stdout.strip() == "thread deploy-9: finished", finished.stderr
-    assert len(machine.sync.get_all_tasks()) == 3
+    state = two_step_graph(checkpoints).get_state({"configurable": {"thread_id": "deploy-9"}})
+    assert sorted(a["type"] for a in state.values["answers"]) == ["approve", "reject"] and not state.interrupts
+    tasks = {t.task_id: t.state for t in machine.sync.get_all_tasks()}
+    assert tasks == {"langgraph:deploy-9": TaskState.COMPLETED, **dict.fromkeys(task_ids, TaskState.COMPLETED)}
 
 
 def test_resumer_with_a_graph_it_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
