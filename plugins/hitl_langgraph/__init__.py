@@ -29,8 +29,7 @@ machine loads. ``GraphApprovals`` and the rest are loaded on first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .adapter import GraphApprovals, GraphRun
@@ -39,12 +38,12 @@ if TYPE_CHECKING:
 FRAMEWORK = "langgraph"
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """What an adapter can carry back into its framework: the console offers only these.
 
     Same fields as the other adapters' (``hitl_openai_agents.Capabilities``), so one table can
-    list them all.
+    list them all. A ``NamedTuple`` rather than a dataclass because every process that loads hitl's
+    entry points builds this class: a frozen, slotted dataclass costs about ten times as much.
     """
 
     framework: str
