@@ -41,8 +41,8 @@ test-main: $(STAMP) pg-server
 
 # CrewAI pins openai<3 and pydantic<2.13, which the OpenAI Agents SDK in .venv cannot share: its
 # tests run in their own environment, built here (after .venv, so the two editable installs of
-# this tree never run at once) while the main tests run. hitl_core's own tests run there too: they
-# show the core works on the older pydantic that CrewAI allows.
+# this tree never run at once) while the main tests run. hitl_core's model tests run there too: they
+# show the core's models round-trip on the older pydantic that CrewAI allows.
 CREWAI_VENV := .venv-crewai
 CREWAI_STAMP := $(CREWAI_VENV)/.installed
 $(CREWAI_STAMP): pyproject.toml | $(STAMP)
@@ -52,7 +52,7 @@ $(CREWAI_STAMP): pyproject.toml | $(STAMP)
 	touch $(CREWAI_STAMP)
 
 test-crewai: $(CREWAI_STAMP)
-	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core tests/plugins/crewai
+	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core/test_models.py tests/plugins/crewai
 
 bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_core.py

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,7 +82,8 @@ class ApprovalRunner:
     the interrupt's default decision — reject — applies as a timeout) are set on every task.
     """
 
-    def __init__(self, machine: HITLStateMachine, *, severity: Severity | str | Any = Severity.MEDIUM,
+    def __init__(self, machine: HITLStateMachine, *,
+                 severity: Severity | str | Callable[[str, dict[str, Any]], Severity | str] = Severity.MEDIUM,
                  timeout: float | None = None) -> None:
         self.machine = machine
         self.severity = severity
@@ -94,12 +96,7 @@ class ApprovalRunner:
         """``Runner.run`` until the agent finishes, asking hitl about every call that needs approval."""
         run_id = run_id or uuid.uuid4().hex[:12]
         result = await Runner.run(agent, input, **runner_kwargs)
-        turn = 0
-        while result.interruptions:
-            turn += 1
-            pending = await self._record(result, run_id, turn)
-            result = await self._continue(agent, result.to_state(), pending, runner_kwargs)
-        return result
+        return await self._until_done(agent, result, run_id, 0, runner_kwargs)
 
     async def start(self, agent: Agent[Any], input: Any, *, run_id: str | None = None,
                     **runner_kwargs: Any) -> PendingRun | RunResult:
@@ -133,6 +130,11 @@ class ApprovalRunner:
                             f"{agent.name!r}: {exc}") from exc
         pending = PendingRun(run_id, turn, [t.task_id for t in tasks])
         result = await self._continue(agent, state, pending, runner_kwargs)
+        return await self._until_done(agent, result, run_id, turn, runner_kwargs)
+
+    async def _until_done(self, agent: Agent[Any], result: RunResult, run_id: str, turn: int,
+                          runner_kwargs: dict[str, Any]) -> RunResult:
+        """Ask, wait, apply and run on, turn after turn, until no call is pending."""
         while result.interruptions:
             turn += 1
             pending = await self._record(result, run_id, turn)
@@ -206,7 +208,8 @@ class ApprovalRunner:
             result = await Runner.run(agent, state, **runner_kwargs)
         except Exception as exc:
             for task_id in pending.task_ids:
-                await self.machine.fail(task_id, f"the run failed after the decision: {exc!r}")
+                with contextlib.suppress(HITLError):
+                    await self.machine.fail(task_id, f"the run failed after the decision: {exc!r}")
             raise
         outputs = {_field(o.raw_item, "call_id"): o.output for o in result.new_items
                    if isinstance(o, ToolCallOutputItem)}

@@ -20,7 +20,8 @@ from publish_flow import PublishFlow
 
 from hitl_core import HITLStateMachine, TaskState
 
-pytestmark = pytest.mark.processes
+# The flow-resuming process imports CrewAI: on a loaded 2-core machine that alone can take a minute.
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(300)]
 
 SCRIPT = Path(__file__).with_name("crewai_processes.py")
 MakeCrew = Callable[..., Crew]
@@ -31,7 +32,7 @@ def spawn(*args: str) -> subprocess.Popen[str]:
                             text=True, env={**os.environ, "HITL_PLUGINS": ""}, cwd=SCRIPT.parent)
 
 
-def outcome(process: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]:
+def outcome(process: subprocess.Popen[str], timeout: float = 240) -> dict[str, Any]:
     """The JSON line the process printed; fails with its stderr if it did not succeed."""
     out, err = process.communicate(timeout=timeout)
     assert process.returncode == 0, err

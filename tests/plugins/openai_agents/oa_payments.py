@@ -2,7 +2,6 @@
 
     python oa_payments.py start  <store-url> <run-id>           run until approvals are needed, then exit
     python oa_payments.py resume <store-url> <run-id>           wait for the decisions, finish the run
-    python oa_payments.py decide <store-url> <approve|reject> [reason]   decide every pending task, as a console would
 
 Each prints one JSON line with what happened, for the test to read.
 """
@@ -65,18 +64,6 @@ async def _main(argv: list[str]) -> dict[str, Any]:
             result = await ApprovalRunner(machine).resume(agent, argv[2])
             return {"pid": os.getpid(), "final_output": result.final_output, "transfers": TRANSFERS,
                     "seen": model.seen_outputs}
-        if command == "decide":
-            decided = []
-            while not decided:
-                for task in await machine.get_pending_approvals():
-                    if argv[2] == "approve":
-                        await machine.approve(task.task_id, "console-user", source="console")
-                    else:
-                        await machine.reject(task.task_id, "console-user", argv[3], source="console")
-                    decided.append(task.task_id)
-                if not decided:
-                    await asyncio.sleep(0.05)
-            return {"pid": os.getpid(), "decided": decided}
         raise SystemExit(f"unknown command {command!r}")
     finally:
         await machine.close()

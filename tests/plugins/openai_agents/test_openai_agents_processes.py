@@ -14,20 +14,22 @@ import pytest
 from hitl_openai_agents import ApprovalRunner
 from oa_payments import TWO_TRANSFERS, payments_agent
 
-from hitl_core import HITLStateMachine, TaskState
+from hitl_core import HITLStateMachine, TaskNotFoundError, TaskState
 
-pytestmark = pytest.mark.processes
+# Each agent process imports the SDK: on a loaded 2-core machine that alone can take tens of seconds.
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(300)]
 
-SCRIPT = Path(__file__).with_name("oa_payments.py")
+AGENT_SCRIPT = Path(__file__).with_name("oa_payments.py")
+CONSOLE_SCRIPT = Path(__file__).with_name("oa_decider.py")
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
+def spawn(*args: str, script: Path = AGENT_SCRIPT) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_AGENTS_DISABLE_TRACING": "1", "HITL_PLUGINS": ""}
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
 
 
-async def outcome(process: subprocess.Popen[str], timeout: float = 90) -> dict[str, Any]:
+async def outcome(process: subprocess.Popen[str], timeout: float = 240) -> dict[str, Any]:
     """The JSON line the process printed; fails with its stderr if it did not succeed."""
     out, err = await asyncio.to_thread(process.communicate, timeout=timeout)
     assert process.returncode == 0, err
@@ -43,9 +45,9 @@ async def test_a_decision_from_another_process_reaches_the_waiting_run(store: st
                                                                       transfers: list[tuple[str, int]]) -> None:
     machine = HITLStateMachine(store, load_entrypoints=False)
     agent, model = payments_agent(TWO_TRANSFERS)
-    console = spawn("decide", store, "reject", "over the daily limit")
+    console = spawn(store, "reject", "over the daily limit", script=CONSOLE_SCRIPT)
     try:
-        result = await asyncio.wait_for(ApprovalRunner(machine).run(agent, "pay both", run_id="xp1"), 90)
+        result = await asyncio.wait_for(ApprovalRunner(machine).run(agent, "pay both", run_id="xp1"), 240)
         decided = await outcome(console)
     finally:
         await machine.close()
@@ -77,16 +79,16 @@ async def test_a_run_paused_in_one_process_is_resumed_in_another(store: str) -> 
     assert [t.state for t in tasks if t is not None] == [TaskState.COMPLETED, TaskState.COMPLETED]
 
 
-async def test_resuming_a_finished_run_is_a_clear_error(store: str) -> None:
-    await outcome(spawn("start", store, "xp3"))
+async def test_resuming_a_run_another_process_finished_is_a_clear_error(store: str) -> None:
     machine = HITLStateMachine(store, load_entrypoints=False)
+    agent, _ = payments_agent(TWO_TRANSFERS)
     try:
+        await ApprovalRunner(machine).start(agent, "pay both", run_id="xp3")
         for task_id in ("xp3:call_0", "xp3:call_1"):
             await machine.approve(task_id, "alice")
-        await outcome(spawn("resume", store, "xp3"))
-        resumer = spawn("resume", store, "xp3")
-        _out, err = await asyncio.to_thread(resumer.communicate, timeout=90)
+        finished = await outcome(spawn("resume", store, "xp3"))
+        assert finished["transfers"] == [["bob", 5], ["eve", 900]]
+        with pytest.raises(TaskNotFoundError, match="no paused openai-agents run with this run_id"):
+            await ApprovalRunner(machine).resume(agent, "xp3")
     finally:
         await machine.close()
-    assert resumer.returncode != 0
-    assert "no paused openai-agents run with this run_id" in err
