@@ -306,3 +306,32 @@ async def test_a_run_state_over_the_payload_limit_is_refused_before_anything_run
         await ApprovalRunner(tiny).run(agent, "pay", run_id="r15")
     assert transfers == []
     assert await tiny.get_all_tasks() == []
+
+
+async def large_amounts_only(context: Any, params: dict[str, Any], call_id: str) -> bool:
+    """An SDK approval predicate: only transfers over 100 need a person."""
+    return int(params.get("amount", 0)) > 100
+
+
+async def test_a_needs_approval_predicate_asks_only_about_the_calls_it_selects(
+        machine: HITLStateMachine, when_pending: WhenPending, transfers: list[tuple[str, int]]) -> None:
+    from agents import function_tool
+
+    @function_tool(needs_approval=large_amounts_only)
+    def pay(to: str, amount: int) -> str:
+        """Send money to someone."""
+        transfers.append((to, amount))
+        return f"paid {amount} to {to}"
+
+    model = OfflineToolModel([[("pay", {"to": "bob", "amount": 5}), ("pay", {"to": "eve", "amount": 900})]])
+    agent = Agent(name="payments", model=model, tools=[pay])
+    asked: list[TaskContext] = []
+
+    async def approve(pending: list[TaskContext]) -> None:
+        asked.extend(pending)
+        await machine.approve(pending[0].task_id, "alice")
+
+    await asyncio.gather(ApprovalRunner(machine).run(agent, "pay", run_id="r16"), when_pending(machine, 1, approve))
+    assert [t.task_id for t in asked] == ["r16:call_1"]
+    assert sorted(transfers) == [("bob", 5), ("eve", 900)]
+    assert model.seen_outputs == {"call_0": "paid 5 to bob", "call_1": "paid 900 to eve"}
