@@ -31,7 +31,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from hitl_core import (
     AlreadyDecidedError,
@@ -100,6 +100,31 @@ class TextLine(Widget):
 
     def render(self) -> Text:
         return self.text
+
+
+class KeyFooter(Widget):
+    """The keys possible right now, on one line (what ``check_action`` allows).
+
+    Textual's ``Footer`` rebuilds a widget per key whenever bindings change — with the selected
+    task changing state several times a second that cost a layout per change. This draws the
+    same information as one line of text and only repaints.
+    """
+
+    DEFAULT_CSS = "KeyFooter { height: 1; background: $footer-background; }"
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        app = self.app
+        seen: set[str] = set()
+        for key, active in app.screen.active_bindings.items():
+            binding = active.binding
+            if not binding.show or not active.enabled or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            text.append(f" {app.get_key_display(binding)} ", style="bold #ffa62b")
+            text.append(f"{binding.description} ", style="#e0e0e0")
+            _ = key
+        return text
 
 
 class FilterInput(Input):
@@ -221,7 +246,7 @@ class ConsoleApp(App[None]):
             yield DetailPane(self.clock, id="detail")
         yield FilterInput(placeholder="filter: id, agent or reason (enter keeps it, esc clears)", id="filter")
         yield TextLine(id="flash")
-        yield Footer()
+        yield KeyFooter(id="keys")
 
     @property
     def table(self) -> TaskTable:
@@ -246,7 +271,7 @@ class ConsoleApp(App[None]):
         if self.before_load is not None:
             await self.before_load()
         after = await self._load_all()
-        self.set_interval(self.flush_interval, self._flush, name="flush")
+        self.set_interval(self.flush_interval, self._apply_batch, name="flush")
         self.set_interval(0.25, self._follow_selection, name="selection")
         if self.tick_interval:
             self.set_interval(self.tick_interval, self._tick, name="tick")
@@ -315,7 +340,7 @@ class ConsoleApp(App[None]):
     def modal_open(self) -> bool:
         return isinstance(self.screen, ModalScreen)
 
-    def _flush(self) -> None:
+    def _apply_batch(self) -> None:
         queue = self.plugin.queue
         if not queue or self.modal_open:
             return
@@ -442,6 +467,8 @@ class ConsoleApp(App[None]):
         if signature is None or signature != getattr(self, "_bindings_signature", None):
             self._bindings_signature = signature
             super().refresh_bindings()
+            for footer in self.query(KeyFooter):
+                footer.refresh()
 
     @on(TaskTable.CursorMoved)
     def _cursor_moved(self, message: TaskTable.CursorMoved) -> None:

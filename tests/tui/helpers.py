@@ -48,7 +48,7 @@ async def settle(pilot: Pilot[Any], app: ConsoleApp) -> None:
         for worker in list(app.workers):
             if worker.group in ("decide", "detail", "history") and not worker.is_finished:
                 await worker.wait()
-        app._flush()
+        app._apply_batch()
         await pilot.pause()
 
 
