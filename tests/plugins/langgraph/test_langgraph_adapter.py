@@ -82,7 +82,8 @@ def test_typed_interrupt_takes_only_a_response_checked_against_its_schema(
     assert person.seen[0].interrupt_point.response_schema == schema
 
 
-@pytest.mark.parametrize("order", [("deploy", "migrate_db"), ("migrate_db", "deploy")])
+@pytest.mark.parametrize("order", [("deploy", "migrate_db"), ("migrate_db", "deploy")],
+                         ids=["deploy-first", "migrate-first"])
 def test_two_parallel_interrupts_resume_once_whatever_order_they_are_decided(
         machine: HITLStateMachine, person: Person, checkpoints: str, order: tuple[str, str]) -> None:
     def decide(pending: list) -> None:
