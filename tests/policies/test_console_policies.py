@@ -30,8 +30,12 @@ action = "web_search"
 
 
 def detail_text(app: ConsoleApp) -> str:
+    """The detail pane's current content as plain text (whichever way the pane keeps it)."""
+    pane = app.detail
+    body = getattr(pane, "_body", None)
+    renderable = body.content if body is not None else pane.renderable  # type: ignore[attr-defined]
     out = io.StringIO()
-    Console(file=out, width=120, color_system=None).print(app.detail._body.content)
+    Console(file=out, width=120, color_system=None).print(renderable)
     return out.getvalue()
 
 
