@@ -150,8 +150,15 @@ class HITLStateMachine:
         """Stop following the store and close it. The machine can't be used afterwards."""
         if self.policies is not None:
             await self.policies.stop()
-        for task in list(self._followers.values()):
-            task.cancel()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, task in list(self._followers.items()):
+            if loop is running:
+                task.cancel()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)  # tasks belong to their own loop
         self._followers.clear()
         if self._sync is not None:
             self._sync.close()

@@ -46,6 +46,7 @@ class SyncHITL:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
                     loop.run_forever()
+                    loop.close()
 
                 thread = threading.Thread(target=run, name="hitl-sync", daemon=True)
                 thread.start()
@@ -67,9 +68,21 @@ class SyncHITL:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
+            async def shutdown() -> None:
+                # Cancel what still runs here (followers, abandoned waits) and let it unwind, so
+                # nothing is destroyed pending when the loop stops.
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await loop.shutdown_asyncgens()
+                loop.stop()
+
             if threading.current_thread() is not thread:
+                loop.call_soon_threadsafe(lambda: loop.create_task(shutdown()))
                 thread.join(timeout=5)
+            else:
+                loop.call_soon(loop.stop)
 
     # The seed's methods, one to one. Keyword arguments pass straight through.
     def create_task(self, task_id: str, *args: Any, **kwargs: Any) -> TaskContext:

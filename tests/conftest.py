@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from hitl_core import HITLStateMachine
 
 
 @pytest.fixture
-def machine() -> HITLStateMachine:
+async def machine() -> AsyncIterator[HITLStateMachine]:
     """A machine on a fresh in-memory store, without entry-point plugins (tests stay hermetic)."""
-    return HITLStateMachine("memory://", load_entrypoints=False)
+    m = HITLStateMachine("memory://", load_entrypoints=False)
+    yield m
+    await m.close()
