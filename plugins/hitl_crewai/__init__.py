@@ -5,7 +5,9 @@
   first, reject blocks it, respond blocks it and hands the person's answer to the agent as the
   tool's result. CrewAI replaces a blocked call's result with a fixed "blocked by hook" text and
   drops any reason; the adapter's after-tool-call hook puts the reason back (CrewAI runs the
-  after hooks for blocked calls too and lets them replace the result).
+  after hooks for blocked calls too and lets them replace the result). CrewAI runs the tool when
+  a hook raises, so the hook fails closed: if hitl cannot ask, the call is blocked and the model
+  is told why.
 * ``HumanInputViaHITL`` — replaces the blocking ``input()`` of ``Task(human_input=True)``: the
   answer becomes a hitl question; the person's text is the feedback, approve with no text
   accepts the answer.

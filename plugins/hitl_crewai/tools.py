@@ -183,6 +183,10 @@ class ToolApprovals:
         elif decision.type is DecisionType.EDIT:
             replaced = (f"{result}\n(Note: {decision.actor.id} edited the arguments before the call: "
                         f"{json.dumps(decision.edited_args, sort_keys=True)})")
-        self.machine.sync.complete(task_id, {"decision": decision.type.value,
-                                             "output": replaced if replaced is not None else result})
+        try:
+            self.machine.sync.complete(task_id, {"decision": decision.type.value,
+                                                 "output": replaced if replaced is not None else result})
+        except Exception:
+            # The model must still read the decision: CrewAI would drop this hook's result on a raise.
+            log.exception("hitl could not record the outcome of %s", task_id)
         return replaced
