@@ -157,7 +157,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             t0 = time.perf_counter()
             app.post_message(events.Key(key, key))  # as the terminal driver does
             give_up = t0 + 5.0
-            while not effect():  # noqa: ASYNC110
+            while not effect():
                 if time.perf_counter() > give_up:
                     return float("nan")
                 await asyncio.sleep(0)

@@ -15,8 +15,10 @@ from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from hitl_core.records import TaskRecord
 
@@ -138,29 +140,62 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
     return Group(*parts)
 
 
-class DetailPane(VerticalScroll, can_focus=True):
-    """Scrollable; ``show`` replaces its content with the given task."""
+class DetailPane(ScrollView, can_focus=True):
+    """Scrollable; ``show`` replaces its content with the given task.
+
+    A Line API widget: the task's description is rendered to strips once per ``show`` (and per
+    width), so a live update elsewhere never re-measures the rich tables and highlighted JSON in
+    here, and showing a task never asks the screen for a new layout.
+    """
 
     DEFAULT_CSS = """
-    DetailPane { padding: 0 1; }
-    DetailPane > Static { width: 1fr; }
+    DetailPane { padding: 0 1; overflow-x: hidden; scrollbar-size-vertical: 1; }
     """
+
+    BINDINGS = [
+        Binding("down,j", "scroll_down", "Scroll down", show=False, id="detail.down"),
+        Binding("up,k", "scroll_up", "Scroll up", show=False, id="detail.up"),
+    ]
 
     def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.clock = clock
         self.task_id: str | None = None
-        self._body = Static(Text("No task selected.", style="grey50"), id="detail-body")
-
-    def compose(self):  # type: ignore[no-untyped-def]
-        yield self._body
+        self.renderable: RenderableType = Text("No task selected.", style="grey50")
+        self._strips: list[Strip] = []
+        self._rendered_width = -1
 
     def show(self, record: TaskRecord | None, row: Row | None) -> None:
         if record is None:
             self.task_id = None
-            self._body.update(Text("No task selected.", style="grey50"))
+            self.renderable = Text("No task selected.", style="grey50")
+        else:
+            if record.task_id != self.task_id:
+                self.scroll_to(y=0, animate=False, immediate=True)
+            self.task_id = record.task_id
+            self.renderable = describe(record, row, self.clock())
+        self._rendered_width = -1
+        self._render_strips()
+        self.refresh()
+
+    def _render_strips(self) -> None:
+        width = self.scrollable_content_region.width or self.size.width
+        if width <= 0 or width == self._rendered_width:
             return
-        if record.task_id != self.task_id:
-            self.scroll_home(animate=False)
-        self.task_id = record.task_id
-        self._body.update(describe(record, row, self.clock()))
+        console = self.app.console
+        options = console.options.update_width(width)
+        lines = console.render_lines(self.renderable, options, pad=False)
+        self._strips = [Strip(line).extend_cell_length(width) for line in lines]
+        self._rendered_width = width
+        self.virtual_size = Size(width, len(self._strips))
+
+    def on_resize(self) -> None:
+        self._rendered_width = -1
+        self._render_strips()
+
+    def render_line(self, y: int) -> Strip:
+        self._render_strips()
+        index = int(self.scroll_offset.y) + y
+        if 0 <= index < len(self._strips):
+            return self._strips[index]
+        return Strip.blank(self.scrollable_content_region.width or self.size.width)

@@ -43,8 +43,9 @@ def make_app(machine: HITLStateMachine, **kwargs: Any) -> ConsoleApp:
 async def settle(pilot: Pilot[Any], app: ConsoleApp) -> None:
     """Wait until everything the console was asked to do has reached the screen."""
     await app.loaded.wait()
-    for _ in range(3):
+    for _ in range(4):
         await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
         for worker in list(app.workers):
             if worker.group in ("decide", "detail", "history") and not worker.is_finished:
                 await worker.wait()

@@ -253,6 +253,7 @@ async def test_decision_made_first_by_another_actor_names_the_winner(machine: HI
         task = await machine.get_task("t1")
         assert task is not None and task.state is S.REJECTED and task.decision is not None
         assert task.decision.actor.id == "bob"
+        await eventually(pilot, app, lambda: app.flash_text != "")
         assert app.flash_text == "✗ t1: already decided by bob (reject); your approved was not recorded"
         assert app.view.rows["t1"].state is S.REJECTED, "the row catches up with the store"
 
@@ -268,6 +269,7 @@ async def test_illegal_action_says_why_and_changes_nothing(machine: HITLStateMac
         await settle(pilot, app)
         task = await machine.get_task("t1")
         assert task is not None and task.state is S.FAILED and task.decision is None
+        await eventually(pilot, app, lambda: app.flash_text != "")
         assert app.flash_text.startswith("✗ cannot approve task 't1' in state failed")
         assert app.flash_text.endswith("nothing changed")
         assert app.view.rows["t1"].state is S.FAILED
