@@ -231,8 +231,7 @@ class ConsoleApp(App[None]):
         self.loaded = asyncio.Event()
         self.store_ok = True
         self.batches = 0
-        if keymap:
-            self.set_keymap(keymap)
+        self.initial_keymap = keymap or {}
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -257,6 +256,8 @@ class ConsoleApp(App[None]):
         return self.query_one("#detail", DetailPane)
 
     async def on_mount(self) -> None:
+        if self.initial_keymap:
+            self.set_keymap(self.initial_keymap)
         self.table.focus()
         self._update_summary()
         self.run_worker(self._start(), name="load", group="store", exclusive=False)
