@@ -160,7 +160,9 @@ class HITLStateMachine:
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(task.cancel)  # tasks belong to their own loop
         self._followers.clear()
-        if self._sync is not None:
+        if self._sync is not None and not self._sync.is_own_thread():
+            # From the facade's own loop (``machine.sync.close_machine()``) the facade stops
+            # itself once this coroutine has returned; stopping it here would strand the caller.
             self._sync.close()
             self._sync = None
         if self._opened:

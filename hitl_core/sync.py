@@ -63,6 +63,16 @@ class SyncHITL:
                                "await the machine's async method instead")
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
+    def is_own_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def close_machine(self) -> None:
+        """Close the machine (followers, store) from sync code, then stop the facade's thread."""
+        if self._loop is not None:
+            self.run(self.machine.close())
+        self.machine._sync = None
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread

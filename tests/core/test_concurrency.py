@@ -107,3 +107,10 @@ async def test_waiters_survive_a_follow_that_fails() -> None:
     await decider.approve("t", approver="alice")  # another machine: only the follower can tell the waiter
     decision = await wait
     assert decision.actor.id == "alice"
+
+
+def test_sync_code_can_close_the_machine_through_the_facade() -> None:
+    m = HITLStateMachine("memory://", load_entrypoints=False)
+    m.sync.start_task("t")
+    m.sync.close_machine()  # returns: closes followers and the store, then stops the facade's thread
+    assert m._sync is None
