@@ -39,7 +39,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,42 @@ class _Append:
     seq: int = 0
     prev_hash: str = ""
     hash: str = ""
+
+
+class _LazyHistory:
+    """A task's events (up to one version), read from the database the first time they are used.
+
+    Behaves as the tuple it stands for wherever records are used: iteration, ``len``, indexing,
+    unpacking into a new history. Events never change once committed, so reading later is the
+    same as reading now.
+    """
+
+    __slots__ = ("_events", "_last_seq", "_store", "_task_id")
+
+    def __init__(self, store: SqliteStore, task_id: str, last_seq: int) -> None:
+        self._store: SqliteStore | None = store
+        self._task_id = task_id
+        self._last_seq = last_seq
+        self._events: tuple[EventRecord, ...] | None = None
+
+    def _load(self) -> tuple[EventRecord, ...]:
+        if self._events is None:
+            assert self._store is not None
+            self._events = self._store._history(self._task_id, self._last_seq)
+            self._store = None
+        return self._events
+
+    def __iter__(self) -> Iterator[EventRecord]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __bool__(self) -> bool:
+        return True  # a stored task has at least the event that created it
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._load()[index]
 
 
 class SqliteStore(Store):
@@ -670,6 +706,9 @@ class SqliteStore(Store):
             if len(cache) > CACHE_SIZE:
                 del cache[next(iter(cache))]
 
+    def _history(self, task_id: str, last_seq: int) -> tuple[EventRecord, ...]:
+        return tuple(_event_from_row(r, hydrate=True) for r in self._read(_SQL_HISTORY, (task_id, last_seq)))
+
     @staticmethod
     def _record(last_seq: int, snapshot: str, history: tuple[EventRecord, ...]) -> TaskRecord:
         data = json.loads(snapshot)
@@ -688,8 +727,7 @@ class SqliteStore(Store):
         if not rows:
             return None
         _, last_seq, snapshot = rows[0]
-        history = tuple(_event_from_row(r, hydrate=True) for r in self._read(_SQL_HISTORY, (task_id, last_seq)))
-        record = self._record(last_seq, snapshot, history)
+        record = self._record(last_seq, snapshot, self._history(task_id, last_seq))
         self._remember(record)
         return record
 
@@ -724,21 +762,16 @@ class SqliteStore(Store):
                 hits[r[0]] = c
             else:
                 missing.append(r)
-        histories: dict[str, list[EventRecord]] = {r[0]: [] for r in missing}
-        ids = list(histories)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id IN "
-                                  f"({', '.join('?' * len(chunk))}) ORDER BY task_id, version", chunk):
-                histories[row[1]].append(_event_from_row(row, hydrate=True))
         records: list[TaskRecord] = []
         for task_id, _version, last_seq, snapshot in rows:
             cached = hits.get(task_id)
             if cached is not None:
                 records.append(cached)
                 continue
-            history = tuple(e for e in histories[task_id] if e.seq <= last_seq)
-            record = self._record(last_seq, snapshot, history)
+            # A listing rarely needs each task's history (the console shows one task's at a time):
+            # read it when something first iterates it, not for thousands of tasks up front.
+            history = _LazyHistory(self, task_id, last_seq)
+            record = self._record(last_seq, snapshot, history)  # type: ignore[arg-type]
             self._remember(record)
             records.append(record)
         return records

@@ -343,3 +343,20 @@ async def test_two_machines_deciding_at_once_exactly_one_wins_and_the_loser_name
         assert winner.actor.id in str(losers[0])
         decisions = [e for e in await one.events(task_id="job") if e.action in ("approve", "reject")]
         assert len(decisions) == 1
+
+
+
+async def test_listed_tasks_give_their_full_history_when_asked(store: Store) -> None:
+    """A store may read a listed task's history lazily; it must still be complete and in order."""
+    m = HITLStateMachine(store, load_entrypoints=False)
+    for i in range(3):
+        await m.start_task(f"t{i}")
+        await m.request_approval(f"t{i}", f"why {i}")
+    await m.approve("t1", approver="alice")
+    listed = {r.task_id: r for r in await store.query()}
+    assert [e.action for e in listed["t1"].history] == ["start", "request_approval", "approve"]
+    assert len(listed["t0"].history) == 2 and listed["t0"].history[-1].action == "request_approval"
+    pending = await m.get_pending_approvals()
+    assert [t.task_id for t in pending] == ["t0", "t2"]
+    assert [h["action"] for h in pending[1].history] == ["start", "request_approval"]
+    assert pending[1].history[1]["reason"] == "why 2"
