@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -89,3 +90,25 @@ def test_edit_is_refused_for_a_review(machine: HITLStateMachine, make_crew: Make
         crew.kickoff()
     person.join()
     assert len(refused) == 1 and "allows only approve, reject, respond" in refused[0]
+
+
+def test_an_async_kickoff_asks_through_hitl_too(machine: HITLStateMachine, make_crew: MakeCrew, person) -> None:
+    crew = make_crew(human_input=True)
+    person.when(lambda t: t.interrupt_point.context["round"] == 1,
+                lambda t: machine.sync.respond(t.task_id, "cite a source", "alice"))
+    person.when(lambda t: t.interrupt_point.context["round"] == 2,
+                lambda t: machine.sync.approve(t.task_id, "alice"))
+    provider = HumanInputViaHITL(machine)
+    used: list[str] = []
+    async_path = provider.handle_feedback_async
+
+    async def spy(*args: object) -> object:
+        used.append("async")
+        return await async_path(*args)  # type: ignore[arg-type]
+
+    provider.handle_feedback_async = spy  # type: ignore[method-assign]
+    with provider:
+        output = asyncio.run(crew.akickoff())
+    person.join()
+    assert output.raw == "feedback: cite a source"
+    assert used == ["async"]  # CrewAI's native async path, which must not block its event loop
