@@ -30,6 +30,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -212,7 +213,7 @@ class ConsoleApp(App[None]):
                  clock: Clock = time.time, follow: bool | None = None, keymap: dict[str, str] | None = None,
                  flush_interval: float = 0.05, tick_interval: float | None = 1.0,
                  before_load: Callable[[], Awaitable[None]] | None = None,
-                 background: Callable[[], Awaitable[None]] | None = None) -> None:
+                 background: Callable[[], Awaitable[None]] | None = None, detail_delay: float = 0.08) -> None:
         super().__init__()
         self.machine = machine
         self.actor = actor
@@ -232,6 +233,8 @@ class ConsoleApp(App[None]):
         self.store_ok = True
         self.batches = 0
         self.initial_keymap = keymap or {}
+        self.detail_delay = detail_delay
+        self._detail_timer: Timer | None = None
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -273,7 +276,7 @@ class ConsoleApp(App[None]):
             await self.before_load()
         after = await self._load_all()
         self.set_interval(self.flush_interval, self._apply_batch, name="flush")
-        self.set_interval(0.25, self._follow_selection, name="selection")
+        self.set_interval(0.5, self._follow_selection, name="selection")
         if self.tick_interval:
             self.set_interval(self.tick_interval, self._tick, name="tick")
         self.loaded.set()
@@ -474,7 +477,16 @@ class ConsoleApp(App[None]):
     @on(TaskTable.CursorMoved)
     def _cursor_moved(self, message: TaskTable.CursorMoved) -> None:
         self.refresh_bindings()
-        self.run_worker(partial(self._load_detail, message.task_id), group="detail", exclusive=True)
+        # Holding j scrolls through many tasks: draw the detail of the one the cursor stops on,
+        # so the cursor itself moves at key speed.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        if self.detail_delay <= 0:
+            self.run_worker(partial(self._load_detail, message.task_id), group="detail", exclusive=True)
+        else:
+            self._detail_timer = self.set_timer(self.detail_delay, partial(
+                self.run_worker, partial(self._load_detail, message.task_id), group="detail", exclusive=True))
 
     async def _load_detail(self, task_id: str | None) -> None:
         if task_id is None:

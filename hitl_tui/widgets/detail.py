@@ -24,7 +24,7 @@ from hitl_core.records import TaskRecord
 
 from ..model import STATE_LABEL, Row, countdown
 from ..text import literal, pretty_json
-from .task_table import SEVERITY_STYLE, STATE_STYLE
+from .task_table import SEVERITY_STYLE, STATE_STYLE, set_virtual_size
 
 
 def _hms(us: int) -> str:
@@ -149,7 +149,7 @@ class DetailPane(ScrollView, can_focus=True):
     """
 
     DEFAULT_CSS = """
-    DetailPane { padding: 0 1; overflow-x: hidden; scrollbar-size-vertical: 1; }
+    DetailPane { padding: 0 1; overflow-x: hidden; overflow-y: scroll; scrollbar-size-vertical: 1; }
     """
 
     BINDINGS = [
@@ -187,7 +187,7 @@ class DetailPane(ScrollView, can_focus=True):
         lines = console.render_lines(self.renderable, options, pad=False)
         self._strips = [Strip(line).extend_cell_length(width) for line in lines]
         self._rendered_width = width
-        self.virtual_size = Size(width, len(self._strips))
+        set_virtual_size(self, Size(width, len(self._strips)))
 
     def on_resize(self) -> None:
         self._rendered_width = -1

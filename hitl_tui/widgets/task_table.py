@@ -60,6 +60,25 @@ def _cell(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + " " if width > 1 else set_cell_size(text, width)
 
 
+def set_virtual_size(widget: ScrollView, size: Size) -> None:
+    """Change a Line API widget's virtual size without asking the screen for a new layout.
+
+    ``virtual_size`` is a layout reactive: assigning it re-lays-out the whole screen (tens of
+    milliseconds here), and the table's row count and the detail's line count change all the
+    time. With the vertical scrollbar always shown (``overflow-y: scroll``) nothing outside the
+    widget depends on it, so only the scrollbar and the widget are updated. Relies on Textual's
+    ``_scroll_update`` (Textual is pinned).
+    """
+    if size == widget.virtual_size:
+        return
+    widget.set_reactive(type(widget).virtual_size, size)  # type: ignore[arg-type]
+    widget._scroll_update(size)
+    max_y = max(size.height - widget.scrollable_content_region.height, 0)
+    if widget.scroll_y > max_y:
+        widget.scroll_to(y=max_y, animate=False, immediate=True)
+    widget.refresh()
+
+
 def column_header(width: int, sort_column: str, reverse: bool) -> Strip:
     segments = []
     used = 0
@@ -84,7 +103,7 @@ class TaskTable(ScrollView, can_focus=True):
     ]
 
     DEFAULT_CSS = """
-    TaskTable { scrollbar-size-vertical: 1; overflow-x: hidden; }
+    TaskTable { scrollbar-size-vertical: 1; overflow-x: hidden; overflow-y: scroll; }
     """
 
     class CursorMoved(Message):
@@ -126,7 +145,7 @@ class TaskTable(ScrollView, can_focus=True):
             index = view.index[old_key]
         else:
             index = min(self._cursor_index, count - 1) if count else 0
-        self.virtual_size = Size(self.size.width, count)
+        set_virtual_size(self, Size(self.size.width, count))
         self._cursor_index = index
         self.cursor_key = view.order[index] if count else None
         # Redrawing the visible lines is cheap (a screenful of strips), so a batch simply

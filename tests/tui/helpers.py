@@ -37,6 +37,7 @@ def make_app(machine: HITLStateMachine, **kwargs: Any) -> ConsoleApp:
     kwargs.setdefault("actor", "alice")
     kwargs.setdefault("clock", frozen_clock)
     kwargs.setdefault("tick_interval", None)
+    kwargs.setdefault("detail_delay", 0)
     return ConsoleApp(machine, **kwargs)
 
 
