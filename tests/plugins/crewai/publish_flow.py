@@ -27,3 +27,22 @@ class PublishFlow(Flow[PublishState]):
         feedback = getattr(review, "feedback", "")
         self.state.published = f"published {self.state.title!r}" + (f" after feedback {feedback!r}" if feedback else "")
         return self.state.published
+
+
+class RoutedPublishFlow(Flow[PublishState]):
+    """The person's decision routes the flow: ``emit`` outcomes, approve (no text) takes the default."""
+
+    @start()
+    @human_feedback(message="Publish or revise?", emit=["publish", "revise"], default_outcome="publish")
+    def draft(self) -> dict[str, Any]:
+        return {"title": self.state.title}
+
+    @listen("publish")
+    def go_live(self) -> str:
+        self.state.published = "published"
+        return "published"
+
+    @listen("revise")
+    def send_back(self) -> str:
+        self.state.published = "sent back for revision"
+        return "sent back for revision"

@@ -10,7 +10,7 @@ from crewai.flow import flow_config
 from crewai.flow.async_feedback import HumanFeedbackPending
 from crewai.flow.persistence import SQLiteFlowPersistence
 from hitl_crewai import FRAMEWORK, REVIEW_DECISIONS, FlowFeedbackViaHITL, pending_flow_feedback, resume_flow
-from publish_flow import PublishFlow
+from publish_flow import PublishFlow, RoutedPublishFlow
 
 from hitl_core import HITLError, HITLStateMachine, InvalidTransitionError, TaskNotFoundError, TaskState
 
@@ -84,3 +84,16 @@ def test_resuming_from_the_wrong_flow_database_is_a_clear_error_and_the_question
     # Nothing lost: the decision waits, and the right database resumes the flow.
     assert [t.task_id for t in pending_flow_feedback(machine, flow_id)] == [question.task_id]
     assert resume_flow(PublishFlow, machine, flow_id, persistence) == "published 'Hello, world'"
+
+
+def test_with_emit_approve_routes_to_the_default_outcome_and_the_options_are_shown(
+        machine: HITLStateMachine, persistence: SQLiteFlowPersistence) -> None:
+    paused = RoutedPublishFlow(persistence=persistence).kickoff()
+    assert isinstance(paused, HumanFeedbackPending)
+    (question,) = pending_flow_feedback(machine, paused.context.flow_id)
+    assert question.interrupt_point is not None
+    assert question.interrupt_point.options == ["publish", "revise"]
+    assert question.interrupt_point.context["default_outcome"] == "publish"
+    machine.sync.approve(question.task_id, "alice")
+    # No text: CrewAI takes the default outcome without asking an LLM to classify anything.
+    assert resume_flow(RoutedPublishFlow, machine, paused.context.flow_id, persistence) == "published"
