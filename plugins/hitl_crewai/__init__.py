@@ -65,8 +65,9 @@ CAPABILITIES = Capabilities(
     cross_process_resume=True,
     notes="Tool approvals and Task(human_input=True) block the crew's process until decided (from any "
           "process on the same store); only Flows with @human_feedback pause durably and resume in "
-          "another process (Flow.from_pending). In a Flow with emit=[...], free text is classified "
-          "into an outcome by the flow's LLM, as CrewAI does; approve with no text takes the default.",
+          "another process (Flow.from_pending). In a Flow with emit=[...], approve alone takes the "
+          "default outcome; another option or any text is classified by the flow's LLM, as CrewAI "
+          "does (it takes no outcome directly).",
 )
 
 #: The decisions each kind of request allows (tool calls: all four; a review: no edited args).

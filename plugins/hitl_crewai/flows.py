@@ -95,6 +95,12 @@ def resume_flow(flow_cls: type[Any], machine: HITLStateMachine, flow_id: str,
     task = tasks[-1]
     decision = wait_for_decision(machine, task.task_id)
     feedback = feedback_of(decision)
+    context = task.interrupt_point.context if task.interrupt_point is not None else {}
+    if decision.approved and not feedback and decision.option in (context.get("emit") or ()) \
+            and decision.option != context.get("default_outcome"):
+        # The person picked an outcome. CrewAI takes no outcome directly, only feedback text, which
+        # its flow LLM then classifies; the option's own name is the least ambiguous text to give.
+        feedback = decision.option
     try:
         flow = flow_cls.from_pending(flow_id, persistence, **flow_kwargs)
     except ValueError as exc:

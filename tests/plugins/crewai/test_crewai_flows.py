@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from crewai.flow import flow_config
 from crewai.flow.async_feedback import HumanFeedbackPending
+from crewai.flow.human_feedback import HumanFeedbackCollapseError
 from crewai.flow.persistence import SQLiteFlowPersistence
 from hitl_crewai import FRAMEWORK, REVIEW_DECISIONS, FlowFeedbackViaHITL, pending_flow_feedback, resume_flow
 from publish_flow import PublishFlow, RoutedPublishFlow
@@ -97,3 +98,18 @@ def test_with_emit_approve_routes_to_the_default_outcome_and_the_options_are_sho
     machine.sync.approve(question.task_id, "alice")
     # No text: CrewAI takes the default outcome without asking an LLM to classify anything.
     assert resume_flow(RoutedPublishFlow, machine, paused.context.flow_id, persistence) == "published"
+
+
+def test_picking_another_outcome_needs_the_flows_llm_and_without_one_is_a_clear_error(
+        machine: HITLStateMachine, persistence: SQLiteFlowPersistence, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # offline: CrewAI's default LLM must not be reachable
+    paused = RoutedPublishFlow(persistence=persistence).kickoff()
+    assert isinstance(paused, HumanFeedbackPending)
+    (question,) = pending_flow_feedback(machine, paused.context.flow_id)
+    machine.sync.approve(question.task_id, "alice", option="revise")
+    # CrewAI takes feedback text only and classifies it with the flow's LLM; this flow has none usable.
+    with pytest.raises(HumanFeedbackCollapseError, match=r"Could not classify human feedback into \['publish', 'revise'\]"):
+        resume_flow(RoutedPublishFlow, machine, paused.context.flow_id, persistence)
+    # Nothing lost: the decision still waits to be carried back, and CrewAI still holds the pause.
+    assert [t.task_id for t in pending_flow_feedback(machine, paused.context.flow_id)] == [question.task_id]
+    assert persistence.load_pending_feedback(paused.context.flow_id) is not None
