@@ -22,8 +22,7 @@ entry-point plugin that every hitl machine loads. The classes are loaded on firs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .flows import FlowFeedbackViaHITL, pending_flow_feedback, resume_flow
@@ -35,12 +34,11 @@ if TYPE_CHECKING:
 FRAMEWORK = "crewai"
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """What an adapter can carry back into its framework: the console offers only these.
 
-    Same fields as the other adapters' (``hitl_openai_agents.Capabilities``), so one table can
-    list them all.
+    The same fields as the other adapters' (``hitl_langgraph.Capabilities``), so one table lists them
+    all. A ``NamedTuple``, as there: every process that loads hitl's entry points builds this class.
     """
 
     framework: str

@@ -12,8 +12,7 @@ machine); ``ApprovalRunner`` and the offline model are loaded on first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .adapter import ApprovalRunner, PendingRun
@@ -23,9 +22,12 @@ if TYPE_CHECKING:
 FRAMEWORK = "openai-agents"
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What an adapter can carry back into its framework: the console offers only these."""
+class Capabilities(NamedTuple):
+    """What an adapter can carry back into its framework: the console offers only these.
+
+    The same fields as the other adapters' (``hitl_langgraph.Capabilities``), so one table lists them
+    all. A ``NamedTuple``, as there: every process that loads hitl's entry points builds this class.
+    """
 
     framework: str
     #: the subset of {approve, reject, edit, respond} the framework can apply
