@@ -14,6 +14,7 @@ fingerprint of what the operator saw, so a stale screen can never approve someth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -28,6 +29,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.strip import Strip
 from textual.timer import Timer
@@ -490,10 +492,15 @@ class ConsoleApp(App[None]):
 
     async def _load_detail(self, task_id: str | None) -> None:
         if task_id is None:
-            self.detail.show(None, None)
+            with contextlib.suppress(NoMatches):
+                self.detail.show(None, None)
             return
         record = await self.machine.store.get(task_id)
-        self.detail.show(record, self.view.rows.get(task_id))
+        try:
+            detail = self.detail
+        except NoMatches:  # the main screen is gone (quitting)
+            return
+        detail.show(record, self.view.rows.get(task_id))
 
     @property
     def selected(self) -> Row | None:

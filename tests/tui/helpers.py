@@ -47,8 +47,10 @@ async def settle(pilot: Pilot[Any], app: ConsoleApp) -> None:
     for _ in range(4):
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
+        following = app.follow if app.follow is not None else app.machine.store.shared
         for worker in list(app.workers):
-            if worker.group in ("decide", "detail", "history") and not worker.is_finished:
+            startup = worker.name == "load" and not following  # otherwise it follows forever
+            if (startup or worker.group in ("decide", "detail", "history")) and not worker.is_finished:
                 await worker.wait()
         app._apply_batch()
         await pilot.pause()
