@@ -260,7 +260,15 @@ class ConsoleApp(App[None]):
     def detail(self) -> DetailPane:
         return self.query_one("#detail", DetailPane)
 
-    async def on_mount(self) -> None:
+    _started = False
+
+    async def on_ready(self) -> None:
+        # Ready (the first screen is composed and shown) rather than Mount: under load a Mount
+        # handler was seen running before the screen's widgets existed. Guarded: loading twice
+        # would replace what the operator is looking at behind their back.
+        if self._started:
+            return
+        self._started = True
         if self.initial_keymap:
             self.set_keymap(self.initial_keymap)
         self.table.focus()
