@@ -161,11 +161,12 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 if time.perf_counter() > give_up:
                     return float("nan")
                 await asyncio.sleep(0)
-            while True:
+            while time.perf_counter() < give_up:
                 later = [f for f in frames[count:] if f >= t0]
                 if later and effect():
                     return later[0] - t0
                 await asyncio.sleep(0)
+            return float("nan")
 
         j_lat = []
         for _ in range(args.keys):
