@@ -586,6 +586,10 @@ class ConsoleApp(App[None]):
             self.set_flash(f"✗ {task_id}: {verb} failed: {type(exc).__name__}: {exc}", "bold red")
         else:
             self.set_flash(f"✓ {verb} {task_id}", "bold green")
+        if self.table.cursor_key == task_id:
+            # The operator just acted on this task: show the outcome now, not at the next
+            # throttled refresh of the selection.
+            self.run_worker(partial(self._load_detail, task_id), group="detail", exclusive=True)
 
     async def reload_task(self, task_id: str) -> None:
         """Put the store's version of a task on screen (after a conflict, the row catches up)."""
