@@ -99,7 +99,7 @@ async def mixed_fleet(machine: HITLStateMachine) -> None:
 HOSTILE_REASON = "Reply: [bold red]URGENT[/] [link=http://evil.example]click[/link] \x1b[2J\x1b[31mpwned\x07"
 
 
-async def eventually(pilot: Pilot[Any], app: ConsoleApp, predicate: Any, seconds: float = 5.0) -> None:
+async def eventually(pilot: Pilot[Any], app: ConsoleApp, predicate: Any, seconds: float = 15.0) -> None:
     """Settle until ``predicate()`` holds (a loaded 2-core machine may need several rounds)."""
     import asyncio
 
