@@ -22,7 +22,9 @@ entry-point plugin that every hitl machine loads. The classes are loaded on firs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from hitl_core.capabilities import Capabilities
 
 if TYPE_CHECKING:
     from .flows import FlowFeedbackViaHITL, pending_flow_feedback, resume_flow
@@ -32,25 +34,6 @@ if TYPE_CHECKING:
 
 #: The value of ``TaskContext.framework`` on tasks this adapter creates.
 FRAMEWORK = "crewai"
-
-
-class Capabilities(NamedTuple):
-    """What an adapter can carry back into its framework: the console offers only these.
-
-    The same fields as the other adapters' (``hitl_langgraph.Capabilities``), so one table lists them
-    all. A ``NamedTuple``, as there: every process that loads hitl's entry points builds this class.
-    """
-
-    framework: str
-    #: the subset of {approve, reject, edit, respond} the framework can apply
-    decisions: tuple[str, ...]
-    #: does a rejection's reason reach the model (and how)
-    rejection_reason: str
-    #: what happens when only some of one turn's pending calls are decided
-    partial_decisions: str
-    #: can another process resume the paused run from the store alone
-    cross_process_resume: bool
-    notes: str = ""
 
 
 CAPABILITIES = Capabilities(

@@ -21,33 +21,15 @@ machine loads. ``AgentApprovals`` is loaded on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from hitl_core.capabilities import Capabilities
 
 if TYPE_CHECKING:
     from .adapter import AgentApprovals, AgentRunPaused
 
 #: The value of ``TaskContext.framework`` on tasks this adapter creates.
 FRAMEWORK = "pydantic-ai"
-
-
-class Capabilities(NamedTuple):
-    """What an adapter can carry back into its framework: the console offers only these.
-
-    Same fields as the other adapters' (``hitl_openai_agents.Capabilities``), so one table can
-    list them all. A ``NamedTuple`` rather than a dataclass because every process that loads hitl's
-    entry points builds this class: a frozen, slotted dataclass costs about ten times as much.
-    """
-
-    framework: str
-    #: the subset of {approve, reject, edit, respond} the framework can apply
-    decisions: tuple[str, ...]
-    #: does a rejection's reason reach the model (and how)
-    rejection_reason: str
-    #: what happens when only some of one batch's pending calls are decided
-    partial_decisions: str
-    #: can another process resume the paused run from the store alone
-    cross_process_resume: bool
-    notes: str = ""
 
 
 CAPABILITIES = Capabilities(
