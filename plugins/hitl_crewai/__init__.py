@@ -22,9 +22,9 @@ entry-point plugin that every hitl machine loads. The classes are loaded on firs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hitl_core.capabilities import Capabilities
+from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
     from .flows import FlowFeedbackViaHITL, pending_flow_feedback, resume_flow
@@ -64,15 +64,8 @@ _LAZY = {
     "OfflineToolLLM": "offline",
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Loaded on first use so that loading the entry point never imports CrewAI.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f"{__name__}.{module}"), name)
+# Loaded on first use so that loading the entry point never imports CrewAI.
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

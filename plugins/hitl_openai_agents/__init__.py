@@ -12,9 +12,9 @@ machine); ``ApprovalRunner`` and the offline model are loaded on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hitl_core.capabilities import Capabilities
+from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
     from .adapter import ApprovalRunner, PendingRun
@@ -40,15 +40,8 @@ _LAZY = {
     "OfflineToolModel": "offline",
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Loaded on first use so that loading the entry point never imports the SDK.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f"{__name__}.{module}"), name)
+# Loaded on first use so that loading the entry point never imports the SDK.
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["CAPABILITIES", "FRAMEWORK", "ApprovalRunner", "Capabilities", "OfflineToolModel", "PendingRun"]

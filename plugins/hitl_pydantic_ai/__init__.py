@@ -21,9 +21,9 @@ machine loads. ``AgentApprovals`` is loaded on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hitl_core.capabilities import Capabilities
+from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
     from .adapter import AgentApprovals, AgentRunPaused
@@ -47,15 +47,8 @@ _LAZY = {
     "AgentRunPaused": "adapter",
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Loaded on first use so that loading the entry point never imports Pydantic AI.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f"{__name__}.{module}"), name)
+# Loaded on first use so that loading the entry point never imports Pydantic AI.
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["CAPABILITIES", "FRAMEWORK", "AgentApprovals", "AgentRunPaused", "Capabilities"]
