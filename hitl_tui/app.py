@@ -61,6 +61,9 @@ Clock = Callable[[], float]
 DECIDING = frozenset({"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked"})
 _REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "block"})
 
+#: How long a request that replaced another on screen is protected from one-key decisions.
+FRESH_REQUEST_SECONDS = 1.0
+
 
 class ConsolePlugin:
     """The console's ``hitl_transition`` implementation: queue the row, apply it in the next batch."""
@@ -234,6 +237,8 @@ class ConsoleApp(App[None]):
         self.loaded = asyncio.Event()
         self.store_ok = True
         self.batches = 0
+        #: task id -> when (monotonic) its row started showing a new request during this session
+        self._asked_at: dict[str, float] = {}
         self.initial_keymap = keymap or {}
         self.detail_delay = detail_delay
         self._detail_timer: Timer | None = None
@@ -367,6 +372,13 @@ class ConsoleApp(App[None]):
         changed = self.view.apply(latest.values())
         if not changed:
             return
+        now = time.monotonic()
+        for old, new in changed:
+            # A task that asks something new while it is on screen: remember when, so that a key
+            # already on its way (meant for the old request) cannot approve the new one.
+            if old is not None and new.interrupt is not None and new.interrupt.requested_by != self.actor and (
+                    old.interrupt is None or old.interrupt.interrupt_id != new.interrupt.interrupt_id):
+                self._asked_at[new.task_id] = now
         self.batches += 1
         self._announce(changed)
         self.view.reorder()
@@ -597,6 +609,15 @@ class ConsoleApp(App[None]):
         if record is not None:
             self.plugin.queue.append(Row.from_record(record))
 
+    def _changed_just_now(self, row: Row) -> bool:
+        """One-key decisions on a request that replaced another less than a moment ago are refused:
+        the key was most likely meant for what was on screen before."""
+        asked = self._asked_at.get(row.task_id)
+        if asked is None or time.monotonic() - asked >= FRESH_REQUEST_SECONDS:
+            return False
+        self.set_flash(f"✗ {row.task_id}: it asked something new just now; read it, then decide", "bold red")
+        return True
+
     def _seen(self, row: Row) -> dict[str, Any]:
         assert row.interrupt is not None
         return {"source": "console", "interrupt_id": row.interrupt.interrupt_id}
@@ -622,7 +643,7 @@ class ConsoleApp(App[None]):
 
     def action_approve(self) -> None:
         row = self.selected
-        if row is None or row.interrupt is None:
+        if row is None or row.interrupt is None or self._changed_just_now(row):
             return
         seen = self._seen(row)
         fingerprint = row.interrupt.args_fingerprint
@@ -696,6 +717,8 @@ class ConsoleApp(App[None]):
     def action_option(self, number: int) -> None:
         row = self.selected
         if row is None or row.interrupt is None or not 1 <= number <= len(row.interrupt.options):
+            return
+        if self._changed_just_now(row):
             return
         option = row.interrupt.options[number - 1]
         allowed = row.interrupt.allowed_decisions
