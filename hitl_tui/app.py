@@ -363,6 +363,10 @@ class ConsoleApp(App[None]):
         queue = self.plugin.queue
         if not queue or self.modal_open:
             return
+        try:
+            self.table  # noqa: B018 - the batch timer may fire once more while the app is quitting
+        except NoMatches:
+            return
         latest: dict[str, Row] = {}
         while queue:
             row = queue.popleft()
