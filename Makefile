@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/hitl demo
 
 test: $(STAMP) pg-server
-	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-crewai
 
 # Everything but CrewAI's tests, in the main environment.

@@ -47,8 +47,13 @@ async def populate(machine: HITLStateMachine, tasks: int) -> None:
         task_id = f"t{i:05d}"
         await machine.start_task(task_id, agent=f"agent-{i % 20}", framework="langgraph", step="execute")
         if i % 10 == 0:
-            await machine.request_approval(task_id, f"Send report {i}", severity=("low", "medium", "high")[i % 3],
-                                           action="send_email", args={"to": f"user{i}@example.com"})
+            await machine.request_approval(
+                task_id,
+                f"Send report {i}",
+                severity=("low", "medium", "high")[i % 3],
+                action="send_email",
+                args={"to": f"user{i}@example.com"},
+            )
         elif i % 10 >= 4:
             await machine.complete(task_id)
 
@@ -104,7 +109,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         app._relist()
         await pilot.pause()
         visible = app.view.order[: app.table.size.height]
-        others = app.view.order[app.table.size.height:]
+        others = app.view.order[app.table.size.height :]
         stop = time.perf_counter() + args.seconds
         done = 0
         errors = 0
@@ -199,16 +204,27 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     return [
         ("tasks loaded", f"{rows_loaded:,}", f"populated in {populate_s:.1f} s"),
         ("time to first full paint", f"{first_paint:.3f} s", "target ≤ 1 s"),
-        ("transitions committed", f"{done:,} in {fleet_s:.1f} s", f"{done / fleet_s:.0f}/s (asked {args.rate:g}/s), "
-                                                                   f"{errors} refused, {batches} batches"),
-        ("transition → row, median", f"{statistics.median(latencies) * ms:.0f} ms" if latencies else "-",
-         f"over {len(latencies):,} on-screen transitions"),
+        (
+            "transitions committed",
+            f"{done:,} in {fleet_s:.1f} s",
+            f"{done / fleet_s:.0f}/s (asked {args.rate:g}/s), {errors} refused, {batches} batches",
+        ),
+        (
+            "transition → row, median",
+            f"{statistics.median(latencies) * ms:.0f} ms" if latencies else "-",
+            f"over {len(latencies):,} on-screen transitions",
+        ),
         ("transition → row, p99", f"{pct(latencies, 0.99) * ms:.0f} ms", "target ≤ 250 ms"),
-        ("key j → screen, median / p99", f"{statistics.median(j_lat) * ms:.1f} / {pct(j_lat, 0.99) * ms:.1f} ms",
-         f"{len(j_lat)} presses; target p99 ≤ 50 ms"),
-        ("key a → screen, median / p99",
-         f"{statistics.median(a_lat) * ms:.1f} / {pct(a_lat, 0.99) * ms:.1f} ms" if a_lat else "-",
-         f"{len(a_lat)} presses (commit + flash line); target p99 ≤ 50 ms"),
+        (
+            "key j → screen, median / p99",
+            f"{statistics.median(j_lat) * ms:.1f} / {pct(j_lat, 0.99) * ms:.1f} ms",
+            f"{len(j_lat)} presses; target p99 ≤ 50 ms",
+        ),
+        (
+            "key a → screen, median / p99",
+            f"{statistics.median(a_lat) * ms:.1f} / {pct(a_lat, 0.99) * ms:.1f} ms" if a_lat else "-",
+            f"{len(a_lat)} presses (commit + flash line); target p99 ≤ 50 ms",
+        ),
         ("peak memory (RSS)", f"{peak_mb:.0f} MB", "target ≤ 300 MB"),
     ]
 
@@ -222,8 +238,10 @@ def main() -> None:
     parser.add_argument("--store", default="memory://")
     args = parser.parse_args()
     rows = asyncio.run(run(args))
-    print(f"\nhitl console benchmark — {args.tasks:,} tasks, {args.rate:g} transitions/s, store {args.store}, headless,"
-          " 2 shared cores (noisy)\n")
+    print(
+        f"\nhitl console benchmark — {args.tasks:,} tasks, {args.rate:g} transitions/s, store {args.store}, headless,"
+        " 2 shared cores (noisy)\n"
+    )
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     print(f"{'measure':<{w0}}  {'value':>{w1}}  notes")

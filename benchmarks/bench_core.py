@@ -49,6 +49,7 @@ class Observer:
 def make_hitl(observers: int) -> Callable[[], Any]:
     def factory() -> Any:
         return HITLStateMachine("memory://", plugins=[Observer() for _ in range(observers)], load_entrypoints=False)
+
     return factory
 
 
@@ -75,8 +76,9 @@ async def bytes_per_waiting_task(factory: Callable[[], Any], n: int) -> float:
     for i in range(n):
         tid = f"task-{i}"
         await machine.start_task(tid)
-        await machine.request_approval(tid, "Deploy v1.2.3", {"version": "1.2.3", "env": "prod", "n": i},
-                                       ["approve", "reject"], "high")
+        await machine.request_approval(
+            tid, "Deploy v1.2.3", {"version": "1.2.3", "env": "prod", "n": i}, ["approve", "reject"], "high"
+        )
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -111,28 +113,42 @@ async def measure(name: str, factory: Callable[[], Any], n: int) -> dict[str, An
     seconds = min([await lifecycle(factory(), n) for _ in range(REPEATS)])
     memory = min([await bytes_per_waiting_task(factory, n) for _ in range(REPEATS)])
     lookups = {total: await pending_lookup_ms(factory, total, 100) for total in (1_000, 10_000)}
-    return {"name": name, "tasks_s": n / seconds, "us_transition": seconds / n / 5 * 1e6, "bytes": memory,
-            "pending_1k": lookups[1_000], "pending_10k": lookups[10_000]}
+    return {
+        "name": name,
+        "tasks_s": n / seconds,
+        "us_transition": seconds / n / 5 * 1e6,
+        "bytes": memory,
+        "pending_1k": lookups[1_000],
+        "pending_10k": lookups[10_000],
+    }
 
 
 async def main(n: int) -> None:
     seed = load_seed()
-    rows = [await measure("hitl memory store, no observers", make_hitl(0), n),
-            await measure("hitl memory store, 3 observers", make_hitl(3), n)]
+    rows = [
+        await measure("hitl memory store, no observers", make_hitl(0), n),
+        await measure("hitl memory store, 3 observers", make_hitl(3), n),
+    ]
     base = None
     if seed is not None:
         base = await measure("seed design (baseline)", seed.HITLStateMachine, n)
         rows.append(base)
-    print(f"\nhitl_core lifecycle benchmark — N={n:,} tasks, best of {REPEATS}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {platform.machine()}")
-    header = (f"{'':34} {'tasks/s':>9} {'vs seed':>8} {'µs/transition':>14} {'B/waiting task':>15} "
-              f"{'pending@1k ms':>14} {'pending@10k ms':>15}")
+    print(
+        f"\nhitl_core lifecycle benchmark — N={n:,} tasks, best of {REPEATS}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.machine()}"
+    )
+    header = (
+        f"{'':34} {'tasks/s':>9} {'vs seed':>8} {'µs/transition':>14} {'B/waiting task':>15} "
+        f"{'pending@1k ms':>14} {'pending@10k ms':>15}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         ratio = f"{r['tasks_s'] / base['tasks_s']:.2f}x" if base else "n/a"
-        print(f"{r['name']:34} {r['tasks_s']:9,.0f} {ratio:>8} {r['us_transition']:14.1f} {r['bytes']:15,.0f} "
-              f"{r['pending_1k']:14.3f} {r['pending_10k']:15.3f}")
+        print(
+            f"{r['name']:34} {r['tasks_s']:9,.0f} {ratio:>8} {r['us_transition']:14.1f} {r['bytes']:15,.0f} "
+            f"{r['pending_1k']:14.3f} {r['pending_10k']:15.3f}"
+        )
     if seed is None:
         print(f"(seed baseline not found under {BASELINES}: set HITL_SEED_BASELINE)")
     print("pending@K: get_pending_approvals() with 100 waiting among K tasks (the rest completed).")

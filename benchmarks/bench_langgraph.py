@@ -75,8 +75,7 @@ def adapter_cycle(adapter: GraphApprovals, graph: Any, thread: str) -> None:
 def make_operator(machine: HITLStateMachine) -> None:
     async def approve(task: TaskContext, old: TaskState, new: TaskState) -> None:
         # A person at a console in this process: decides as soon as the question is committed.
-        asyncio.get_running_loop().call_soon(
-            lambda: asyncio.ensure_future(machine.approve(task.task_id, "operator")))
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(machine.approve(task.task_id, "operator")))
 
     machine.add_callback(approve, state=TaskState.AWAITING_APPROVAL)
 
@@ -96,10 +95,12 @@ def timed(fn: Any, count: int, prefix: str, cpu: list[float] | None = None) -> l
 
 def import_cost(module: str) -> tuple[float, list[str]]:
     """Microseconds ``import module`` adds on top of hitl_core, and which frameworks it loaded."""
-    code = ("import time, sys, hitl_core\n"
-            f"t = time.perf_counter(); import {module}; dt = time.perf_counter() - t\n"
-            "bad = sorted({m.split('.')[0] for m in sys.modules} & {'langgraph', 'langchain', 'pydantic_ai'})\n"
-            "print(dt * 1e6, ','.join(bad))\n")
+    code = (
+        "import time, sys, hitl_core\n"
+        f"t = time.perf_counter(); import {module}; dt = time.perf_counter() - t\n"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'langgraph', 'langchain', 'pydantic_ai'})\n"
+        "print(dt * 1e6, ','.join(bad))\n"
+    )
     best = float("inf")
     loaded: list[str] = []
     for _ in range(5):
@@ -142,21 +143,29 @@ def main() -> None:
         mem_machine.sync.close()
         tasks = per_round * ROUNDS
 
-    print(f"LangGraph pause → decide → resume, {tasks} cycles each, SqliteSaver on a file, "
-          f"interleaved in {ROUNDS} rounds (python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-          "shared machine: noisy)")
+    print(
+        f"LangGraph pause → decide → resume, {tasks} cycles each, SqliteSaver on a file, "
+        f"interleaved in {ROUNDS} rounds (python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        "shared machine: noisy)"
+    )
     print(f"{'path':<44}{'median ms':>10}{'mean ms':>10}{'p90 ms':>10}{'CPU ms':>10}")
-    rows = [("bare LangGraph (resume value given directly)", bare, bare_cpu),
-            ("through hitl_langgraph + hitl SQLite store", through, through_cpu),
-            ("  the same on the memory:// store", memory, memory_cpu)]
+    rows = [
+        ("bare LangGraph (resume value given directly)", bare, bare_cpu),
+        ("through hitl_langgraph + hitl SQLite store", through, through_cpu),
+        ("  the same on the memory:// store", memory, memory_cpu),
+    ]
     for name, samples, cpu in rows:
         p90 = statistics.quantiles(samples, n=10)[-1]
-        print(f"{name:<44}{statistics.median(samples):>10.2f}{statistics.mean(samples):>10.2f}{p90:>10.2f}"
-              f"{statistics.median(cpu):>10.2f}")
+        print(
+            f"{name:<44}{statistics.median(samples):>10.2f}{statistics.mean(samples):>10.2f}{p90:>10.2f}"
+            f"{statistics.median(cpu):>10.2f}"
+        )
     added = statistics.median(through) - statistics.median(bare)
     added_cpu = statistics.median(through_cpu) - statistics.median(bare_cpu)
-    print(f"hitl adds {added:.2f} ms wall a cycle at the median = {100 * added / statistics.median(bare):.1f}%, "
-          f"{added_cpu:.2f} ms CPU = {100 * added_cpu / statistics.median(bare_cpu):.1f}% (target ≤ 10%)")
+    print(
+        f"hitl adds {added:.2f} ms wall a cycle at the median = {100 * added / statistics.median(bare):.1f}%, "
+        f"{added_cpu:.2f} ms CPU = {100 * added_cpu / statistics.median(bare_cpu):.1f}% (target ≤ 10%)"
+    )
     print("(CPU ms: the process's CPU time per cycle, all threads; less disturbed by other processes than wall time)")
     print()
     print(f"{'import on top of hitl_core':<44}{'µs (best of 5)':>16}  frameworks loaded")

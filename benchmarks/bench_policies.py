@@ -23,13 +23,20 @@ from hitl_core.policies.config import DeadlinesConfig
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3
 
-POLICY = (ROOT / "examples" / "hitl.toml").read_text(encoding="utf-8").split("[notify.terminal]")[0] \
-    .replace('roles_file = "roles.toml"', "").replace('refusals_log = "hitl-refusals.jsonl"', "")
+POLICY = (
+    (ROOT / "examples" / "hitl.toml")
+    .read_text(encoding="utf-8")
+    .split("[notify.terminal]")[0]
+    .replace('roles_file = "roles.toml"', "")
+    .replace('refusals_log = "hitl-refusals.jsonl"', "")
+)
 
 
 def many_rules(n: int) -> str:
-    filler = "".join(f'[[rules]]\nid = "r{i}"\ndecision = "deny"\naction = "tool_{i}_*"\n'
-                     f'args = {{ amount = {{ gt = {i} }} }}\n' for i in range(n))
+    filler = "".join(
+        f'[[rules]]\nid = "r{i}"\ndecision = "deny"\naction = "tool_{i}_*"\nargs = {{ amount = {{ gt = {i} }} }}\n'
+        for i in range(n)
+    )
     return filler + '[[rules]]\nid = "last"\ndecision = "allow"\naction = "web_search"\n'
 
 
@@ -45,8 +52,9 @@ async def requests_per_second(config: Any, n: int, action: str) -> float:
                 await machine.start_task(f"t{i}", agent="billing-bot")
             start = time.perf_counter()
             for i in range(n):
-                await machine.request_approval(f"t{i}", "why", action=action, args={"query": "x", "amount": 5},
-                                               severity="high")
+                await machine.request_approval(
+                    f"t{i}", "why", action=action, args={"query": "x", "amount": 5}, severity="high"
+                )
             return time.perf_counter() - start
 
     return n / await best(once)
@@ -83,26 +91,38 @@ async def sweep_ms(url: str, n: int) -> tuple[float, float]:
 
 
 async def main(n: int) -> None:
-    print(f"hitl policies benchmark — Python {platform.python_version()}, {platform.machine()}; "
-          f"best of {REPEATS}; a shared 2-core machine, so figures are noisy")
+    print(
+        f"hitl policies benchmark — Python {platform.python_version()}, {platform.machine()}; "
+        f"best of {REPEATS}; a shared 2-core machine, so figures are noisy"
+    )
     print()
     rows: list[tuple[str, str]] = []
     base = await requests_per_second(None, 2000, "web_search")
     rows.append(("request_approval, no config", f"{base:,.0f} /s"))
     asked = await requests_per_second(parse_config(POLICY), 2000, "deploy")
     rows.append(("request_approval, example hitl.toml, a person decides", f"{asked:,.0f} /s"))
-    auto = await requests_per_second(parse_config(POLICY.replace('severity = ["low", "medium"]', "")), 2000,
-                                     "web_search")
+    auto = await requests_per_second(
+        parse_config(POLICY.replace('severity = ["low", "medium"]', "")), 2000, "web_search"
+    )
     rows.append(("request_approval + auto-approval by a rule", f"{auto:,.0f} /s"))
-    rows.append(("rule evaluation, 4 rules (match on rule 2)",
-                 f"{rule_evaluations_per_second(POLICY, 'web_search'):,.0f} /s"))
-    rows.append(("rule evaluation, 201 rules (match on the last)",
-                 f"{rule_evaluations_per_second(many_rules(200), 'web_search'):,.0f} /s"))
+    rows.append(
+        ("rule evaluation, 4 rules (match on rule 2)", f"{rule_evaluations_per_second(POLICY, 'web_search'):,.0f} /s")
+    )
+    rows.append(
+        (
+            "rule evaluation, 201 rules (match on the last)",
+            f"{rule_evaluations_per_second(many_rules(200), 'web_search'):,.0f} /s",
+        )
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for url in ("memory://", f"sqlite:///{tmp}/bench.db"):
             steady, first = await sweep_ms(url, n)
-            rows.append((f"one sweep over {n:,} waiting tasks, {url.split(':')[0]}",
-                         f"{steady:,.1f} ms (full read {first:,.1f} ms)"))
+            rows.append(
+                (
+                    f"one sweep over {n:,} waiting tasks, {url.split(':')[0]}",
+                    f"{steady:,.1f} ms (full read {first:,.1f} ms)",
+                )
+            )
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  result")
     print(f"{'-' * width}  {'-' * 28}")

@@ -113,6 +113,7 @@ async def appends_per_second(url: str, agents: int) -> float:
 
 # -- latency: the waiting agent runs in another process ------------------------------------------
 
+
 async def waiting_agent(url: str) -> None:
     """Child process: per decision, ask, print "ready", wait, print the wall time it returned."""
     async with machine(url) as m:
@@ -126,8 +127,9 @@ async def waiting_agent(url: str) -> None:
 
 
 async def decision_latency(url: str) -> list[float]:
-    child = await asyncio.create_subprocess_exec(sys.executable, __file__, "--waiting-agent", url,
-                                                 stdout=asyncio.subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--waiting-agent", url, stdout=asyncio.subprocess.PIPE
+    )
     assert child.stdout is not None
     latencies = []
     async with machine(url) as m:
@@ -169,32 +171,42 @@ async def throughput_rows(durable: bool) -> dict[int, tuple[float, float, float]
 
 
 async def main() -> None:
-    print("PostgreSQL store benchmark — throwaway local cluster (PostgreSQL "
-          f"{find_bin('initdb').split('/')[-3] if find_bin('initdb') else '?'}), "
-          f"{os.cpu_count()} cores shared with other work: figures are noisy\n")
+    print(
+        "PostgreSQL store benchmark — throwaway local cluster (PostgreSQL "
+        f"{find_bin('initdb').split('/')[-3] if find_bin('initdb') else '?'}), "
+        f"{os.cpu_count()} cores shared with other work: figures are noisy\n"
+    )
     durable = await throughput_rows(durable=True)
     ceiling = await throughput_rows(durable=False)
     cores = os.cpu_count() or 1
     print("transitions/s; durable = fsync on + synchronous_commit on (acknowledged = flushed to disk).")
     print("fsync off = the same run without disk flushes. CPU ms = client + server CPU per machine")
     print(f"transition (fsync-off run); {cores} cores / that = the rate an otherwise idle machine could reach.")
-    print(f"{'agents':>6} | {'transitions/s':>13} | {'appends/s':>9} | {'transitions/s fsync off':>23} | "
-          f"{'CPU ms':>6} | {'idle-machine ceiling':>20}")
+    print(
+        f"{'agents':>6} | {'transitions/s':>13} | {'appends/s':>9} | {'transitions/s fsync off':>23} | "
+        f"{'CPU ms':>6} | {'idle-machine ceiling':>20}"
+    )
     print(f"{'-' * 6}-+-{'-' * 13}-+-{'-' * 9}-+-{'-' * 23}-+-{'-' * 6}-+-{'-' * 20}")
     for agents in AGENTS:
         (rate, appends, _), (rate_off, _, cpu_ms) = durable[agents], ceiling[agents]
-        print(f"{agents:>6} | {rate:>13,.0f} | {appends:>9,.0f} | {rate_off:>23,.0f} | {cpu_ms:>6.2f} | "
-              f"{cores * 1000 / cpu_ms:>20,.0f}")
+        print(
+            f"{agents:>6} | {rate:>13,.0f} | {appends:>9,.0f} | {rate_off:>23,.0f} | {cpu_ms:>6.2f} | "
+            f"{cores * 1000 / cpu_ms:>20,.0f}"
+        )
 
     cluster = LocalCluster(durable=True).start()
     try:
         latencies = await decision_latency(cluster.create_database())
     finally:
         cluster.destroy()
-    print(f"\ncross-process decision latency over {len(latencies)} decisions, durable cluster "
-          "(approve committed → wait_for_decision returns in the agent process)")
-    print(f"  p50 {statistics.median(latencies):.1f} ms   p99 {percentile(latencies, 0.99):.1f} ms   "
-          f"max {max(latencies):.1f} ms")
+    print(
+        f"\ncross-process decision latency over {len(latencies)} decisions, durable cluster "
+        "(approve committed → wait_for_decision returns in the agent process)"
+    )
+    print(
+        f"  p50 {statistics.median(latencies):.1f} ms   p99 {percentile(latencies, 0.99):.1f} ms   "
+        f"max {max(latencies):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,9 @@ def raw_sqlite_ceiling(path: Path, n: int = 2000) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, task_id TEXT, version INT, data TEXT, "
-                 "UNIQUE (task_id, version))")
+    conn.execute(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, task_id TEXT, version INT, data TEXT, UNIQUE (task_id, version))"
+    )
     conn.execute("CREATE TABLE tasks (task_id TEXT PRIMARY KEY, state TEXT, version INT, last_seq INT, snapshot TEXT)")
     conn.execute("CREATE INDEX tasks_by_state ON tasks (state, last_seq)")
     snapshot, data = "s" * 1000, "d" * 300
@@ -78,8 +79,11 @@ def raw_sqlite_ceiling(path: Path, n: int = 2000) -> float:
     for i in range(n):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        conn.execute("INSERT INTO tasks VALUES (?, 'running', ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
-                     "version = excluded.version, snapshot = excluded.snapshot", (f"t{i // 5}", i, i, snapshot))
+        conn.execute(
+            "INSERT INTO tasks VALUES (?, 'running', ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+            "version = excluded.version, snapshot = excluded.snapshot",
+            (f"t{i // 5}", i, i, snapshot),
+        )
         conn.execute("INSERT INTO events (task_id, version, data) VALUES (?, ?, ?)", (f"t{i // 5}", i, data))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
@@ -118,8 +122,12 @@ async def cross_process_latency(url: str, n: int) -> list[float]:
     """Milliseconds from ``approve`` returning (committed) in this process to ``wait_for_decision``
     returning in the agent process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    agent = subprocess.Popen([sys.executable, "-c", AGENT, url, str(n)],  # noqa: ASYNC220 (started once)
-                             stdout=subprocess.PIPE, text=True, env=env)
+    agent = subprocess.Popen(  # noqa: ASYNC220 (started once)
+        [sys.executable, "-c", AGENT, url, str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert agent.stdout is not None
     latencies: list[float] = []
     async with HITLStateMachine(url, load_entrypoints=False) as operator:
@@ -139,8 +147,12 @@ async def latency_after_idle(url: str, n: int, idle: float) -> list[float]:
     """Like ``cross_process_latency`` but the operator lets the agent's follower go idle first
     (backed off to its slowest poll), as when a person takes a while to decide."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    agent = subprocess.Popen([sys.executable, "-c", AGENT, url, str(n)],  # noqa: ASYNC220 (started once)
-                             stdout=subprocess.PIPE, text=True, env=env)
+    agent = subprocess.Popen(  # noqa: ASYNC220 (started once)
+        [sys.executable, "-c", AGENT, url, str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert agent.stdout is not None
     latencies: list[float] = []
     async with HITLStateMachine(url, load_entrypoints=False) as operator:
@@ -184,33 +196,69 @@ def main() -> None:
         ceiling = max(raw_sqlite_ceiling(directory / f"raw-{r}.db") for r in range(REPEATS))
         rows.append(("calibration: bare sqlite3, one transition's writes per txn", f"{ceiling:,.0f} txn/s", ""))
         seq_normal, _ = best_throughput(directory, 1, tasks, "NORMAL")
-        rows.append(("durable lifecycle, 1 sequential agent, synchronous=NORMAL",
-                     f"{seq_normal:,.0f} transitions/s", f">= {TARGETS['sequential']:,}"))
+        rows.append(
+            (
+                "durable lifecycle, 1 sequential agent, synchronous=NORMAL",
+                f"{seq_normal:,.0f} transitions/s",
+                f">= {TARGETS['sequential']:,}",
+            )
+        )
         seq_full, _ = best_throughput(directory, 1, tasks // 2, "FULL")
-        rows.append(("durable lifecycle, 1 sequential agent, synchronous=FULL",
-                     f"{seq_full:,.0f} transitions/s", "(for comparison)"))
+        rows.append(
+            (
+                "durable lifecycle, 1 sequential agent, synchronous=FULL",
+                f"{seq_full:,.0f} transitions/s",
+                "(for comparison)",
+            )
+        )
         conc, batch = best_throughput(directory, 16, tasks * 2, "NORMAL")
-        rows.append(("16 concurrent agents, one process, synchronous=NORMAL",
-                     f"{conc:,.0f} transitions/s", f">= {TARGETS['concurrent']:,}"))
+        rows.append(
+            (
+                "16 concurrent agents, one process, synchronous=NORMAL",
+                f"{conc:,.0f} transitions/s",
+                f">= {TARGETS['concurrent']:,}",
+            )
+        )
         rows.append(("  group commit: appends per transaction (mean)", f"{batch:.1f}", ""))
         latencies = asyncio.run(cross_process_latency(f"sqlite:///{directory / 'latency.db'}", DECISIONS))
-        rows.append((f"cross-process decision latency p50 ({DECISIONS} decisions in a row)",
-                     f"{statistics.median(latencies):.1f} ms", ""))
-        rows.append(("cross-process decision latency p99", f"{pct(latencies, 0.99):.1f} ms",
-                     f"<= {TARGETS['p99_ms']} ms"))
+        rows.append(
+            (
+                f"cross-process decision latency p50 ({DECISIONS} decisions in a row)",
+                f"{statistics.median(latencies):.1f} ms",
+                "",
+            )
+        )
+        rows.append(
+            ("cross-process decision latency p99", f"{pct(latencies, 0.99):.1f} ms", f"<= {TARGETS['p99_ms']} ms")
+        )
         rows.append(("cross-process decision latency max", f"{max(latencies):.1f} ms", ""))
         idle_latencies = asyncio.run(latency_after_idle(f"sqlite:///{directory / 'latency-idle.db'}", 20, 1.0))
-        rows.append(("  same, decided after 1 s idle (follower backed off to 40 ms), p50 of 20",
-                     f"{statistics.median(idle_latencies):.1f} ms", ""))
+        rows.append(
+            (
+                "  same, decided after 1 s idle (follower backed off to 40 ms), p50 of 20",
+                f"{statistics.median(idle_latencies):.1f} ms",
+                "",
+            )
+        )
         rows.append(("  same, decided after 1 s idle, max of 20", f"{max(idle_latencies):.1f} ms", "<= 50 ms"))
-        for query, label in (("", "default (10 ms backing off to 40 ms)"), ("?poll_ms=10&max_poll_ms=10", "fixed 10 ms")):
+        for query, label in (
+            ("", "default (10 ms backing off to 40 ms)"),
+            ("?poll_ms=10&max_poll_ms=10", "fixed 10 ms"),
+        ):
             cpu = asyncio.run(idle_follow_cpu(f"sqlite:///{directory / f'idle-{len(query)}.db'}{query}", 5.0))
-            rows.append((f"idle follow, poll {label}: CPU of the process over 5 s",
-                         f"{cpu:.2f} % of a core", f"< {TARGETS['idle_cpu_pct']:g} %" if not query else ""))
+            rows.append(
+                (
+                    f"idle follow, poll {label}: CPU of the process over 5 s",
+                    f"{cpu:.2f} % of a core",
+                    f"< {TARGETS['idle_cpu_pct']:g} %" if not query else "",
+                )
+            )
     width = max(len(r[0]) for r in rows)
-    print(f"\nhitl SQLite store — Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-          f"{os.cpu_count()} CPUs (shared with other work: figures are noisy), {tasks} tasks per throughput run, "
-          f"best of {REPEATS}")
+    print(
+        f"\nhitl SQLite store — Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"{os.cpu_count()} CPUs (shared with other work: figures are noisy), {tasks} tasks per throughput run, "
+        f"best of {REPEATS}"
+    )
     print(f"{'measure':<{width}}  {'result':>22}  target")
     print(f"{'-' * width}  {'-' * 22}  ------")
     for name, value, target in rows:

@@ -11,8 +11,12 @@ async def run() -> None:
     machine = HITLStateMachine()
     await machine.start_task("deploy_prod", metadata={"env": "prod"})
     task = await machine.request_approval(
-        "deploy_prod", reason="Deploy v1.2.3 to production", context={"version": "1.2.3", "replicas": 6},
-        options=["proceed", "cancel"], severity="critical")
+        "deploy_prod",
+        reason="Deploy v1.2.3 to production",
+        context={"version": "1.2.3", "replicas": 6},
+        options=["proceed", "cancel"],
+        severity="critical",
+    )
     print(f"{task.task_id}: {task.state} — {task.interrupt_point.reason} [{task.interrupt_point.severity}]")
     task = await machine.approve("deploy_prod", approver="alice", option="proceed")
     print(f"{task.task_id}: {task.state} by {task.approval_data['approver']}")

@@ -54,19 +54,38 @@ def stand_in_reviewer(machine: HITLStateMachine, run_id: str, stop: threading.Ev
             if "draft" in str(args.get("title", "")).lower():
                 machine.sync.reject(task.task_id, "stand-in-editor", "drafts never go out; finish it first")
             else:
-                machine.sync.edit(task.task_id, {**args, "title": str(args.get("title", "")).title()},
-                                  "stand-in-editor", comment="house style: title case")
+                machine.sync.edit(
+                    task.task_id,
+                    {**args, "title": str(args.get("title", "")).title()},
+                    "stand-in-editor",
+                    comment="house style: title case",
+                )
             decided.add(task.task_id)
         time.sleep(0.1)
 
 
 def run(store: str, decide_for_me: bool) -> str:
-    llm = OfflineToolLLM([[("publish", {"title": "hitl 1.0 is out", "section": "news"}),
-                           ("publish", {"title": "DRAFT: adapters deep dive", "section": "blog"})]])
-    editor = Agent(role="editor", goal="Publish this week's articles", backstory="Runs the site.", llm=llm,
-                   tools=[publish], verbose=False)
-    task = Task(description="Publish this week's articles and report what went out.",
-                expected_output="what was published", agent=editor)
+    llm = OfflineToolLLM(
+        [
+            [
+                ("publish", {"title": "hitl 1.0 is out", "section": "news"}),
+                ("publish", {"title": "DRAFT: adapters deep dive", "section": "blog"}),
+            ]
+        ]
+    )
+    editor = Agent(
+        role="editor",
+        goal="Publish this week's articles",
+        backstory="Runs the site.",
+        llm=llm,
+        tools=[publish],
+        verbose=False,
+    )
+    task = Task(
+        description="Publish this week's articles and report what went out.",
+        expected_output="what was published",
+        agent=editor,
+    )
     crew = Crew(agents=[editor], tasks=[task], verbose=False)
     machine = HITLStateMachine(store)
     run_id = f"publish-{crew.id.hex[:6]}"
@@ -91,8 +110,11 @@ def run(store: str, decide_for_me: bool) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", help="store URL (default: $HITL_STORE, else the hitl command's SQLite file)")
-    parser.add_argument("--decide-for-me", action="store_true",
-                        help="a stand-in reviewer decides (edit the finished one, reject the draft) instead of you")
+    parser.add_argument(
+        "--decide-for-me",
+        action="store_true",
+        help="a stand-in reviewer decides (edit the finished one, reject the draft) instead of you",
+    )
     args = parser.parse_args(argv)
     run(resolve_store_url(args.store), args.decide_for_me)
 

@@ -56,8 +56,14 @@ def build(state: Release) -> dict[str, Any]:
 
 
 def migrate_db(state: Release) -> dict[str, Any]:
-    answer = interrupt({"reason": f"Run database migration 0042 for {state['version']}", "action": "migrate_db",
-                        "args": {"migration": "0042_add_index", "lock_timeout_s": 30}, "severity": "high"})
+    answer = interrupt(
+        {
+            "reason": f"Run database migration 0042 for {state['version']}",
+            "action": "migrate_db",
+            "args": {"migration": "0042_add_index", "lock_timeout_s": 30},
+            "severity": "high",
+        }
+    )
     if answer["type"] in ("approve", "edit"):
         args = answer.get("args") or {"migration": "0042_add_index"}
         return {"log": [f"migrated {args['migration']} (by {answer['actor']})"]}
@@ -65,15 +71,27 @@ def migrate_db(state: Release) -> dict[str, Any]:
 
 
 def deploy_canary(state: Release) -> dict[str, Any]:
-    answer = interrupt({"reason": f"Deploy {state['version']} to the canary", "action": "deploy",
-                        "args": {"env": "canary", "replicas": 1}, "severity": "medium"})
+    answer = interrupt(
+        {
+            "reason": f"Deploy {state['version']} to the canary",
+            "action": "deploy",
+            "args": {"env": "canary", "replicas": 1},
+            "severity": "medium",
+        }
+    )
     verdict = "deployed" if answer["type"] in ("approve", "edit") else "not deployed"
     return {"log": [f"canary {verdict} (by {answer['actor']})"]}
 
 
 def deploy_prod(state: Release) -> dict[str, Any]:
-    answer = interrupt({"reason": f"Deploy {state['version']} to production", "action": "deploy",
-                        "args": {"env": "prod", "replicas": 12}, "severity": "critical"})
+    answer = interrupt(
+        {
+            "reason": f"Deploy {state['version']} to production",
+            "action": "deploy",
+            "args": {"env": "prod", "replicas": 12},
+            "severity": "critical",
+        }
+    )
     if answer["type"] in ("approve", "edit"):
         replicas = (answer.get("args") or {}).get("replicas", 12)
         return {"log": [f"prod deployed with {replicas} replicas (by {answer['actor']})"]}
@@ -88,8 +106,13 @@ def release_note(state: Release) -> dict[str, Any]:
 
 def build_graph(checkpoints: str) -> Any:
     graph = StateGraph(Release)
-    for name, node in [("build", build), ("migrate_db", migrate_db), ("deploy_canary", deploy_canary),
-                       ("deploy_prod", deploy_prod), ("release_note", release_note)]:
+    for name, node in [
+        ("build", build),
+        ("migrate_db", migrate_db),
+        ("deploy_canary", deploy_canary),
+        ("deploy_prod", deploy_prod),
+        ("release_note", release_note),
+    ]:
         graph.add_node(name, node)
     graph.add_edge(START, "build")
     graph.add_edge("build", "migrate_db")
@@ -119,8 +142,12 @@ def stand_in_reviewer(machine: HITLStateMachine, thread_id: str, stop: threading
                 continue
             action = task.interrupt_point.action
             if action is not None and action.args.get("env") == "prod":
-                machine.sync.edit(task.task_id, {**action.args, "replicas": 6}, "stand-in-reviewer",
-                                  comment="12 is more than we need tonight")
+                machine.sync.edit(
+                    task.task_id,
+                    {**action.args, "replicas": 6},
+                    "stand-in-reviewer",
+                    comment="12 is more than we need tonight",
+                )
             elif action is None:
                 machine.sync.respond(task.task_id, "Faster search thanks to a new index.", "stand-in-reviewer")
             else:
@@ -131,8 +158,10 @@ def stand_in_reviewer(machine: HITLStateMachine, thread_id: str, stop: threading
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", help="store URL (default: $HITL_STORE, else the hitl command's SQLite file)")
-    parser.add_argument("--checkpoints", help=f"LangGraph SqliteSaver file (default: ${CHECKPOINTS_ENV}, "
-                                              "else one in the user data folder)")
+    parser.add_argument(
+        "--checkpoints",
+        help=f"LangGraph SqliteSaver file (default: ${CHECKPOINTS_ENV}, else one in the user data folder)",
+    )
     parser.add_argument("--thread", help="LangGraph thread id (default: a new one)")
     parser.add_argument("--decide-for-me", action="store_true", help="a stand-in reviewer decides instead of you")
     parser.add_argument("--start-only", action="store_true", help="pause at the first questions and exit")
@@ -154,8 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.start_only:
             paused = adapter.start(graph, {"version": "v2.4.0", "log": []}, config)
             print(f"paused on {len(paused.task_ids)} task(s): {', '.join(paused.task_ids)}")
-            print(f"resume later with: {CHECKPOINTS_ENV}={checkpoints} python -m hitl_langgraph.resumer "
-                  f"--store {store} --graph examples/langgraph_deploy.py:graph_from_env")
+            print(
+                f"resume later with: {CHECKPOINTS_ENV}={checkpoints} python -m hitl_langgraph.resumer "
+                f"--store {store} --graph examples/langgraph_deploy.py:graph_from_env"
+            )
             return
         out = adapter.run(graph, {"version": "v2.4.0", "log": []}, config)
         for line in out["log"]:

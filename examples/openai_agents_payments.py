@@ -50,26 +50,33 @@ async def stand_in_reviewer(machine: HITLStateMachine, run_id: str, expected: in
             if args.get("amount", 0) <= LIMIT:
                 await machine.approve(task.task_id, "stand-in-reviewer", comment="within the limit")
             else:
-                await machine.reject(task.task_id, "stand-in-reviewer",
-                                     f"{args.get('amount')} EUR is over the {LIMIT} EUR limit without a ticket")
+                await machine.reject(
+                    task.task_id,
+                    "stand-in-reviewer",
+                    f"{args.get('amount')} EUR is over the {LIMIT} EUR limit without a ticket",
+                )
             decided.add(task.task_id)
         await asyncio.sleep(0.1)
 
 
 async def run(store: str, decide_for_me: bool) -> str:
-    model = OfflineToolModel([[
-        ("transfer", {"to": "DE89 3704 0044 0532 0130 00", "amount": 250, "memo": "invoice 2024-117"}),
-        ("transfer", {"to": "GB29 NWBK 6016 1331 9268 19", "amount": 48_000, "memo": "urgent, CEO request"}),
-    ]])
-    agent = Agent(name="payments-agent", instructions="Pay the invoices you are given.", model=model,
-                  tools=[transfer])
+    model = OfflineToolModel(
+        [
+            [
+                ("transfer", {"to": "DE89 3704 0044 0532 0130 00", "amount": 250, "memo": "invoice 2024-117"}),
+                ("transfer", {"to": "GB29 NWBK 6016 1331 9268 19", "amount": 48_000, "memo": "urgent, CEO request"}),
+            ]
+        ]
+    )
+    agent = Agent(name="payments-agent", instructions="Pay the invoices you are given.", model=model, tools=[transfer])
     machine = HITLStateMachine(store)
     run_id = f"payments-{uuid.uuid4().hex[:6]}"
     try:
         print(f"store: {store}")
         print(f"run {run_id}: the agent asks for two transfers; decide them in `hitl console --store {store}`")
-        runner = ApprovalRunner(machine, severity=lambda tool, args: "critical" if args.get("amount", 0) > LIMIT
-                                else "medium")
+        runner = ApprovalRunner(
+            machine, severity=lambda tool, args: "critical" if args.get("amount", 0) > LIMIT else "medium"
+        )
         reviewer = asyncio.create_task(stand_in_reviewer(machine, run_id, 2)) if decide_for_me else None
         result = await runner.run(agent, "Pay this week's invoices.", run_id=run_id)
         if reviewer is not None:
@@ -86,8 +93,11 @@ async def run(store: str, decide_for_me: bool) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", help="store URL (default: $HITL_STORE, else the hitl command's SQLite file)")
-    parser.add_argument("--decide-for-me", action="store_true",
-                        help="a stand-in reviewer decides (approve small, reject large) instead of you")
+    parser.add_argument(
+        "--decide-for-me",
+        action="store_true",
+        help="a stand-in reviewer decides (approve small, reject large) instead of you",
+    )
     args = parser.parse_args(argv)
     asyncio.run(run(resolve_store_url(args.store), args.decide_for_me))
 

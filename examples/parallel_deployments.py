@@ -12,8 +12,14 @@ REGIONS = {"eu-west": "high", "us-east": "critical", "ap-south": "medium"}
 async def deploy(machine: HITLStateMachine, region: str, severity: str) -> str:
     task_id = f"deploy-{region}"
     await machine.start_task(task_id, metadata={"region": region}, agent=f"deployer-{region}")
-    await machine.request_approval(task_id, reason=f"Roll out v2.0 to {region}", context={"region": region},
-                                   severity=severity, action="deploy", args={"region": region, "version": "2.0"})
+    await machine.request_approval(
+        task_id,
+        reason=f"Roll out v2.0 to {region}",
+        context={"region": region},
+        severity=severity,
+        action="deploy",
+        args={"region": region, "version": "2.0"},
+    )
     decision = await machine.wait_for_decision(task_id)
     await machine.resume(task_id)
     if not decision.approved:
@@ -45,7 +51,8 @@ async def run() -> None:
 
     machine.add_callback(count_waiting, state=TaskState.AWAITING_APPROVAL)
     results, _ = await asyncio.gather(
-        asyncio.gather(*(deploy(machine, r, s) for r, s in REGIONS.items())), operator(machine, all_waiting))
+        asyncio.gather(*(deploy(machine, r, s) for r, s in REGIONS.items())), operator(machine, all_waiting)
+    )
     for line in results:
         print(line)
     completed = await machine.get_tasks_by_state(TaskState.COMPLETED)

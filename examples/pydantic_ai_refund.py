@@ -40,27 +40,30 @@ REFUND_LIMIT = 100  # EUR a support agent may refund without a person
 def support_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     """A scripted stand-in for an LLM: first the tool calls, then a reply built from their results."""
     if len(messages) == 1:
-        return ModelResponse(parts=[
-            ToolCallPart("refund", {"order": "A-1001", "amount": 35, "why": "late delivery"}, tool_call_id="r1"),
-            ToolCallPart("refund", {"order": "A-1002", "amount": 480, "why": "damaged TV"}, tool_call_id="r2"),
-            ToolCallPart("close_account", {"customer": "c-77"}, tool_call_id="c1"),
-            ToolCallPart("ask_customer", {"question": "Which card should the refunds go to?"}, tool_call_id="q1"),
-        ])
-    lines = [f"- {part.tool_name}: {part.content}" for part in messages[-1].parts
-             if isinstance(part, ToolReturnPart)]
+        return ModelResponse(
+            parts=[
+                ToolCallPart("refund", {"order": "A-1001", "amount": 35, "why": "late delivery"}, tool_call_id="r1"),
+                ToolCallPart("refund", {"order": "A-1002", "amount": 480, "why": "damaged TV"}, tool_call_id="r2"),
+                ToolCallPart("close_account", {"customer": "c-77"}, tool_call_id="c1"),
+                ToolCallPart("ask_customer", {"question": "Which card should the refunds go to?"}, tool_call_id="q1"),
+            ]
+        )
+    lines = [f"- {part.tool_name}: {part.content}" for part in messages[-1].parts if isinstance(part, ToolReturnPart)]
     return ModelResponse(parts=[TextPart("Dear customer, here is what we did:\n" + "\n".join(lines))])
 
 
 def support_agent() -> Agent[None, Any]:
-    agent: Agent[None, Any] = Agent(FunctionModel(support_model), output_type=[str, DeferredToolRequests],
-                                    name="support-agent")
+    agent: Agent[None, Any] = Agent(
+        FunctionModel(support_model), output_type=[str, DeferredToolRequests], name="support-agent"
+    )
 
     @agent.tool
     def refund(ctx: RunContext[None], order: str, amount: int, why: str) -> str:
         """Refund ``amount`` EUR on ``order``."""
         if amount > REFUND_LIMIT and not ctx.tool_call_approved:
-            raise ApprovalRequired(metadata={"reason": f"Refund {amount} EUR on {order} ({why}): over the "
-                                                       f"{REFUND_LIMIT} EUR limit"})
+            raise ApprovalRequired(
+                metadata={"reason": f"Refund {amount} EUR on {order} ({why}): over the {REFUND_LIMIT} EUR limit"}
+            )
         return f"refunded {amount} EUR on {order}"
 
     @agent.tool_plain(requires_approval=True)
@@ -86,8 +89,12 @@ async def stand_in_reviewer(machine: HITLStateMachine, run_id: str, expected: in
             action = task.interrupt_point.action
             name = action.name if action else ""
             if name == "refund":
-                await machine.edit(task.task_id, {**action.args, "amount": REFUND_LIMIT}, "stand-in-reviewer",
-                                   comment="goodwill cap; the rest goes through the insurer")
+                await machine.edit(
+                    task.task_id,
+                    {**action.args, "amount": REFUND_LIMIT},
+                    "stand-in-reviewer",
+                    comment="goodwill cap; the rest goes through the insurer",
+                )
             elif name == "close_account":
                 await machine.reject(task.task_id, "stand-in-reviewer", "the customer has an open order")
             else:
@@ -102,11 +109,13 @@ async def run(store: str, decide_for_me: bool) -> str:
     try:
         print(f"store: {store}")
         print(f"run {run_id}: decide its calls in `hitl console --store {store}`")
-        adapter = AgentApprovals(machine, agent="support-agent",
-                                 severity=lambda tool, args: "high" if tool == "close_account" else "medium")
+        adapter = AgentApprovals(
+            machine, agent="support-agent", severity=lambda tool, args: "high" if tool == "close_account" else "medium"
+        )
         reviewer = asyncio.create_task(stand_in_reviewer(machine, run_id, 3)) if decide_for_me else None
-        result = await adapter.run(support_agent(), "Email from c-77: my TV arrived broken, and the mug was late.",
-                                   run_id=run_id)
+        result = await adapter.run(
+            support_agent(), "Email from c-77: my TV arrived broken, and the mug was late.", run_id=run_id
+        )
         if reviewer is not None:
             await reviewer
         print(result.output)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-EXAMPLES = ["examples.basic_approval", "examples.parallel_deployments", "examples.rejection",
-            "examples.persistence", "examples.decorators"]
+EXAMPLES = [
+    "examples.basic_approval",
+    "examples.parallel_deployments",
+    "examples.rejection",
+    "examples.persistence",
+    "examples.decorators",
+]
 
 
 def main() -> int:

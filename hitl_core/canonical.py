@@ -47,8 +47,9 @@ def _default(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=_default)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+    )
 
 
 def fingerprint(args: Any) -> str:
@@ -64,23 +65,30 @@ def checked_copy(value: Any, what: str, limit: int) -> Any:
     later cannot change what was recorded.
     """
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                          default=_default)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default)
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise PayloadError(f"{what} is nested too deeply (or refers to itself)") from None
     size = len(text.encode())
     if size > limit:
-        raise PayloadError(f"{what} is {size:,} bytes, over the limit of {limit:,} bytes "
-                           "(HITL_MAX_PAYLOAD_BYTES)")
+        raise PayloadError(f"{what} is {size:,} bytes, over the limit of {limit:,} bytes (HITL_MAX_PAYLOAD_BYTES)")
     return json.loads(text)
 
 
-def event_hash(prev_hash: str, seq: int, task_id: str, version: int, action: str,
-               from_state: str | None, to_state: str, actor_id: str | None,
-               actor_source: str | None, at_us: int, data: Any) -> str:
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    task_id: str,
+    version: int,
+    action: str,
+    from_state: str | None,
+    to_state: str,
+    actor_id: str | None,
+    actor_source: str | None,
+    at_us: int,
+    data: Any,
+) -> str:
     """The chain link: sha256 over the previous hash and the event's canonical content."""
-    body = canonical_json([seq, task_id, version, action, from_state, to_state, actor_id,
-                           actor_source, at_us, data])
+    body = canonical_json([seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at_us, data])
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()

@@ -30,11 +30,19 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .cli_commands import EXIT_CODES_HELP, add_commands
 
-    parser = argparse.ArgumentParser(prog="hitl", description="The human-in-the-loop control plane for AI agents.",
-                                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hitl",
+        description="The human-in-the-loop control plane for AI agents.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"hitl {__version__}")
-    parser.add_argument("--store", metavar="URL", default=None,
-                        help="store URL (memory://, sqlite:///path.db, postgresql://…); default: $HITL_STORE")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="store URL (memory://, sqlite:///path.db, postgresql://…); default: $HITL_STORE",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     console = sub.add_parser("console", help="the operator console")

@@ -115,8 +115,9 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
             # A hitl.toml's policies (who may decide, …) apply to the CLI's decisions too.
             from .policies import found_config
 
-            async with HITLStateMachine(resolve_store_url(getattr(args, "store", None)),
-                                        config=found_config(sweep=False)) as machine:
+            async with HITLStateMachine(
+                resolve_store_url(getattr(args, "store", None)), config=found_config(sweep=False)
+            ) as machine:
                 return await action(machine, args, out)
 
         try:
@@ -141,6 +142,7 @@ def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
 
 
 # -- verbs ------------------------------------------------------------------------------------------
+
 
 def _age(since: datetime, now: datetime) -> str:
     seconds = max(int((now - since).total_seconds()), 0)
@@ -169,9 +171,16 @@ async def _ls(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str])
     rows = [("ID", "STATE", "SEVERITY", "AGE", "AGENT", "REASON")]
     for t in tasks:
         ip = t.interrupt_point
-        rows.append((_clip(printable(t.task_id), 36), t.state.value, ip.severity.value if ip else "-",
-                     _age(t.updated_at, now), _clip(printable(t.agent or "-"), 16),
-                     _clip(printable(ip.reason), 60) if ip else "-"))
+        rows.append(
+            (
+                _clip(printable(t.task_id), 36),
+                t.state.value,
+                ip.severity.value if ip else "-",
+                _age(t.updated_at, now),
+                _clip(printable(t.agent or "-"), 16),
+                _clip(printable(ip.reason), 60) if ip else "-",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1], file=out)
@@ -194,8 +203,14 @@ async def _show(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str
     p("task", task.task_id)
     p("state", task.state.value)
     p("version", task.version)
-    for label, value in (("agent", task.agent), ("framework", task.framework), ("step", task.current_step),
-                         ("run", task.run_id), ("parent", task.parent_id), ("error", task.error)):
+    for label, value in (
+        ("agent", task.agent),
+        ("framework", task.framework),
+        ("step", task.current_step),
+        ("run", task.run_id),
+        ("parent", task.parent_id),
+        ("error", task.error),
+    ):
         if value:
             p(label, value)
     p("created", task.created_at.isoformat())
@@ -222,8 +237,11 @@ async def _show(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str
     print("history", file=out)
     for h in task.history:
         extra = h.get("reason") or h.get("message") or h.get("error") or ""
-        print(f"  {h['seq']:>6}  {h['at'][:19]}  {h['action']:<17} {h['from'] or 'new':>17} -> {h['to']:<17} "
-              f"{printable(h.get('actor') or '-')}" + (f"  {printable(extra)}" if extra else ""), file=out)
+        print(
+            f"  {h['seq']:>6}  {h['at'][:19]}  {h['action']:<17} {h['from'] or 'new':>17} -> {h['to']:<17} "
+            f"{printable(h.get('actor') or '-')}" + (f"  {printable(extra)}" if extra else ""),
+            file=out,
+        )
     return EXIT_OK
 
 
@@ -232,12 +250,14 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 async def _approve(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
-    task = await machine.approve(args.task_id, _actor(args), comment=args.comment, option=args.option,
-                                 source=SOURCE)
+    task = await machine.approve(args.task_id, _actor(args), comment=args.comment, option=args.option, source=SOURCE)
     who = task.decision.actor.id if task.decision else _actor(args)
     if task.state is TaskState.AWAITING_APPROVAL:
-        print(f"recorded the first approval of task {printable(task.task_id)!s} by {printable(who)}; "
-              "it waits for a second approver", file=out)
+        print(
+            f"recorded the first approval of task {printable(task.task_id)!s} by {printable(who)}; "
+            "it waits for a second approver",
+            file=out,
+        )
     else:
         print(f"approved task {printable(task.task_id)} as {printable(who)}; state {task.state.value}", file=out)
     return EXIT_OK
@@ -247,15 +267,13 @@ async def _reject(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
     if not args.reason or not args.reason.strip():
         raise PayloadError("a rejection needs a reason (--reason TEXT): the agent is told why")
     task = await machine.reject(args.task_id, _actor(args), args.reason, option=args.option, source=SOURCE)
-    print(f"rejected task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}",
-          file=out)
+    print(f"rejected task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}", file=out)
     return EXIT_OK
 
 
 async def _resume(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
     task = await machine.resume(args.task_id, actor=_actor(args))
-    print(f"resumed task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}",
-          file=out)
+    print(f"resumed task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}", file=out)
     return EXIT_OK
 
 
@@ -306,8 +324,13 @@ async def _store_info(machine: HITLStateMachine, args: argparse.Namespace, out: 
         info: dict[str, Any] = await info_of()
     else:
         counts = await store.count_by_state()
-        info = {"backend": type(store).__name__, "url": store.url, "tasks": sum(counts.values()),
-                "last_seq": await store.last_seq(), "by_state": {s.value: n for s, n in counts.items()}}
+        info = {
+            "backend": type(store).__name__,
+            "url": store.url,
+            "tasks": sum(counts.values()),
+            "last_seq": await store.last_seq(),
+            "by_state": {s.value: n for s, n in counts.items()},
+        }
     if args.json:
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -321,6 +344,7 @@ async def _store_info(machine: HITLStateMachine, args: argparse.Namespace, out: 
 
 # -- the parser -------------------------------------------------------------------------------------
 
+
 def _state(value: str) -> str:
     aliases = {"waiting": "awaiting_approval", "pending_approval": "awaiting_approval"}
     value = aliases.get(value.lower(), value.lower())
@@ -332,13 +356,22 @@ def _state(value: str) -> str:
 def add_commands(sub: Any) -> None:
     """Add the store verbs to the ``hitl`` parser's subparsers (called by ``hitl_core.cli``)."""
     store_opt = argparse.ArgumentParser(add_help=False)
-    store_opt.add_argument("--store", metavar="URL", default=argparse.SUPPRESS,
-                           help="store URL (default: $HITL_STORE, else the user-data SQLite file)")
+    store_opt.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="store URL (default: $HITL_STORE, else the user-data SQLite file)",
+    )
 
     def verb(name: str, action: Action, help: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[store_opt], description=help,
-                                                         epilog=EXIT_CODES_HELP,
-                                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser: argparse.ArgumentParser = sub.add_parser(
+            name,
+            help=help,
+            parents=[store_opt],
+            description=help,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         parser.set_defaults(handler=_run(action))
         return parser
 
@@ -369,21 +402,29 @@ def add_commands(sub: Any) -> None:
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
-    export = audit_sub.add_parser("export", help="every event, oldest first", parents=[store_opt],
-                                  epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export = audit_sub.add_parser(
+        "export",
+        help="every event, oldest first",
+        parents=[store_opt],
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     export.add_argument("--format", choices=("jsonl", "json"), default="jsonl", help="default: jsonl")
     export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     export.add_argument("--task", metavar="ID", help="only this task's events")
     export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
     export.set_defaults(handler=_run(_export))
-    check = audit_sub.add_parser("verify", help="walk the hash chain; non-zero exit names the first bad event",
-                                 parents=[store_opt], epilog=EXIT_CODES_HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    check = audit_sub.add_parser(
+        "verify",
+        help="walk the hash chain; non-zero exit names the first bad event",
+        parents=[store_opt],
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.set_defaults(handler=_run(_verify))
 
     store = sub.add_parser("store", help="the store itself")
     store_sub = store.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
-    info = store_sub.add_parser("info", help="where the store is, its schema version and counts",
-                                parents=[store_opt])
+    info = store_sub.add_parser("info", help="where the store is, its schema version and counts", parents=[store_opt])
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=_run(_store_info))

@@ -47,12 +47,12 @@ class ApprovalRejected(HITLError):
         self.reason = decision.message
         self.actor = decision.actor.id
         what = decision.type.value if decision.type.value in ("timeout", "policy") else "rejected"
-        super().__init__(f"task {task_id!r} {what} by {self.actor}"
-                         + (f": {self.reason}" if self.reason else ""))
+        super().__init__(f"task {task_id!r} {what} by {self.actor}" + (f": {self.reason}" if self.reason else ""))
 
 
-def _task_id_for(func: Callable[..., Any], task_id: str | Callable[..., str] | None,
-                 bound: inspect.BoundArguments | None) -> str:
+def _task_id_for(
+    func: Callable[..., Any], task_id: str | Callable[..., str] | None, bound: inspect.BoundArguments | None
+) -> str:
     if callable(task_id):
         return task_id(**(bound.arguments if bound else {}))
     return f"{task_id or func.__name__}-{uuid.uuid4().hex[:12]}"
@@ -80,13 +80,20 @@ def _result_for_record(result: Any) -> Any:
         return {"type": type(result).__name__}
 
 
-def requires_approval(reason: str | None = None, *, options: list[str] | None = None,
-                      severity: Severity | str = Severity.MEDIUM, machine: HITLStateMachine | None = None,
-                      timeout: float | None = None, default_decision: str = "reject",
-                      task_id: str | Callable[..., str] | None = None,
-                      allowed_decisions: Iterable[str] | None = None, assignees: Iterable[str] | None = None,
-                      required_approvals: int = 1, agent: str | None = None
-                      ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def requires_approval(
+    reason: str | None = None,
+    *,
+    options: list[str] | None = None,
+    severity: Severity | str = Severity.MEDIUM,
+    machine: HITLStateMachine | None = None,
+    timeout: float | None = None,
+    default_decision: str = "reject",
+    task_id: str | Callable[..., str] | None = None,
+    allowed_decisions: Iterable[str] | None = None,
+    assignees: Iterable[str] | None = None,
+    required_approvals: int = 1,
+    agent: str | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Each call becomes a task waiting for a person; the function runs only if approved.
 
     The call's arguments are the approval's context and the action's args (they must be
@@ -107,17 +114,25 @@ def requires_approval(reason: str | None = None, *, options: list[str] | None = 
             await m.start_task(tid, step=name, agent=agent)
             try:
                 await m.request_approval(
-                    tid, text, context=args, options=options, severity=severity,
-                    action=Action.model_construct(name=name, args=args), timeout=timeout,
-                    default_decision=default_decision, allowed_decisions=allowed_decisions,
-                    assignees=assignees, required_approvals=required_approvals)
+                    tid,
+                    text,
+                    context=args,
+                    options=options,
+                    severity=severity,
+                    action=Action.model_construct(name=name, args=args),
+                    timeout=timeout,
+                    default_decision=default_decision,
+                    allowed_decisions=allowed_decisions,
+                    assignees=assignees,
+                    required_approvals=required_approvals,
+                )
             except Exception as exc:
                 await m.fail(tid, f"could not ask for approval: {exc}")
                 raise
 
         async def gate(m: HITLStateMachine, bound: inspect.BoundArguments) -> tuple[str, Decision]:
             args = _call_args(bound)
-            text = (reason or f"{name} needs approval")
+            text = reason or f"{name} needs approval"
             if "{" in text:
                 try:
                     text = text.format(**args)
@@ -147,6 +162,7 @@ def requires_approval(reason: str | None = None, *, options: list[str] | None = 
             return tid, decision
 
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_wrapper(*a: P.args, **kw: P.kwargs) -> Any:
                 m = machine or default_machine()
@@ -251,9 +267,13 @@ def checkpoint() -> None:
         cp.check_sync()
 
 
-def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | None = None,
-                  task_id: str | Callable[..., str] | None = None, agent: str | None = None
-                  ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def interruptible(
+    check_interval: float = 1.0,
+    *,
+    machine: HITLStateMachine | None = None,
+    task_id: str | Callable[..., str] | None = None,
+    agent: str | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the function as a task a person can pause (``machine.pause``) at its checkpoints.
 
     Inside, call ``checkpoint()`` (sync) or ``await acheckpoint()`` (async) between steps. A pause
@@ -269,6 +289,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
         signature = inspect.signature(func)
 
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_wrapper(*a: P.args, **kw: P.kwargs) -> Any:
                 m = machine or default_machine()
@@ -282,8 +303,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
                     result = await func(*a, **kw)  # type: ignore[misc]
                     await cp.check()  # the end is a checkpoint too: a late pause is honoured
                 except BaseException as exc:
-                    await m.fail(tid, str(exc) if isinstance(exc, ApprovalRejected)
-                                 else f"{type(exc).__name__}: {exc}")
+                    await m.fail(tid, str(exc) if isinstance(exc, ApprovalRejected) else f"{type(exc).__name__}: {exc}")
                     raise
                 finally:
                     _current.reset(token)
@@ -306,8 +326,7 @@ def interruptible(check_interval: float = 1.0, *, machine: HITLStateMachine | No
                 result = func(*a, **kw)
                 cp.check_sync(final=True)  # the end is a checkpoint too: a late pause is honoured
             except BaseException as exc:
-                m.sync.fail(tid, str(exc) if isinstance(exc, ApprovalRejected)
-                            else f"{type(exc).__name__}: {exc}")
+                m.sync.fail(tid, str(exc) if isinstance(exc, ApprovalRejected) else f"{type(exc).__name__}: {exc}")
                 raise
             finally:
                 _current.reset(token)

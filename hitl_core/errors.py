@@ -39,14 +39,14 @@ class InvalidTransitionError(HITLError):
 class ConflictError(HITLError):
     """Compare-and-set lost: another actor changed the task first. Re-read and decide again."""
 
-    def __init__(self, task_id: str, expected_version: int, actual_version: int | None,
-                 detail: str = "") -> None:
+    def __init__(self, task_id: str, expected_version: int, actual_version: int | None, detail: str = "") -> None:
         self.task_id = task_id
         self.expected_version = expected_version
         self.actual_version = actual_version
-        super().__init__(detail or (
-            f"task {task_id!r} changed concurrently (expected version {expected_version}, "
-            f"found {actual_version})"))
+        super().__init__(
+            detail
+            or (f"task {task_id!r} changed concurrently (expected version {expected_version}, found {actual_version})")
+        )
 
 
 class AlreadyDecidedError(ConflictError, InvalidTransitionError):
@@ -56,8 +56,9 @@ class AlreadyDecidedError(ConflictError, InvalidTransitionError):
     ``InvalidTransitionError`` (deciding a decided task is not a legal transition).
     """
 
-    def __init__(self, task_id: str, state: str, action: str, decided_by: str | None,
-                 decision_type: str | None, version: int = 0) -> None:
+    def __init__(
+        self, task_id: str, state: str, action: str, decided_by: str | None, decision_type: str | None, version: int = 0
+    ) -> None:
         self.task_id = task_id
         self.state = state
         self.action = action
@@ -66,8 +67,7 @@ class AlreadyDecidedError(ConflictError, InvalidTransitionError):
         self.expected_version = version
         self.actual_version = version
         who = f"{decided_by} ({decision_type})" if decided_by else "someone"
-        Exception.__init__(self, f"cannot {action} task {task_id!r}: already decided by {who}; "
-                                 f"state {state}")
+        Exception.__init__(self, f"cannot {action} task {task_id!r}: already decided by {who}; state {state}")
 
 
 class NotAuthorizedError(HITLError):

@@ -26,6 +26,7 @@ StoreFactory = Callable[[str], "Store"]
 
 # -- set-up -----------------------------------------------------------------------------------
 
+
 @hookspec
 def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
     """Called once when a machine opens its store, to collect backends by URL scheme.
@@ -37,6 +38,7 @@ def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
 
 
 # -- before a task waits ----------------------------------------------------------------------
+
 
 @hookspec
 def hitl_assess(task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] | None:
@@ -70,6 +72,7 @@ def hitl_approval_requested(task: TaskContext, interrupt: InterruptPoint) -> Non
 
 # -- deciding ---------------------------------------------------------------------------------
 
+
 @hookspec
 def hitl_authorize(actor: Actor, task: TaskContext, decision: Decision) -> bool | None:
     """Called before a decision is committed: may ``actor`` make ``decision`` on ``task``?
@@ -101,6 +104,7 @@ def hitl_deadline_warning(task: TaskContext, interrupt: InterruptPoint, seconds_
 
 
 # -- after every transition -------------------------------------------------------------------
+
 
 @hookspec
 def hitl_transition(event: Event, task: TaskContext) -> None:

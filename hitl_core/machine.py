@@ -80,8 +80,7 @@ def _check_id(task_id: Any) -> str:
     if not isinstance(task_id, str) or not task_id.strip():
         raise PayloadError(f"task id must be a non-empty string, got {task_id!r}")
     if len(task_id) > settings.MAX_TASK_ID_LENGTH:
-        raise PayloadError(f"task id is {len(task_id)} characters, over the limit of "
-                           f"{settings.MAX_TASK_ID_LENGTH}")
+        raise PayloadError(f"task id is {len(task_id)} characters, over the limit of {settings.MAX_TASK_ID_LENGTH}")
     return task_id
 
 
@@ -104,10 +103,17 @@ class HITLStateMachine:
     the entry-point plugins (``load_entrypoints=False`` skips those, e.g. in tests).
     """
 
-    def __init__(self, store: Store | str | None = None, plugins: Iterable[object] = (), *,
-                 load_entrypoints: bool = True, max_payload_bytes: int | None = None,
-                 agent: str | None = None, framework: str | None = None,
-                 config: PolicyConfigSource | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | str | None = None,
+        plugins: Iterable[object] = (),
+        *,
+        load_entrypoints: bool = True,
+        max_payload_bytes: int | None = None,
+        agent: str | None = None,
+        framework: str | None = None,
+        config: PolicyConfigSource | None = None,
+    ) -> None:
         self.plugins = PluginHost(plugins, load_entrypoints=load_entrypoints)
         if store is None:
             store = settings.store_url_from_env() or "memory://"
@@ -187,8 +193,7 @@ class HITLStateMachine:
 
     # -- callbacks ------------------------------------------------------------------------
 
-    def add_callback(self, callback: Callback, task_id: str = "*", *,
-                     state: TaskState | str | None = None) -> Callback:
+    def add_callback(self, callback: Callback, task_id: str = "*", *, state: TaskState | str | None = None) -> Callback:
         """Call ``callback(task, old_state, new_state)`` after each matching committed transition.
 
         ``task_id`` is one task's id or ``"*"``; ``state`` optionally limits it to transitions
@@ -221,18 +226,30 @@ class HITLStateMachine:
         return record
 
     def _illegal(self, action: str, record: TaskRecord) -> HITLError:
-        if action in ("approve", "reject") and record.decision is not None \
-                and record.state is not S.AWAITING_APPROVAL:
+        if action in ("approve", "reject") and record.decision is not None and record.state is not S.AWAITING_APPROVAL:
             d = record.decision
-            return AlreadyDecidedError(record.task_id, record.state.value, action, d.actor.id,
-                                       d.type.value, record.version)
-        allowed = [a for a, moves in TRANSITIONS.items() if record.state in moves
-                   and a not in ("approve_partial", "escalate")]
-        return InvalidTransitionError(record.task_id, record.state.value, action,
-                                      f"allowed from {record.state.value}: {', '.join(allowed) or 'nothing'}")
+            return AlreadyDecidedError(
+                record.task_id, record.state.value, action, d.actor.id, d.type.value, record.version
+            )
+        allowed = [
+            a for a, moves in TRANSITIONS.items() if record.state in moves and a not in ("approve_partial", "escalate")
+        ]
+        return InvalidTransitionError(
+            record.task_id,
+            record.state.value,
+            action,
+            f"allowed from {record.state.value}: {', '.join(allowed) or 'nothing'}",
+        )
 
-    async def _commit(self, action: str, record: TaskRecord | None, task_id: str, actor: Actor | None,
-                      data: dict[str, Any], **changes: Any) -> TaskRecord:
+    async def _commit(
+        self,
+        action: str,
+        record: TaskRecord | None,
+        task_id: str,
+        actor: Actor | None,
+        data: dict[str, Any],
+        **changes: Any,
+    ) -> TaskRecord:
         """Append one transition at ``record``'s version and run the observers."""
         from_state = record.state if record is not None else None
         to_state = TRANSITIONS[action].get(from_state)
@@ -241,25 +258,45 @@ class HITLStateMachine:
                 raise TaskNotFoundError(task_id)
             raise self._illegal(action, record)
         at = now_us()
-        event = EventRecord(task_id, (record.version + 1) if record else 1, action, from_state, to_state,
-                            actor.id if actor else None, actor.source if actor else None, at, data)
+        event = EventRecord(
+            task_id,
+            (record.version + 1) if record else 1,
+            action,
+            from_state,
+            to_state,
+            actor.id if actor else None,
+            actor.source if actor else None,
+            at,
+            data,
+        )
         if record is None:
-            new = TaskRecord(task_id=task_id, state=to_state, version=1, created_at=at, updated_at=at,
-                             history=(event,), **changes)
+            new = TaskRecord(
+                task_id=task_id, state=to_state, version=1, created_at=at, updated_at=at, history=(event,), **changes
+            )
         else:
-            new = record.evolve(state=to_state, version=event.version, updated_at=at,
-                                history=(*record.history, event), **changes)
+            new = record.evolve(
+                state=to_state, version=event.version, updated_at=at, history=(*record.history, event), **changes
+            )
         store = self.store if self._opened else await self._ready()
         await store.append(event, new, record.version if record is not None else None)
         if log.isEnabledFor(logging.INFO):
-            log.info("%s %s: %s -> %s (v%d, seq %d, by %s)", task_id, action,
-                     from_state.value if from_state else "new", to_state.value, new.version, event.seq,
-                     actor.id if actor else "-", extra={"task_id": task_id, "action": action})
+            log.info(
+                "%s %s: %s -> %s (v%d, seq %d, by %s)",
+                task_id,
+                action,
+                from_state.value if from_state else "new",
+                to_state.value,
+                new.version,
+                event.seq,
+                actor.id if actor else "-",
+                extra={"task_id": task_id, "action": action},
+            )
         await self._after_commit(event, new)
         return new
 
-    async def _after_commit(self, event: EventRecord, record: TaskRecord, *, context: TaskContext | None = None
-                            ) -> TaskContext | None:
+    async def _after_commit(
+        self, event: EventRecord, record: TaskRecord, *, context: TaskContext | None = None
+    ) -> TaskContext | None:
         task_id = record.task_id
         if task_id in self._waiters or task_id in self._pause_flags:
             self._wake(record)
@@ -272,22 +309,42 @@ class HITLStateMachine:
 
     # -- creating and starting ------------------------------------------------------------
 
-    def _task_fields(self, metadata: dict[str, Any] | None, step: str | None, agent: str | None,
-                     framework: str | None, run_id: str | None, parent_id: str | None) -> dict[str, Any]:
+    def _task_fields(
+        self,
+        metadata: dict[str, Any] | None,
+        step: str | None,
+        agent: str | None,
+        framework: str | None,
+        run_id: str | None,
+        parent_id: str | None,
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if metadata:
             fields["metadata"] = checked_copy(metadata, "metadata", self.max_payload_bytes)
         agent = agent or self.default_agent
         framework = framework or self.default_framework
-        for key, value in (("current_step", step), ("agent", agent), ("framework", framework),
-                           ("run_id", run_id), ("parent_id", parent_id)):
+        for key, value in (
+            ("current_step", step),
+            ("agent", agent),
+            ("framework", framework),
+            ("run_id", run_id),
+            ("parent_id", parent_id),
+        ):
             if value is not None:
                 fields[key] = str(value)
         return fields
 
-    async def create_task(self, task_id: str, metadata: dict[str, Any] | None = None, *,
-                          step: str | None = None, agent: str | None = None, framework: str | None = None,
-                          run_id: str | None = None, parent_id: str | None = None) -> TaskContext:
+    async def create_task(
+        self,
+        task_id: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        step: str | None = None,
+        agent: str | None = None,
+        framework: str | None = None,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> TaskContext:
         """Make a PENDING task. ``DuplicateTaskError`` if the id exists."""
         _check_id(task_id)
         fields = self._task_fields(metadata, step, agent, framework, run_id, parent_id)
@@ -297,12 +354,19 @@ class HITLStateMachine:
         data = {k: v for k, v in fields.items() if k != "current_step"}
         if step is not None:
             data["step"] = step
-        return (await self._commit("create", None, task_id, self._agent_actor(fields), data,
-                                   **fields)).to_context()
+        return (await self._commit("create", None, task_id, self._agent_actor(fields), data, **fields)).to_context()
 
-    async def start_task(self, task_id: str, metadata: dict[str, Any] | None = None, step: str | None = None,
-                         *, agent: str | None = None, framework: str | None = None,
-                         run_id: str | None = None, parent_id: str | None = None) -> TaskContext:
+    async def start_task(
+        self,
+        task_id: str,
+        metadata: dict[str, Any] | None = None,
+        step: str | None = None,
+        *,
+        agent: str | None = None,
+        framework: str | None = None,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> TaskContext:
         """PENDING → RUNNING, or create-and-start an unknown id in one event (the seed's usage).
 
         ``DuplicateTaskError`` if the id exists and is not PENDING.
@@ -320,8 +384,9 @@ class HITLStateMachine:
                 data["step"] = step
         if record is not None and "metadata" in fields:
             fields["metadata"] = {**(record.metadata or {}), **fields["metadata"]}
-        return (await self._commit("start", record, task_id,
-                                   self._agent_actor(fields, record), data, **fields)).to_context()
+        return (
+            await self._commit("start", record, task_id, self._agent_actor(fields, record), data, **fields)
+        ).to_context()
 
     def _agent_actor(self, fields: dict[str, Any], record: TaskRecord | None = None) -> Actor:
         agent = fields.get("agent") or (record.agent if record else None) or "agent"
@@ -330,14 +395,25 @@ class HITLStateMachine:
     # -- asking for a decision ---------------------------------------------------------------
 
     async def request_approval(
-        self, task_id: str, reason: str, context: dict[str, Any] | None = None,
-        options: list[str] | None = None, severity: Severity | str = Severity.MEDIUM, *,
-        kind: InterruptKind | str = InterruptKind.APPROVAL, action: Action | str | None = None,
-        args: dict[str, Any] | None = None, allowed_decisions: Iterable[str] | None = None,
-        response_schema: dict[str, Any] | None = None, deadline: datetime | None = None,
-        timeout: float | None = None, default_decision: str = "reject",
-        assignees: Iterable[str] | None = None, required_approvals: int = 1,
-        step: str | None = None, requested_by: str | None = None,
+        self,
+        task_id: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+        options: list[str] | None = None,
+        severity: Severity | str = Severity.MEDIUM,
+        *,
+        kind: InterruptKind | str = InterruptKind.APPROVAL,
+        action: Action | str | None = None,
+        args: dict[str, Any] | None = None,
+        allowed_decisions: Iterable[str] | None = None,
+        response_schema: dict[str, Any] | None = None,
+        deadline: datetime | None = None,
+        timeout: float | None = None,
+        default_decision: str = "reject",
+        assignees: Iterable[str] | None = None,
+        required_approvals: int = 1,
+        step: str | None = None,
+        requested_by: str | None = None,
     ) -> TaskContext:
         """RUNNING → AWAITING_APPROVAL: stop and ask a person.
 
@@ -352,26 +428,56 @@ class HITLStateMachine:
         if not isinstance(reason, str) or not reason.strip():
             raise PayloadError(f"task {task_id!r}: the reason must be a non-empty string")
         interrupt = self._build_interrupt(
-            reason, context, options, severity, kind, action, args, allowed_decisions, response_schema,
-            deadline, timeout, default_decision, assignees, required_approvals, requested_by)
+            reason,
+            context,
+            options,
+            severity,
+            kind,
+            action,
+            args,
+            allowed_decisions,
+            response_schema,
+            deadline,
+            timeout,
+            default_decision,
+            assignees,
+            required_approvals,
+            requested_by,
+        )
         record = await self._get_record(task_id)
         if record.state is not S.RUNNING:
             raise self._illegal("request_approval", record)
         return await self._ask("request_approval", record, interrupt, step, requested_by)
 
-    def _build_interrupt(self, reason: str, context: dict[str, Any] | None, options: list[str] | None,
-                         severity: Severity | str, kind: InterruptKind | str, action: Action | str | None,
-                         args: dict[str, Any] | None, allowed_decisions: Iterable[str] | None,
-                         response_schema: dict[str, Any] | None, deadline: datetime | None,
-                         timeout: float | None, default_decision: str, assignees: Iterable[str] | None,
-                         required_approvals: int, requested_by: str | None) -> InterruptPoint:
+    def _build_interrupt(
+        self,
+        reason: str,
+        context: dict[str, Any] | None,
+        options: list[str] | None,
+        severity: Severity | str,
+        kind: InterruptKind | str,
+        action: Action | str | None,
+        args: dict[str, Any] | None,
+        allowed_decisions: Iterable[str] | None,
+        response_schema: dict[str, Any] | None,
+        deadline: datetime | None,
+        timeout: float | None,
+        default_decision: str,
+        assignees: Iterable[str] | None,
+        required_approvals: int,
+        requested_by: str | None,
+    ) -> InterruptPoint:
         limit = self.max_payload_bytes
         if context is not None and not isinstance(context, dict):
             raise PayloadError(f"context must be a dict, got {type(context).__name__}")
-        values: dict[str, Any] = {"reason": reason, "severity": severity, "kind": kind,
-                                  "interrupt_id": os.urandom(16).hex(),
-                                  "default_decision": default_decision,
-                                  "required_approvals": required_approvals}
+        values: dict[str, Any] = {
+            "reason": reason,
+            "severity": severity,
+            "kind": kind,
+            "interrupt_id": os.urandom(16).hex(),
+            "default_decision": default_decision,
+            "required_approvals": required_approvals,
+        }
         if context:
             values["context"] = checked_copy(context, "context", limit)
         if options is not None:
@@ -388,8 +494,7 @@ class HITLStateMachine:
             allowed = [str(d) for d in allowed_decisions]
             unknown = [d for d in allowed if d not in PERSON_DECISIONS]
             if unknown or not allowed:
-                raise PayloadError(f"allowed_decisions must be a non-empty subset of {PERSON_DECISIONS}, "
-                                   f"got {allowed}")
+                raise PayloadError(f"allowed_decisions must be a non-empty subset of {PERSON_DECISIONS}, got {allowed}")
             values["allowed_decisions"] = allowed
         if response_schema is not None:
             values["response_schema"] = checked_copy(response_schema, "response_schema", limit)
@@ -408,16 +513,20 @@ class HITLStateMachine:
         except ValueError as exc:
             raise PayloadError(f"invalid approval request: {exc}") from None
 
-    async def _ask(self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None,
-                   requested_by: str | None) -> TaskContext:
+    async def _ask(
+        self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
+    ) -> TaskContext:
         if self.plugins.has_policies:
             interrupt = await self.plugins.assess(record.to_context(), interrupt)
         changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approval": None, "approvals": ()}
         data: dict[str, Any] = {"interrupt": interrupt}
         if step is not None:
             changes["current_step"] = data["step"] = step
-        actor = actor_of(requested_by, "person") if action == "pause" and requested_by else \
-            actor_of(requested_by or record.agent or "agent", "agent")
+        actor = (
+            actor_of(requested_by, "person")
+            if action == "pause" and requested_by
+            else actor_of(requested_by or record.agent or "agent", "agent")
+        )
         new = await self._commit(action, record, record.task_id, actor, data, **changes)
         context = new.to_context()
         if self.plugins.has_policies:
@@ -432,8 +541,15 @@ class HITLStateMachine:
             await self.plugins.approval_requested(context, interrupt)
         return context
 
-    async def pause(self, task_id: str, actor: str, reason: str, *, severity: Severity | str = Severity.MEDIUM,
-                    context: dict[str, Any] | None = None) -> TaskContext:
+    async def pause(
+        self,
+        task_id: str,
+        actor: str,
+        reason: str,
+        *,
+        severity: Severity | str = Severity.MEDIUM,
+        context: dict[str, Any] | None = None,
+    ) -> TaskContext:
         """A person interrupts a RUNNING task: RUNNING → AWAITING_APPROVAL with kind=review.
 
         The agent notices at its next checkpoint (``@interruptible``) and waits for the decision.
@@ -444,49 +560,109 @@ class HITLStateMachine:
         if record.state is not S.RUNNING:
             raise self._illegal("pause", record)
         interrupt = self._build_interrupt(
-            reason, context, ["resume", "stop"], severity, InterruptKind.REVIEW, None, None,
-            ["approve", "reject"], None, None, None, "reject", None, 1, actor)
+            reason,
+            context,
+            ["resume", "stop"],
+            severity,
+            InterruptKind.REVIEW,
+            None,
+            None,
+            ["approve", "reject"],
+            None,
+            None,
+            None,
+            "reject",
+            None,
+            1,
+            actor,
+        )
         return await self._ask("pause", record, interrupt, None, actor)
 
     # -- deciding --------------------------------------------------------------------------
 
-    async def approve(self, task_id: str, approver: str | None = None, *, option: str | None = None,
-                      comment: str | None = None, notes: str | None = None, source: str = "api",
-                      interrupt_id: str | None = None, args_fingerprint: str | None = None) -> TaskContext:
+    async def approve(
+        self,
+        task_id: str,
+        approver: str | None = None,
+        *,
+        option: str | None = None,
+        comment: str | None = None,
+        notes: str | None = None,
+        source: str = "api",
+        interrupt_id: str | None = None,
+        args_fingerprint: str | None = None,
+    ) -> TaskContext:
         """AWAITING_APPROVAL → APPROVED (or, under four eyes, the first of two approvals).
 
         ``interrupt_id``/``args_fingerprint``: pass what the person saw; if the task has since
         asked something else, ``ConflictError`` instead of approving what nobody looked at.
         """
-        decision = Decision(type=DecisionType.APPROVE, actor=actor_of(approver or settings.os_user(), source), option=option, message=comment if comment is not None else notes)
-        return await self.decide(task_id, decision, interrupt_id=interrupt_id,
-                                 args_fingerprint=args_fingerprint)
+        decision = Decision(
+            type=DecisionType.APPROVE,
+            actor=actor_of(approver or settings.os_user(), source),
+            option=option,
+            message=comment if comment is not None else notes,
+        )
+        return await self.decide(task_id, decision, interrupt_id=interrupt_id, args_fingerprint=args_fingerprint)
 
-    async def reject(self, task_id: str, rejector: str | None = None, reason: str | None = None, *,
-                     option: str | None = None, source: str = "api", interrupt_id: str | None = None,
-                     approver: str | None = None) -> TaskContext:
+    async def reject(
+        self,
+        task_id: str,
+        rejector: str | None = None,
+        reason: str | None = None,
+        *,
+        option: str | None = None,
+        source: str = "api",
+        interrupt_id: str | None = None,
+        approver: str | None = None,
+    ) -> TaskContext:
         """AWAITING_APPROVAL → REJECTED. The reason reaches the agent (and, via adapters, the model)."""
-        decision = Decision(type=DecisionType.REJECT,
-                            actor=actor_of(rejector or approver or settings.os_user(), source),
-                            option=option, message=reason)
+        decision = Decision(
+            type=DecisionType.REJECT,
+            actor=actor_of(rejector or approver or settings.os_user(), source),
+            option=option,
+            message=reason,
+        )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
-    async def edit(self, task_id: str, edited_args: dict[str, Any], approver: str | None = None, *,
-                   comment: str | None = None, source: str = "api", interrupt_id: str | None = None,
-                   args_fingerprint: str | None = None) -> TaskContext:
+    async def edit(
+        self,
+        task_id: str,
+        edited_args: dict[str, Any],
+        approver: str | None = None,
+        *,
+        comment: str | None = None,
+        source: str = "api",
+        interrupt_id: str | None = None,
+        args_fingerprint: str | None = None,
+    ) -> TaskContext:
         """Approve with edited args: the action runs with ``edited_args`` instead of its own."""
-        decision = Decision(type=DecisionType.EDIT, actor=actor_of(approver or settings.os_user(), source), edited_args=edited_args, message=comment)
-        return await self.decide(task_id, decision, interrupt_id=interrupt_id,
-                                 args_fingerprint=args_fingerprint)
+        decision = Decision(
+            type=DecisionType.EDIT,
+            actor=actor_of(approver or settings.os_user(), source),
+            edited_args=edited_args,
+            message=comment,
+        )
+        return await self.decide(task_id, decision, interrupt_id=interrupt_id, args_fingerprint=args_fingerprint)
 
-    async def respond(self, task_id: str, response: Any, responder: str | None = None, *,
-                      source: str = "api", interrupt_id: str | None = None) -> TaskContext:
+    async def respond(
+        self,
+        task_id: str,
+        response: Any,
+        responder: str | None = None,
+        *,
+        source: str = "api",
+        interrupt_id: str | None = None,
+    ) -> TaskContext:
         """Approve with an answer (questions): checked against the interrupt's ``response_schema``."""
-        decision = Decision(type=DecisionType.RESPOND, actor=actor_of(responder or settings.os_user(), source), response=response)
+        decision = Decision(
+            type=DecisionType.RESPOND, actor=actor_of(responder or settings.os_user(), source), response=response
+        )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
-    async def decide(self, task_id: str, decision: Decision, *, interrupt_id: str | None = None,
-                     args_fingerprint: str | None = None) -> TaskContext:
+    async def decide(
+        self, task_id: str, decision: Decision, *, interrupt_id: str | None = None, args_fingerprint: str | None = None
+    ) -> TaskContext:
         """Apply any ``Decision`` to a waiting task (the primitive behind approve/reject/edit/respond).
 
         Raises ``AlreadyDecidedError`` (naming who) when somebody decided first — also when two
@@ -499,14 +675,26 @@ class HITLStateMachine:
         if interrupt_id is not None and (current is None or current.interrupt_id != interrupt_id):
             if record.decision is not None and record.decision.interrupt_id == interrupt_id:
                 d = record.decision
-                raise AlreadyDecidedError(task_id, record.state.value, decision.type.value, d.actor.id,
-                                          d.type.value, record.version)
-            raise ConflictError(task_id, record.version, record.version,
-                                f"task {task_id!r} is no longer waiting on interrupt {interrupt_id}")
-        if args_fingerprint is not None and current is not None \
-                and current.args_fingerprint not in (None, args_fingerprint):
-            raise ConflictError(task_id, record.version, record.version,
-                                f"task {task_id!r}: the action's args changed since they were shown")
+                raise AlreadyDecidedError(
+                    task_id, record.state.value, decision.type.value, d.actor.id, d.type.value, record.version
+                )
+            raise ConflictError(
+                task_id,
+                record.version,
+                record.version,
+                f"task {task_id!r} is no longer waiting on interrupt {interrupt_id}",
+            )
+        if (
+            args_fingerprint is not None
+            and current is not None
+            and current.args_fingerprint not in (None, args_fingerprint)
+        ):
+            raise ConflictError(
+                task_id,
+                record.version,
+                record.version,
+                f"task {task_id!r}: the action's args changed since they were shown",
+            )
         return await self._apply_decision(record, decision, authorize=True)
 
     def _validate_decision(self, record: TaskRecord, decision: Decision) -> Decision:
@@ -515,11 +703,14 @@ class HITLStateMachine:
         kind = decision.type.value
         task_id = record.task_id
         if kind in PERSON_DECISIONS and kind not in interrupt.allowed_decisions:
-            raise InvalidTransitionError(task_id, record.state.value, kind,
-                                         f"this interrupt allows only {', '.join(interrupt.allowed_decisions)}")
+            raise InvalidTransitionError(
+                task_id,
+                record.state.value,
+                kind,
+                f"this interrupt allows only {', '.join(interrupt.allowed_decisions)}",
+            )
         if decision.option is not None and decision.option not in interrupt.options:
-            raise PayloadError(f"task {task_id!r}: option {decision.option!r} is not one of "
-                               f"{interrupt.options}")
+            raise PayloadError(f"task {task_id!r}: option {decision.option!r} is not one of {interrupt.options}")
         updates: dict[str, Any] = {"interrupt_id": interrupt.interrupt_id}
         limit = self.max_payload_bytes
         if decision.type is DecisionType.EDIT:
@@ -533,8 +724,9 @@ class HITLStateMachine:
             if interrupt.response_schema is not None:
                 problems = schema_errors(response, interrupt.response_schema)
                 if problems:
-                    raise PayloadError(f"task {task_id!r}: the response does not fit the schema: "
-                                       + "; ".join(problems))
+                    raise PayloadError(
+                        f"task {task_id!r}: the response does not fit the schema: " + "; ".join(problems)
+                    )
             updates["response"] = response
         if decision.message is not None:
             updates["message"] = checked_copy(str(decision.message), "message", limit)
@@ -548,17 +740,24 @@ class HITLStateMachine:
         interrupt = record.interrupt
         approvals = record.approvals
         person = decision.type not in (DecisionType.TIMEOUT, DecisionType.POLICY)
-        if decision.approved and interrupt.required_approvals > 1 and person \
-                and any(a.actor.id == decision.actor.id for a in approvals):
-            raise NotAuthorizedError(task_id, decision.actor.id,
-                                         "four eyes: the second approval must come from a different person")
+        if (
+            decision.approved
+            and interrupt.required_approvals > 1
+            and person
+            and any(a.actor.id == decision.actor.id for a in approvals)
+        ):
+            raise NotAuthorizedError(
+                task_id, decision.actor.id, "four eyes: the second approval must come from a different person"
+            )
         if authorize and self.plugins.has_authorizers:
             await self.plugins.authorize(decision.actor, record.to_context(), decision)
         changes: dict[str, Any] = {"decision": decision, "approval": approval_data(decision)}
         if decision.approved:
             approvals = (*approvals, decision)
-            final = len(approvals) >= interrupt.required_approvals or \
-                decision.type in (DecisionType.TIMEOUT, DecisionType.POLICY)
+            final = len(approvals) >= interrupt.required_approvals or decision.type in (
+                DecisionType.TIMEOUT,
+                DecisionType.POLICY,
+            )
             action = "approve" if final else "approve_partial"
             changes["approvals"] = approvals
             if not final:
@@ -571,8 +770,9 @@ class HITLStateMachine:
             latest = await self._get_record(task_id)
             if latest.decision is not None and latest.state is not S.AWAITING_APPROVAL:
                 d = latest.decision
-                raise AlreadyDecidedError(task_id, latest.state.value, action, d.actor.id, d.type.value,
-                                          latest.version) from exc
+                raise AlreadyDecidedError(
+                    task_id, latest.state.value, action, d.actor.id, d.type.value, latest.version
+                ) from exc
             raise
         return new.to_context()
 
@@ -591,22 +791,31 @@ class HITLStateMachine:
                 return record.to_context()
             raise InvalidTransitionError(task_id, record.state.value, "expire", "it is not waiting")
         if not force and (interrupt.deadline is None or datetime_to_us(interrupt.deadline) > now_us()):
-            raise InvalidTransitionError(task_id, record.state.value, "expire",
-                                         "its deadline has not passed")
+            raise InvalidTransitionError(task_id, record.state.value, "expire", "its deadline has not passed")
         context = record.to_context()
         decision = await self.plugins.deadline_expired(context, interrupt)
         if decision is None:
-            decision = Decision(type=DecisionType.TIMEOUT, outcome=interrupt.default_decision,
-                                actor=actor_of("hitl:timeout", "timeout"),
-                                message="no decision before the deadline")
+            decision = Decision(
+                type=DecisionType.TIMEOUT,
+                outcome=interrupt.default_decision,
+                actor=actor_of("hitl:timeout", "timeout"),
+                message="no decision before the deadline",
+            )
         try:
             return await self._apply_decision(record, decision, authorize=False)
         except ConflictError:
             return (await self._get_record(task_id)).to_context()
 
-    async def escalate(self, task_id: str, *, level: int, assignees: Iterable[str],
-                       deadline: datetime | None, expected_version: int | None = None,
-                       message: str | None = None) -> TaskContext:
+    async def escalate(
+        self,
+        task_id: str,
+        *,
+        level: int,
+        assignees: Iterable[str],
+        deadline: datetime | None,
+        expected_version: int | None = None,
+        message: str | None = None,
+    ) -> TaskContext:
         """AWAITING_APPROVAL → AWAITING_APPROVAL: hand the request to the next level of assignees.
 
         The interrupt keeps its id (a decision already on screen still applies) and gets the new
@@ -624,12 +833,17 @@ class HITLStateMachine:
             deadline = deadline.replace(tzinfo=UTC)
         names = [str(a) for a in assignees]
         interrupt = interrupt.model_copy(update={"assignees": names, "deadline": deadline})
-        data: dict[str, Any] = {"level": int(level), "assignees": names, "interrupt_id": interrupt.interrupt_id,
-                                "deadline": deadline.isoformat() if deadline is not None else None}
+        data: dict[str, Any] = {
+            "level": int(level),
+            "assignees": names,
+            "interrupt_id": interrupt.interrupt_id,
+            "deadline": deadline.isoformat() if deadline is not None else None,
+        }
         if message is not None:
             data["message"] = str(message)
-        new = await self._commit("escalate", record, task_id, actor_of(f"escalation:level-{int(level)}", "policy"),
-                                 data, interrupt=interrupt)
+        new = await self._commit(
+            "escalate", record, task_id, actor_of(f"escalation:level-{int(level)}", "policy"), data, interrupt=interrupt
+        )
         return new.to_context()
 
     # -- going on -------------------------------------------------------------------------
@@ -664,8 +878,7 @@ class HITLStateMachine:
         """Any non-terminal state → FAILED (terminal), with the error kept."""
         record = await self._get_record(task_id)
         error = str(error)
-        return (await self._commit("fail", record, task_id, None, {"error": error},
-                                   error=error)).to_context()
+        return (await self._commit("fail", record, task_id, None, {"error": error}, error=error)).to_context()
 
     # -- queries --------------------------------------------------------------------------
 
@@ -813,8 +1026,9 @@ class HITLStateMachine:
     def unwatch_pause(self, task_id: str) -> None:
         self._pause_flags.pop(task_id, None)
 
-    async def wait_for_state(self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
-                             ) -> TaskContext:
+    async def wait_for_state(
+        self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
+    ) -> TaskContext:
         """Block until the task is in one of ``states`` (used by checkpoints to notice a pause)."""
         wanted = {TaskState(s) for s in states}
         loop = asyncio.get_running_loop()
@@ -870,7 +1084,7 @@ def _decision_of(record: TaskRecord) -> Decision | None:
     if record.decision is not None:
         return record.decision
     if record.state is S.COMPLETED:
-        raise InvalidTransitionError(record.task_id, record.state.value, "wait_for_decision",
-                                     "the task completed without asking for a decision")
+        raise InvalidTransitionError(
+            record.task_id, record.state.value, "wait_for_decision", "the task completed without asking for a decision"
+        )
     return None
-

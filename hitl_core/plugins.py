@@ -60,7 +60,8 @@ def _entrypoint_plugins() -> dict[str, object]:
             except Exception as exc:
                 raise HITLError(
                     f"hitl plugin {ep.name!r} ({ep.value}) failed to load: {exc}. Fix or uninstall "
-                    "it, or leave it out with HITL_PLUGINS=<the plugins you want>") from exc
+                    "it, or leave it out with HITL_PLUGINS=<the plugins you want>"
+                ) from exc
         _ENTRYPOINT_CACHE = loaded
     return _ENTRYPOINT_CACHE
 
@@ -86,6 +87,7 @@ class PluginHost:
             self.pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
             self.pm.enable_tracing()
         from .stores import builtin
+
         self.pm.register(builtin, name="hitl.builtin_stores")
         if load_entrypoints:
             for name, plugin in _entrypoint_plugins().items():
@@ -134,8 +136,13 @@ class PluginHost:
                 errors = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
                 for error in errors:
                     self.observer_errors += 1
-                    log.error("hitl observer %s.%s raised; the transition stands: %r",
-                              impl.plugin_name, name, error, exc_info=error)
+                    log.error(
+                        "hitl observer %s.%s raised; the transition stands: %r",
+                        impl.plugin_name,
+                        name,
+                        error,
+                        exc_info=error,
+                    )
 
     async def transition(self, event: Event, task: TaskContext) -> None:
         await self._observe("hitl_transition", {"event": event, "task": task})
@@ -144,8 +151,9 @@ class PluginHost:
         await self._observe("hitl_approval_requested", {"task": task, "interrupt": interrupt})
 
     async def deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
-        await self._observe("hitl_deadline_warning",
-                            {"task": task, "interrupt": interrupt, "seconds_left": seconds_left})
+        await self._observe(
+            "hitl_deadline_warning", {"task": task, "interrupt": interrupt, "seconds_left": seconds_left}
+        )
 
     # -- policies -------------------------------------------------------------------------
 
@@ -158,8 +166,9 @@ class PluginHost:
             try:
                 answer = await await_me_maybe(self._call(impl, kwargs))
             except Exception as exc:
-                log.error("hitl_assess in %s raised; failing closed (critical): %r",
-                          impl.plugin_name, exc, exc_info=exc)
+                log.error(
+                    "hitl_assess in %s raised; failing closed (critical): %r", impl.plugin_name, exc, exc_info=exc
+                )
                 severity = Severity.CRITICAL
                 continue
             if not answer:
@@ -174,11 +183,13 @@ class PluginHost:
                     deadline = new_deadline
             if answer.get("required_approvals") is not None:
                 required = max(required, min(int(answer["required_approvals"]), 2))
-        if severity is interrupt.severity and deadline == interrupt.deadline \
-                and required == interrupt.required_approvals:
+        if (
+            severity is interrupt.severity
+            and deadline == interrupt.deadline
+            and required == interrupt.required_approvals
+        ):
             return interrupt
-        return interrupt.model_copy(update={"severity": severity, "deadline": deadline,
-                                            "required_approvals": required})
+        return interrupt.model_copy(update={"severity": severity, "deadline": deadline, "required_approvals": required})
 
     async def _first_decision(self, name: str, kwargs: dict[str, Any]) -> tuple[Decision | None, str]:
         for impl in self._impls(name):
@@ -189,22 +200,24 @@ class PluginHost:
 
     async def auto_decide(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
         try:
-            decision, plugin = await self._first_decision("hitl_auto_decide",
-                                                          {"task": task, "interrupt": interrupt})
+            decision, plugin = await self._first_decision("hitl_auto_decide", {"task": task, "interrupt": interrupt})
         except Exception as exc:
             log.error("hitl_auto_decide raised; failing closed (reject): %r", exc, exc_info=exc)
-            return Decision(type=DecisionType.POLICY, outcome="reject",
-                            actor=Actor(id="policy:error", source="policy"),
-                            message=f"a policy raised {type(exc).__name__}: {exc}",
-                            interrupt_id=interrupt.interrupt_id)
+            return Decision(
+                type=DecisionType.POLICY,
+                outcome="reject",
+                actor=Actor(id="policy:error", source="policy"),
+                message=f"a policy raised {type(exc).__name__}: {exc}",
+                interrupt_id=interrupt.interrupt_id,
+            )
         if decision is None:
             return None
         if not isinstance(decision, Decision):
-            raise HITLError(f"hitl_auto_decide in {plugin} returned {type(decision).__name__}, "
-                            "not a Decision")
+            raise HITLError(f"hitl_auto_decide in {plugin} returned {type(decision).__name__}, not a Decision")
         if decision.type is not DecisionType.POLICY:
-            decision = decision.model_copy(update={
-                "type": DecisionType.POLICY, "outcome": "approve" if decision.approved else "reject"})
+            decision = decision.model_copy(
+                update={"type": DecisionType.POLICY, "outcome": "approve" if decision.approved else "reject"}
+            )
         if decision.outcome is None:
             decision = decision.model_copy(update={"outcome": "reject"})
         return decision
@@ -217,14 +230,12 @@ class PluginHost:
             except NotAuthorizedError:
                 raise
             except Exception as exc:
-                raise NotAuthorizedError(task.task_id, actor.id,
-                                         f"{impl.plugin_name} refused ({exc})") from exc
+                raise NotAuthorizedError(task.task_id, actor.id, f"{impl.plugin_name} refused ({exc})") from exc
             if answer is False:
                 raise NotAuthorizedError(task.task_id, actor.id, f"refused by {impl.plugin_name}")
 
     async def deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
-        decision, _ = await self._first_decision("hitl_deadline_expired",
-                                                 {"task": task, "interrupt": interrupt})
+        decision, _ = await self._first_decision("hitl_deadline_expired", {"task": task, "interrupt": interrupt})
         return decision
 
     # -- set-up ---------------------------------------------------------------------------
@@ -240,4 +251,3 @@ class PluginHost:
         for impl in reversed(self._impls("hitl_register_stores")):
             self._call(impl, {"register": register})
         return factories
-

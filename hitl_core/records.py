@@ -102,9 +102,19 @@ class EventRecord:
         return canonical_json(self.data)
 
     def compute_hash(self, prev_hash: str) -> str:
-        return event_hash(prev_hash, self.seq, self.task_id, self.version, self.action,
-                          self.from_state, self.to_state, self.actor_id, self.actor_source,
-                          self.at, self.data)
+        return event_hash(
+            prev_hash,
+            self.seq,
+            self.task_id,
+            self.version,
+            self.action,
+            self.from_state,
+            self.to_state,
+            self.actor_id,
+            self.actor_source,
+            self.at,
+            self.data,
+        )
 
     @property
     def actor(self) -> Actor | None:
@@ -123,8 +133,11 @@ class EventRecord:
         # Works alike on data holding models (fresh in this process) and plain JSON (read back
         # from a database), so every store shows the same history.
         entry: dict[str, Any] = {
-            "seq": self.seq, "action": self.action,
-            "from": _plain(self.from_state), "to": _plain(self.to_state), "at": _iso(self.at),
+            "seq": self.seq,
+            "action": self.action,
+            "from": _plain(self.from_state),
+            "to": _plain(self.to_state),
+            "at": _iso(self.at),
             "actor": self.actor_id,
         }
         data = self.data
@@ -150,22 +163,40 @@ class EventRecord:
         return entry
 
     def to_event(self) -> Event:
-        return _build(Event, {
-            "seq": self.seq, "task_id": self.task_id, "version": self.version,
-            "action": self.action, "from_state": self.from_state, "to_state": self.to_state,
-            "actor": self.actor, "at": us_to_datetime(self.at),
-            "data": _as_json(self.data), "prev_hash": self.prev_hash or "",
-            "hash": self.hash or "",
-        }, _EVENT_FIELDS)
+        return _build(
+            Event,
+            {
+                "seq": self.seq,
+                "task_id": self.task_id,
+                "version": self.version,
+                "action": self.action,
+                "from_state": self.from_state,
+                "to_state": self.to_state,
+                "actor": self.actor,
+                "at": us_to_datetime(self.at),
+                "data": _as_json(self.data),
+                "prev_hash": self.prev_hash or "",
+                "hash": self.hash or "",
+            },
+            _EVENT_FIELDS,
+        )
 
     @classmethod
     def from_event(cls, event: Event) -> EventRecord:
-        return cls(task_id=event.task_id, version=event.version, action=event.action,
-                   from_state=event.from_state, to_state=event.to_state,
-                   actor_id=event.actor.id if event.actor else None,
-                   actor_source=event.actor.source if event.actor else None,
-                   at=datetime_to_us(event.at), data=event.data, seq=event.seq,
-                   prev_hash=event.prev_hash or None, hash=event.hash or None)
+        return cls(
+            task_id=event.task_id,
+            version=event.version,
+            action=event.action,
+            from_state=event.from_state,
+            to_state=event.to_state,
+            actor_id=event.actor.id if event.actor else None,
+            actor_source=event.actor.source if event.actor else None,
+            at=datetime_to_us(event.at),
+            data=event.data,
+            seq=event.seq,
+            prev_hash=event.prev_hash or None,
+            hash=event.hash or None,
+        )
 
 
 def _part(obj: Any, name: str) -> Any:
@@ -214,19 +245,31 @@ class TaskRecord:
     def to_context(self) -> TaskContext:
         decision = self.decision
         history = self.history
-        ctx = _build(TaskContext, {
-            "task_id": self.task_id, "state": self.state, "current_step": self.current_step,
-            "metadata": self.metadata if self.metadata is not None else {},
-            "interrupt_point": self.interrupt,
-            "approval_data": self.approval if self.approval is not None or decision is None
-            else approval_data(decision),
-            "error": self.error, "version": self.version,
-            "created_at": us_to_datetime(self.created_at),
-            "updated_at": us_to_datetime(self.updated_at),
-            "agent": self.agent, "framework": self.framework, "run_id": self.run_id,
-            "parent_id": self.parent_id, "result": self.result, "decision": decision,
-            "approvals": list(self.approvals),
-        }, _TASK_FIELDS)
+        ctx = _build(
+            TaskContext,
+            {
+                "task_id": self.task_id,
+                "state": self.state,
+                "current_step": self.current_step,
+                "metadata": self.metadata if self.metadata is not None else {},
+                "interrupt_point": self.interrupt,
+                "approval_data": self.approval
+                if self.approval is not None or decision is None
+                else approval_data(decision),
+                "error": self.error,
+                "version": self.version,
+                "created_at": us_to_datetime(self.created_at),
+                "updated_at": us_to_datetime(self.updated_at),
+                "agent": self.agent,
+                "framework": self.framework,
+                "run_id": self.run_id,
+                "parent_id": self.parent_id,
+                "result": self.result,
+                "decision": decision,
+                "approvals": list(self.approvals),
+            },
+            _TASK_FIELDS,
+        )
         if history:
             # ``TaskContext.history`` is built from these on first use (see TaskContext._materialise).
             _set(ctx, "__pydantic_private__", {"_pending_history": history})
@@ -237,30 +280,51 @@ class TaskRecord:
 
     def snapshot_json(self) -> str:
         """The snapshot without its history (stores keep events separately)."""
-        return canonical_json({
-            "task_id": self.task_id, "state": self.state.value, "version": self.version,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-            "current_step": self.current_step, "metadata": self.metadata,
-            "interrupt": self.interrupt, "decision": self.decision,
-            "approvals": list(self.approvals), "error": self.error, "result": self.result,
-            "agent": self.agent, "framework": self.framework, "run_id": self.run_id,
-            "parent_id": self.parent_id, "last_seq": self.last_seq,
-        })
+        return canonical_json(
+            {
+                "task_id": self.task_id,
+                "state": self.state.value,
+                "version": self.version,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+                "current_step": self.current_step,
+                "metadata": self.metadata,
+                "interrupt": self.interrupt,
+                "decision": self.decision,
+                "approvals": list(self.approvals),
+                "error": self.error,
+                "result": self.result,
+                "agent": self.agent,
+                "framework": self.framework,
+                "run_id": self.run_id,
+                "parent_id": self.parent_id,
+                "last_seq": self.last_seq,
+            }
+        )
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any], history: tuple[EventRecord, ...] = ()) -> TaskRecord:
         interrupt = data.get("interrupt")
         decision = data.get("decision")
         return cls(
-            task_id=data["task_id"], state=TaskState(data["state"]), version=data["version"],
-            created_at=data["created_at"], updated_at=data["updated_at"], history=history,
-            current_step=data.get("current_step"), metadata=data.get("metadata"),
+            task_id=data["task_id"],
+            state=TaskState(data["state"]),
+            version=data["version"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            history=history,
+            current_step=data.get("current_step"),
+            metadata=data.get("metadata"),
             interrupt=InterruptPoint.model_validate(interrupt) if interrupt else None,
             decision=Decision.model_validate(decision) if decision else None,
             approvals=tuple(Decision.model_validate(d) for d in data.get("approvals") or ()),
-            error=data.get("error"), result=data.get("result"), agent=data.get("agent"),
-            framework=data.get("framework"), run_id=data.get("run_id"),
-            parent_id=data.get("parent_id"), last_seq=data.get("last_seq", 0),
+            error=data.get("error"),
+            result=data.get("result"),
+            agent=data.get("agent"),
+            framework=data.get("framework"),
+            run_id=data.get("run_id"),
+            parent_id=data.get("parent_id"),
+            last_seq=data.get("last_seq", 0),
         ).with_approval()
 
     def with_approval(self) -> TaskRecord:

@@ -59,8 +59,9 @@ class SyncHITL:
         loop = self._ensure_loop()
         if threading.current_thread() is self._thread:
             coro.close()
-            raise RuntimeError("the hitl sync facade was called from its own event loop; "
-                               "await the machine's async method instead")
+            raise RuntimeError(
+                "the hitl sync facade was called from its own event loop; await the machine's async method instead"
+            )
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     def is_own_thread(self) -> bool:
@@ -78,6 +79,7 @@ class SyncHITL:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None:
+
             async def shutdown() -> None:
                 # Cancel what still runs here (followers, abandoned waits) and let it unwind, so
                 # nothing is destroyed pending when the loop stops.
@@ -110,12 +112,14 @@ class SyncHITL:
     def approve(self, task_id: str, approver: str | None = None, **kwargs: Any) -> TaskContext:
         return self.run(self.machine.approve(task_id, approver, **kwargs))
 
-    def reject(self, task_id: str, rejector: str | None = None, reason: str | None = None,
-               **kwargs: Any) -> TaskContext:
+    def reject(
+        self, task_id: str, rejector: str | None = None, reason: str | None = None, **kwargs: Any
+    ) -> TaskContext:
         return self.run(self.machine.reject(task_id, rejector, reason, **kwargs))
 
-    def edit(self, task_id: str, edited_args: dict[str, Any], approver: str | None = None,
-             **kwargs: Any) -> TaskContext:
+    def edit(
+        self, task_id: str, edited_args: dict[str, Any], approver: str | None = None, **kwargs: Any
+    ) -> TaskContext:
         return self.run(self.machine.edit(task_id, edited_args, approver, **kwargs))
 
     def respond(self, task_id: str, response: Any, responder: str | None = None, **kwargs: Any) -> TaskContext:

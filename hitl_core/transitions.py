@@ -16,20 +16,22 @@ S = TaskState
 _NON_TERMINAL = (S.PENDING, S.RUNNING, S.AWAITING_APPROVAL, S.APPROVED, S.REJECTED)
 
 #: action -> {from_state (None for a task that does not exist yet): to_state}
-TRANSITIONS: MappingProxyType[str, MappingProxyType[TaskState | None, TaskState]] = MappingProxyType({
-    "create": MappingProxyType({None: S.PENDING}),
-    "start": MappingProxyType({None: S.RUNNING, S.PENDING: S.RUNNING}),
-    "request_approval": MappingProxyType({S.RUNNING: S.AWAITING_APPROVAL}),
-    "pause": MappingProxyType({S.RUNNING: S.AWAITING_APPROVAL}),
-    "approve": MappingProxyType({S.AWAITING_APPROVAL: S.APPROVED}),
-    "approve_partial": MappingProxyType({S.AWAITING_APPROVAL: S.AWAITING_APPROVAL}),
-    "reject": MappingProxyType({S.AWAITING_APPROVAL: S.REJECTED}),
-    # A deadline passed unanswered: hand the request to the next level's assignees (new deadline).
-    "escalate": MappingProxyType({S.AWAITING_APPROVAL: S.AWAITING_APPROVAL}),
-    "resume": MappingProxyType({S.APPROVED: S.RUNNING, S.REJECTED: S.RUNNING}),
-    "complete": MappingProxyType({S.RUNNING: S.COMPLETED}),
-    "fail": MappingProxyType(dict.fromkeys(_NON_TERMINAL, S.FAILED)),
-})
+TRANSITIONS: MappingProxyType[str, MappingProxyType[TaskState | None, TaskState]] = MappingProxyType(
+    {
+        "create": MappingProxyType({None: S.PENDING}),
+        "start": MappingProxyType({None: S.RUNNING, S.PENDING: S.RUNNING}),
+        "request_approval": MappingProxyType({S.RUNNING: S.AWAITING_APPROVAL}),
+        "pause": MappingProxyType({S.RUNNING: S.AWAITING_APPROVAL}),
+        "approve": MappingProxyType({S.AWAITING_APPROVAL: S.APPROVED}),
+        "approve_partial": MappingProxyType({S.AWAITING_APPROVAL: S.AWAITING_APPROVAL}),
+        "reject": MappingProxyType({S.AWAITING_APPROVAL: S.REJECTED}),
+        # A deadline passed unanswered: hand the request to the next level's assignees (new deadline).
+        "escalate": MappingProxyType({S.AWAITING_APPROVAL: S.AWAITING_APPROVAL}),
+        "resume": MappingProxyType({S.APPROVED: S.RUNNING, S.REJECTED: S.RUNNING}),
+        "complete": MappingProxyType({S.RUNNING: S.COMPLETED}),
+        "fail": MappingProxyType(dict.fromkeys(_NON_TERMINAL, S.FAILED)),
+    }
+)
 
 #: Actions that record a decision on the current interrupt.
 DECISION_ACTIONS = frozenset({"approve", "approve_partial", "reject"})

@@ -198,8 +198,17 @@ class ConsoleApp(App[None]):
         Binding("m", "respond", "Respond", id="decide.respond", tooltip="Answer with free text"),
         Binding("R", "resume", "Resume", id="task.resume", tooltip="Let a decided task go on"),
         Binding("p", "pause", "Pause", id="task.pause", tooltip="Stop a running task for review"),
-        *[Binding(str(n), f"option({n})", f"Option {n}", show=False, id=f"decide.option{n}",
-                  tooltip=f"Choose the interrupt's option {n}") for n in range(1, 10)],
+        *[
+            Binding(
+                str(n),
+                f"option({n})",
+                f"Option {n}",
+                show=False,
+                id=f"decide.option{n}",
+                tooltip=f"Choose the interrupt's option {n}",
+            )
+            for n in range(1, 10)
+        ],
         Binding("space", "mark", "Mark", id="task.mark", tooltip="Mark for a batch approve"),
         Binding("A", "approve_marked", "Approve marked", id="decide.approve_marked"),
         Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter by id, agent, reason"),
@@ -214,11 +223,21 @@ class ConsoleApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, machine: HITLStateMachine, *, actor: str, readonly: bool = False,
-                 clock: Clock = time.time, follow: bool | None = None, keymap: dict[str, str] | None = None,
-                 flush_interval: float = 0.05, tick_interval: float | None = 1.0,
-                 before_load: Callable[[], Awaitable[None]] | None = None,
-                 background: Callable[[], Awaitable[None]] | None = None, detail_delay: float = 0.08) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        actor: str,
+        readonly: bool = False,
+        clock: Clock = time.time,
+        follow: bool | None = None,
+        keymap: dict[str, str] | None = None,
+        flush_interval: float = 0.05,
+        tick_interval: float | None = 1.0,
+        before_load: Callable[[], Awaitable[None]] | None = None,
+        background: Callable[[], Awaitable[None]] | None = None,
+        detail_delay: float = 0.08,
+    ) -> None:
         super().__init__()
         self.machine = machine
         self.actor = actor
@@ -380,8 +399,12 @@ class ConsoleApp(App[None]):
         for old, new in changed:
             # A task that asks something new while it is on screen: remember when, so that a key
             # already on its way (meant for the old request) cannot approve the new one.
-            if old is not None and new.interrupt is not None and new.interrupt.requested_by != self.actor and (
-                    old.interrupt is None or old.interrupt.interrupt_id != new.interrupt.interrupt_id):
+            if (
+                old is not None
+                and new.interrupt is not None
+                and new.interrupt.requested_by != self.actor
+                and (old.interrupt is None or old.interrupt.interrupt_id != new.interrupt.interrupt_id)
+            ):
                 self._asked_at[new.task_id] = now
         self.batches += 1
         self._announce(changed)
@@ -397,9 +420,14 @@ class ConsoleApp(App[None]):
 
     def _announce(self, changed: Iterable[tuple[Row | None, Row]]) -> None:
         """A toast and the bell when a high or critical task starts waiting."""
-        urgent = [new for old, new in changed
-                  if new.waiting and new.interrupt is not None and new.interrupt.severity.rank >= 2
-                  and (old is None or not old.waiting or old.interrupt is not new.interrupt)]
+        urgent = [
+            new
+            for old, new in changed
+            if new.waiting
+            and new.interrupt is not None
+            and new.interrupt.severity.rank >= 2
+            and (old is None or not old.waiting or old.interrupt is not new.interrupt)
+        ]
         for row in urgent[:3]:
             assert row.interrupt is not None
             message = Text()
@@ -409,9 +437,12 @@ class ConsoleApp(App[None]):
             message.append("): ")
             message.append_text(literal(row.reason, limit=160))
             # plain text: Textual's toast renders only a str (a rich Text crashes it); markup=False keeps it literal
-            self.notify(message.plain, title=f"{row.interrupt.severity.value} task waiting",
-                        severity="error" if row.interrupt.severity is Severity.CRITICAL else "warning",
-                        markup=False)
+            self.notify(
+                message.plain,
+                title=f"{row.interrupt.severity.value} task waiting",
+                severity="error" if row.interrupt.severity is Severity.CRITICAL else "warning",
+                markup=False,
+            )
         if len(urgent) > 3:
             self.notify(f"and {len(urgent) - 3} more urgent tasks waiting", severity="warning", markup=False)
         if urgent:
@@ -437,7 +468,9 @@ class ConsoleApp(App[None]):
                 self.announced_deadlines.add(row.task_id)
                 message = literal(row.task_id, "bold", limit=60)
                 left = max(deadline - now, 0)
-                message.append(f": deadline in {left:.0f}s, then {row.interrupt.default_decision if row.interrupt else 'reject'}")
+                message.append(
+                    f": deadline in {left:.0f}s, then {row.interrupt.default_decision if row.interrupt else 'reject'}"
+                )
                 self.notify(message.plain, title="deadline", severity="error", markup=False)
                 self.bell()
 
@@ -456,17 +489,30 @@ class ConsoleApp(App[None]):
         waiting = counts.get(S.AWAITING_APPROVAL, 0)
         text.append(f"waiting {waiting}", style="bold bright_yellow" if waiting else "grey50")
         by_sev = view.waiting_by_severity
-        sev_parts = [(s, by_sev.get(s, 0)) for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM,
-                                                     Severity.LOW)]
+        sev_parts = [(s, by_sev.get(s, 0)) for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)]
         text.append(" (")
         for i, (sev, n) in enumerate(sev_parts):
             if i:
                 text.append(" ")
-            text.append(f"{sev.value} {n}", style=("bold bright_red" if sev is Severity.CRITICAL and n else
-                                                   "dark_orange" if sev is Severity.HIGH and n else "grey62"))
+            text.append(
+                f"{sev.value} {n}",
+                style=(
+                    "bold bright_red"
+                    if sev is Severity.CRITICAL and n
+                    else "dark_orange"
+                    if sev is Severity.HIGH and n
+                    else "grey62"
+                ),
+            )
         text.append(")")
-        for state, label in ((S.RUNNING, "running"), (S.APPROVED, "approved"), (S.REJECTED, "rejected"),
-                             (S.PENDING, "pending"), (S.COMPLETED, "done"), (S.FAILED, "failed")):
+        for state, label in (
+            (S.RUNNING, "running"),
+            (S.APPROVED, "approved"),
+            (S.REJECTED, "rejected"),
+            (S.PENDING, "pending"),
+            (S.COMPLETED, "done"),
+            (S.FAILED, "failed"),
+        ):
             text.append(f"  {label} {counts.get(state, 0)}", style="grey70")
         text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style="grey50")
         if view.text_filter:
@@ -483,15 +529,26 @@ class ConsoleApp(App[None]):
 
     # -- selection ------------------------------------------------------------------------
 
-    _FOOTER_ACTIONS = ("approve", "reject", "edit", "respond", "resume", "pause", "mark", "approve_marked",
-                       "clear_filter")
+    _FOOTER_ACTIONS = (
+        "approve",
+        "reject",
+        "edit",
+        "respond",
+        "resume",
+        "pause",
+        "mark",
+        "approve_marked",
+        "clear_filter",
+    )
 
     def refresh_bindings(self) -> None:
         """Re-check the footer only when what is possible changed: a footer rebuild costs a
         frame, and the cursor moves (and rows change) many times a second."""
         try:
             signature: tuple[bool, ...] | None = (
-                self.modal_open, *(self.command_possible(a) for a in self._FOOTER_ACTIONS))
+                self.modal_open,
+                *(self.command_possible(a) for a in self._FOOTER_ACTIONS),
+            )
         except Exception:  # not composed yet
             signature = None
         if signature is None or signature != getattr(self, "_bindings_signature", None):
@@ -511,8 +568,10 @@ class ConsoleApp(App[None]):
         if self.detail_delay <= 0:
             self.run_worker(partial(self._load_detail, message.task_id), group="detail", exclusive=True)
         else:
-            self._detail_timer = self.set_timer(self.detail_delay, partial(
-                self.run_worker, partial(self._load_detail, message.task_id), group="detail", exclusive=True))
+            self._detail_timer = self.set_timer(
+                self.detail_delay,
+                partial(self.run_worker, partial(self._load_detail, message.task_id), group="detail", exclusive=True),
+            )
 
     async def _load_detail(self, task_id: str | None) -> None:
         if task_id is None:
@@ -573,11 +632,27 @@ class ConsoleApp(App[None]):
             return False  # a dialog is up: its keys, not ours
         return self.command_possible(action, parameters)
 
-    _console_actions = frozenset({
-        "approve", "reject", "edit", "respond", "option", "resume", "pause", "mark", "approve_marked",
-        "filter", "clear_filter", "cycle_state_filter", "sort", "flip_sort", "focus_detail", "history",
-        "set_state_filter",
-    })
+    _console_actions = frozenset(
+        {
+            "approve",
+            "reject",
+            "edit",
+            "respond",
+            "option",
+            "resume",
+            "pause",
+            "mark",
+            "approve_marked",
+            "filter",
+            "clear_filter",
+            "cycle_state_filter",
+            "sort",
+            "flip_sort",
+            "focus_detail",
+            "history",
+            "set_state_filter",
+        }
+    )
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -589,8 +664,10 @@ class ConsoleApp(App[None]):
         try:
             await call()
         except AlreadyDecidedError as exc:
-            self.set_flash(f"✗ {task_id}: already decided by {exc.decided_by} ({exc.decision_type}); "
-                           f"your {verb} was not recorded", "bold red")
+            self.set_flash(
+                f"✗ {task_id}: already decided by {exc.decided_by} ({exc.decision_type}); your {verb} was not recorded",
+                "bold red",
+            )
             await self.reload_task(task_id)
         except ConflictError as exc:
             self.set_flash(f"✗ {task_id}: changed while you looked ({exc}); nothing was decided", "bold red")
@@ -653,8 +730,11 @@ class ConsoleApp(App[None]):
         fingerprint = row.interrupt.args_fingerprint
 
         def go() -> None:
-            self._decide(row, "approved", lambda: self.machine.approve(
-                row.task_id, self.actor, args_fingerprint=fingerprint, **seen))
+            self._decide(
+                row,
+                "approved",
+                lambda: self.machine.approve(row.task_id, self.actor, args_fingerprint=fingerprint, **seen),
+            )
 
         self._confirm_critical(row, "Approve", go)
 
@@ -667,11 +747,16 @@ class ConsoleApp(App[None]):
             if reason is None:
                 self.set_flash(f"cancelled: {row.task_id} was not rejected")
                 return
-            self._decide(row, "rejected", lambda: self.machine.reject(
-                row.task_id, self.actor, reason or None, option=option, **seen))
+            self._decide(
+                row,
+                "rejected",
+                lambda: self.machine.reject(row.task_id, self.actor, reason or None, option=option, **seen),
+            )
 
-        self.push_screen(ReasonScreen(f"Reject {row.task_id}", "Why? The agent is told.", required=required,
-                                      placeholder="reason"), done)
+        self.push_screen(
+            ReasonScreen(f"Reject {row.task_id}", "Why? The agent is told.", required=required, placeholder="reason"),
+            done,
+        )
 
     def action_reject(self) -> None:
         row = self.selected
@@ -690,9 +775,15 @@ class ConsoleApp(App[None]):
             if edited is None:
                 self.set_flash(f"cancelled: {row.task_id} was not edited")
                 return
-            self._confirm_critical(row, "Approve with edited args", lambda: self._decide(
-                row, "edited and approved", lambda: self.machine.edit(
-                    row.task_id, edited, self.actor, args_fingerprint=fingerprint, **seen)))
+            self._confirm_critical(
+                row,
+                "Approve with edited args",
+                lambda: self._decide(
+                    row,
+                    "edited and approved",
+                    lambda: self.machine.edit(row.task_id, edited, self.actor, args_fingerprint=fingerprint, **seen),
+                ),
+            )
 
         self.push_screen(EditScreen(row.task_id, action.name, action.args), done)
 
@@ -715,8 +806,9 @@ class ConsoleApp(App[None]):
                     response = answer  # the machine's schema check says what is wrong
             self._decide(row, "answered", lambda: self.machine.respond(row.task_id, response, self.actor, **seen))
 
-        self.push_screen(ReasonScreen(f"Answer {row.task_id}", "Your answer", required=True,
-                                      placeholder="type the answer"), done)
+        self.push_screen(
+            ReasonScreen(f"Answer {row.task_id}", "Your answer", required=True, placeholder="type the answer"), done
+        )
 
     def action_option(self, number: int) -> None:
         row = self.selected
@@ -731,12 +823,21 @@ class ConsoleApp(App[None]):
             self._ask_reason_then_reject(row, option)
         elif "approve" in allowed:
             fingerprint = row.interrupt.args_fingerprint
-            self._confirm_critical(row, f"Choose {option!r} for", lambda: self._decide(
-                row, f"chose {option!r} for", lambda: self.machine.approve(
-                    row.task_id, self.actor, option=option, args_fingerprint=fingerprint, **seen)))
+            self._confirm_critical(
+                row,
+                f"Choose {option!r} for",
+                lambda: self._decide(
+                    row,
+                    f"chose {option!r} for",
+                    lambda: self.machine.approve(
+                        row.task_id, self.actor, option=option, args_fingerprint=fingerprint, **seen
+                    ),
+                ),
+            )
         elif "respond" in allowed:
-            self._decide(row, f"answered {option!r} to", lambda: self.machine.respond(
-                row.task_id, option, self.actor, **seen))
+            self._decide(
+                row, f"answered {option!r} to", lambda: self.machine.respond(row.task_id, option, self.actor, **seen)
+            )
         else:
             self.set_flash(f"option {number} is not a decision this task allows ({', '.join(allowed)})")
 
@@ -756,8 +857,15 @@ class ConsoleApp(App[None]):
                 return
             self._decide(row, "paused", lambda: self.machine.pause(row.task_id, self.actor, reason))
 
-        self.push_screen(ReasonScreen(f"Pause {row.task_id}", "Why? The agent stops at its next checkpoint.",
-                                      required=True, placeholder="reason"), done)
+        self.push_screen(
+            ReasonScreen(
+                f"Pause {row.task_id}",
+                "Why? The agent stops at its next checkpoint.",
+                required=True,
+                placeholder="reason",
+            ),
+            done,
+        )
 
     def action_mark(self) -> None:
         row = self.selected
@@ -778,14 +886,21 @@ class ConsoleApp(App[None]):
         shown, hidden = view.visible_marked()
         ids = shown + hidden
         rows = [view.rows[t] for t in ids if t in view.rows]
-        critical = [r.task_id for r in rows if r.waiting and r.interrupt is not None
-                    and r.interrupt.severity is Severity.CRITICAL]
+        critical = [
+            r.task_id
+            for r in rows
+            if r.waiting and r.interrupt is not None and r.interrupt.severity is Severity.CRITICAL
+        ]
         if critical:
-            self.set_flash(f"✗ batch approve refused: {len(critical)} marked task(s) are critical "
-                           f"({', '.join(critical[:3])}); approve those one at a time", "bold red")
+            self.set_flash(
+                f"✗ batch approve refused: {len(critical)} marked task(s) are critical "
+                f"({', '.join(critical[:3])}); approve those one at a time",
+                "bold red",
+            )
             return
-        waiting = [r for r in rows if r.waiting and r.interrupt is not None
-                   and "approve" in r.interrupt.allowed_decisions]
+        waiting = [
+            r for r in rows if r.waiting and r.interrupt is not None and "approve" in r.interrupt.allowed_decisions
+        ]
         if not waiting:
             self.set_flash("nothing marked is waiting for approval")
             return
@@ -807,8 +922,9 @@ class ConsoleApp(App[None]):
         for row in rows:
             assert row.interrupt is not None
             try:
-                await self.machine.approve(row.task_id, self.actor, args_fingerprint=row.interrupt.args_fingerprint,
-                                           **self._seen(row))
+                await self.machine.approve(
+                    row.task_id, self.actor, args_fingerprint=row.interrupt.args_fingerprint, **self._seen(row)
+                )
                 done += 1
             except HITLError as exc:
                 failed.append(f"{row.task_id}: {exc}")
@@ -906,12 +1022,16 @@ class ConsoleApp(App[None]):
             if not isinstance(binding, Binding):
                 continue
             keys = keymap.get(binding.id or "", binding.key)
-            rows.append((keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":"),
-                         binding.tooltip or binding.description, binding.id or ""))
+            rows.append(
+                (
+                    keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":"),
+                    binding.tooltip or binding.description,
+                    binding.id or "",
+                )
+            )
         rows.append(("ctrl+p", "Command palette", "(textual)"))
         return rows
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.binding_rows(), str(keymap_path())))
-

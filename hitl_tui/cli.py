@@ -48,8 +48,9 @@ def run_console(args: argparse.Namespace) -> int:
     except (KeymapError, HITLError) as exc:
         print(f"hitl console: {exc}", file=sys.stderr)
         return 2
-    app = ConsoleApp(machine, actor=_operator(args), readonly=bool(getattr(args, "readonly", False)),
-                     follow=True, keymap=keymap)
+    app = ConsoleApp(
+        machine, actor=_operator(args), readonly=bool(getattr(args, "readonly", False)), follow=True, keymap=keymap
+    )
     app.run()
     return 0
 

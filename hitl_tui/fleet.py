@@ -20,8 +20,20 @@ from typing import Any
 from hitl_core import DecisionTimeoutError, HITLError, HITLStateMachine, TaskState
 
 FRAMEWORKS = ("langgraph", "pydantic-ai", "openai-agents", "crewai")
-AGENT_NAMES = ("billing-bot", "deploy-pilot", "support-7", "research-1", "crm-sync", "triage", "data-janitor",
-               "ops-oncall", "sales-scout", "infra-guard", "qa-runner", "doc-writer")
+AGENT_NAMES = (
+    "billing-bot",
+    "deploy-pilot",
+    "support-7",
+    "research-1",
+    "crm-sync",
+    "triage",
+    "data-janitor",
+    "ops-oncall",
+    "sales-scout",
+    "infra-guard",
+    "qa-runner",
+    "doc-writer",
+)
 STEPS = ("plan", "gather", "draft", "execute", "verify", "report")
 
 
@@ -41,45 +53,104 @@ class Request:
 
 
 REQUESTS: tuple[Request, ...] = (
-    Request("Send the renewal quote to the customer", "medium", "send_email",
-            {"to": "ops@acme.example", "subject": "Your renewal quote", "attachments": ["quote-2291.pdf"]},
-            {"customer": "ACME Corp", "quote_total": 18250.0, "currency": "EUR"}),
-    Request("Delete 14,203 stale rows from the production orders table", "critical", "sql_execute",
-            {"database": "prod-orders", "statement": "DELETE FROM orders WHERE status = 'stale'"},
-            {"rows_affected_estimate": 14203, "backup": "snap-0412"}, deadline_s=240),
-    Request("Refund order #88121 (duplicate charge)", "high", "issue_refund",
-            {"order_id": 88121, "amount": 249.99, "currency": "USD"},
-            {"customer_tier": "gold", "previous_refunds": 0}, options=("approve", "reject", "escalate")),
-    Request("Deploy build 1.42.0 to the eu-west cluster", "high", "deploy",
-            {"service": "checkout", "version": "1.42.0", "region": "eu-west", "canary": True},
-            {"tests_passed": 1280, "tests_failed": 0}, deadline_s=120),
-    Request("Search the web for competitor pricing", "low", "web_search",
-            {"query": "competitor enterprise pricing 2026", "max_results": 10}),
-    Request("Which region should the new tenant live in?", "medium", kind="question",
-            options=("us-east", "eu-west", "ap-south"), allowed=("respond", "reject"),
-            context={"tenant": "globex", "data_residency": "unknown"}),
-    Request("Post the incident summary to #status", "medium", "post_message",
-            {"channel": "#status", "text": "Checkout latency back to normal."}),
-    Request("Rotate the API key used by the billing integration", "high", "rotate_secret",
-            {"secret": "billing/api-key", "notify": ["finance-oncall"]}, deadline_s=300),
-    Request("Reply to ticket: [bold red]URGENT[/] customer says \x1b[31mrefund now\x1b[0m", "medium",
-            "reply_ticket", {"ticket": 4471, "body": "We are looking into it. [link=http://evil]click[/link]"},
-            {"ticket_subject": "[blink]help[/blink]\x07"}),
-    Request("Grant admin role to contractor account", "critical", "grant_role",
-            {"user": "c.doe@contractor.example", "role": "admin", "duration_days": 7},
-            {"requested_in": "JIRA-2210"}, deadline_s=600),
+    Request(
+        "Send the renewal quote to the customer",
+        "medium",
+        "send_email",
+        {"to": "ops@acme.example", "subject": "Your renewal quote", "attachments": ["quote-2291.pdf"]},
+        {"customer": "ACME Corp", "quote_total": 18250.0, "currency": "EUR"},
+    ),
+    Request(
+        "Delete 14,203 stale rows from the production orders table",
+        "critical",
+        "sql_execute",
+        {"database": "prod-orders", "statement": "DELETE FROM orders WHERE status = 'stale'"},
+        {"rows_affected_estimate": 14203, "backup": "snap-0412"},
+        deadline_s=240,
+    ),
+    Request(
+        "Refund order #88121 (duplicate charge)",
+        "high",
+        "issue_refund",
+        {"order_id": 88121, "amount": 249.99, "currency": "USD"},
+        {"customer_tier": "gold", "previous_refunds": 0},
+        options=("approve", "reject", "escalate"),
+    ),
+    Request(
+        "Deploy build 1.42.0 to the eu-west cluster",
+        "high",
+        "deploy",
+        {"service": "checkout", "version": "1.42.0", "region": "eu-west", "canary": True},
+        {"tests_passed": 1280, "tests_failed": 0},
+        deadline_s=120,
+    ),
+    Request(
+        "Search the web for competitor pricing",
+        "low",
+        "web_search",
+        {"query": "competitor enterprise pricing 2026", "max_results": 10},
+    ),
+    Request(
+        "Which region should the new tenant live in?",
+        "medium",
+        kind="question",
+        options=("us-east", "eu-west", "ap-south"),
+        allowed=("respond", "reject"),
+        context={"tenant": "globex", "data_residency": "unknown"},
+    ),
+    Request(
+        "Post the incident summary to #status",
+        "medium",
+        "post_message",
+        {"channel": "#status", "text": "Checkout latency back to normal."},
+    ),
+    Request(
+        "Rotate the API key used by the billing integration",
+        "high",
+        "rotate_secret",
+        {"secret": "billing/api-key", "notify": ["finance-oncall"]},
+        deadline_s=300,
+    ),
+    Request(
+        "Reply to ticket: [bold red]URGENT[/] customer says \x1b[31mrefund now\x1b[0m",
+        "medium",
+        "reply_ticket",
+        {"ticket": 4471, "body": "We are looking into it. [link=http://evil]click[/link]"},
+        {"ticket_subject": "[blink]help[/blink]\x07"},
+    ),
+    Request(
+        "Grant admin role to contractor account",
+        "critical",
+        "grant_role",
+        {"user": "c.doe@contractor.example", "role": "admin", "duration_days": 7},
+        {"requested_in": "JIRA-2210"},
+        deadline_s=600,
+    ),
 )
 
 
 class Fleet:
     """``agents`` simulated agents starting about ``rate`` tasks a second on ``machine``."""
 
-    def __init__(self, machine: HITLStateMachine, *, agents: int = 8, rate: float = 1.0, seed: int = 7,
-                 work_seconds: float = 2.0, max_live: int | None = None) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        agents: int = 8,
+        rate: float = 1.0,
+        seed: int = 7,
+        work_seconds: float = 2.0,
+        max_live: int | None = None,
+    ) -> None:
         self.machine = machine
         self.rng = random.Random(seed)
-        self.agents = [(AGENT_NAMES[i % len(AGENT_NAMES)] + (f"-{i // len(AGENT_NAMES)}" if i >= len(AGENT_NAMES)
-                        else ""), FRAMEWORKS[i % len(FRAMEWORKS)]) for i in range(max(agents, 1))]
+        self.agents = [
+            (
+                AGENT_NAMES[i % len(AGENT_NAMES)] + (f"-{i // len(AGENT_NAMES)}" if i >= len(AGENT_NAMES) else ""),
+                FRAMEWORKS[i % len(FRAMEWORKS)],
+            )
+            for i in range(max(agents, 1))
+        ]
         self.rate = max(rate, 0.01)
         self.work_seconds = work_seconds
         self.max_live = max_live or agents * 4
@@ -114,8 +185,14 @@ class Fleet:
         agent, framework = rng.choice(self.agents)
         task_id = f"{agent.split('-')[0]}-{next(self._ids):04d}"
         try:
-            await machine.start_task(task_id, {"attempt": 1}, step=STEPS[0], agent=agent, framework=framework,
-                                     run_id=f"run-{rng.randrange(1000, 9999)}")
+            await machine.start_task(
+                task_id,
+                {"attempt": 1},
+                step=STEPS[0],
+                agent=agent,
+                framework=framework,
+                run_id=f"run-{rng.randrange(1000, 9999)}",
+            )
             for step in STEPS[1:]:
                 await self._work()
                 await self._obey_pause(task_id)
@@ -146,12 +223,25 @@ class Fleet:
         if request.deadline_s is not None:
             deadline = datetime.now(UTC) + timedelta(seconds=request.deadline_s * self.rng.uniform(0.5, 1.0))
         asked = await self.machine.request_approval(
-            task_id, request.reason, request.context, list(request.options) if request.options else None,
-            request.severity, kind=request.kind, action=request.action, args=request.args,
-            allowed_decisions=request.allowed, deadline=deadline, step=step)
+            task_id,
+            request.reason,
+            request.context,
+            list(request.options) if request.options else None,
+            request.severity,
+            kind=request.kind,
+            action=request.action,
+            args=request.args,
+            allowed_decisions=request.allowed,
+            deadline=deadline,
+            step=step,
+        )
         interrupt = asked.interrupt_point
-        if self.colleague and interrupt is not None and interrupt.required_approvals > 1 \
-                and asked.state is TaskState.AWAITING_APPROVAL:
+        if (
+            self.colleague
+            and interrupt is not None
+            and interrupt.required_approvals > 1
+            and asked.state is TaskState.AWAITING_APPROVAL
+        ):
             helper = asyncio.create_task(self._second_approval(task_id, interrupt.interrupt_id))
             self.helpers.add(helper)
             helper.add_done_callback(self.helpers.discard)
@@ -161,8 +251,13 @@ class Fleet:
         """The colleague looks a few seconds later and approves: the console shows "1 of 2"."""
         await asyncio.sleep(self.rng.uniform(*self.colleague_delay))
         with contextlib.suppress(HITLError):
-            await self.machine.approve(task_id, self.colleague, interrupt_id=interrupt_id, source="demo",
-                                       comment="looks right to me (simulated colleague)")
+            await self.machine.approve(
+                task_id,
+                self.colleague,
+                interrupt_id=interrupt_id,
+                source="demo",
+                comment="looks right to me (simulated colleague)",
+            )
 
     async def _wait_and_resume(self, task_id: str, deadline: datetime | None) -> None:
         machine = self.machine

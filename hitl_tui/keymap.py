@@ -37,13 +37,14 @@ def load_keymap(path: Path, known_ids: Iterable[str]) -> dict[str, str]:
         raise KeymapError(f"keymap file {path} is not valid TOML: {exc}") from None
     table = data.get("keymap", {})
     if not isinstance(table, dict):
-        raise KeymapError(f"keymap file {path}: [keymap] must be a table of binding id = \"key\"")
+        raise KeymapError(f'keymap file {path}: [keymap] must be a table of binding id = "key"')
     known = set(known_ids)
     keymap: dict[str, str] = {}
     for binding_id, keys in table.items():
         if binding_id not in known:
-            raise KeymapError(f"keymap file {path}: unknown binding id {binding_id!r}; "
-                              f"known ids: {', '.join(sorted(known))}")
+            raise KeymapError(
+                f"keymap file {path}: unknown binding id {binding_id!r}; known ids: {', '.join(sorted(known))}"
+            )
         if not isinstance(keys, str) or not keys.strip():
             raise KeymapError(f"keymap file {path}: {binding_id} must be a non-empty string of keys")
         keymap[binding_id] = keys.strip()

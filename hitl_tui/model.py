@@ -26,11 +26,25 @@ STATE_FILTERS = ("all", "pending", "active")
 #: Seconds before a deadline at which its row turns red and the operator is told, once.
 DEADLINE_WARNING = 30.0
 
-_STATE_RANK = {S.AWAITING_APPROVAL: 0, S.APPROVED: 1, S.REJECTED: 1, S.RUNNING: 2, S.PENDING: 3,
-               S.FAILED: 4, S.COMPLETED: 5}
+_STATE_RANK = {
+    S.AWAITING_APPROVAL: 0,
+    S.APPROVED: 1,
+    S.REJECTED: 1,
+    S.RUNNING: 2,
+    S.PENDING: 3,
+    S.FAILED: 4,
+    S.COMPLETED: 5,
+}
 
-STATE_LABEL = {S.PENDING: "pending", S.RUNNING: "running", S.AWAITING_APPROVAL: "WAITING",
-               S.APPROVED: "approved", S.REJECTED: "rejected", S.COMPLETED: "done", S.FAILED: "failed"}
+STATE_LABEL = {
+    S.PENDING: "pending",
+    S.RUNNING: "running",
+    S.AWAITING_APPROVAL: "WAITING",
+    S.APPROVED: "approved",
+    S.REJECTED: "rejected",
+    S.COMPLETED: "done",
+    S.FAILED: "failed",
+}
 
 
 @dataclass(slots=True, eq=False)
@@ -68,13 +82,31 @@ class Row:
 
     @classmethod
     def from_record(cls, record: TaskRecord) -> Row:
-        return cls(record.task_id, record.state, record.version, record.agent or "", record.framework or "",
-                   record.current_step or "", record.updated_at / 1_000_000, record.interrupt, record.error)
+        return cls(
+            record.task_id,
+            record.state,
+            record.version,
+            record.agent or "",
+            record.framework or "",
+            record.current_step or "",
+            record.updated_at / 1_000_000,
+            record.interrupt,
+            record.error,
+        )
 
     @classmethod
     def from_context(cls, task: TaskContext) -> Row:
-        return cls(task.task_id, task.state, task.version, task.agent or "", task.framework or "",
-                   task.current_step or "", task.updated_at.timestamp(), task.interrupt_point, task.error)
+        return cls(
+            task.task_id,
+            task.state,
+            task.version,
+            task.agent or "",
+            task.framework or "",
+            task.current_step or "",
+            task.updated_at.timestamp(),
+            task.interrupt_point,
+            task.error,
+        )
 
 
 def format_duration(seconds: float) -> str:
@@ -177,8 +209,7 @@ class FleetView:
         needle = self.text_filter
         if needle:
             needle = needle.lower()
-            return (needle in row.task_id.lower() or needle in row.agent.lower()
-                    or needle in row.reason.lower())
+            return needle in row.task_id.lower() or needle in row.agent.lower() or needle in row.reason.lower()
         return True
 
     def reorder(self) -> None:

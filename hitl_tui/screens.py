@@ -78,8 +78,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    def __init__(self, title: str, message: Text | str, confirm_label: str = "Confirm", *,
-                 danger: bool = False) -> None:
+    def __init__(
+        self, title: str, message: Text | str, confirm_label: str = "Confirm", *, danger: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
@@ -139,8 +140,9 @@ class EditScreen(ModalScreen[dict[str, Any] | None]):
             title.append(" for ")
             title.append_text(literal(self.task_id, "bold", limit=100))
             yield Label(title, classes="dialog-title")
-            yield TextArea(json.dumps(self.args, indent=2, ensure_ascii=False), id="args", soft_wrap=True,
-                           show_line_numbers=False)
+            yield TextArea(
+                json.dumps(self.args, indent=2, ensure_ascii=False), id="args", soft_wrap=True, show_line_numbers=False
+            )
             yield Static("", id="dialog-error", classes="dialog-error")
             yield Static("", id="diff")
             with Horizontal(classes="dialog-buttons"):
@@ -170,8 +172,9 @@ class EditScreen(ModalScreen[dict[str, Any] | None]):
         error.update("")
         self.edited = value
         self.diff_text = args_diff(self.args, value)
-        self.query_one("#diff", Static).update(Syntax(self.diff_text, "diff", theme="ansi_dark",
-                                                      background_color="default"))
+        self.query_one("#diff", Static).update(
+            Syntax(self.diff_text, "diff", theme="ansi_dark", background_color="default")
+        )
         ok = self.query_one("#ok", Button)
         ok.disabled = False
         ok.focus()
@@ -209,7 +212,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(classes="dialog wide"):
             yield Label(Text("Keys", style="bold"), classes="dialog-title")
             yield Static(table)
-            yield Static(Text(f"Remap keys in {self.keymap_path} ([keymap] id = \"key\").", style="grey50"))
+            yield Static(Text(f'Remap keys in {self.keymap_path} ([keymap] id = "key").', style="grey50"))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -238,8 +241,15 @@ class HistoryScreen(ModalScreen[None]):
         for e in self.events:
             at = datetime.fromtimestamp(e.at / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
             move = f"{e.from_state.value if e.from_state else 'new'} → {e.to_state.value}"
-            table.add_row(str(e.seq), at, literal(e.task_id, limit=40), e.action, move,
-                          literal(e.actor_id or "-", limit=40), (e.hash or "")[:12])
+            table.add_row(
+                str(e.seq),
+                at,
+                literal(e.task_id, limit=40),
+                e.action,
+                move,
+                literal(e.actor_id or "-", limit=40),
+                (e.hash or "")[:12],
+            )
         if self.events:
             table.move_cursor(row=len(self.events) - 1)
         table.focus()

@@ -48,8 +48,7 @@ def visible(value: object, *, single_line: bool = True, limit: int | None = None
     return text + "…" if cut else text
 
 
-def literal(value: object, style: str | Style = "", *, single_line: bool = True,
-            limit: int | None = None) -> Text:
+def literal(value: object, style: str | Style = "", *, single_line: bool = True, limit: int | None = None) -> Text:
     """A ``Text`` that shows ``value`` literally: no markup, no live control characters."""
     return Text(visible(value, single_line=single_line, limit=limit), style=style)
 

@@ -34,17 +34,28 @@ async def run(task_id: str, url: str) -> int:
         assert task is not None
         if task.state is TaskState.RUNNING:
             await machine.request_approval(
-                task_id, f"drop {len(TABLES)} staging tables?", {"database": "staging", "tables": TABLES},
-                severity="high", action="drop_tables", args={"tables": TABLES})
+                task_id,
+                f"drop {len(TABLES)} staging tables?",
+                {"database": "staging", "tables": TABLES},
+                severity="high",
+                action="drop_tables",
+                args={"tables": TABLES},
+            )
         elif task.state is TaskState.AWAITING_APPROVAL:
             print("restarted: my request is still waiting")
         store_flag = "" if url == resolve_store_url(None) else f" --store {url}"
-        print(f"waiting for a decision; from another terminal run:\n"
-              f"    hitl{store_flag} approve {task_id}\n"
-              f"    hitl{store_flag} reject {task_id} --reason WHY", flush=True)
+        print(
+            f"waiting for a decision; from another terminal run:\n"
+            f"    hitl{store_flag} approve {task_id}\n"
+            f"    hitl{store_flag} reject {task_id} --reason WHY",
+            flush=True,
+        )
         decision = await machine.wait_for_decision(task_id)
-        print(f"decided: {decision.type.value} by {decision.actor.id}"
-              + (f" ({decision.message})" if decision.message else ""), flush=True)
+        print(
+            f"decided: {decision.type.value} by {decision.actor.id}"
+            + (f" ({decision.message})" if decision.message else ""),
+            flush=True,
+        )
         if (await machine.get_task(task_id)).state in (TaskState.APPROVED, TaskState.REJECTED):  # type: ignore[union-attr]
             await machine.resume(task_id)
         if decision.approved:

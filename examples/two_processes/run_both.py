@@ -19,10 +19,12 @@ ROOT = HERE.parents[1]
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hitl-two-processes-") as tmp:
-        env = {**os.environ, "HITL_STORE": f"sqlite:///{Path(tmp) / 'hitl.db'}",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        agent = subprocess.Popen([sys.executable, str(HERE / "agent.py")], stdout=subprocess.PIPE, text=True,
-                                 env=env)
+        env = {
+            **os.environ,
+            "HITL_STORE": f"sqlite:///{Path(tmp) / 'hitl.db'}",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        agent = subprocess.Popen([sys.executable, str(HERE / "agent.py")], stdout=subprocess.PIPE, text=True, env=env)
         assert agent.stdout is not None
         for line in agent.stdout:
             print(f"[agent]    {line.rstrip()}")
@@ -32,8 +34,12 @@ def main() -> int:
         listed = subprocess.run([*cli, "ls", "--state", "waiting"], env=env, capture_output=True, text=True)
         for line in listed.stdout.splitlines():
             print(f"[operator] {line}")
-        approved = subprocess.run([*cli, "approve", "cleanup-staging", "--as", "operator", "--comment", "go ahead"],
-                                  env=env, capture_output=True, text=True)
+        approved = subprocess.run(
+            [*cli, "approve", "cleanup-staging", "--as", "operator", "--comment", "go ahead"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         print(f"[operator] {approved.stdout.strip() or approved.stderr.strip()}")
         for line in agent.stdout:
             print(f"[agent]    {line.rstrip()}")

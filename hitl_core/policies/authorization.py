@@ -61,8 +61,10 @@ class AuthorizationPlugin:
                 return f"only the assignees may decide ({', '.join(allowed)})"
         wanted = self.roles.severity.get(interrupt.severity)
         if wanted is not None and not roles.intersection(wanted):
-            return (f"a {interrupt.severity.value} request needs the role {' or '.join(wanted)}"
-                    f" (the roles file gives {actor.id!r} {', '.join(sorted(roles)) or 'none'})")
+            return (
+                f"a {interrupt.severity.value} request needs the role {' or '.join(wanted)}"
+                f" (the roles file gives {actor.id!r} {', '.join(sorted(roles)) or 'none'})"
+            )
         if config.no_self_approval and decision.approved:
             requester = interrupt.requested_by or task.agent
             if requester is not None and requester == actor.id:
@@ -71,13 +73,28 @@ class AuthorizationPlugin:
 
     def _audit(self, actor: Actor, task: TaskContext, decision: Decision, reason: str) -> None:
         self.refusals += 1
-        audit_log.warning("refused: %s may not %s task %s: %s", actor.id, decision.type.value, task.task_id,
-                          reason, extra={"task_id": task.task_id, "actor": actor.id})
+        audit_log.warning(
+            "refused: %s may not %s task %s: %s",
+            actor.id,
+            decision.type.value,
+            task.task_id,
+            reason,
+            extra={"task_id": task.task_id, "actor": actor.id},
+        )
         path = self.config.refusals_log
         if path is not None:
-            line = json.dumps({"at": datetime.now(UTC).isoformat(), "task_id": task.task_id,
-                               "version": task.version, "actor": actor.id, "source": actor.source,
-                               "decision": decision.type.value, "reason": reason}, ensure_ascii=False)
+            line = json.dumps(
+                {
+                    "at": datetime.now(UTC).isoformat(),
+                    "task_id": task.task_id,
+                    "version": task.version,
+                    "actor": actor.id,
+                    "source": actor.source,
+                    "decision": decision.type.value,
+                    "reason": reason,
+                },
+                ensure_ascii=False,
+            )
             _append_line(path, line)
 
 

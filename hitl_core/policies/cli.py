@@ -21,8 +21,9 @@ def _config_path(value: str | None) -> Path:
         return Path(value)
     found = find_config()
     if found is None:
-        raise ConfigError("hitl.toml", None, None, "no config: not in $HITL_CONFIG, ./hitl.toml or the user "
-                          "config directory")
+        raise ConfigError(
+            "hitl.toml", None, None, "no config: not in $HITL_CONFIG, ./hitl.toml or the user config directory"
+        )
     return found
 
 
@@ -49,8 +50,9 @@ def _test(args: argparse.Namespace) -> int:
         rule = verdict.rule
         effect = {"allow": "approved at once", "deny": "rejected at once", "ask": "a person decides"}[rule.decision]
         print(f"  match {rule.id}")
-        print(f"{rule.decision}: {effect}, recorded as policy:{rule.id}"
-              + (f" — {rule.message}" if rule.message else ""))
+        print(
+            f"{rule.decision}: {effect}, recorded as policy:{rule.id}" + (f" — {rule.message}" if rule.message else "")
+        )
     return EXIT_OK
 
 
@@ -64,15 +66,25 @@ def _check(args: argparse.Namespace) -> int:
     auth = config.authorization
     print(f"ok: {path}")
     print(f"  rules        {len(config.rules)}")
-    print(f"  deadlines    sweep every {config.deadlines.sweep_interval:g}s, warn {config.deadlines.warn_before:g}s "
-          f"ahead, defaults {', '.join(f'{k.value} {v:g}s' for k, v in config.deadlines.default_timeout.items()) or '-'}")
+    print(
+        f"  deadlines    sweep every {config.deadlines.sweep_interval:g}s, warn {config.deadlines.warn_before:g}s "
+        f"ahead, defaults {', '.join(f'{k.value} {v:g}s' for k, v in config.deadlines.default_timeout.items()) or '-'}"
+    )
     print(f"  escalation   {len(config.escalation.levels) if config.escalation else 0} levels")
-    print(f"  authorize    {'on' if auth else 'off'}" + (
-        f" (four eyes: {', '.join(s.value for s in auth.four_eyes) or '-'}; {len(config.roles.actors)} actors "
-        "with roles)" if auth else ""))
+    print(
+        f"  authorize    {'on' if auth else 'off'}"
+        + (
+            f" (four eyes: {', '.join(s.value for s in auth.four_eyes) or '-'}; {len(config.roles.actors)} actors "
+            "with roles)"
+            if auth
+            else ""
+        )
+    )
     notify = config.notify
-    print(f"  notify       terminal {'on' if notify.terminal else 'off'}, desktop {'on' if notify.desktop else 'off'}, "
-          f"{len(notify.webhooks)} webhooks")
+    print(
+        f"  notify       terminal {'on' if notify.terminal else 'off'}, desktop {'on' if notify.desktop else 'off'}, "
+        f"{len(notify.webhooks)} webhooks"
+    )
     return EXIT_OK
 
 

@@ -182,7 +182,8 @@ class WebhookConfig(_Strict):
     link: str = "hitl://task/{task_id}"
     #: Which notices: requested, warning, escalated, expired.
     events: list[Literal["requested", "warning", "escalated", "expired"]] = Field(
-        default_factory=lambda: ["requested", "warning", "escalated", "expired"])
+        default_factory=lambda: ["requested", "warning", "escalated", "expired"]
+    )
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookConfig:
@@ -221,6 +222,7 @@ class PolicyConfig(_Strict):
 
 
 # -- finding and reading ----------------------------------------------------------------------
+
 
 def find_config(cwd: Path | None = None) -> Path | None:
     """The config file to use, or None when there is none (then no policy is active)."""
@@ -384,8 +386,9 @@ def load_config(path: Path | str) -> PolicyConfig:
 def _no_internal_keys(data: dict[str, Any], path: Path, text: str) -> None:
     for key in ("source", "roles"):
         if key in data:
-            raise ConfigError(path, key_lines(text).get((key,)), key,
-                              "unknown key (roles go in [authorization] or its roles_file)")
+            raise ConfigError(
+                path, key_lines(text).get((key,)), key, "unknown key (roles go in [authorization] or its roles_file)"
+            )
 
 
 def found_config(*, sweep: bool = True) -> PolicyConfig | None:

@@ -43,8 +43,9 @@ def escalation_level(task: TaskContext) -> int:
 class DeadlinePlugin:
     """Default deadlines by severity (``hitl_assess``) and escalation (``hitl_deadline_expired``)."""
 
-    def __init__(self, machine: HITLStateMachine, deadlines: DeadlinesConfig,
-                 escalation: EscalationConfig | None) -> None:
+    def __init__(
+        self, machine: HITLStateMachine, deadlines: DeadlinesConfig, escalation: EscalationConfig | None
+    ) -> None:
         self.machine = machine
         self.deadlines = deadlines
         self.escalation = escalation
@@ -69,9 +70,13 @@ class DeadlinePlugin:
         step = chain.levels[level]
         try:
             await self.machine.escalate(
-                task.task_id, level=level + 1, assignees=step.assignees,
-                deadline=datetime.now(UTC) + timedelta(seconds=step.wait), expected_version=task.version,
-                message=f"no decision by {', '.join(interrupt.assignees) or 'anyone'} before the deadline")
+                task.task_id,
+                level=level + 1,
+                assignees=step.assignees,
+                deadline=datetime.now(UTC) + timedelta(seconds=step.wait),
+                expected_version=task.version,
+                message=f"no decision by {', '.join(interrupt.assignees) or 'anyone'} before the deadline",
+            )
         except ConflictError:
             pass  # another process escalated or decided first; the machine re-reads and keeps theirs
         # None: the machine then tries the default decision at the old version, which fails its
@@ -127,8 +132,7 @@ class DeadlineSweeper:
             if interrupt is None or interrupt.deadline is None:
                 self._due.pop(record.task_id, None)
             else:
-                self._due[record.task_id] = (datetime_to_us(interrupt.deadline), interrupt.interrupt_id,
-                                             record.version)
+                self._due[record.task_id] = (datetime_to_us(interrupt.deadline), interrupt.interrupt_id, record.version)
             if self._after is None or record.last_seq > self._after:
                 self._after = record.last_seq
         if self._after is None:
@@ -157,8 +161,7 @@ class DeadlineSweeper:
                     report.escalated.append(task_id)
                     interrupt = after.interrupt_point
                     if interrupt is not None and interrupt.deadline is not None:
-                        self._due[task_id] = (datetime_to_us(interrupt.deadline), interrupt.interrupt_id,
-                                              after.version)
+                        self._due[task_id] = (datetime_to_us(interrupt.deadline), interrupt.interrupt_id, after.version)
                     else:
                         self._due.pop(task_id, None)
                 continue
@@ -166,8 +169,13 @@ class DeadlineSweeper:
             if warn_from is not None and due <= warn_from and key not in self._warned:
                 record = await store.get(task_id)
                 interrupt = record.interrupt if record is not None else None
-                if record is None or record.state is not TaskState.AWAITING_APPROVAL or interrupt is None \
-                        or interrupt.deadline is None or datetime_to_us(interrupt.deadline) != due:
+                if (
+                    record is None
+                    or record.state is not TaskState.AWAITING_APPROVAL
+                    or interrupt is None
+                    or interrupt.deadline is None
+                    or datetime_to_us(interrupt.deadline) != due
+                ):
                     continue
                 self._warned.add(key)
                 report.warned.append(task_id)

@@ -56,7 +56,13 @@ def demo_config(operator: str, *, scale: float = 1.0) -> PolicyConfig:
 
     ``scale`` multiplies every wait (a test runs the same policy in a few seconds).
     """
-    text = _DEMO_TOML.format(operator=json.dumps(operator), colleague=json.dumps(DEMO_COLLEAGUE),
-                             sweep=min(0.5, 0.5 * scale), warn=10 * scale, medium=60 * scale, high=30 * scale,
-                             wait=15 * scale)
+    text = _DEMO_TOML.format(
+        operator=json.dumps(operator),
+        colleague=json.dumps(DEMO_COLLEAGUE),
+        sweep=min(0.5, 0.5 * scale),
+        warn=10 * scale,
+        medium=60 * scale,
+        high=30 * scale,
+        wait=15 * scale,
+    )
     return parse_config(text, name="<hitl demo policy>")

@@ -79,8 +79,10 @@ class TerminalNotifier:
     async def send(self, notice: Notice) -> None:
         stream = self.stream or sys.stderr
         # agent-supplied text: control characters are shown, never obeyed by the terminal
-        text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                       for ch in f"hitl: {notice.title}: {notice.body}")
+        text = "".join(
+            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+            for ch in f"hitl: {notice.title}: {notice.body}"
+        )
         stream.write(("\a" if self.bell else "") + text + "\n")
         stream.flush()
 
@@ -105,8 +107,15 @@ class DesktopNotifier:
             return
         urgency = "critical" if notice.severity == "critical" else "normal"
         process = await asyncio.create_subprocess_exec(
-            self.command, "--app-name=hitl", f"--urgency={urgency}", notice.title, notice.body,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            self.command,
+            "--app-name=hitl",
+            f"--urgency={urgency}",
+            notice.title,
+            notice.body,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         _, err = await asyncio.wait_for(process.communicate(), timeout=10)
         if process.returncode:
             raise RuntimeError(f"{self.command} exited {process.returncode}: {err.decode(errors='replace').strip()}")
@@ -136,8 +145,12 @@ class WebhookNotifier:
             if not secret:
                 from .config import ConfigError
 
-                raise ConfigError(source or "hitl.toml", None, "notify.webhooks.secret_env",
-                                  f"the environment variable {config.secret_env} is not set")
+                raise ConfigError(
+                    source or "hitl.toml",
+                    None,
+                    "notify.webhooks.secret_env",
+                    f"the environment variable {config.secret_env} is not set",
+                )
         assert secret is not None
         self.secret = secret.encode("utf-8")
         self.attempts = 0
@@ -148,8 +161,7 @@ class WebhookNotifier:
     async def send(self, notice: Notice) -> None:
         if notice.kind not in self.events:
             return
-        body = json.dumps(notice.payload(self.link(notice.task_id)), ensure_ascii=False,
-                          sort_keys=True).encode("utf-8")
+        body = json.dumps(notice.payload(self.link(notice.task_id)), ensure_ascii=False, sort_keys=True).encode("utf-8")
         delivery = uuid.uuid4().hex
         delay = self.config.backoff
         for attempt in range(self.config.retries + 1):
@@ -161,18 +173,26 @@ class WebhookNotifier:
                 raise
             except Exception as exc:
                 if attempt == self.config.retries:
-                    raise WebhookError(f"webhook {self.config.url} failed after {attempt + 1} attempts: {exc}") \
-                        from exc
-                log.warning("webhook %s attempt %d failed (%s); retrying in %.2fs", self.config.url, attempt + 1,
-                            exc, delay)
+                    raise WebhookError(f"webhook {self.config.url} failed after {attempt + 1} attempts: {exc}") from exc
+                log.warning(
+                    "webhook %s attempt %d failed (%s); retrying in %.2fs", self.config.url, attempt + 1, exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay *= 2
 
     def _post(self, body: bytes, delivery: str, attempt: int) -> None:
-        request = urllib.request.Request(self.config.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "hitl-webhook/1",
-            SIGNATURE_HEADER: sign(self.secret, body), "X-Hitl-Delivery": delivery,
-            "X-Hitl-Attempt": str(attempt + 1)})
+        request = urllib.request.Request(
+            self.config.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "hitl-webhook/1",
+                SIGNATURE_HEADER: sign(self.secret, body),
+                "X-Hitl-Delivery": delivery,
+                "X-Hitl-Attempt": str(attempt + 1),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
                 response.read()
@@ -194,11 +214,17 @@ def build_notifiers(config: NotifyConfig, source: Path | None = None) -> list[No
 
 
 def _notice(kind: NoticeKind, task: TaskContext, interrupt: InterruptPoint, title: str) -> Notice:
-    return Notice(kind=kind, task_id=task.task_id, severity=interrupt.severity.value, title=title,
-                  body=interrupt.reason[:500], agent=task.agent,
-                  action=interrupt.action.name if interrupt.action else None,
-                  deadline=interrupt.deadline.isoformat() if interrupt.deadline else None,
-                  assignees=tuple(interrupt.assignees))
+    return Notice(
+        kind=kind,
+        task_id=task.task_id,
+        severity=interrupt.severity.value,
+        title=title,
+        body=interrupt.reason[:500],
+        agent=task.agent,
+        action=interrupt.action.name if interrupt.action else None,
+        deadline=interrupt.deadline.isoformat() if interrupt.deadline else None,
+        assignees=tuple(interrupt.assignees),
+    )
 
 
 class NotifierPlugin:
@@ -244,21 +270,34 @@ class NotifierPlugin:
 
     @hookimpl
     def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
-        self.dispatch(_notice("requested", task, interrupt, f"{interrupt.severity.value} request waiting: "
-                              f"{task.task_id}"))
+        self.dispatch(
+            _notice("requested", task, interrupt, f"{interrupt.severity.value} request waiting: {task.task_id}")
+        )
 
     @hookimpl
     def hitl_deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
-        self.dispatch(_notice("warning", task, interrupt, f"{task.task_id}: deadline in {seconds_left:.0f}s, "
-                              f"then {interrupt.default_decision}"))
+        self.dispatch(
+            _notice(
+                "warning",
+                task,
+                interrupt,
+                f"{task.task_id}: deadline in {seconds_left:.0f}s, then {interrupt.default_decision}",
+            )
+        )
 
     @hookimpl
     def hitl_transition(self, event: Event, task: TaskContext) -> None:
         interrupt = task.interrupt_point
         if event.action == "escalate" and interrupt is not None:
             level = event.data.get("level")
-            self.dispatch(_notice("escalated", task, interrupt, f"{task.task_id} escalated to level {level}: "
-                                  f"{', '.join(interrupt.assignees)}"))
+            self.dispatch(
+                _notice(
+                    "escalated",
+                    task,
+                    interrupt,
+                    f"{task.task_id} escalated to level {level}: {', '.join(interrupt.assignees)}",
+                )
+            )
         elif event.actor is not None and event.actor.source == "timeout" and interrupt is not None:
             outcome = task.decision.outcome if task.decision is not None else "the default"
             self.dispatch(_notice("expired", task, interrupt, f"{task.task_id}: deadline passed, {outcome} applied"))

@@ -87,8 +87,9 @@ def _predicate_fails(p: ArgPredicate, value: Any) -> str | None:
     return None
 
 
-def why_not(rule: RuleConfig, action: str, args: dict[str, Any], agent: str, severity: Severity,
-            explain: bool = True) -> str | None:
+def why_not(
+    rule: RuleConfig, action: str, args: dict[str, Any], agent: str, severity: Severity, explain: bool = True
+) -> str | None:
     """None when ``rule`` matches the request, else the first condition that did not (just
     ``"no"`` unless ``explain``: building the explanation costs more than the match)."""
     if not _globs(rule.action, action):
@@ -108,15 +109,26 @@ def why_not(rule: RuleConfig, action: str, args: dict[str, Any], agent: str, sev
         elif isinstance(test, str):
             failed = None if fnmatchcase(str(value), test) else f"{value!r} does not match {test!r}"
         else:
-            failed = None if (value == test and type(value) is type(test)) or \
-                (_number(value) is not None and _number(test) == _number(value)) else f"{value!r} != {test!r}"
+            failed = (
+                None
+                if (value == test and type(value) is type(test))
+                or (_number(value) is not None and _number(test) == _number(value))
+                else f"{value!r} != {test!r}"
+            )
         if failed is not None:
             return f"args.{field} {failed}" if explain else _NO
     return None
 
 
-def evaluate(rules: list[RuleConfig], action: str, args: dict[str, Any], agent: str = "",
-             severity: Severity | str = Severity.MEDIUM, *, explain: bool = True) -> Verdict:
+def evaluate(
+    rules: list[RuleConfig],
+    action: str,
+    args: dict[str, Any],
+    agent: str = "",
+    severity: Severity | str = Severity.MEDIUM,
+    *,
+    explain: bool = True,
+) -> Verdict:
     """The first rule that matches, and (``explain``) why each rule before it did not."""
     severity = Severity(severity)
     checked: list[tuple[str, str]] = []
@@ -140,12 +152,22 @@ class RulesPlugin:
         if interrupt.kind is InterruptKind.REVIEW:
             return None
         action = interrupt.action
-        verdict = evaluate(self.rules, action.name if action else "", action.args if action else {},
-                           task.agent or "", interrupt.severity, explain=False)
+        verdict = evaluate(
+            self.rules,
+            action.name if action else "",
+            action.args if action else {},
+            task.agent or "",
+            interrupt.severity,
+            explain=False,
+        )
         rule = verdict.rule
         if rule is None or rule.decision == "ask":
             return None
         outcome = "approve" if rule.decision == "allow" else "reject"
         message = rule.message or f"{'allowed' if outcome == 'approve' else 'denied'} by rule {rule.id}"
-        return Decision(type=DecisionType.POLICY, outcome=outcome,
-                        actor=Actor(id=f"policy:{rule.id}", source="policy"), message=message)
+        return Decision(
+            type=DecisionType.POLICY,
+            outcome=outcome,
+            actor=Actor(id=f"policy:{rule.id}", source="policy"),
+            message=message,
+        )

@@ -61,8 +61,9 @@ class Store(abc.ABC):
         """The latest snapshot with its history, or None."""
 
     @abc.abstractmethod
-    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
-                    after: int | None = None) -> list[TaskRecord]:
+    async def query(
+        self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
+    ) -> list[TaskRecord]:
         """Tasks in ``state`` (all when None), oldest change first, after ``last_seq`` ``after``.
 
         Must use an index on state: looking up the few waiting tasks among many finished ones
@@ -70,8 +71,9 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def events(self, after_seq: int = 0, limit: int | None = None,
-                     task_id: str | None = None) -> list[EventRecord]:
+    async def events(
+        self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
+    ) -> list[EventRecord]:
         """Committed events with ``seq > after_seq`` in order, hashes set."""
 
     @abc.abstractmethod
@@ -97,14 +99,22 @@ class Store(abc.ABC):
                 return VerifyReport(ok=True, checked=checked)
             for event in batch:
                 if event.prev_hash != prev:
-                    return VerifyReport(False, checked, event.seq,
-                                        f"event {event.seq} (task {event.task_id!r}) does not point "
-                                        "at the event before it: an event was removed or reordered")
+                    return VerifyReport(
+                        False,
+                        checked,
+                        event.seq,
+                        f"event {event.seq} (task {event.task_id!r}) does not point "
+                        "at the event before it: an event was removed or reordered",
+                    )
                 expected = event.compute_hash(prev)
                 if event.hash != expected:
-                    return VerifyReport(False, checked, event.seq,
-                                        f"event {event.seq} (task {event.task_id!r}, {event.action}) "
-                                        "was altered: its content does not match its hash")
+                    return VerifyReport(
+                        False,
+                        checked,
+                        event.seq,
+                        f"event {event.seq} (task {event.task_id!r}, {event.action}) "
+                        "was altered: its content does not match its hash",
+                    )
                 prev = event.hash
                 checked += 1
                 after = event.seq

@@ -77,7 +77,7 @@ class MemoryStore(Store):
             return
         with self._lock:
             prev = self._last_hash
-            for event in self._log[self._hashed:count]:
+            for event in self._log[self._hashed : count]:
                 event.prev_hash = prev
                 prev = event.hash = event.compute_hash(prev)
             self._hashed = max(self._hashed, count)
@@ -86,8 +86,9 @@ class MemoryStore(Store):
     async def get(self, task_id: str) -> TaskRecord | None:
         return self._tasks.get(task_id)
 
-    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
-                    after: int | None = None) -> list[TaskRecord]:
+    async def query(
+        self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
+    ) -> list[TaskRecord]:
         tasks = self._tasks
         if state is None:
             records = sorted(tasks.values(), key=lambda r: r.last_seq)
@@ -102,12 +103,13 @@ class MemoryStore(Store):
             records = [r for r in records if r.last_seq > after]
         return records if limit is None else records[:limit]
 
-    async def events(self, after_seq: int = 0, limit: int | None = None,
-                     task_id: str | None = None) -> list[EventRecord]:
+    async def events(
+        self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
+    ) -> list[EventRecord]:
         log = self._log
         end = len(log)
         self._hash_upto(end)
-        selected = log[max(after_seq, 0):end]  # a slice: islice would walk from the start
+        selected = log[max(after_seq, 0) : end]  # a slice: islice would walk from the start
         if task_id is not None:
             selected = [e for e in selected if e.task_id == task_id]
         return selected if limit is None else selected[:limit]

@@ -55,8 +55,9 @@ SCHEMA_VERSION = 1
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
 
-_EVENT_COLUMNS = ("seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, "
-                  "data, prev_hash, hash")
+_EVENT_COLUMNS = (
+    "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
+)
 
 #: ``MIGRATIONS[n]`` takes a database from schema version n to n + 1.
 MIGRATIONS: tuple[str, ...] = (
@@ -148,11 +149,15 @@ MIGRATIONS: tuple[str, ...] = (
 # Explicit casts: psycopg picks int2/int4/int8/numeric by a number's size, and the function must
 # resolve (and an out-of-range version fail as such) whatever the values are.
 _EVENT_COLUMNS_OF_E = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
-_GET_SQL = ("SELECT CASE WHEN row_number() OVER (ORDER BY e.seq) = 1 THEN t.snapshot END, t.last_seq, "
-            f"{_EVENT_COLUMNS_OF_E} FROM hitl_tasks t LEFT JOIN hitl_events e ON e.task_id = t.task_id "
-            "WHERE t.task_id = %s ORDER BY e.seq")
-_APPEND_SQL = ("SELECT * FROM hitl_append(%s::text, %s::integer, %s::text, %s::integer, %s::text, %s::text, "
-               "%s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)")
+_GET_SQL = (
+    "SELECT CASE WHEN row_number() OVER (ORDER BY e.seq) = 1 THEN t.snapshot END, t.last_seq, "
+    f"{_EVENT_COLUMNS_OF_E} FROM hitl_tasks t LEFT JOIN hitl_events e ON e.task_id = t.task_id "
+    "WHERE t.task_id = %s ORDER BY e.seq"
+)
+_APPEND_SQL = (
+    "SELECT * FROM hitl_append(%s::text, %s::integer, %s::text, %s::integer, %s::text, %s::text, "
+    "%s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)"
+)
 _MAX_BATCH = 256
 
 
@@ -161,8 +166,7 @@ def _driver() -> tuple[Any, Any]:
         import psycopg
         import psycopg_pool
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise StoreError("the PostgreSQL store needs psycopg 3 and psycopg_pool: "
-                         "pip install 'hitl[postgres]'") from exc
+        raise StoreError("the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'hitl[postgres]'") from exc
     return psycopg, psycopg_pool
 
 
@@ -172,8 +176,20 @@ def _state(value: str | None) -> TaskState | None:
 
 def _event_from_row(row: tuple[Any, ...]) -> EventRecord:
     seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev, hash_ = row
-    return EventRecord(task_id, version, action, _state(from_state), TaskState(to_state), actor_id,
-                       actor_source, at, json.loads(data), seq, prev, hash_)
+    return EventRecord(
+        task_id,
+        version,
+        action,
+        _state(from_state),
+        TaskState(to_state),
+        actor_id,
+        actor_source,
+        at,
+        json.loads(data),
+        seq,
+        prev,
+        hash_,
+    )
 
 
 class _Pending:
@@ -181,18 +197,36 @@ class _Pending:
 
     __slots__ = ("event", "future", "params", "task")
 
-    def __init__(self, event: EventRecord, task: TaskRecord, expected: int | None,
-                 future: asyncio.Future[None]) -> None:
+    def __init__(
+        self, event: EventRecord, task: TaskRecord, expected: int | None, future: asyncio.Future[None]
+    ) -> None:
         self.event = event
         self.task = task
         self.future = future
         self.params = (
-            task.task_id, expected, task.state.value, task.version, task.snapshot_json(),
-            event.action, event.from_state.value if event.from_state is not None else None,
-            event.actor_id, event.actor_source, event.at, event.data_json(),
-            canonical_json([event.task_id, event.version, event.action,
-                            event.from_state.value if event.from_state is not None else None,
-                            event.to_state.value, event.actor_id, event.actor_source, event.at])[1:-1],
+            task.task_id,
+            expected,
+            task.state.value,
+            task.version,
+            task.snapshot_json(),
+            event.action,
+            event.from_state.value if event.from_state is not None else None,
+            event.actor_id,
+            event.actor_source,
+            event.at,
+            event.data_json(),
+            canonical_json(
+                [
+                    event.task_id,
+                    event.version,
+                    event.action,
+                    event.from_state.value if event.from_state is not None else None,
+                    event.to_state.value,
+                    event.actor_id,
+                    event.actor_source,
+                    event.at,
+                ]
+            )[1:-1],
         )
 
 
@@ -209,15 +243,23 @@ class PostgresStore(Store):
     shared = True
     durable = True
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10,
-                 statement_timeout: float | None = 30.0, connect_timeout: float = 10.0,
-                 retry_for: float = 60.0, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        statement_timeout: float | None = 30.0,
+        connect_timeout: float = 10.0,
+        retry_for: float = 60.0,
+        poll_interval: float = 1.0,
+    ) -> None:
         """``retry_for``: how long an append keeps retrying while the server is unreachable
         before it raises ``StoreError`` (agents wait out a restart; they don't lose a decision).
         ``poll_interval``: how often a follower reads even without a notification."""
         self._psycopg, self._pool_mod = _driver()
         if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://"):]
+            url = "postgresql://" + url[len("postgres://") :]
         self._conninfo = url
         self.pool_min, self.pool_max = pool_min, pool_max
         self.statement_timeout = statement_timeout
@@ -241,8 +283,10 @@ class PostgresStore(Store):
         try:
             info = self._psycopg.conninfo.conninfo_to_dict(url)
         except Exception as exc:
-            raise StoreError(f"not a valid PostgreSQL URL ({type(exc).__name__}); expected "
-                             "postgresql://user:password@host:port/dbname") from None
+            raise StoreError(
+                f"not a valid PostgreSQL URL ({type(exc).__name__}); expected "
+                "postgresql://user:password@host:port/dbname"
+            ) from None
         host = info.get("host") or "localhost"
         port = info.get("port") or "5432"
         user = info.get("user")
@@ -253,9 +297,11 @@ class PostgresStore(Store):
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
         if isinstance(exc, self._psycopg.errors.QueryCanceled):
-            return StoreError(f"PostgreSQL store at {self._where}: {what} was cancelled by a statement "
-                              f"timeout (statement_timeout) — the database is overloaded or a lock is "
-                              f"held; nothing was written by the cancelled statement: {exc}".strip())
+            return StoreError(
+                f"PostgreSQL store at {self._where}: {what} was cancelled by a statement "
+                f"timeout (statement_timeout) — the database is overloaded or a lock is "
+                f"held; nothing was written by the cancelled statement: {exc}".strip()
+            )
         detail = str(exc).strip() or type(exc).__name__
         return StoreError(f"PostgreSQL store at {self._where}: {what} failed: {detail}")
 
@@ -284,8 +330,11 @@ class PostgresStore(Store):
         """
         try:
             conn = await self._psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
-                application_name=application_name)
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=max(1, int(self.connect_timeout)),
+                application_name=application_name,
+            )
         except Exception as exc:
             raise self._error("connecting", exc) from None
         try:
@@ -302,11 +351,20 @@ class PostgresStore(Store):
             if self._closed:
                 raise StoreError(f"PostgreSQL store at {self._where} is closed")
             pool = self._pool_mod.AsyncConnectionPool(
-                self._conninfo, min_size=self.pool_min, max_size=self.pool_max, open=False,
-                kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout)),
-                        "application_name": "hitl"},
-                configure=self._configure, timeout=self.connect_timeout,
-                reconnect_timeout=max(self.retry_for, 1.0), name=f"hitl {self._where}")
+                self._conninfo,
+                min_size=self.pool_min,
+                max_size=self.pool_max,
+                open=False,
+                kwargs={
+                    "autocommit": True,
+                    "connect_timeout": max(1, int(self.connect_timeout)),
+                    "application_name": "hitl",
+                },
+                configure=self._configure,
+                timeout=self.connect_timeout,
+                reconnect_timeout=max(self.retry_for, 1.0),
+                name=f"hitl {self._where}",
+            )
             state = self._loops[loop] = _LoopState(pool)
         return state
 
@@ -328,8 +386,10 @@ class PostgresStore(Store):
         try:
             encoding = (await (await conn.execute("SHOW server_encoding")).fetchone())[0]
             if encoding.upper() not in ("UTF8", "UTF-8"):
-                raise StoreError(f"PostgreSQL database {self._where} uses encoding {encoding}; hitl "
-                                 "needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')")
+                raise StoreError(
+                    f"PostgreSQL database {self._where} uses encoding {encoding}; hitl "
+                    "needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')"
+                )
             await self._migrate(conn)
         except StoreError:
             raise
@@ -349,9 +409,11 @@ class PostgresStore(Store):
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
-            raise StoreError(f"PostgreSQL database {self._where} has hitl schema version {version}, newer "
-                             f"than this hitl understands ({SCHEMA_VERSION}): upgrade hitl on this host "
-                             "(the database was migrated by a newer version)")
+            raise StoreError(
+                f"PostgreSQL database {self._where} has hitl schema version {version}, newer "
+                f"than this hitl understands ({SCHEMA_VERSION}): upgrade hitl on this host "
+                "(the database was migrated by a newer version)"
+            )
 
     async def _migrate(self, conn: Any) -> None:
         version = await self._schema_version(conn)
@@ -363,8 +425,10 @@ class PostgresStore(Store):
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
             version = await self._schema_version(conn)  # another process may have migrated meanwhile
             if version is None:
-                await conn.execute("CREATE TABLE hitl_schema_version (version integer PRIMARY KEY, "
-                                   "applied_at timestamptz NOT NULL DEFAULT now())")
+                await conn.execute(
+                    "CREATE TABLE hitl_schema_version (version integer PRIMARY KEY, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())"
+                )
                 version = 0
             self._check_version(version)
             for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -413,8 +477,9 @@ class PostgresStore(Store):
             except BaseException as exc:  # the flusher must never leave a caller hanging
                 for item in batch:
                     if not item.future.done():
-                        item.future.set_exception(exc if isinstance(exc, Exception)
-                                                  else StoreError("the append was cancelled"))
+                        item.future.set_exception(
+                            exc if isinstance(exc, Exception) else StoreError("the append was cancelled")
+                        )
                 if not isinstance(exc, Exception):
                     raise
 
@@ -443,18 +508,21 @@ class PostgresStore(Store):
                         return
                     for item in batch:
                         if not item.future.done():
-                            item.future.set_exception(self._error(
-                                f"appending {item.event.action} to task {item.task.task_id!r}", exc))
+                            item.future.set_exception(
+                                self._error(f"appending {item.event.action} to task {item.task.task_id!r}", exc)
+                            )
                     return
                 if loop.time() + delay > deadline:
-                    err = self._error(f"appending {len(batch)} transition(s) (retried for "
-                                      f"{self.retry_for:g}s; the database is unreachable)", exc)
+                    err = self._error(
+                        f"appending {len(batch)} transition(s) (retried for "
+                        f"{self.retry_for:g}s; the database is unreachable)",
+                        exc,
+                    )
                     for item in batch:
                         if not item.future.done():
                             item.future.set_exception(err)
                     return
-                log.warning("PostgreSQL store at %s unreachable (%s); retrying in %.2fs",
-                            self._where, exc, delay)
+                log.warning("PostgreSQL store at %s unreachable (%s); retrying in %.2fs", self._where, exc, delay)
                 self.problem = self._unreachable(exc)
                 uncertain = True
                 await asyncio.sleep(delay)
@@ -485,10 +553,13 @@ class PostgresStore(Store):
         remaining = []
         for item in batch:
             ev = item.event
-            row = await (await conn.execute(
-                "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
-                "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
-                (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id))).fetchone()
+            row = await (
+                await conn.execute(
+                    "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
+                    "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
+                    (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id),
+                )
+            ).fetchone()
             if row is None:
                 remaining.append(item)
             else:
@@ -561,8 +632,9 @@ class PostgresStore(Store):
             return None
         return self._record(rows[0][0], rows[0][1], [_event_from_row(r[2:]) for r in rows if r[2] is not None])
 
-    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
-                    after: int | None = None) -> list[TaskRecord]:
+    async def query(
+        self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
+    ) -> list[TaskRecord]:
         where, params = [], []
         if state is not None:
             states = [state] if isinstance(state, (TaskState, str)) else list(state)
@@ -578,10 +650,12 @@ class PostgresStore(Store):
         if limit is not None:
             selected += " LIMIT %s"
             params.append(limit)
-        sql = (f"WITH selected AS ({selected}) "
-               "SELECT CASE WHEN row_number() OVER (PARTITION BY s.task_id ORDER BY e.seq) = 1 "
-               f"THEN s.snapshot END, s.last_seq, {_EVENT_COLUMNS_OF_E} "
-               "FROM selected s LEFT JOIN hitl_events e ON e.task_id = s.task_id ORDER BY s.last_seq, e.seq")
+        sql = (
+            f"WITH selected AS ({selected}) "
+            "SELECT CASE WHEN row_number() OVER (PARTITION BY s.task_id ORDER BY e.seq) = 1 "
+            f"THEN s.snapshot END, s.last_seq, {_EVENT_COLUMNS_OF_E} "
+            "FROM selected s LEFT JOIN hitl_events e ON e.task_id = s.task_id ORDER BY s.last_seq, e.seq"
+        )
         records: list[TaskRecord] = []
         snapshot: tuple[str, int] | None = None
         history: list[EventRecord] = []
@@ -596,8 +670,9 @@ class PostgresStore(Store):
             records.append(self._record(snapshot[0], snapshot[1], history))
         return records
 
-    async def events(self, after_seq: int = 0, limit: int | None = None,
-                     task_id: str | None = None) -> list[EventRecord]:
+    async def events(
+        self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
+    ) -> list[EventRecord]:
         sql = f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s"
         params: list[Any] = [after_seq]
         if task_id is not None:
@@ -619,21 +694,38 @@ class PostgresStore(Store):
 
     async def info(self) -> dict[str, Any]:
         """What ``hitl store info`` prints: where the store is, its schema, and its counts."""
-        (version,), (server,), (size,), (followers,) = (rows[0] for rows in await self._read_together(
-            "reading store information", [
-                ("SELECT coalesce(max(version), 0) FROM hitl_schema_version", None),
-                ("SELECT current_setting('server_version')", None),
-                ("SELECT pg_size_pretty(pg_total_relation_size('hitl_events') "
-                 "+ pg_total_relation_size('hitl_tasks'))", None),
-                ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hitl-follow' "
-                 "AND datname = current_database()", None),
-            ]))
+        (version,), (server,), (size,), (followers,) = (
+            rows[0]
+            for rows in await self._read_together(
+                "reading store information",
+                [
+                    ("SELECT coalesce(max(version), 0) FROM hitl_schema_version", None),
+                    ("SELECT current_setting('server_version')", None),
+                    (
+                        "SELECT pg_size_pretty(pg_total_relation_size('hitl_events') "
+                        "+ pg_total_relation_size('hitl_tasks'))",
+                        None,
+                    ),
+                    (
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hitl-follow' "
+                        "AND datname = current_database()",
+                        None,
+                    ),
+                ],
+            )
+        )
         counts = await self.count_by_state()
         return {
-            "backend": "postgresql", "url": self.url, "schema_version": version,
-            "server_version": server, "size": size, "followers_connected": followers,
-            "pool_max": self.pool_max, "statement_timeout_s": self.statement_timeout,
-            "tasks": sum(counts.values()), "last_seq": await self.last_seq(),
+            "backend": "postgresql",
+            "url": self.url,
+            "schema_version": version,
+            "server_version": server,
+            "size": size,
+            "followers_connected": followers,
+            "pool_max": self.pool_max,
+            "statement_timeout_s": self.statement_timeout,
+            "tasks": sum(counts.values()),
+            "last_seq": await self.last_seq(),
             "by_state": {s.value: n for s, n in counts.items()},
         }
 
@@ -659,9 +751,12 @@ class PostgresStore(Store):
                             self.problem = None
                         delay = 0.05
                     while True:
-                        rows = await (await conn.execute(
-                            f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s ORDER BY seq LIMIT 1000",
-                            (seq,))).fetchall()
+                        rows = await (
+                            await conn.execute(
+                                f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s ORDER BY seq LIMIT 1000",
+                                (seq,),
+                            )
+                        ).fetchall()
                         for row in rows:
                             event = _event_from_row(row)
                             seq = event.seq
@@ -675,8 +770,13 @@ class PostgresStore(Store):
                 except Exception as exc:
                     if not (self._is_disconnect(exc) or isinstance(exc, StoreError)):
                         raise self._error("following the event log", exc) from None
-                    log.warning("PostgreSQL store at %s: follower lost its connection (%s); "
-                                "reconnecting in %.2fs from seq %d", self._where, exc, delay, seq)
+                    log.warning(
+                        "PostgreSQL store at %s: follower lost its connection (%s); reconnecting in %.2fs from seq %d",
+                        self._where,
+                        exc,
+                        delay,
+                        seq,
+                    )
                     self.problem = self._unreachable(exc)
                     if conn is not None:
                         try:

@@ -99,15 +99,18 @@ CHECKPOINT_EVERY = 256
 #: After a checkpoint the WAL file is cut back to this many bytes when it is reused.
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
-_EVENT_COLUMNS = "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
+_EVENT_COLUMNS = (
+    "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
+)
 SQL_PENDING = "SELECT task_id, version, last_seq, snapshot FROM tasks WHERE state = ? ORDER BY last_seq"
 _SQL_GET = "SELECT version, last_seq, snapshot FROM tasks WHERE task_id = ?"
 _SQL_VERSION = "SELECT version FROM tasks WHERE task_id = ?"
 _SQL_HISTORY = f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = ? AND seq <= ? ORDER BY version"
 _SQL_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SQL_INSERT_TASK = "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?)"
-_SQL_UPDATE_TASK = ("UPDATE tasks SET state = ?, version = ?, last_seq = ?, snapshot = ? "
-                    "WHERE task_id = ? AND version = ?")
+_SQL_UPDATE_TASK = (
+    "UPDATE tasks SET state = ?, version = ?, last_seq = ?, snapshot = ? WHERE task_id = ? AND version = ?"
+)
 _OPTIONS = {"busy_timeout", "synchronous", "poll_ms", "max_poll_ms"}
 
 
@@ -131,17 +134,22 @@ def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str], bool]:
     options = dict(parse_qsl(query, keep_blank_values=True))
     unknown = set(options) - _OPTIONS
     if unknown:
-        raise StoreError(f"unknown option(s) {', '.join(sorted(unknown))} in {url!r}; known: "
-                         f"{', '.join(sorted(_OPTIONS))}")
+        raise StoreError(
+            f"unknown option(s) {', '.join(sorted(unknown))} in {url!r}; known: {', '.join(sorted(_OPTIONS))}"
+        )
     if rest in ("", "/"):
         return default_store_path(), options, True
     if not rest.startswith("/"):
-        raise StoreError(f"{url!r}: a SQLite URL has three slashes before a relative path "
-                         "(sqlite:///hitl.db) and four before an absolute one (sqlite:////var/hitl.db)")
+        raise StoreError(
+            f"{url!r}: a SQLite URL has three slashes before a relative path "
+            "(sqlite:///hitl.db) and four before an absolute one (sqlite:////var/hitl.db)"
+        )
     raw = unquote(rest[1:])
     if raw == ":memory:" or raw.startswith("file:"):
-        raise StoreError(f"{url!r}: an in-memory SQLite database cannot be shared between connections; "
-                         "use memory:// for a store that lives in this process only")
+        raise StoreError(
+            f"{url!r}: an in-memory SQLite database cannot be shared between connections; "
+            "use memory:// for a store that lives in this process only"
+        )
     path = Path(raw).expanduser().absolute()
     # Only the default file's directory is created on demand: a typo in an explicit path should
     # be an error, not a new directory tree.
@@ -201,10 +209,19 @@ def _event_from_row(row: tuple[Any, ...], hydrate: bool = False) -> EventRecord:
     if not isinstance(payload, dict):
         payload = {"unreadable_data": data}
     return EventRecord(
-        task_id=task_id, version=version, action=action,
+        task_id=task_id,
+        version=version,
+        action=action,
         from_state=_state_of(from_state) if from_state is not None else None,
-        to_state=_state_of(to_state), actor_id=actor_id, actor_source=actor_source, at=at,
-        data=_hydrate(payload) if hydrate else payload, seq=seq, prev_hash=prev, hash=digest)
+        to_state=_state_of(to_state),
+        actor_id=actor_id,
+        actor_source=actor_source,
+        at=at,
+        data=_hydrate(payload) if hydrate else payload,
+        seq=seq,
+        prev_hash=prev,
+        hash=digest,
+    )
 
 
 #: ``canonical_json`` for a flat list of strings, ints and None: sorting keys and the ``default``
@@ -219,9 +236,19 @@ def _chain_hash(prev_hash: str, seq: int, event: EventRecord, data_json: str) ->
     ``,<data json>`` spliced before the closing bracket (no spaces, same key order); the
     conformance suite checks the two agree.
     """
-    head = _encode_head([seq, event.task_id, event.version, event.action,
-                         event.from_state.value if event.from_state is not None else None,
-                         event.to_state.value, event.actor_id, event.actor_source, event.at])
+    head = _encode_head(
+        [
+            seq,
+            event.task_id,
+            event.version,
+            event.action,
+            event.from_state.value if event.from_state is not None else None,
+            event.to_state.value,
+            event.actor_id,
+            event.actor_source,
+            event.at,
+        ]
+    )
     body = f"{head[:-1]},{data_json}]"
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
@@ -291,8 +318,9 @@ class SqliteStore(Store):
         self.path, options, self._default_path = parse_sqlite_url(url)
         self.busy_timeout_ms = _int_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT_MS, url)
         self.poll_interval = _int_option(options, "poll_ms", DEFAULT_POLL_MS, url) / 1000 or 0.001
-        self.max_poll_interval = max(_int_option(options, "max_poll_ms", DEFAULT_MAX_POLL_MS, url) / 1000,
-                                     self.poll_interval)
+        self.max_poll_interval = max(
+            _int_option(options, "max_poll_ms", DEFAULT_MAX_POLL_MS, url) / 1000, self.poll_interval
+        )
         synchronous = options.get("synchronous", "NORMAL").upper()
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
             raise StoreError(f"{url!r}: synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
@@ -316,21 +344,26 @@ class SqliteStore(Store):
 
     def _error(self, exc: BaseException, doing: str) -> StoreError:
         text = str(exc)
-        if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text
-                                                       or "corrupt" in text):
-            return StoreError(f"{self.path} is not a usable SQLite database ({text}) while {doing}; "
-                              "the file was left as it is")
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in text or "malformed" in text or "corrupt" in text
+        ):
+            return StoreError(
+                f"{self.path} is not a usable SQLite database ({text}) while {doing}; the file was left as it is"
+            )
         if "locked" in text or "busy" in text:
-            return StoreError(f"{self.path} is locked by another writer for more than "
-                              f"{self.busy_timeout_ms / 1000:g}s (busy_timeout) while {doing}; "
-                              "nothing was written, try again")
+            return StoreError(
+                f"{self.path} is locked by another writer for more than "
+                f"{self.busy_timeout_ms / 1000:g}s (busy_timeout) while {doing}; "
+                "nothing was written, try again"
+            )
         if "readonly" in text or "read-only" in text:
             return StoreError(f"{self.path} is read-only ({text}) while {doing}")
         return StoreError(f"SQLite store {self.path}: {text} while {doing}")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=self.busy_timeout_ms / 1000)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+        )
         conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
@@ -338,8 +371,9 @@ class SqliteStore(Store):
     def _check_path(self) -> None:
         path = self.path
         if path.is_dir():
-            raise StoreError(f"{path} is a directory, not a database file: name a file, e.g. "
-                             f"sqlite:///{path / 'hitl.db'}")
+            raise StoreError(
+                f"{path} is a directory, not a database file: name a file, e.g. sqlite:///{path / 'hitl.db'}"
+            )
         parent = path.parent
         if self._default_path:
             try:
@@ -367,8 +401,7 @@ class SqliteStore(Store):
             conn.close()
             raise
         self._writer_conn = conn
-        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="hitl-sqlite-writer",
-                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="hitl-sqlite-writer", daemon=True)
         self._writer.start()
 
     def _inspect_and_migrate(self, conn: sqlite3.Connection) -> None:
@@ -376,21 +409,28 @@ class SqliteStore(Store):
         try:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                )
+            }
         except sqlite3.Error as exc:
             raise self._error(exc, "opening it") from None
         if app_id not in (0, APPLICATION_ID) or (version == 0 and tables):
-            raise StoreError(f"{self.path} is a SQLite database but not a hitl store (tables: "
-                             f"{', '.join(sorted(tables)) or 'none'}); it was left as it is")
+            raise StoreError(
+                f"{self.path} is a SQLite database but not a hitl store (tables: "
+                f"{', '.join(sorted(tables)) or 'none'}); it was left as it is"
+            )
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has hitl schema version {version}, newer than this hitl "
-                             f"understands ({SCHEMA_VERSION}): upgrade hitl to open it")
+            raise StoreError(
+                f"{self.path} has hitl schema version {version}, newer than this hitl "
+                f"understands ({SCHEMA_VERSION}): upgrade hitl to open it"
+            )
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network "
-                                 "file system?")
+                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network file system?")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             if version < SCHEMA_VERSION:
                 self._migrate(conn)
@@ -453,8 +493,9 @@ class SqliteStore(Store):
             except queue.Empty:
                 break
             if isinstance(item, _Append):
-                item.error = StoreError(f"the SQLite store {self.path} was closed before this transition "
-                                        "was written; nothing was written")
+                item.error = StoreError(
+                    f"the SQLite store {self.path} was closed before this transition was written; nothing was written"
+                )
                 leftovers.append(item)
         self._deliver(leftovers)
 
@@ -627,24 +668,51 @@ class SqliteStore(Store):
                 # version the caller read (or, for a new task, only inserts a new id).
                 if item.expected_version is None:
                     try:
-                        conn.execute(_SQL_INSERT_TASK, (task.task_id, task.state.value, task.version, seq + 1,
-                                                        item.snapshot_json))
+                        conn.execute(
+                            _SQL_INSERT_TASK,
+                            (task.task_id, task.state.value, task.version, seq + 1, item.snapshot_json),
+                        )
                     except sqlite3.IntegrityError:
                         item.error = DuplicateTaskError(task.task_id, self._state_in(conn, task.task_id))
                         continue
-                elif conn.execute(_SQL_UPDATE_TASK, (task.state.value, task.version, seq + 1, item.snapshot_json,
-                                                     task.task_id, item.expected_version)).rowcount != 1:
+                elif (
+                    conn.execute(
+                        _SQL_UPDATE_TASK,
+                        (
+                            task.state.value,
+                            task.version,
+                            seq + 1,
+                            item.snapshot_json,
+                            task.task_id,
+                            item.expected_version,
+                        ),
+                    ).rowcount
+                    != 1
+                ):
                     current = conn.execute("SELECT version FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
-                    item.error = ConflictError(task.task_id, item.expected_version,
-                                               current[0] if current is not None else None)
+                    item.error = ConflictError(
+                        task.task_id, item.expected_version, current[0] if current is not None else None
+                    )
                     continue
                 seq += 1
                 digest = _chain_hash(prev, seq, event, item.data_json)
-                conn.execute(_SQL_INSERT_EVENT, (
-                    seq, event.task_id, event.version, event.action,
-                    event.from_state.value if event.from_state is not None else None,
-                    event.to_state.value, event.actor_id, event.actor_source, event.at,
-                    item.data_json, prev, digest))
+                conn.execute(
+                    _SQL_INSERT_EVENT,
+                    (
+                        seq,
+                        event.task_id,
+                        event.version,
+                        event.action,
+                        event.from_state.value if event.from_state is not None else None,
+                        event.to_state.value,
+                        event.actor_id,
+                        event.actor_source,
+                        event.at,
+                        item.data_json,
+                        prev,
+                        digest,
+                    ),
+                )
                 item.seq, item.prev_hash, item.hash = seq, prev, digest
                 prev = digest
                 written.append(item)
@@ -731,8 +799,9 @@ class SqliteStore(Store):
         self._remember(record)
         return record
 
-    async def query(self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None,
-                    after: int | None = None) -> list[TaskRecord]:
+    async def query(
+        self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
+    ) -> list[TaskRecord]:
         where: list[str] = []
         params: list[Any] = []
         if state is not None:
@@ -776,8 +845,9 @@ class SqliteStore(Store):
             records.append(record)
         return records
 
-    async def events(self, after_seq: int = 0, limit: int | None = None,
-                     task_id: str | None = None) -> list[EventRecord]:
+    async def events(
+        self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
+    ) -> list[EventRecord]:
         return self._events(after_seq, limit, task_id)
 
     def _events(self, after_seq: int, limit: int | None, task_id: str | None = None) -> list[EventRecord]:
@@ -839,6 +909,7 @@ class SqliteStore(Store):
 
     async def info(self) -> dict[str, Any]:
         """What ``hitl store info`` prints: where the file is, its schema and what it holds."""
+
         def size(path: Path) -> int:
             try:
                 return path.stat().st_size
@@ -848,13 +919,19 @@ class SqliteStore(Store):
         counts = await self.count_by_state()
         events = self._read("SELECT count(*) FROM events")[0][0]
         return {
-            "backend": "sqlite", "url": self.url, "path": str(self.path),
+            "backend": "sqlite",
+            "url": self.url,
+            "path": str(self.path),
             "schema_version": self._read("PRAGMA user_version")[0][0],
             "sqlite_version": sqlite3.sqlite_version,
             "journal_mode": self._read("PRAGMA journal_mode")[0][0],
-            "synchronous": self.synchronous, "busy_timeout_ms": self.busy_timeout_ms,
-            "file_bytes": size(self.path), "wal_bytes": size(Path(f"{self.path}-wal")),
-            "tasks": sum(counts.values()), "events": events, "last_seq": await self.last_seq(),
+            "synchronous": self.synchronous,
+            "busy_timeout_ms": self.busy_timeout_ms,
+            "file_bytes": size(self.path),
+            "wal_bytes": size(Path(f"{self.path}-wal")),
+            "tasks": sum(counts.values()),
+            "events": events,
+            "last_seq": await self.last_seq(),
             "by_state": {s.value: n for s, n in counts.items()},
         }
 

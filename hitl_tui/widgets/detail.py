@@ -33,16 +33,17 @@ def _hms(us: int) -> str:
 
 def _json_block(title: str, value: object) -> list[RenderableType]:
     code, cut = pretty_json(value)
-    parts: list[RenderableType] = [Text(title, style="bold underline"),
-                                   Syntax(code, "json", theme="ansi_dark", word_wrap=True,
-                                          background_color="default")]
+    parts: list[RenderableType] = [
+        Text(title, style="bold underline"),
+        Syntax(code, "json", theme="ansi_dark", word_wrap=True, background_color="default"),
+    ]
     if cut:
         parts.append(Text("… cut: too large to show in full", style="italic grey50"))
     return parts
 
 
 def _escalation(record: TaskRecord) -> str | None:
-    """"level 2 at 14:03:07" when the current request was escalated (by a hitl.toml escalation chain)."""
+    """ "level 2 at 14:03:07" when the current request was escalated (by a hitl.toml escalation chain)."""
     latest = None
     for event in record.history:
         if event.action in ("request_approval", "pause"):
@@ -81,10 +82,14 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
         facts.add_row("kind", interrupt.kind.value)
         if interrupt.deadline is not None:
             left = countdown(row, now) if row is not None else ""
-            facts.add_row("deadline", Text(f"{interrupt.deadline.strftime('%H:%M:%S')} UTC"
-                                           + (f"  ({left} left)" if left and left != "expired" else
-                                              "  (expired)" if left else "")
-                                           + f", then {interrupt.default_decision}"))
+            facts.add_row(
+                "deadline",
+                Text(
+                    f"{interrupt.deadline.strftime('%H:%M:%S')} UTC"
+                    + (f"  ({left} left)" if left and left != "expired" else "  (expired)" if left else "")
+                    + f", then {interrupt.default_decision}"
+                ),
+            )
         facts.add_row("may decide", literal(", ".join(interrupt.assignees) or "anyone", limit=400))
         escalation = _escalation(record)
         if escalation is not None:
@@ -134,8 +139,12 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
         timeline.add_column()
     for event in record.history[-50:]:
         move = f"{event.from_state.value if event.from_state else 'new'} → {event.to_state.value}"
-        timeline.add_row(Text(_hms(event.at), "grey50"), Text(event.action, "bold"), Text(move, "grey62"),
-                         literal(event.actor_id or "-", limit=80))
+        timeline.add_row(
+            Text(_hms(event.at), "grey50"),
+            Text(event.action, "bold"),
+            Text(move, "grey62"),
+            literal(event.actor_id or "-", limit=80),
+        )
     parts.append(timeline)
     return Group(*parts)
 

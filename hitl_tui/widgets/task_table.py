@@ -29,8 +29,16 @@ S = TaskState
 
 #: (name, width); the last column (reason) takes the rest of the line.
 COLUMNS: tuple[tuple[str, int], ...] = (
-    ("", 2), ("id", 14), ("agent", 13), ("framework", 10), ("step", 9), ("state", 9),
-    ("severity", 9), ("age", 7), ("deadline", 9), ("reason", 0),
+    ("", 2),
+    ("id", 14),
+    ("agent", 13),
+    ("framework", 10),
+    ("step", 9),
+    ("state", 9),
+    ("severity", 9),
+    ("age", 7),
+    ("deadline", 9),
+    ("reason", 0),
 )
 
 SEVERITY_STYLE = {

@@ -40,15 +40,15 @@ CAPABILITIES = Capabilities(
     framework=FRAMEWORK,
     decisions=("approve", "reject", "edit", "respond"),
     rejection_reason="yes: CrewAI drops it (a blocked call reads 'Tool execution blocked by hook'); the "
-                     "adapter's after-tool-call hook replaces that text with the reason",
+    "adapter's after-tool-call hook replaces that text with the reason",
     partial_decisions="each call blocks its own thread: CrewAI runs one turn's native tool calls in "
-                      "parallel threads, so a decided call runs while its siblings still wait",
+    "parallel threads, so a decided call runs while its siblings still wait",
     cross_process_resume=True,
     notes="Tool approvals and Task(human_input=True) block the crew's process until decided (from any "
-          "process on the same store); only Flows with @human_feedback pause durably and resume in "
-          "another process (Flow.from_pending). In a Flow with emit=[...], approve alone takes the "
-          "default outcome; another option or any text is classified by the flow's LLM, as CrewAI "
-          "does (it takes no outcome directly).",
+    "process on the same store); only Flows with @human_feedback pause durably and resume in "
+    "another process (Flow.from_pending). In a Flow with emit=[...], approve alone takes the "
+    "default outcome; another option or any text is classified by the flow's LLM, as CrewAI "
+    "does (it takes no outcome directly).",
 )
 
 #: The decisions each kind of request allows (tool calls: all four; a review: no edited args).

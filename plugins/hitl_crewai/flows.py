@@ -43,8 +43,9 @@ class FlowFeedbackViaHITL:
     resumed) go on every question.
     """
 
-    def __init__(self, machine: HITLStateMachine, *, severity: Severity | str = Severity.MEDIUM,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, machine: HITLStateMachine, *, severity: Severity | str = Severity.MEDIUM, timeout: float | None = None
+    ) -> None:
         self.machine = machine
         self.severity = severity
         self.timeout = timeout
@@ -53,19 +54,35 @@ class FlowFeedbackViaHITL:
         """Record the question, then pause the flow (raises ``HumanFeedbackPending``)."""
         flow_class = f"{type(flow).__module__}.{type(flow).__qualname__}"
         task_id = f"{context.flow_id}:{context.method_name}-{uuid.uuid4().hex[:8]}"
-        meta = {META_KEY: {"flow_id": context.flow_id, "flow_class": flow_class,
-                           "method_name": context.method_name}}
+        meta = {META_KEY: {"flow_id": context.flow_id, "flow_class": flow_class, "method_name": context.method_name}}
         sync = self.machine.sync
-        sync.start_task(task_id, meta, step=context.method_name, agent=type(flow).__name__,
-                        framework=FRAMEWORK, run_id=context.flow_id)
+        sync.start_task(
+            task_id,
+            meta,
+            step=context.method_name,
+            agent=type(flow).__name__,
+            framework=FRAMEWORK,
+            run_id=context.flow_id,
+        )
         options = list(context.emit) if context.emit else None
         sync.request_approval(
-            task_id, context.message or f"feedback on {context.method_name}",
-            context={"flow": flow_class, "method": context.method_name, "output": _json_safe(context.method_output),
-                     "emit": context.emit, "default_outcome": context.default_outcome},
-            options=options, severity=self.severity, kind=InterruptKind.QUESTION,
-            allowed_decisions=REVIEW_DECISIONS, response_schema={"type": "string"}, timeout=self.timeout,
-            requested_by=type(flow).__name__)
+            task_id,
+            context.message or f"feedback on {context.method_name}",
+            context={
+                "flow": flow_class,
+                "method": context.method_name,
+                "output": _json_safe(context.method_output),
+                "emit": context.emit,
+                "default_outcome": context.default_outcome,
+            },
+            options=options,
+            severity=self.severity,
+            kind=InterruptKind.QUESTION,
+            allowed_decisions=REVIEW_DECISIONS,
+            response_schema={"type": "string"},
+            timeout=self.timeout,
+            requested_by=type(flow).__name__,
+        )
         raise HumanFeedbackPending(context=context, callback_info={"hitl_task_id": task_id})
 
 
@@ -73,14 +90,23 @@ def pending_flow_feedback(machine: HITLStateMachine, flow_id: str | None = None)
     """The flow questions not yet carried back to their flow (waiting or decided), oldest first."""
     found: list[TaskContext] = []
     for state in (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED):
-        found += [t for t in machine.sync.get_tasks_by_state(state)
-                  if t.framework == FRAMEWORK and META_KEY in t.metadata
-                  and (flow_id is None or t.metadata[META_KEY]["flow_id"] == flow_id)]
+        found += [
+            t
+            for t in machine.sync.get_tasks_by_state(state)
+            if t.framework == FRAMEWORK
+            and META_KEY in t.metadata
+            and (flow_id is None or t.metadata[META_KEY]["flow_id"] == flow_id)
+        ]
     return sorted(found, key=lambda t: t.created_at)
 
 
-def resume_flow(flow_cls: type[Any], machine: HITLStateMachine, flow_id: str,
-                persistence: FlowPersistence | None = None, **flow_kwargs: Any) -> Any:
+def resume_flow(
+    flow_cls: type[Any],
+    machine: HITLStateMachine,
+    flow_id: str,
+    persistence: FlowPersistence | None = None,
+    **flow_kwargs: Any,
+) -> Any:
     """Wait for the person, then continue the paused flow ``flow_id`` with their feedback.
 
     Returns what ``Flow.resume`` returns: the flow's result, or another ``HumanFeedbackPending``
@@ -96,21 +122,26 @@ def resume_flow(flow_cls: type[Any], machine: HITLStateMachine, flow_id: str,
     decision = wait_for_decision(machine, task.task_id)
     feedback = feedback_of(decision)
     context = task.interrupt_point.context if task.interrupt_point is not None else {}
-    if decision.approved and not feedback and decision.option in (context.get("emit") or ()) \
-            and decision.option != context.get("default_outcome"):
+    if (
+        decision.approved
+        and not feedback
+        and decision.option in (context.get("emit") or ())
+        and decision.option != context.get("default_outcome")
+    ):
         # The person picked an outcome. CrewAI takes no outcome directly, only feedback text, which
         # its flow LLM then classifies; the option's own name is the least ambiguous text to give.
         feedback = decision.option
     try:
         flow = flow_cls.from_pending(flow_id, persistence, **flow_kwargs)
     except ValueError as exc:
-        raise HITLError(f"flow {flow_id!r}: CrewAI's flow persistence has nothing pending to resume "
-                        f"({exc}); is it the same database the flow was started with?") from exc
+        raise HITLError(
+            f"flow {flow_id!r}: CrewAI's flow persistence has nothing pending to resume "
+            f"({exc}); is it the same database the flow was started with?"
+        ) from exc
     result = flow.resume(feedback)
     machine.sync.resume(task.task_id)
     summary = result if isinstance(result, (str, int, float, bool, type(None))) else str(result)
     if isinstance(result, HumanFeedbackPending):
         summary = {"paused_again": result.context.method_name}
-    machine.sync.complete(task.task_id, {"decision": decision.type.value, "feedback": feedback,
-                                         "flow_result": summary})
+    machine.sync.complete(task.task_id, {"decision": decision.type.value, "feedback": feedback, "flow_result": summary})
     return result

@@ -56,8 +56,15 @@ class HumanInputViaHITL(SyncHumanInputProvider):
     an unanswered question accept the answer instead.
     """
 
-    def __init__(self, machine: HITLStateMachine, *, run_id: str | None = None, timeout: float | None = None,
-                 default_decision: str = "reject", severity: Severity | str = Severity.MEDIUM) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        run_id: str | None = None,
+        timeout: float | None = None,
+        default_decision: str = "reject",
+        severity: Severity | str = Severity.MEDIUM,
+    ) -> None:
         self.machine = machine
         self.run_id = run_id
         self.timeout = timeout
@@ -91,15 +98,24 @@ class HumanInputViaHITL(SyncHumanInputProvider):
         task_id = f"{run_id}:review-{uuid.uuid4().hex[:8]}"
         description = getattr(task, "description", "") or ""
         sync = self.machine.sync
-        sync.start_task(task_id, step=f"review round {round_number}", agent=agent, framework=FRAMEWORK,
-                        run_id=run_id)
+        sync.start_task(task_id, step=f"review round {round_number}", agent=agent, framework=FRAMEWORK, run_id=run_id)
         sync.request_approval(
-            task_id, f"{agent} asks for feedback on its answer",
-            context={"task": description, "expected_output": getattr(task, "expected_output", None),
-                     "answer": self._get_output_string(answer), "round": round_number},
-            severity=self.severity, kind=InterruptKind.QUESTION, allowed_decisions=REVIEW_DECISIONS,
-            response_schema={"type": "string"}, timeout=self.timeout, default_decision=self.default_decision,
-            requested_by=agent)
+            task_id,
+            f"{agent} asks for feedback on its answer",
+            context={
+                "task": description,
+                "expected_output": getattr(task, "expected_output", None),
+                "answer": self._get_output_string(answer),
+                "round": round_number,
+            },
+            severity=self.severity,
+            kind=InterruptKind.QUESTION,
+            allowed_decisions=REVIEW_DECISIONS,
+            response_schema={"type": "string"},
+            timeout=self.timeout,
+            default_decision=self.default_decision,
+            requested_by=agent,
+        )
         decision = wait_for_decision(self.machine, task_id)
         feedback = feedback_of(decision)
         sync.resume(task_id)
@@ -124,8 +140,7 @@ class HumanInputViaHITL(SyncHumanInputProvider):
                 feedback = self.ask(answer, context, round_number)
         return answer
 
-    async def handle_feedback_async(self, formatted_answer: AgentFinish,
-                                    context: AsyncExecutorContext) -> AgentFinish:
+    async def handle_feedback_async(self, formatted_answer: AgentFinish, context: AsyncExecutorContext) -> AgentFinish:
         # The facade blocks; keep the crew's event loop free while the person decides.
         feedback = await asyncio.to_thread(self.ask, formatted_answer, context, 1)
         if context._is_training_mode():

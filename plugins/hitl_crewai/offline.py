@@ -40,16 +40,24 @@ class OfflineToolLLM(BaseLLM):
     def get_context_window_size(self) -> int:
         return 128_000
 
-    def get_input_tokens_count(self, messages: str | list[Any], tools: list[dict[str, Any]] | None = None,
-                               response_model: Any = None) -> int:
+    def get_input_tokens_count(
+        self, messages: str | list[Any], tools: list[dict[str, Any]] | None = None, response_model: Any = None
+    ) -> int:
         # The offline model has no tokenizer; the count only feeds CrewAI's context-size checks, so
         # a character estimate (CrewAI's own fallback, minus its warning on every call) is enough.
         text = messages if isinstance(messages, str) else "".join(str(m.get("content") or "") for m in messages)
         return (len(text) + 3) // 4
 
-    def call(self, messages: str | list[Any], tools: list[dict[str, Any]] | None = None,
-             callbacks: list[Any] | None = None, available_functions: dict[str, Any] | None = None,
-             from_task: Any = None, from_agent: Any = None, response_model: Any = None) -> str | Any:
+    def call(
+        self,
+        messages: str | list[Any],
+        tools: list[dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> str | Any:
         history = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         results = [str(m.get("content")) for m in history if m.get("role") == "tool"]
         self.seen_tool_results = results
@@ -57,12 +65,20 @@ class OfflineToolLLM(BaseLLM):
             made = 0
             for turn in self.turns:
                 if turn and len(results) <= made:
-                    return [{"id": f"call_{made + n}", "type": "function",
-                             "function": {"name": name, "arguments": json.dumps(args)}}
-                            for n, (name, args) in enumerate(turn)]
+                    return [
+                        {
+                            "id": f"call_{made + n}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": json.dumps(args)},
+                        }
+                        for n, (name, args) in enumerate(turn)
+                    ]
                 made += len(turn)
         # CrewAI hands a person's feedback back as "User feedback: <text>\nInstructions: …".
-        feedback = [str(m.get("content")).split("\n", 1)[0].removeprefix("User feedback: ") for m in history
-                    if m.get("role") == "user" and str(m.get("content")).startswith("User feedback: ")]
+        feedback = [
+            str(m.get("content")).split("\n", 1)[0].removeprefix("User feedback: ")
+            for m in history
+            if m.get("role") == "user" and str(m.get("content")).startswith("User feedback: ")
+        ]
         lines = [f"tool: {r}" for r in results] + [f"feedback: {f}" for f in feedback]
         return "\n".join(lines) or "nothing to report"

@@ -75,9 +75,15 @@ class ToolApprovals:
     CrewAI's hooks are process-global, so an installed instance sees every crew in the process.
     """
 
-    def __init__(self, machine: HITLStateMachine, *, tools: Iterable[str] | None = None,
-                 severity: Severity | str | Callable[[str, dict[str, Any]], Any] = Severity.MEDIUM,
-                 timeout: float | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        tools: Iterable[str] | None = None,
+        severity: Severity | str | Callable[[str, dict[str, Any]], Any] = Severity.MEDIUM,
+        timeout: float | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.machine = machine
         self.tools = frozenset(tools) if tools is not None else None
         self.severity = severity
@@ -124,8 +130,9 @@ class ToolApprovals:
         except Exception as exc:
             log.exception("hitl could not ask about %s; the call is blocked", tool)
             with self._lock:
-                self._failed[id(context.tool_input)] = (f"Tool call blocked: hitl could not ask a person for "
-                                                         f"approval ({type(exc).__name__}: {exc})")
+                self._failed[id(context.tool_input)] = (
+                    f"Tool call blocked: hitl could not ask a person for approval ({type(exc).__name__}: {exc})"
+                )
             return False
 
     def _ask(self, context: ToolCallHookContext, tool: str) -> bool | None:
@@ -141,10 +148,17 @@ class ToolApprovals:
         sync = self.machine.sync
         sync.start_task(task_id, step=f"approve {tool}", agent=agent, framework=FRAMEWORK, run_id=run_id)
         try:
-            sync.request_approval(task_id, f"{agent} wants to call {tool}",
-                                  context={"tool": tool, "agent": agent, "task": task_description},
-                                  severity=severity, action=tool, args=args, allowed_decisions=TOOL_DECISIONS,
-                                  timeout=self.timeout, requested_by=agent)
+            sync.request_approval(
+                task_id,
+                f"{agent} wants to call {tool}",
+                context={"tool": tool, "agent": agent, "task": task_description},
+                severity=severity,
+                action=tool,
+                args=args,
+                allowed_decisions=TOOL_DECISIONS,
+                timeout=self.timeout,
+                requested_by=agent,
+            )
             decision = wait_for_decision(self.machine, task_id)
         except Exception as exc:
             # Leave no task looking as if it were still running or waiting for somebody.
@@ -181,11 +195,14 @@ class ToolApprovals:
         elif not decision.approved and blocked:
             replaced = rejection_text(decision)
         elif decision.type is DecisionType.EDIT:
-            replaced = (f"{result}\n(Note: {decision.actor.id} edited the arguments before the call: "
-                        f"{json.dumps(decision.edited_args, sort_keys=True)})")
+            replaced = (
+                f"{result}\n(Note: {decision.actor.id} edited the arguments before the call: "
+                f"{json.dumps(decision.edited_args, sort_keys=True)})"
+            )
         try:
-            self.machine.sync.complete(task_id, {"decision": decision.type.value,
-                                                 "output": replaced if replaced is not None else result})
+            self.machine.sync.complete(
+                task_id, {"decision": decision.type.value, "output": replaced if replaced is not None else result}
+            )
         except Exception:
             # The model must still read the decision: CrewAI would drop this hook's result on a raise.
             log.exception("hitl could not record the outcome of %s", task_id)

@@ -44,13 +44,13 @@ CAPABILITIES = Capabilities(
     framework=FRAMEWORK,
     decisions=("approve", "reject", "edit", "respond"),
     rejection_reason="yes: LangChain middleware turns it into an error ToolMessage; a plain interrupt "
-                     "gets it as the resume value's message",
+    "gets it as the resume value's message",
     partial_decisions="the graph resumes once every pending interrupt of the step is decided, with one "
-                      "value per interrupt id",
+    "value per interrupt id",
     cross_process_resume=True,
     notes="Cross-process needs a durable checkpointer (SqliteSaver on a file) and a shared hitl store. "
-          "A middleware tool's review_config narrows the decisions per tool; an interrupt with a "
-          "response_schema takes only respond.",
+    "A middleware tool's review_config narrows the decisions per tool; an interrupt with a "
+    "response_schema takes only respond.",
 )
 
 _LAZY = {

@@ -55,8 +55,10 @@ def thread_id_of(config: dict[str, Any]) -> str:
     """The ``thread_id`` of a LangGraph run config, or a clear error (interrupts need one)."""
     thread_id = (config.get("configurable") or {}).get("thread_id")
     if thread_id is None or str(thread_id) == "":
-        raise HITLError("the graph config has no configurable.thread_id: LangGraph needs one (and a "
-                        "checkpointer) to pause and resume")
+        raise HITLError(
+            "the graph config has no configurable.thread_id: LangGraph needs one (and a "
+            "checkpointer) to pause and resume"
+        )
     return str(thread_id)
 
 
@@ -107,9 +109,15 @@ class GraphApprovals:
     ``assignees`` limits who may decide (with an authorization plugin).
     """
 
-    def __init__(self, machine: HITLStateMachine, *, agent: str | None = None,
-                 severity: SeverityRule = Severity.MEDIUM, timeout: float | None = None,
-                 assignees: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        agent: str | None = None,
+        severity: SeverityRule = Severity.MEDIUM,
+        timeout: float | None = None,
+        assignees: Iterable[str] | None = None,
+    ) -> None:
         self.machine = machine
         self.agent = agent
         self.severity = severity
@@ -134,8 +142,15 @@ class GraphApprovals:
         """Run until the first pause, record its tasks, and return without waiting for decisions."""
         return self._drive_sync(graph, input, config, wait=False, wait_timeout=None)
 
-    def resume(self, graph: Any, config: dict[str, Any], *, wait: bool = True,
-               wait_timeout: float | None = None, takeover: bool = False) -> GraphRun:
+    def resume(
+        self,
+        graph: Any,
+        config: dict[str, Any],
+        *,
+        wait: bool = True,
+        wait_timeout: float | None = None,
+        takeover: bool = False,
+    ) -> GraphRun:
         """Continue a paused thread — possibly paused by another process — from its checkpoint.
 
         With ``wait`` it blocks until the pending interrupts are decided and runs on to the end
@@ -143,11 +158,21 @@ class GraphApprovals:
         is already decided, runs to the next pause, records it, and returns. ``takeover``
         re-delivers decisions that another process claimed but died before delivering.
         """
-        return self._drive_sync(graph, None, config, wait=wait, wait_timeout=wait_timeout, resuming=True,
-                                takeover=takeover)
+        return self._drive_sync(
+            graph, None, config, wait=wait, wait_timeout=wait_timeout, resuming=True, takeover=takeover
+        )
 
-    def _drive_sync(self, graph: Any, input: Any, config: dict[str, Any], *, wait: bool,
-                    wait_timeout: float | None, resuming: bool = False, takeover: bool = False) -> GraphRun:
+    def _drive_sync(
+        self,
+        graph: Any,
+        input: Any,
+        config: dict[str, Any],
+        *,
+        wait: bool,
+        wait_timeout: float | None,
+        resuming: bool = False,
+        takeover: bool = False,
+    ) -> GraphRun:
         from langgraph.types import Command
 
         thread_id = thread_id_of(config)
@@ -179,22 +204,37 @@ class GraphApprovals:
 
     # -- async: graph.ainvoke ------------------------------------------------------------------
 
-    async def arun(self, graph: Any, input: Any, config: dict[str, Any], *,
-                   wait_timeout: float | None = None) -> Any:
+    async def arun(self, graph: Any, input: Any, config: dict[str, Any], *, wait_timeout: float | None = None) -> Any:
         """``run`` for async graphs (an async checkpointer): ``graph.ainvoke`` until it finishes."""
         return (await self._drive_async(graph, input, config, wait=True, wait_timeout=wait_timeout)).value
 
     async def astart(self, graph: Any, input: Any, config: dict[str, Any]) -> GraphRun:
         return await self._drive_async(graph, input, config, wait=False, wait_timeout=None)
 
-    async def aresume(self, graph: Any, config: dict[str, Any], *, wait: bool = True,
-                      wait_timeout: float | None = None, takeover: bool = False) -> GraphRun:
-        return await self._drive_async(graph, None, config, wait=wait, wait_timeout=wait_timeout, resuming=True,
-                                       takeover=takeover)
+    async def aresume(
+        self,
+        graph: Any,
+        config: dict[str, Any],
+        *,
+        wait: bool = True,
+        wait_timeout: float | None = None,
+        takeover: bool = False,
+    ) -> GraphRun:
+        return await self._drive_async(
+            graph, None, config, wait=wait, wait_timeout=wait_timeout, resuming=True, takeover=takeover
+        )
 
-    async def _drive_async(self, graph: Any, input: Any, config: dict[str, Any], *, wait: bool,
-                           wait_timeout: float | None, resuming: bool = False,
-                           takeover: bool = False) -> GraphRun:
+    async def _drive_async(
+        self,
+        graph: Any,
+        input: Any,
+        config: dict[str, Any],
+        *,
+        wait: bool,
+        wait_timeout: float | None,
+        resuming: bool = False,
+        takeover: bool = False,
+    ) -> GraphRun:
         from langgraph.types import Command
 
         thread_id = thread_id_of(config)
@@ -231,8 +271,14 @@ class GraphApprovals:
         if parent in self._open_parents:
             return
         try:
-            await self.machine.start_task(parent, {"thread_id": thread_id}, step="running",
-                                          agent=self.agent, framework=FRAMEWORK, run_id=thread_id)
+            await self.machine.start_task(
+                parent,
+                {"thread_id": thread_id},
+                step="running",
+                agent=self.agent,
+                framework=FRAMEWORK,
+                run_id=thread_id,
+            )
         except DuplicateTaskError:
             pass  # opened earlier, or by another process: it stays as it is
         self._open_parents.add(parent)
@@ -267,9 +313,16 @@ class GraphApprovals:
             except (InvalidTransitionError, ConflictError):
                 pass
 
-    async def _after_call(self, thread_id: str, interrupts: Sequence[Any], nodes: dict[str, str],
-                          delivered: Sequence[str], wait: bool, wait_timeout: float | None,
-                          takeover: bool = False) -> _Step:
+    async def _after_call(
+        self,
+        thread_id: str,
+        interrupts: Sequence[Any],
+        nodes: dict[str, str],
+        delivered: Sequence[str],
+        wait: bool,
+        wait_timeout: float | None,
+        takeover: bool = False,
+    ) -> _Step:
         if not interrupts:
             await self._finish(thread_id, delivered)
             return _Step(None, [])
@@ -284,7 +337,7 @@ class GraphApprovals:
         position = 0
         for interrupt in pending:  # before claiming: a decision that can't go back claims nothing
             count = len(interrupt.asks)
-            resume[interrupt.interrupt_id] = interrupt.resume_value(decisions[position:position + count])
+            resume[interrupt.interrupt_id] = interrupt.resume_value(decisions[position : position + count])
             position += count
         claimed = await self._claim(task_ids, takeover)
         if claimed is None:
@@ -317,10 +370,20 @@ class GraphApprovals:
             if task is None:
                 try:
                     task = await self.machine.start_task(
-                        task_id, {"langgraph": {"thread_id": thread_id, "interrupt_id": interrupt.interrupt_id,
-                                                "shape": interrupt.shape}},
-                        step=ask.step, agent=self.agent, framework=FRAMEWORK, run_id=thread_id,
-                        parent_id=parent_task_id(thread_id))
+                        task_id,
+                        {
+                            "langgraph": {
+                                "thread_id": thread_id,
+                                "interrupt_id": interrupt.interrupt_id,
+                                "shape": interrupt.shape,
+                            }
+                        },
+                        step=ask.step,
+                        agent=self.agent,
+                        framework=FRAMEWORK,
+                        run_id=thread_id,
+                        parent_id=parent_task_id(thread_id),
+                    )
                 except DuplicateTaskError:
                     continue  # created by another process a moment ago: read it again
             if task.state is S.FAILED:
@@ -334,16 +397,27 @@ class GraphApprovals:
         severity = ask.severity or (self.severity(ask) if callable(self.severity) else self.severity)
         try:
             await self.machine.request_approval(
-                task_id, ask.reason, ask.context, severity=severity, kind=ask.kind, action=ask.action,
-                allowed_decisions=ask.allowed_decisions, response_schema=ask.response_schema,
-                timeout=self.timeout, assignees=self.assignees, step=ask.step, requested_by=self.agent)
+                task_id,
+                ask.reason,
+                ask.context,
+                severity=severity,
+                kind=ask.kind,
+                action=ask.action,
+                allowed_decisions=ask.allowed_decisions,
+                response_schema=ask.response_schema,
+                timeout=self.timeout,
+                assignees=self.assignees,
+                step=ask.step,
+                requested_by=self.agent,
+            )
         except (InvalidTransitionError, ConflictError):
             task = await self.machine.get_task(task_id)
             if task is None or task.state is S.RUNNING:
                 raise  # not a race with another process asking the same thing
 
-    async def _decisions(self, task_ids: Sequence[str], wait: bool,
-                         wait_timeout: float | None) -> list[Decision] | None:
+    async def _decisions(
+        self, task_ids: Sequence[str], wait: bool, wait_timeout: float | None
+    ) -> list[Decision] | None:
         """Every task's decision, in order; None if not all are decided and ``wait`` is off."""
         if not wait:
             decisions = []
@@ -382,8 +456,10 @@ class GraphApprovals:
             elif not claimed:
                 return None  # another process claimed this step first
             else:
-                raise HITLError(f"task {task_id!r} was claimed by another process ({task.current_step}) "
-                                "while this one claimed its siblings") from refused
+                raise HITLError(
+                    f"task {task_id!r} was claimed by another process ({task.current_step}) "
+                    "while this one claimed its siblings"
+                ) from refused
         return claimed
 
 

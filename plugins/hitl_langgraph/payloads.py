@@ -80,8 +80,7 @@ class PendingInterrupt:
     def resume_value(self, decisions: list[Decision]) -> Any:
         """The value to put under this interrupt's id in ``Command(resume={...})``."""
         if len(decisions) != len(self.asks):
-            raise HITLError(f"interrupt {self.interrupt_id}: {len(decisions)} decisions for "
-                            f"{len(self.asks)} questions")
+            raise HITLError(f"interrupt {self.interrupt_id}: {len(decisions)} decisions for {len(self.asks)} questions")
         if self.shape == "batched":
             return {"decisions": [_middleware_decision(a, d) for a, d in zip(self.asks, decisions, strict=True)]}
         ask, decision = self.asks[0], decisions[0]
@@ -92,7 +91,8 @@ class PendingInterrupt:
                 raise HITLError(
                     f"interrupt {self.interrupt_id} waits for a typed answer (it has a response_schema), "
                     f"but the decision was {outcome_of(decision)} by {decision.actor.id}: only a response "
-                    "can resume it")
+                    "can resume it"
+                )
             return decision.response
         return plain_decision(decision)
 
@@ -159,11 +159,15 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def read_interrupt(interrupt_id: str, value: Any, response_schema: Any = None,
-                   node: str | None = None) -> PendingInterrupt:
+def read_interrupt(
+    interrupt_id: str, value: Any, response_schema: Any = None, node: str | None = None
+) -> PendingInterrupt:
     """Read one pending interrupt (its id, value and ``response_schema``) into what to ask."""
-    if isinstance(value, dict) and isinstance(value.get("action_requests"), list) \
-            and isinstance(value.get("review_configs"), list):
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("action_requests"), list)
+        and isinstance(value.get("review_configs"), list)
+    ):
         return _read_batched(interrupt_id, value, node)
     if isinstance(value, dict) and value.get("type") == "tool_approval" and "tool_call_id" in value:
         return _read_per_call(interrupt_id, value, response_schema)
@@ -172,44 +176,63 @@ def read_interrupt(interrupt_id: str, value: Any, response_schema: Any = None,
     return _read_plain(interrupt_id, value, node)
 
 
-def _tool_ask(name: str, args: Any, description: str | None, allowed: list[str],
-              context: dict[str, Any]) -> Ask:
+def _tool_ask(name: str, args: Any, description: str | None, allowed: list[str], context: dict[str, Any]) -> Ask:
     args = json_safe(args) if isinstance(args, dict) else {"_args": json_safe(args)}
     if description:
         context["description"] = description
     reason = _short(description.splitlines()[0]) if description else f"Tool call {name} needs review"
     if reason.lower().startswith("tool execution requires approval"):
         reason = f"{name}: tool execution requires approval"
-    return Ask(reason=reason, context=context, allowed_decisions=allowed,
-               kind=InterruptKind.QUESTION if allowed == ["respond"] else InterruptKind.APPROVAL,
-               action=Action(name=name, args=args), step=name)
+    return Ask(
+        reason=reason,
+        context=context,
+        allowed_decisions=allowed,
+        kind=InterruptKind.QUESTION if allowed == ["respond"] else InterruptKind.APPROVAL,
+        action=Action(name=name, args=args),
+        step=name,
+    )
 
 
 def _read_batched(interrupt_id: str, value: dict[str, Any], node: str | None) -> PendingInterrupt:
     configs: dict[str, list[str]] = {}
     for config in value["review_configs"]:
         if isinstance(config, dict) and "action_name" in config:
-            configs[str(config["action_name"])] = [d for d in ALL_DECISIONS
-                                                   if d in (config.get("allowed_decisions") or ALL_DECISIONS)]
+            configs[str(config["action_name"])] = [
+                d for d in ALL_DECISIONS if d in (config.get("allowed_decisions") or ALL_DECISIONS)
+            ]
     requests = value["action_requests"]
     asks = []
     for index, request in enumerate(requests):
         if not isinstance(request, dict) or "name" not in request:
             raise HITLError(f"interrupt {interrupt_id}: action request {index} has no tool name: {request!r}")
         name = str(request["name"])
-        context: dict[str, Any] = {"middleware": "HumanInTheLoopMiddleware (batched)",
-                                   "position": f"{index + 1} of {len(requests)}"}
+        context: dict[str, Any] = {
+            "middleware": "HumanInTheLoopMiddleware (batched)",
+            "position": f"{index + 1} of {len(requests)}",
+        }
         if node:
             context["node"] = node
-        asks.append(_tool_ask(name, request.get("args", {}), request.get("description"),
-                              configs.get(name) or list(ALL_DECISIONS), context))
+        asks.append(
+            _tool_ask(
+                name,
+                request.get("args", {}),
+                request.get("description"),
+                configs.get(name) or list(ALL_DECISIONS),
+                context,
+            )
+        )
     return PendingInterrupt(interrupt_id, "batched", asks)
 
 
 def _read_per_call(interrupt_id: str, value: dict[str, Any], response_schema: Any) -> PendingInterrupt:
     context = {"middleware": "HumanInTheLoopMiddleware (per call)", "tool_call_id": value.get("tool_call_id")}
-    ask = _tool_ask(str(value.get("name", "tool")), value.get("args", {}), value.get("description"),
-                    _allowed_from_schema(response_schema), context)
+    ask = _tool_ask(
+        str(value.get("name", "tool")),
+        value.get("args", {}),
+        value.get("description"),
+        _allowed_from_schema(response_schema),
+        context,
+    )
     return PendingInterrupt(interrupt_id, "per_call", [ask])
 
 
@@ -234,9 +257,14 @@ def _read_plain(interrupt_id: str, value: Any, node: str | None) -> PendingInter
     if node:
         context["node"] = node
     allowed = ["approve", "reject", "edit", "respond"] if action is not None else ["approve", "reject", "respond"]
-    ask = Ask(reason=_short(reason) if reason else f"LangGraph interrupt in {node or 'a node'}", context=context,
-              allowed_decisions=allowed, action=action, step=node or (action.name if action else None),
-              severity=severity)
+    ask = Ask(
+        reason=_short(reason) if reason else f"LangGraph interrupt in {node or 'a node'}",
+        context=context,
+        allowed_decisions=allowed,
+        action=action,
+        step=node or (action.name if action else None),
+        severity=severity,
+    )
     return PendingInterrupt(interrupt_id, "plain", [ask])
 
 
@@ -246,7 +274,13 @@ def _read_typed(interrupt_id: str, value: Any, response_schema: Any, node: str |
     if node:
         context["node"] = node
     schema = json_safe(response_schema) if isinstance(response_schema, dict) else None
-    ask = Ask(reason=_short(reason) if reason else f"LangGraph asks for an answer in {node or 'a node'}",
-              context=context, allowed_decisions=["respond"], kind=InterruptKind.QUESTION,
-              response_schema=schema, step=node, severity=severity)
+    ask = Ask(
+        reason=_short(reason) if reason else f"LangGraph asks for an answer in {node or 'a node'}",
+        context=context,
+        allowed_decisions=["respond"],
+        kind=InterruptKind.QUESTION,
+        response_schema=schema,
+        step=node,
+        severity=severity,
+    )
     return PendingInterrupt(interrupt_id, "typed", [ask])

@@ -68,15 +68,17 @@ def load_graph(spec: str) -> Any:
 def decided_threads(machine: HITLStateMachine) -> list[str]:
     """Threads with a decided interrupt that no process has delivered yet, oldest decision first."""
     threads: dict[str, None] = {}
-    for task in machine.sync.get_tasks_by_state(TaskState.APPROVED) + \
-            machine.sync.get_tasks_by_state(TaskState.REJECTED):
+    for task in machine.sync.get_tasks_by_state(TaskState.APPROVED) + machine.sync.get_tasks_by_state(
+        TaskState.REJECTED
+    ):
         if task.framework == FRAMEWORK and task.run_id is not None:
             threads.setdefault(task.run_id, None)
     return list(threads)
 
 
-def resume_decided(graph: Any, adapter: GraphApprovals, threads: Iterable[str] | None = None, *,
-                   takeover: bool = False) -> dict[str, GraphRun]:
+def resume_decided(
+    graph: Any, adapter: GraphApprovals, threads: Iterable[str] | None = None, *, takeover: bool = False
+) -> dict[str, GraphRun]:
     """Resume every given (default: every decided) thread whose pending interrupts are all decided.
 
     A thread still waiting on some decision is left as it is (its result says so).
@@ -93,8 +95,10 @@ def _report(results: dict[str, GraphRun]) -> None:
         if run.done:
             print(f"thread {thread_id}: finished", flush=True)
         else:
-            print(f"thread {thread_id}: paused, waiting on {len(run.task_ids)} task(s): "
-                  f"{', '.join(run.task_ids)}", flush=True)
+            print(
+                f"thread {thread_id}: paused, waiting on {len(run.task_ids)} task(s): {', '.join(run.task_ids)}",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thread", action="append", help="only this thread id (repeatable)")
     parser.add_argument("--follow", action="store_true", help="keep going: resume threads as they are decided")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between looks when following")
-    parser.add_argument("--takeover", action="store_true",
-                        help="also re-deliver decisions claimed by a process that died before delivering")
+    parser.add_argument(
+        "--takeover",
+        action="store_true",
+        help="also re-deliver decisions claimed by a process that died before delivering",
+    )
     args = parser.parse_args(argv)
     try:
         graph = load_graph(args.graph)

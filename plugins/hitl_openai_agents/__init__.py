@@ -31,7 +31,7 @@ CAPABILITIES = Capabilities(
     partial_decisions="the run resumes once every pending call of the turn is decided; decided calls wait",
     cross_process_resume=True,
     notes="The SDK has no way to run a tool with edited arguments or to return a person's answer "
-          "as the tool's result, so edit and respond are not offered.",
+    "as the tool's result, so edit and respond are not offered.",
 )
 
 _LAZY = {

@@ -82,24 +82,28 @@ class ApprovalRunner:
     the interrupt's default decision — reject — applies as a timeout) are set on every task.
     """
 
-    def __init__(self, machine: HITLStateMachine, *,
-                 severity: Severity | str | Callable[[str, dict[str, Any]], Severity | str] = Severity.MEDIUM,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        severity: Severity | str | Callable[[str, dict[str, Any]], Severity | str] = Severity.MEDIUM,
+        timeout: float | None = None,
+    ) -> None:
         self.machine = machine
         self.severity = severity
         self.timeout = timeout
 
     # -- running ------------------------------------------------------------------------------
 
-    async def run(self, agent: Agent[Any], input: Any, *, run_id: str | None = None,
-                  **runner_kwargs: Any) -> RunResult:
+    async def run(self, agent: Agent[Any], input: Any, *, run_id: str | None = None, **runner_kwargs: Any) -> RunResult:
         """``Runner.run`` until the agent finishes, asking hitl about every call that needs approval."""
         run_id = run_id or uuid.uuid4().hex[:12]
         result = await Runner.run(agent, input, **runner_kwargs)
         return await self._until_done(agent, result, run_id, 0, runner_kwargs)
 
-    async def start(self, agent: Agent[Any], input: Any, *, run_id: str | None = None,
-                    **runner_kwargs: Any) -> PendingRun | RunResult:
+    async def start(
+        self, agent: Agent[Any], input: Any, *, run_id: str | None = None, **runner_kwargs: Any
+    ) -> PendingRun | RunResult:
         """Run until the first approvals are needed, record them, and return without waiting.
 
         Returns the finished ``RunResult`` if no call needed approval. Any process with the same
@@ -126,14 +130,16 @@ class ApprovalRunner:
         try:
             state = await RunState.from_json(agent, raw_state)
         except Exception as exc:
-            raise HITLError(f"run {run_id!r}: the stored {FRAMEWORK} run state cannot be restored for agent "
-                            f"{agent.name!r}: {exc}") from exc
+            raise HITLError(
+                f"run {run_id!r}: the stored {FRAMEWORK} run state cannot be restored for agent {agent.name!r}: {exc}"
+            ) from exc
         pending = PendingRun(run_id, turn, [t.task_id for t in tasks])
         result = await self._continue(agent, state, pending, runner_kwargs)
         return await self._until_done(agent, result, run_id, turn, runner_kwargs)
 
-    async def _until_done(self, agent: Agent[Any], result: RunResult, run_id: str, turn: int,
-                          runner_kwargs: dict[str, Any]) -> RunResult:
+    async def _until_done(
+        self, agent: Agent[Any], result: RunResult, run_id: str, turn: int, runner_kwargs: dict[str, Any]
+    ) -> RunResult:
         """Ask, wait, apply and run on, turn after turn, until no call is pending."""
         while result.interruptions:
             turn += 1
@@ -156,15 +162,22 @@ class ApprovalRunner:
                 args = _parse_args(item.arguments)
                 agent_name = item.agent.name
                 meta = {META_KEY: {"turn": turn, "call_id": call_id, "tool": tool, "run_state": run_state}}
-                await self.machine.start_task(task_id, meta, step=f"approve {tool}", agent=agent_name,
-                                              framework=FRAMEWORK, run_id=run_id)
+                await self.machine.start_task(
+                    task_id, meta, step=f"approve {tool}", agent=agent_name, framework=FRAMEWORK, run_id=run_id
+                )
                 started.append(task_id)
                 severity = self.severity(tool, args) if callable(self.severity) else self.severity
                 await self.machine.request_approval(
-                    task_id, f"{agent_name} wants to call {tool}",
+                    task_id,
+                    f"{agent_name} wants to call {tool}",
                     context={"tool": tool, "call_id": call_id, "agent": agent_name, "turn": turn},
-                    severity=severity, action=tool, args=args, allowed_decisions=CAPABILITIES.decisions,
-                    timeout=self.timeout, requested_by=agent_name)
+                    severity=severity,
+                    action=tool,
+                    args=args,
+                    allowed_decisions=CAPABILITIES.decisions,
+                    timeout=self.timeout,
+                    requested_by=agent_name,
+                )
                 pending.task_ids.append(task_id)
         except Exception as exc:
             # The run stops here (nothing ran): leave none of the turn's tasks waiting for a person
@@ -190,14 +203,15 @@ class ApprovalRunner:
             except DecisionTimeoutError:
                 await self.machine.expire(task_id)
 
-    async def _continue(self, agent: Agent[Any], state: RunState[Any, Any], pending: PendingRun,
-                        runner_kwargs: dict[str, Any]) -> RunResult:
+    async def _continue(
+        self, agent: Agent[Any], state: RunState[Any, Any], pending: PendingRun, runner_kwargs: dict[str, Any]
+    ) -> RunResult:
         """Apply the turn's decisions to ``state`` and run on; close the turn's tasks."""
         decisions = await asyncio.gather(*(self._decision(t) for t in pending.task_ids))
         items = {item.call_id: item for item in state.get_interruptions()}
         by_task: dict[str, Decision] = dict(zip(pending.task_ids, decisions, strict=True))
         for task_id, decision in by_task.items():
-            call_id = task_id[len(pending.run_id) + 1:]
+            call_id = task_id[len(pending.run_id) + 1 :]
             item = items.get(call_id)
             if item is None:
                 raise HITLError(f"task {task_id!r}: the run state has no pending call {call_id!r}")
@@ -211,14 +225,16 @@ class ApprovalRunner:
                 with contextlib.suppress(HITLError):
                     await self.machine.fail(task_id, f"the run failed after the decision: {exc!r}")
             raise
-        outputs = {_field(o.raw_item, "call_id"): o.output for o in result.new_items
-                   if isinstance(o, ToolCallOutputItem)}
+        outputs = {
+            _field(o.raw_item, "call_id"): o.output for o in result.new_items if isinstance(o, ToolCallOutputItem)
+        }
         for task_id, decision in by_task.items():
-            call_id = task_id[len(pending.run_id) + 1:]
+            call_id = task_id[len(pending.run_id) + 1 :]
             output = outputs.get(call_id)
             await self._resume_task(task_id)
-            await self.machine.complete(task_id, {"approved": decision.approved,
-                                                  "output": None if output is None else str(output)})
+            await self.machine.complete(
+                task_id, {"approved": decision.approved, "output": None if output is None else str(output)}
+            )
         return result
 
     async def _resume_task(self, task_id: str) -> None:
@@ -230,8 +246,11 @@ class ApprovalRunner:
         """This run's tasks that are waiting or decided but not yet carried back (indexed queries)."""
         found: list[TaskContext] = []
         for state in (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED):
-            found += [t for t in await self.machine.get_tasks_by_state(state)
-                      if t.run_id == run_id and t.framework == FRAMEWORK and META_KEY in t.metadata]
+            found += [
+                t
+                for t in await self.machine.get_tasks_by_state(state)
+                if t.run_id == run_id and t.framework == FRAMEWORK and META_KEY in t.metadata
+            ]
         return found
 
 

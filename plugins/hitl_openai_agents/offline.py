@@ -40,34 +40,74 @@ class OfflineToolModel(Model):
         self.seen_outputs: dict[str, str] = {}
 
     def _respond(self, items: list[Any]) -> list[Any]:
-        calls = {str(_field(i, "call_id")): str(_field(i, "name")) for i in items
-                 if _field(i, "type") == "function_call"}
-        outputs = {str(_field(i, "call_id")): str(_field(i, "output")) for i in items
-                   if _field(i, "type") == "function_call_output"}
+        calls = {
+            str(_field(i, "call_id")): str(_field(i, "name")) for i in items if _field(i, "type") == "function_call"
+        }
+        outputs = {
+            str(_field(i, "call_id")): str(_field(i, "output"))
+            for i in items
+            if _field(i, "type") == "function_call_output"
+        }
         self.seen_outputs = outputs
         made = 0
         for turn in self.turns:
             if turn and len(calls) <= made:
-                return [ResponseFunctionToolCall(id=f"call_{made + n}", call_id=f"call_{made + n}",
-                                                 type="function_call", name=name, arguments=json.dumps(args))
-                        for n, (name, args) in enumerate(turn)]
+                return [
+                    ResponseFunctionToolCall(
+                        id=f"call_{made + n}",
+                        call_id=f"call_{made + n}",
+                        type="function_call",
+                        name=name,
+                        arguments=json.dumps(args),
+                    )
+                    for n, (name, args) in enumerate(turn)
+                ]
             made += len(turn)
         text = "; ".join(f"{calls.get(call_id, '?')} {call_id}: {output}" for call_id, output in outputs.items())
-        return [ResponseOutputMessage(id="msg_final", type="message", role="assistant", status="completed",
-                                      content=[ResponseOutputText(text=text or "nothing to report",
-                                                                  type="output_text", annotations=[],
-                                                                  logprobs=[])])]
+        return [
+            ResponseOutputMessage(
+                id="msg_final",
+                type="message",
+                role="assistant",
+                status="completed",
+                content=[
+                    ResponseOutputText(
+                        text=text or "nothing to report", type="output_text", annotations=[], logprobs=[]
+                    )
+                ],
+            )
+        ]
 
-    async def get_response(self, system_instructions: str | None, input: str | list[TResponseInputItem],
-                           model_settings: Any, tools: Any, output_schema: Any, handoffs: Any, tracing: Any,
-                           *, previous_response_id: str | None = None, conversation_id: str | None = None,
-                           prompt: Any = None) -> ModelResponse:
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: Any,
+        tools: Any,
+        output_schema: Any,
+        handoffs: Any,
+        tracing: Any,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
         items: list[Any] = [] if isinstance(input, str) else list(input)
         return ModelResponse(output=self._respond(items), usage=Usage(), response_id=None)
 
-    def stream_response(self, system_instructions: str | None, input: str | list[TResponseInputItem],
-                        model_settings: Any, tools: Any, output_schema: Any, handoffs: Any, tracing: Any,
-                        *, previous_response_id: str | None = None, conversation_id: str | None = None,
-                        prompt: Any = None) -> AsyncIterator[TResponseStreamEvent]:
+    def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: Any,
+        tools: Any,
+        output_schema: Any,
+        handoffs: Any,
+        tracing: Any,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
         # The adapter drives Runner.run, never the streamed variant.
         raise NotImplementedError("OfflineToolModel does not stream; use Runner.run")

@@ -39,7 +39,7 @@ CAPABILITIES = Capabilities(
     partial_decisions="the run continues once every pending call of the batch is decided",
     cross_process_resume=True,
     notes="Approval calls take approve / edit (ToolApproved(override_args)) / reject; question and "
-          "external calls (CallDeferred) take respond (the tool's return value) / reject.",
+    "external calls (CallDeferred) take respond (the tool's return value) / reject.",
 )
 
 _LAZY = {

@@ -119,8 +119,10 @@ def results_for(requests: DeferredToolRequests, decisions: dict[str, Decision]) 
         call_id = call.tool_call_id
         decision = decisions.get(call_id)
         if decision is None:
-            raise HITLError(f"no decision for tool call {call_id} ({call.tool_name}): Pydantic AI needs "
-                            "every call of a batch decided before the run can continue")
+            raise HITLError(
+                f"no decision for tool call {call_id} ({call.tool_name}): Pydantic AI needs "
+                "every call of a batch decided before the run can continue"
+            )
         outcome = _outcome(decision)
         note: dict[str, Any] = {"decision": outcome, "actor": decision.actor.id}
         if decision.message:
@@ -151,9 +153,15 @@ class AgentApprovals:
     if nobody decides; ``assignees`` limits who may decide.
     """
 
-    def __init__(self, machine: HITLStateMachine, *, agent: str | None = None,
-                 severity: SeverityRule = Severity.MEDIUM, timeout: float | None = None,
-                 assignees: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        machine: HITLStateMachine,
+        *,
+        agent: str | None = None,
+        severity: SeverityRule = Severity.MEDIUM,
+        timeout: float | None = None,
+        assignees: Iterable[str] | None = None,
+    ) -> None:
         self.machine = machine
         self.agent = agent
         self.severity = severity
@@ -164,8 +172,15 @@ class AgentApprovals:
 
     # -- ending the run at each pause ----------------------------------------------------------
 
-    async def run(self, agent: Any, prompt: Any = None, *, run_id: str | None = None,
-                  wait_timeout: float | None = None, **run_kwargs: Any) -> Any:
+    async def run(
+        self,
+        agent: Any,
+        prompt: Any = None,
+        *,
+        run_id: str | None = None,
+        wait_timeout: float | None = None,
+        **run_kwargs: Any,
+    ) -> Any:
         """``agent.run`` until it finishes, asking hitl about every deferred call. Returns the result.
 
         ``run_kwargs`` go to every ``agent.run`` (deps, usage limits, …); ``wait_timeout`` bounds
@@ -185,8 +200,9 @@ class AgentApprovals:
         """``run`` for synchronous code (on the machine's own event-loop thread)."""
         return self.machine.sync.run(self.run(agent, prompt, **kwargs))
 
-    async def start(self, agent: Any, prompt: Any = None, *, run_id: str | None = None,
-                    **run_kwargs: Any) -> AgentRunPaused | Any:
+    async def start(
+        self, agent: Any, prompt: Any = None, *, run_id: str | None = None, **run_kwargs: Any
+    ) -> AgentRunPaused | Any:
         """Run until the first pause, record it, and return without waiting for decisions.
 
         Returns the finished result if nothing was deferred.
@@ -198,8 +214,16 @@ class AgentApprovals:
         pause = await self._record(run_id, result.output, result.all_messages())
         return AgentRunPaused(run_id, pause.turn, list(pause.task_ids.values()))
 
-    async def resume(self, agent: Any, run_id: str, *, wait: bool = True, wait_timeout: float | None = None,
-                     takeover: bool = False, **run_kwargs: Any) -> AgentRunPaused | Any:
+    async def resume(
+        self,
+        agent: Any,
+        run_id: str,
+        *,
+        wait: bool = True,
+        wait_timeout: float | None = None,
+        takeover: bool = False,
+        **run_kwargs: Any,
+    ) -> AgentRunPaused | Any:
         """Continue a paused run — possibly paused by another process — from the store alone.
 
         With ``wait`` it blocks until the batch is decided and runs on to the end (asking again at
@@ -218,8 +242,15 @@ class AgentApprovals:
             pause = await self._record(run_id, result.output, result.all_messages())
             takeover = False
 
-    async def _continue(self, agent: Any, pause: _Pause, wait: bool, wait_timeout: float | None,
-                        run_kwargs: dict[str, Any], takeover: bool = False) -> Any:
+    async def _continue(
+        self,
+        agent: Any,
+        pause: _Pause,
+        wait: bool,
+        wait_timeout: float | None,
+        run_kwargs: dict[str, Any],
+        takeover: bool = False,
+    ) -> Any:
         decisions = await self._decisions(pause, wait, wait_timeout)
         if decisions is None:
             return None
@@ -268,13 +299,16 @@ class AgentApprovals:
         parent = parent_task_id(run_id)
         if await self.machine.get_task(parent) is None:
             try:
-                await self.machine.start_task(parent, {"run_id": run_id}, step="running", agent=self.agent,
-                                              framework=FRAMEWORK, run_id=run_id)
+                await self.machine.start_task(
+                    parent, {"run_id": run_id}, step="running", agent=self.agent, framework=FRAMEWORK, run_id=run_id
+                )
             except DuplicateTaskError:
                 pass
-        state = {"turn": turn,
-                 "history": ModelMessagesTypeAdapter.dump_python(history, mode="json"),
-                 "requests": _REQUESTS.dump_python(requests, mode="json")}
+        state = {
+            "turn": turn,
+            "history": ModelMessagesTypeAdapter.dump_python(history, mode="json"),
+            "requests": _REQUESTS.dump_python(requests, mode="json"),
+        }
         task_ids = {}
         for call in [*requests.approvals, *requests.calls]:
             task_id = call_task_id(run_id, turn, call.tool_call_id)
@@ -282,14 +316,21 @@ class AgentApprovals:
             await self._ensure_task(task_id, run_id, call, requests, state)
         return _Pause(run_id, turn, requests, history, task_ids)
 
-    async def _ensure_task(self, task_id: str, run_id: str, call: ToolCallPart, requests: DeferredToolRequests,
-                           state: dict[str, Any]) -> None:
+    async def _ensure_task(
+        self, task_id: str, run_id: str, call: ToolCallPart, requests: DeferredToolRequests, state: dict[str, Any]
+    ) -> None:
         task = await self.machine.get_task(task_id)
         if task is None:
             try:
                 task = await self.machine.start_task(
-                    task_id, {META_KEY: {**state, "tool_call_id": call.tool_call_id}}, step=call.tool_name,
-                    agent=self.agent, framework=FRAMEWORK, run_id=run_id, parent_id=parent_task_id(run_id))
+                    task_id,
+                    {META_KEY: {**state, "tool_call_id": call.tool_call_id}},
+                    step=call.tool_name,
+                    agent=self.agent,
+                    framework=FRAMEWORK,
+                    run_id=run_id,
+                    parent_id=parent_task_id(run_id),
+                )
             except DuplicateTaskError:
                 task = await self.machine.get_task(task_id)
                 assert task is not None
@@ -311,10 +352,19 @@ class AgentApprovals:
             context["metadata"] = meta
         try:
             await self.machine.request_approval(
-                task_id, reason, context, severity=severity,
+                task_id,
+                reason,
+                context,
+                severity=severity,
                 kind=InterruptKind.APPROVAL if kind == "approval" else InterruptKind.QUESTION,
-                action=call.tool_name, args=args, allowed_decisions=allowed, timeout=self.timeout,
-                assignees=self.assignees, step=call.tool_name, requested_by=self.agent)
+                action=call.tool_name,
+                args=args,
+                allowed_decisions=allowed,
+                timeout=self.timeout,
+                assignees=self.assignees,
+                step=call.tool_name,
+                requested_by=self.agent,
+            )
         except (InvalidTransitionError, ConflictError):
             latest = await self.machine.get_task(task_id)
             if latest is None or latest.state is S.RUNNING:
@@ -390,8 +440,11 @@ class AgentApprovals:
             history = ModelMessagesTypeAdapter.validate_python(state["history"])
             requests = _REQUESTS.validate_python(state["requests"])
         except Exception as exc:
-            raise HITLError(f"the paused run {run_id!r} cannot be restored from task {latest.task_id!r}: {exc}") from exc
+            raise HITLError(
+                f"the paused run {run_id!r} cannot be restored from task {latest.task_id!r}: {exc}"
+            ) from exc
         turn = int(state["turn"])
-        task_ids = {c.tool_call_id: call_task_id(run_id, turn, c.tool_call_id)
-                    for c in [*requests.approvals, *requests.calls]}
+        task_ids = {
+            c.tool_call_id: call_task_id(run_id, turn, c.tool_call_id) for c in [*requests.approvals, *requests.calls]
+        }
         return _Pause(run_id, turn, requests, list(history), task_ids)

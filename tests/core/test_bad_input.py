@@ -20,17 +20,20 @@ from hitl_core import (
 )
 
 
-@pytest.mark.parametrize("call", [
-    lambda m: m.request_approval("nope", "why"),
-    lambda m: m.approve("nope", approver="a"),
-    lambda m: m.reject("nope", rejector="a", reason="r"),
-    lambda m: m.resume("nope"),
-    lambda m: m.complete("nope"),
-    lambda m: m.fail("nope", error="e"),
-    lambda m: m.pause("nope", "alice", "look"),
-    lambda m: m.edit("nope", {"a": 1}),
-    lambda m: m.respond("nope", "yes"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.request_approval("nope", "why"),
+        lambda m: m.approve("nope", approver="a"),
+        lambda m: m.reject("nope", rejector="a", reason="r"),
+        lambda m: m.resume("nope"),
+        lambda m: m.complete("nope"),
+        lambda m: m.fail("nope", error="e"),
+        lambda m: m.pause("nope", "alice", "look"),
+        lambda m: m.edit("nope", {"a": 1}),
+        lambda m: m.respond("nope", "yes"),
+    ],
+)
 async def test_unknown_task_id_raises_task_not_found(machine: HITLStateMachine, call: Any) -> None:
     with pytest.raises(TaskNotFoundError, match="'nope' not found"):
         await call(machine)
@@ -58,10 +61,13 @@ async def test_create_task_twice_is_a_duplicate(machine: HITLStateMachine) -> No
     assert t.state == TaskState.RUNNING
 
 
-@pytest.mark.parametrize("name, call", [
-    ("approve twice", lambda m: m.approve("t", approver="b")),
-    ("reject approved", lambda m: m.reject("t", rejector="b", reason="r")),
-])
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("approve twice", lambda m: m.approve("t", approver="b")),
+        ("reject approved", lambda m: m.reject("t", rejector="b", reason="r")),
+    ],
+)
 async def test_second_decision_is_already_decided_naming_who(machine: HITLStateMachine, name: str, call: Any) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", "why")
@@ -75,17 +81,21 @@ async def test_second_decision_is_already_decided_naming_who(machine: HITLStateM
     assert await machine.get_task("t") == before
 
 
-@pytest.mark.parametrize("name, setup, call, action", [
-    ("resume a running task", [], lambda m: m.resume("t"), "resume"),
-    ("complete a completed task", ["complete"], lambda m: m.complete("t"), "complete"),
-    ("approve a running task", [], lambda m: m.approve("t", approver="a"), "approve"),
-    ("request approval twice", ["request"], lambda m: m.request_approval("t", "again"), "request_approval"),
-    ("fail a failed task", ["fail"], lambda m: m.fail("t", "again"), "fail"),
-    ("pause a waiting task", ["request"], lambda m: m.pause("t", "alice", "look"), "pause"),
-    ("complete a waiting task", ["request"], lambda m: m.complete("t"), "complete"),
-])
+@pytest.mark.parametrize(
+    "name, setup, call, action",
+    [
+        ("resume a running task", [], lambda m: m.resume("t"), "resume"),
+        ("complete a completed task", ["complete"], lambda m: m.complete("t"), "complete"),
+        ("approve a running task", [], lambda m: m.approve("t", approver="a"), "approve"),
+        ("request approval twice", ["request"], lambda m: m.request_approval("t", "again"), "request_approval"),
+        ("fail a failed task", ["fail"], lambda m: m.fail("t", "again"), "fail"),
+        ("pause a waiting task", ["request"], lambda m: m.pause("t", "alice", "look"), "pause"),
+        ("complete a waiting task", ["request"], lambda m: m.complete("t"), "complete"),
+    ],
+)
 async def test_illegal_transition_names_task_state_and_action(
-        machine: HITLStateMachine, name: str, setup: list[str], call: Any, action: str) -> None:
+    machine: HITLStateMachine, name: str, setup: list[str], call: Any, action: str
+) -> None:
     await machine.start_task("t")
     for step in setup:
         if step == "complete":
@@ -107,12 +117,15 @@ class Unserialisable:
     pass
 
 
-@pytest.mark.parametrize("context", [
-    {"obj": Unserialisable()},
-    {"fn": print},
-    {"nan": float("nan")},
-    {"set": {1, 2}.__iter__()},
-])
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"obj": Unserialisable()},
+        {"fn": print},
+        {"nan": float("nan")},
+        {"set": {1, 2}.__iter__()},
+    ],
+)
 async def test_unserialisable_context_is_a_payload_error(machine: HITLStateMachine, context: dict[str, Any]) -> None:
     await machine.start_task("t")
     with pytest.raises(PayloadError, match="context is not JSON-serialisable"):
@@ -160,7 +173,8 @@ async def test_empty_reason_is_a_payload_error(machine: HITLStateMachine, reason
 
 
 async def test_observer_callback_that_raises_is_logged_counted_and_transition_stands(
-        machine: HITLStateMachine, caplog: pytest.LogCaptureFixture) -> None:
+    machine: HITLStateMachine, caplog: pytest.LogCaptureFixture
+) -> None:
     calls: list[str] = []
 
     def broken(*_: Any) -> None:
@@ -191,8 +205,9 @@ async def test_option_must_be_one_of_the_interrupt_options(machine: HITLStateMac
 
 async def test_decision_outside_allowed_decisions_is_refused(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
-    await machine.request_approval("t", "why", action="transfer", args={"amount": 5},
-                                   allowed_decisions=["approve", "reject"])
+    await machine.request_approval(
+        "t", "why", action="transfer", args={"amount": 5}, allowed_decisions=["approve", "reject"]
+    )
     with pytest.raises(InvalidTransitionError, match="allows only approve, reject"):
         await machine.edit("t", {"amount": 500}, approver="a")
     assert (await machine.get_task("t")).state == TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]

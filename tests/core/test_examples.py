@@ -14,7 +14,13 @@ CORE_EXAMPLES = ["basic_approval", "parallel_deployments", "rejection", "persist
 
 @pytest.mark.parametrize("name", CORE_EXAMPLES)
 def test_example_runs(name: str) -> None:
-    out = subprocess.run([sys.executable, "-m", f"examples.{name}"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-m", f"examples.{name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()

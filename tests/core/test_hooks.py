@@ -77,9 +77,11 @@ async def test_hook_hitl_transition() -> None:
     await m.start_task("t")
     await m.request_approval("t", "why")
     await m.approve("t", approver="alice")
-    assert seen == [(1, "start", None, TaskState.RUNNING, "running"),
-                    (2, "request_approval", TaskState.RUNNING, TaskState.AWAITING_APPROVAL, "awaiting_approval"),
-                    (3, "approve", TaskState.AWAITING_APPROVAL, TaskState.APPROVED, "approved")]
+    assert seen == [
+        (1, "start", None, TaskState.RUNNING, "running"),
+        (2, "request_approval", TaskState.RUNNING, TaskState.AWAITING_APPROVAL, "awaiting_approval"),
+        (3, "approve", TaskState.AWAITING_APPROVAL, TaskState.APPROVED, "approved"),
+    ]
 
 
 async def test_hook_hitl_approval_requested(caplog: pytest.LogCaptureFixture) -> None:
@@ -148,7 +150,10 @@ async def test_hook_hitl_auto_decide() -> None:
     read = await m.request_approval("read_file", "read", action="read_file", args={"p": "/etc/hosts"})
     assert read.state == TaskState.APPROVED and read.decision is not None
     assert (read.decision.type, read.decision.outcome, read.decision.actor.id) == (
-        DecisionType.POLICY, "approve", "policy:reads")
+        DecisionType.POLICY,
+        "approve",
+        "policy:reads",
+    )
     delete = await m.request_approval("delete_file", "rm", action="delete_file", args={"p": "/"})
     assert delete.state == TaskState.AWAITING_APPROVAL
     crash = await m.request_approval("crash", "x", action="crash")
@@ -236,7 +241,9 @@ async def test_assess_may_ask_for_four_eyes() -> None:
     assert task.interrupt_point is not None and task.interrupt_point.required_approvals == 2
 
 
-async def test_trace_env_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+async def test_trace_env_logs_every_hook_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("HITL_TRACE_PLUGINS", "1")
 
     class Observer:

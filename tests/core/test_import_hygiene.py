@@ -8,8 +8,18 @@ import sys
 
 import hitl_core
 
-FORBIDDEN = ("textual", "rich", "langgraph", "langchain", "langchain_core", "pydantic_ai", "agents", "crewai",
-             "openai", "psycopg")
+FORBIDDEN = (
+    "textual",
+    "rich",
+    "langgraph",
+    "langchain",
+    "langchain_core",
+    "pydantic_ai",
+    "agents",
+    "crewai",
+    "openai",
+    "psycopg",
+)
 
 
 def test_importing_every_core_module_loads_no_ui_or_framework() -> None:

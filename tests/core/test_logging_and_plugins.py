@@ -19,14 +19,19 @@ async def test_every_transition_is_logged_with_task_id_and_action(caplog: pytest
         await m.approve("t", approver="alice")
     records = [r for r in caplog.records if r.name == "hitl"]
     assert [(r.task_id, r.action) for r in records] == [  # type: ignore[attr-defined]
-        ("t", "start"), ("t", "request_approval"), ("t", "approve")]
+        ("t", "start"),
+        ("t", "request_approval"),
+        ("t", "approve"),
+    ]
     assert "by alice" in records[-1].getMessage()
 
 
 def test_logging_is_silent_by_default() -> None:
-    code = ("import asyncio; from hitl_core import HITLStateMachine\n"
-            "m = HITLStateMachine(load_entrypoints=False)\n"
-            "asyncio.run(m.start_task('t'))\n")
+    code = (
+        "import asyncio; from hitl_core import HITLStateMachine\n"
+        "m = HITLStateMachine(load_entrypoints=False)\n"
+        "asyncio.run(m.start_task('t'))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "" and out.stderr == ""
 
@@ -40,7 +45,9 @@ def test_hitl_plugins_env_limits_entry_points(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(plugins, "_ENTRYPOINT_CACHE", None)
 
 
-def test_a_plugin_that_fails_to_load_stops_the_machine_naming_it(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_that_fails_to_load_stops_the_machine_naming_it(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from importlib.metadata import EntryPoint
 
     broken = EntryPoint(name="broken_auth", value="hitl_no_such_module:plugin", group="hitl")

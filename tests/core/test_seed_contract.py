@@ -21,13 +21,22 @@ async def test_basic_approval_flow_matches_the_seed(machine: HITLStateMachine) -
     assert t.state == TaskState.RUNNING
     assert t.metadata == {"env": "prod"}
 
-    t = await machine.request_approval("deploy_prod", reason="Deploy v1.2.3", context={"version": "1.2.3"},
-                                       options=["proceed", "cancel"], severity="critical")
+    t = await machine.request_approval(
+        "deploy_prod",
+        reason="Deploy v1.2.3",
+        context={"version": "1.2.3"},
+        options=["proceed", "cancel"],
+        severity="critical",
+    )
     assert t.state == TaskState.AWAITING_APPROVAL
     ip = t.interrupt_point
     assert isinstance(ip, InterruptPoint)
     assert (ip.reason, ip.context, ip.options, ip.severity) == (
-        "Deploy v1.2.3", {"version": "1.2.3"}, ["proceed", "cancel"], Severity.CRITICAL)
+        "Deploy v1.2.3",
+        {"version": "1.2.3"},
+        ["proceed", "cancel"],
+        Severity.CRITICAL,
+    )
     assert isinstance(ip.created_at, datetime) and ip.created_at.tzinfo is not None
 
     t = await machine.approve("deploy_prod", approver="alice")
@@ -100,8 +109,15 @@ async def test_queries_are_coroutines_returning_lists(machine: HITLStateMachine)
 def test_task_state_members_equal_their_lowercase_values() -> None:
     for state in TaskState:
         assert state == state.name.lower()
-    assert [s.value for s in TaskState] == ["pending", "running", "awaiting_approval", "approved", "rejected",
-                                            "completed", "failed"]
+    assert [s.value for s in TaskState] == [
+        "pending",
+        "running",
+        "awaiting_approval",
+        "approved",
+        "rejected",
+        "completed",
+        "failed",
+    ]
 
 
 async def test_severity_accepts_strings_and_enum(machine: HITLStateMachine) -> None:
@@ -126,9 +142,11 @@ async def test_add_callback_runs_after_commit_before_return(machine: HITLStateMa
     machine.add_callback(async_cb, task_id="b")
     await machine.start_task("a")
     await machine.start_task("b")
-    assert seen == [("sync", None, TaskState.RUNNING, TaskState.RUNNING),
-                    ("sync", None, TaskState.RUNNING, TaskState.RUNNING),
-                    ("async", None, TaskState.RUNNING, TaskState.RUNNING)]
+    assert seen == [
+        ("sync", None, TaskState.RUNNING, TaskState.RUNNING),
+        ("sync", None, TaskState.RUNNING, TaskState.RUNNING),
+        ("async", None, TaskState.RUNNING, TaskState.RUNNING),
+    ]
     machine.remove_callback(sync_cb)
     await machine.request_approval("a", "why")
     assert len(seen) == 3
@@ -159,8 +177,9 @@ async def test_wait_for_decision_returns_at_once_when_already_decided(machine: H
 
 async def test_task_context_round_trips_through_json(machine: HITLStateMachine) -> None:
     await machine.start_task("t", metadata={"k": [1, 2]}, agent="deployer", framework="plain")
-    await machine.request_approval("t", "why", context={"nested": {"a": [1, None, True]}}, action="deploy",
-                                   args={"env": "prod"}, timeout=60)
+    await machine.request_approval(
+        "t", "why", context={"nested": {"a": [1, None, True]}}, action="deploy", args={"env": "prod"}, timeout=60
+    )
     await machine.edit("t", {"env": "staging"}, approver="alice")
     t = await machine.resume("t")
     assert TaskContext.model_validate_json(t.model_dump_json()) == t

@@ -153,8 +153,9 @@ class MachineAgainstTable(RuleBasedStateMachine):
     @rule(task_id=ids)
     def escalate(self, task_id: str) -> None:
         if task_id in self.model:
-            self.apply(task_id, "escalate", lambda: self.m.escalate(task_id, level=1, assignees=["carol"],
-                                                                    deadline=None))
+            self.apply(
+                task_id, "escalate", lambda: self.m.escalate(task_id, level=1, assignees=["carol"], deadline=None)
+            )
 
     @rule(task_id=ids)
     def resume(self, task_id: str) -> None:
@@ -187,5 +188,6 @@ class MachineAgainstTable(RuleBasedStateMachine):
 
 
 TestMachineAgainstTable = MachineAgainstTable.TestCase
-TestMachineAgainstTable.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
-                                            suppress_health_check=[HealthCheck.too_slow])
+TestMachineAgainstTable.settings = settings(
+    max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)

@@ -39,8 +39,10 @@ async def main(url: str, config_path: str, go_file: str, seconds: float) -> None
     machine.plugins.register(Committed())
     async with machine:  # opening the store starts the sweeper
         await asyncio.sleep(seconds)
-    print(json.dumps({"pid": os.getpid(), "expired": expired, "escalated": escalated,
-                      "errors": sweeper.errors}), flush=True)
+    print(
+        json.dumps({"pid": os.getpid(), "expired": expired, "escalated": escalated, "errors": sweeper.errors}),
+        flush=True,
+    )
 
 
 def wait_for(go_file: str) -> None:

@@ -31,13 +31,16 @@ critical = ["sre", "lead"]
 """
 
 
-async def test_self_approval_is_refused_and_audited(configured: MachineFactory,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_self_approval_is_refused_and_audited(
+    configured: MachineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     m = configured(AUTH)
     await m.start_task("t", agent="deploy-pilot")
     await m.request_approval("t", "deploy", severity="high", requested_by="alice")
-    with caplog.at_level(logging.WARNING, logger="hitl.audit"), \
-            pytest.raises(NotAuthorizedError, match="no self-approval") as info:
+    with (
+        caplog.at_level(logging.WARNING, logger="hitl.audit"),
+        pytest.raises(NotAuthorizedError, match="no self-approval") as info,
+    ):
         await m.approve("t", approver="alice")
     assert info.value.actor == "alice" and info.value.task_id == "t"
     assert "refused: alice may not approve task t: no self-approval" in caplog.text
@@ -128,8 +131,14 @@ def test_the_cli_applies_the_config_it_finds(tmp_path: Path) -> None:
     asyncio.run(ask())
     hitl = str(Path(sys.executable).parent / "hitl")
     env = {k: v for k, v in os.environ.items() if k != "HITL_STORE"} | {"HITL_CONFIG": str(config)}
-    run = lambda *args: subprocess.run([hitl, *args, "--store", url], capture_output=True, text=True,  # noqa: E731
-                                       env=env, cwd=tmp_path, timeout=60)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [hitl, *args, "--store", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     refused = run("approve", "t", "--as", "dave")
     assert refused.returncode == 7, refused.stderr
     assert "dave may not decide task 't': a critical request needs the role sre or lead" in refused.stderr
@@ -139,6 +148,12 @@ def test_the_cli_applies_the_config_it_finds(tmp_path: Path) -> None:
     assert first.returncode == 0 and "waits for a second approver" in first.stdout
     broken = tmp_path / "broken.toml"
     broken.write_text("[authorization]\nfour_eyes = ['sometimes']\n", encoding="utf-8")
-    bad = subprocess.run([hitl, "ls", "--store", url], capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                         env=env | {"HITL_CONFIG": str(broken)})
+    bad = subprocess.run(
+        [hitl, "ls", "--store", url],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env=env | {"HITL_CONFIG": str(broken)},
+    )
     assert bad.returncode == 2 and f"{broken}, line 2: authorization.four_eyes[0]" in bad.stderr

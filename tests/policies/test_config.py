@@ -40,8 +40,11 @@ def test_readme_policies_section_embeds_the_example() -> None:
 
 
 def test_malformed_policy_file_is_rejected_with_the_line_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path, '[deadlines]\nwarn_before = 10\n\n[[rules]]\nid = "a"\ndecision = "allow"\n\n'
-                           '[[rules]]\nid = "b"\ndecision = "maybe"\naction = "x"\n')
+    path = write(
+        tmp_path,
+        '[deadlines]\nwarn_before = 10\n\n[[rules]]\nid = "a"\ndecision = "allow"\n\n'
+        '[[rules]]\nid = "b"\ndecision = "maybe"\naction = "x"\n',
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     error = info.value

@@ -76,8 +76,11 @@ async def test_expired_deadline_applies_the_default_as_a_timeout_not_a_person(co
     assert sorted(report.expired) == ["t", "yes"]
     task = await m.get_task("t")
     assert task.state == TaskState.REJECTED and task.decision is not None
-    assert (task.decision.type, task.decision.outcome, task.decision.actor.id) == \
-        (DecisionType.TIMEOUT, "reject", "hitl:timeout")
+    assert (task.decision.type, task.decision.outcome, task.decision.actor.id) == (
+        DecisionType.TIMEOUT,
+        "reject",
+        "hitl:timeout",
+    )
     assert (await m.get_task("yes")).state == TaskState.APPROVED  # only because it was asked for
     assert (await m.get_task("later")).state == TaskState.AWAITING_APPROVAL
 
@@ -102,7 +105,9 @@ async def test_escalation_moves_up_each_level_then_applies_the_default(configure
     events = await m.events(task_id="t")
     escalations = [e for e in events if e.action == "escalate"]
     assert [(e.data["level"], e.data["assignees"], e.actor.id) for e in escalations] == [
-        (1, ["oncall-2"], "escalation:level-1"), (2, ["manager"], "escalation:level-2")]
+        (1, ["oncall-2"], "escalation:level-1"),
+        (2, ["manager"], "escalation:level-2"),
+    ]
     assert all(e.from_state == e.to_state == TaskState.AWAITING_APPROVAL for e in escalations)
     assert all(e.data["interrupt_id"] == interrupt_id for e in escalations)
     assert [e.action for e in events] == ["start", "request_approval", "escalate", "escalate", "reject"]
@@ -112,8 +117,9 @@ async def test_escalation_moves_up_each_level_then_applies_the_default(configure
 async def test_escalated_request_is_decided_by_the_new_level(configured: MachineFactory) -> None:
     m = configured(ESCALATING.replace("wait = 0.3 }", "wait = 60 }"))
     await m.start_task("t", agent="deploy-pilot")
-    await m.request_approval("t", "deploy", severity="high", deadline=datetime.now(UTC) - timedelta(seconds=1),
-                             assignees=["oncall-1"])
+    await m.request_approval(
+        "t", "deploy", severity="high", deadline=datetime.now(UTC) - timedelta(seconds=1), assignees=["oncall-1"]
+    )
     escalated = await m.expire("t")
     assert escalated.state == TaskState.AWAITING_APPROVAL and escalation_level(escalated) == 1
     assert escalated.interrupt_point.assignees == ["oncall-2"]
@@ -169,8 +175,16 @@ def test_two_processes_sweeping_one_sqlite_store_expire_each_deadline_once(tmp_p
 
     asyncio.run(prepare())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    procs = [subprocess.Popen([sys.executable, str(HERE / "proc_sweeper.py"), url, str(config), str(go), "3.5"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "proc_sweeper.py"), url, str(config), str(go), "3.5"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     go.touch()
     reports: list[dict[str, Any]] = []
     for proc in procs:
@@ -196,7 +210,8 @@ def test_two_processes_sweeping_one_sqlite_store_expire_each_deadline_once(tmp_p
 
 
 async def test_sweeper_reads_more_waiting_tasks_than_the_sqlite_cache_holds(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A full read of the waiting tasks larger than the store's snapshot cache (it used to raise KeyError)."""
     monkeypatch.setattr("hitl_core.stores.sqlite.CACHE_SIZE", 8)
     from hitl_core.policies import DeadlineSweeper
@@ -216,7 +231,9 @@ def test_sync_facade_agent_gets_the_timeout_from_the_sweeper() -> None:
     """A non-async agent (``machine.sync``): the sweeper runs in the facade's own loop."""
     from hitl_core.policies import parse_config
 
-    m = HITLStateMachine("memory://", load_entrypoints=False, config=parse_config("[deadlines]\nsweep_interval = 0.02\n"))
+    m = HITLStateMachine(
+        "memory://", load_entrypoints=False, config=parse_config("[deadlines]\nsweep_interval = 0.02\n")
+    )
     try:
         m.sync.start_task("t")
         m.sync.request_approval("t", "why", timeout=0.1)

@@ -36,8 +36,13 @@ async def test_demo_fleet_shows_expiry_escalation_four_eyes_and_auto_approval() 
             events = await machine.events()
             seen = Counter(e.action for e in events)
             seen.update(f"{e.actor.id}" for e in events if e.actor is not None)
-            if seen["escalate"] and seen["hitl:timeout"] and seen["policy:routine-search"] and \
-                    seen["approve_partial"] and seen[OPERATOR]:
+            if (
+                seen["escalate"]
+                and seen["hitl:timeout"]
+                and seen["policy:routine-search"]
+                and seen["approve_partial"]
+                and seen[OPERATOR]
+            ):
                 break
         for run in runs:
             run.cancel()

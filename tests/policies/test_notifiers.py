@@ -40,8 +40,13 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 signed = hmac.compare_digest(self.headers.get("X-Hitl-Signature", ""), expected)
-                receiver.attempts.append({"signed": signed, "attempt": self.headers.get("X-Hitl-Attempt"),
-                                          "delivery": self.headers.get("X-Hitl-Delivery")})
+                receiver.attempts.append(
+                    {
+                        "signed": signed,
+                        "attempt": self.headers.get("X-Hitl-Attempt"),
+                        "delivery": self.headers.get("X-Hitl-Delivery"),
+                    }
+                )
                 if not signed:
                     self.send_response(401)
                 elif len(receiver.attempts) <= receiver.fail_first:
@@ -70,8 +75,13 @@ class Receiver:
 
 
 def webhook_toml(url: str, **extra: Any) -> str:
-    lines = [f'url = "{url}"', f'secret = "{SECRET}"', "backoff = 0.05", 'min_severity = "high"',
-             'link = "https://hitl.example.com/tasks/{task_id}"']
+    lines = [
+        f'url = "{url}"',
+        f'secret = "{SECRET}"',
+        "backoff = 0.05",
+        'min_severity = "high"',
+        'link = "https://hitl.example.com/tasks/{task_id}"',
+    ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
     return "[deadlines]\nsweep = false\n[[notify.webhooks]]\n" + "\n".join(lines) + "\n"
 
@@ -80,8 +90,14 @@ async def test_webhook_is_signed_retried_and_links_back_to_the_task(configured: 
     with Receiver(fail_first=1) as receiver:
         m = configured(webhook_toml(receiver.url))
         await m.start_task("deploy/42", agent="deploy-pilot")
-        await m.request_approval("deploy/42", "Deploy 1.42 to eu-west", severity="critical", action="deploy",
-                                 args={"version": "1.42"}, timeout=600)
+        await m.request_approval(
+            "deploy/42",
+            "Deploy 1.42 to eu-west",
+            severity="critical",
+            action="deploy",
+            args={"version": "1.42"},
+            timeout=600,
+        )
         await m.start_task("quiet")
         await m.request_approval("quiet", "low stakes", severity="low")  # under min_severity: not sent
         assert m.policies is not None and m.policies.notifier is not None
@@ -96,8 +112,9 @@ async def test_webhook_is_signed_retried_and_links_back_to_the_task(configured: 
     assert payload["deadline"] is not None and payload["body"] == "Deploy 1.42 to eu-west"
 
 
-async def test_failing_webhook_gives_up_without_breaking_the_machine(configured: MachineFactory,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+async def test_failing_webhook_gives_up_without_breaking_the_machine(
+    configured: MachineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     with Receiver(fail_first=100) as receiver:
         m = configured(webhook_toml(receiver.url, retries=2))
         await m.start_task("t")
@@ -120,8 +137,10 @@ async def test_webhook_refused_with_4xx_is_not_retried(configured: MachineFactor
 
 async def test_escalation_and_expiry_are_notified(configured: MachineFactory) -> None:
     with Receiver(fail_first=0) as receiver:
-        toml = webhook_toml(receiver.url).replace("sweep = false", "sweep_interval = 0.02\nwarn_before = 0") + \
-            '[escalation]\nlevels = [{ assignees = ["manager"], wait = 0.1 }]\n'
+        toml = (
+            webhook_toml(receiver.url).replace("sweep = false", "sweep_interval = 0.02\nwarn_before = 0")
+            + '[escalation]\nlevels = [{ assignees = ["manager"], wait = 0.1 }]\n'
+        )
         m = configured(toml)
         await m.start_task("t")
         await m.request_approval("t", "why", severity="critical", timeout=0.1)
@@ -138,8 +157,9 @@ def _fake_notify_send(directory: Path, record: Path) -> None:
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
 
 
-NOTICE = Notice(kind="requested", task_id="t", severity="critical", title="critical request waiting: t",
-                body="Grant admin role")
+NOTICE = Notice(
+    kind="requested", task_id="t", severity="critical", title="critical request waiting: t", body="Grant admin role"
+)
 
 
 async def test_desktop_notifier_runs_notify_send(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,12 +169,17 @@ async def test_desktop_notifier_runs_notify_send(tmp_path: Path, monkeypatch: py
     notifier = DesktopNotifier(DesktopNotifyConfig())
     assert notifier.available
     await notifier.send(NOTICE)
-    assert record.read_text().splitlines() == ["--app-name=hitl", "--urgency=critical", "critical request waiting: t",
-                                               "Grant admin role"]
+    assert record.read_text().splitlines() == [
+        "--app-name=hitl",
+        "--urgency=critical",
+        "critical request waiting: t",
+        "Grant admin role",
+    ]
 
 
-async def test_desktop_notifier_is_skipped_cleanly_without_notify_send(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_desktop_notifier_is_skipped_cleanly_without_notify_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no notify-send here
     notifier = DesktopNotifier(DesktopNotifyConfig())
     assert not notifier.available
@@ -164,8 +189,9 @@ async def test_desktop_notifier_is_skipped_cleanly_without_notify_send(tmp_path:
 async def test_terminal_notifier_rings_the_bell_with_control_characters_made_visible() -> None:
     stream = io.StringIO()
     notifier = TerminalNotifier(TerminalNotifyConfig(), stream=stream)
-    await notifier.send(Notice(kind="warning", task_id="t", severity="high", title="t: deadline in 30s",
-                               body="reply \x1b[31mnow"))
+    await notifier.send(
+        Notice(kind="warning", task_id="t", severity="high", title="t: deadline in 30s", body="reply \x1b[31mnow")
+    )
     assert stream.getvalue() == "\ahitl: t: deadline in 30s: reply \\x1b[31mnow\n"
 
 
@@ -179,16 +205,21 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_webhook_secret_from_a_missing_environment_variable_is_a_clear_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hitl_core import HITLStateMachine
     from hitl_core.policies import ConfigError
 
     monkeypatch.delenv("HITL_TEST_NO_SUCH_SECRET", raising=False)
     path = tmp_path / "hitl.toml"
-    path.write_text('[[notify.webhooks]]\nurl = "http://127.0.0.1:9/x"\nsecret_env = "HITL_TEST_NO_SUCH_SECRET"\n',
-                    encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"notify\.webhooks\.secret_env: the environment variable "
-                                          r"HITL_TEST_NO_SUCH_SECRET is not set") as info:
+    path.write_text(
+        '[[notify.webhooks]]\nurl = "http://127.0.0.1:9/x"\nsecret_env = "HITL_TEST_NO_SUCH_SECRET"\n', encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"notify\.webhooks\.secret_env: the environment variable "
+        r"HITL_TEST_NO_SUCH_SECRET is not set",
+    ) as info:
         HITLStateMachine("memory://", load_entrypoints=False, config=path)
     assert info.value.path == str(path.resolve())
 

@@ -24,8 +24,10 @@ PASSWORD = "hitl-test-secret"
 
 def find_bin(name: str) -> str | None:
     """The newest installed ``name`` (initdb, pg_ctl): Debian keeps them out of PATH."""
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    candidates = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     if candidates:
         return candidates[-1]
     return shutil.which(name)
@@ -47,8 +49,10 @@ class LocalCluster:
     def __init__(self, *, durable: bool = False, max_connections: int = 200) -> None:
         initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
         if initdb is None or pg_ctl is None:
-            raise RuntimeError("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin "
-                               "or on PATH); `make pg-server` installs it")
+            raise RuntimeError(
+                "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin "
+                "or on PATH); `make pg-server` installs it"
+            )
         self.initdb, self.pg_ctl = initdb, pg_ctl
         self.durable = durable
         self.max_connections = max_connections
@@ -69,8 +73,9 @@ class LocalCluster:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.base)
         if result.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
-            raise RuntimeError(f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()}\n"
-                               f"{log[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()}\n{log[-2000:]}"
+            )
         return result
 
     def start(self) -> LocalCluster:
@@ -82,17 +87,31 @@ class LocalCluster:
         pwfile.write_text(PASSWORD + "\n")
         if self.as_postgres:
             shutil.chown(pwfile, "postgres", "postgres")
-        self._run(self.initdb, "-D", str(self.data), "-U", "postgres", f"--pwfile={pwfile}",
-                  "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-locale",
-                  "--no-sync")
+        self._run(
+            self.initdb,
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
         pwfile.unlink()
         settings = {
-            "port": str(self.port), "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": f"'{self.base}'", "max_connections": str(self.max_connections),
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.base}'",
+            "max_connections": str(self.max_connections),
             "fsync": "on" if self.durable else "off",
             "synchronous_commit": "on",
             "full_page_writes": "on" if self.durable else "off",
-            "shared_buffers": "128MB", "log_min_messages": "warning",
+            "shared_buffers": "128MB",
+            "log_min_messages": "warning",
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write("\n# hitl test cluster\n")
@@ -108,10 +127,20 @@ class LocalCluster:
         and a postmaster outlives its parent. The watchdog does not.
         """
         self._watchdog = subprocess.Popen(
-            [sys.executable, __file__, "--watchdog", str(os.getpid()), str(self.base), self.pg_ctl,
-             "1" if self.as_postgres else "0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                sys.executable,
+                __file__,
+                "--watchdog",
+                str(os.getpid()),
+                str(self.base),
+                self.pg_ctl,
+                "1" if self.as_postgres else "0",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _pg_ctl(self, verb: str, *extra: str) -> None:
         self._run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *extra, verb)
@@ -144,8 +173,22 @@ class LocalCluster:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL as the superuser over the cluster's local socket (trusted)."""
         psql = find_bin("psql") or "psql"
-        return self._run(psql, "-h", str(self.base), "-p", str(self.port), "-U", "postgres",
-                         "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql).stdout
+        return self._run(
+            psql,
+            "-h",
+            str(self.base),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            dbname,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        ).stdout
 
     def create_database(self, prefix: str = "hitl") -> str:
         """A fresh, empty database; returns its URL (password authentication over TCP)."""
@@ -210,8 +253,7 @@ def _watchdog(owner: int, base: Path, pg_ctl: str, as_postgres: bool) -> None:
             pass
         time.sleep(1)
     cmd = [pg_ctl, "-D", str(base / "data"), "-m", "immediate", "-w", "stop"]
-    subprocess.run(["runuser", "-u", "postgres", "--", *cmd] if as_postgres else cmd,
-                   capture_output=True, timeout=60)
+    subprocess.run(["runuser", "-u", "postgres", "--", *cmd] if as_postgres else cmd, capture_output=True, timeout=60)
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -29,6 +29,7 @@ async def agent(url: str, name: str, outdir: Path, task_ids: list[str]) -> None:
         acks.write(f"{ctx.task_id} {ctx.version} {ctx.history[-1]['seq']}\n")  # type: ignore[attr-defined]
 
     async with HITLStateMachine(url, load_entrypoints=False, agent=name) as machine:
+
         async def run(task_id: str) -> None:
             async with gate:
                 ack(await machine.start_task(task_id))

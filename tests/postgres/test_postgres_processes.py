@@ -24,8 +24,9 @@ TASKS = 500
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(WORKERS), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKERS), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def count_completed(url: str) -> int:
@@ -47,7 +48,8 @@ async def _open_and(url: str, verify: bool) -> tuple[bool, int]:
 
 
 def test_three_agents_two_deciders_500_tasks_and_a_server_restart_lose_nothing(
-        own_cluster: LocalCluster, tmp_path: Path) -> None:
+    own_cluster: LocalCluster, tmp_path: Path
+) -> None:
     url = own_cluster.create_database()
     asyncio.run(_open_and(url, verify=False))  # migrate once, so the five processes start on a ready schema
 

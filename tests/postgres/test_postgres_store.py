@@ -27,8 +27,9 @@ def machine(url: str) -> HITLStateMachine:
     return HITLStateMachine(url, load_entrypoints=False)
 
 
-def new_task(task_id: str, version: int = 1, state: TaskState = TaskState.RUNNING,
-             from_state: TaskState | None = None) -> tuple[EventRecord, TaskRecord]:
+def new_task(
+    task_id: str, version: int = 1, state: TaskState = TaskState.RUNNING, from_state: TaskState | None = None
+) -> tuple[EventRecord, TaskRecord]:
     at = now_us()
     event = EventRecord(task_id, version, "start", from_state, state, "agent", "agent", at, {"n": version})
     return event, TaskRecord(task_id=task_id, state=state, version=version, created_at=at, updated_at=at)
@@ -127,8 +128,9 @@ async def test_concurrent_deciders_on_separate_connections_decide_exactly_once(p
             except (AlreadyDecidedError, ConflictError):
                 return False
 
-        results = await asyncio.gather(*(approve(d, f"t{i}", f"op{n}") for i in range(30)
-                                         for n, d in enumerate(deciders)))
+        results = await asyncio.gather(
+            *(approve(d, f"t{i}", f"op{n}") for i in range(30) for n, d in enumerate(deciders))
+        )
         assert sum(results) == 30
         for i in range(30):
             approvals = [e for e in await agent.events(task_id=f"t{i}") if e.action == "approve"]
@@ -145,8 +147,7 @@ async def test_group_commit_keeps_each_append_independent(pg_url: str) -> None:
     try:
         pairs = [new_task(f"t{i}") for i in range(50)]
         clash = new_task("t7")
-        results = await asyncio.gather(*(store.append(e, t, None) for e, t in [*pairs, clash]),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(store.append(e, t, None) for e, t in [*pairs, clash]), return_exceptions=True)
         assert [r for r in results if r is not None] and isinstance(results[-1], DuplicateTaskError)
         assert results[:50] == [None] * 50
         assert sorted(e.seq for e, _ in pairs) == list(range(1, 51))
@@ -163,9 +164,10 @@ async def test_an_append_the_database_rejects_fails_alone_in_its_batch(pg_url: s
     try:
         pairs = [new_task(f"t{i}") for i in range(20)]
         bad_event, bad_task = new_task("bad", version=2**40)
-        results = await asyncio.gather(*(store.append(e, t, None) for e, t in [*pairs[:10], (bad_event, bad_task),
-                                                                                *pairs[10:]]),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(store.append(e, t, None) for e, t in [*pairs[:10], (bad_event, bad_task), *pairs[10:]]),
+            return_exceptions=True,
+        )
         assert isinstance(results[10], StoreError) and "out of range" in str(results[10])
         assert "'bad'" in str(results[10])
         assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
@@ -177,7 +179,8 @@ async def test_an_append_the_database_rejects_fails_alone_in_its_batch(pg_url: s
 
 @pytest.mark.parametrize("lost", ["before the commit", "after the commit"])
 async def test_a_connection_lost_around_a_commit_neither_loses_nor_doubles_the_append(
-        pg_url: str, lost: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str, lost: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The connection drops once, before or after the server committed: the append is retried
     or found already committed, and the log holds it exactly once."""
     store = PostgresStore(pg_url)
@@ -218,9 +221,13 @@ async def test_query_uses_state_and_returns_oldest_change_first(pg_url: str) -> 
         assert await m.store.count_by_state() == {TaskState.RUNNING: 3, TaskState.AWAITING_APPROVAL: 2}
         with psycopg.connect(pg_url) as conn:
             conn.execute("SET enable_seqscan = off")
-            plan = "\n".join(r[0] for r in conn.execute(
-                "EXPLAIN SELECT task_id FROM hitl_tasks WHERE state = ANY(ARRAY['awaiting_approval']) "
-                "ORDER BY last_seq"))
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN SELECT task_id FROM hitl_tasks WHERE state = ANY(ARRAY['awaiting_approval']) "
+                    "ORDER BY last_seq"
+                )
+            )
         assert "hitl_tasks_state_last_seq" in plan
 
 
@@ -257,9 +264,10 @@ async def test_a_notify_lost_during_a_reconnect_is_caught_up_by_sequence(pg_url:
             await writer.start_task(f"a{i}")
         await asyncio.wait_for(first_ten.wait(), 20)
         with psycopg.connect(pg_url, autocommit=True) as admin:
-            killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE application_name = 'hitl-follow' AND datname = current_database()"
-                                   ).fetchone()
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'hitl-follow' AND datname = current_database()"
+            ).fetchone()
             assert killed is not None and killed[0] == 1
         for i in range(20):  # committed while the follower has no connection
             await writer.start_task(f"b{i}")
@@ -270,7 +278,8 @@ async def test_a_notify_lost_during_a_reconnect_is_caught_up_by_sequence(pg_url:
 
 
 async def test_while_the_server_is_down_the_store_says_so_and_the_follower_resumes_after(
-        own_cluster: LocalCluster) -> None:
+    own_cluster: LocalCluster,
+) -> None:
     """Server stopped: ``store.problem`` names the host (for the console's banner) and the follower
     waits; server back: the problem clears and events committed since are delivered, none twice."""
     url = own_cluster.create_database()
@@ -305,7 +314,8 @@ async def test_while_the_server_is_down_the_store_says_so_and_the_follower_resum
 
 
 async def test_follow_falls_back_to_polling_when_notifications_never_come(
-        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The follower listens on a channel nobody notifies (every notification lost): the periodic
     read still delivers every event, in order."""
     store = PostgresStore(pg_url, poll_interval=0.1)
@@ -334,6 +344,7 @@ async def test_sync_facade_and_caller_loop_share_one_store(pg_url: str) -> None:
 
 
 # -- bad input ------------------------------------------------------------------------------
+
 
 async def test_wrong_password_is_a_clear_error_naming_the_host_without_the_password(pg_url: str) -> None:
     url = pg_url.replace(PASSWORD, "not-the-password")
@@ -391,17 +402,21 @@ async def test_statement_timeout_is_a_clear_error_and_writes_nothing(pg_url: str
 
 
 async def test_a_role_with_only_table_privileges_can_use_a_migrated_database(
-        pg_cluster: LocalCluster, pg_url: str) -> None:
+    pg_cluster: LocalCluster, pg_url: str
+) -> None:
     """What the README promises: after the first migration, SELECT/INSERT/UPDATE and EXECUTE suffice."""
     owner = PostgresStore(pg_url)
     await owner.open()  # the first open migrates, as the database owner
     await owner.close()
     dbname = pg_url.rsplit("/", 1)[1]
     role = f"agent_{dbname[-8:]}"
-    pg_cluster.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'agentpw'; "
-                    f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
-                    f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}; "
-                    f"GRANT EXECUTE ON FUNCTION hitl_append TO {role}", dbname=dbname)
+    pg_cluster.psql(
+        f"CREATE ROLE {role} LOGIN PASSWORD 'agentpw'; "
+        f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+        f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}; "
+        f"GRANT EXECUTE ON FUNCTION hitl_append TO {role}",
+        dbname=dbname,
+    )
     url = pg_cluster.url(dbname, user=role, password="agentpw")
     async with machine(url) as m:
         await m.start_task("t")

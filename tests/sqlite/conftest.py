@@ -29,8 +29,15 @@ class Child:
 
     def __init__(self, args: list[str]) -> None:
         self.args = args
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=child_env(), cwd=ROOT)
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=ROOT,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -51,8 +58,10 @@ class Child:
             if line is None:
                 self.proc.wait(5)
                 err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise AssertionError(f"{self.args} exited ({self.proc.returncode}) before {prefix!r}; "
-                                     f"saw {self.seen}; stderr: {err[-2000:]}")
+                raise AssertionError(
+                    f"{self.args} exited ({self.proc.returncode}) before {prefix!r}; "
+                    f"saw {self.seen}; stderr: {err[-2000:]}"
+                )
             self.seen.append(line)
             if line.startswith(prefix):
                 return line
@@ -97,7 +106,13 @@ def hitl_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real ``hitl`` command line in its own process."""
 
     def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hitl_core.cli", *args], capture_output=True, text=True,
-                              env=child_env(), cwd=ROOT, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "hitl_core.cli", *args],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            cwd=ROOT,
+            timeout=timeout,
+        )
 
     return run

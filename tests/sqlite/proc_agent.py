@@ -27,15 +27,13 @@ async def ask(url: str, task_id: str) -> None:
         task = await machine.get_task(task_id)
         if task is None:
             await machine.start_task(task_id, agent="proc-agent")
-            await machine.request_approval(task_id, "delete the staging database?", {"rows": 1200},
-                                           severity="high")
+            await machine.request_approval(task_id, "delete the staging database?", {"rows": 1200}, severity="high")
             say("ASKED")
         else:
             say("RESTARTED", task.state.value)
         say("WAITING")
         decision = await machine.wait_for_decision(task_id, timeout=30)
-        say("DECIDED", json.dumps({"type": decision.type.value, "by": decision.actor.id,
-                                   "message": decision.message}))
+        say("DECIDED", json.dumps({"type": decision.type.value, "by": decision.actor.id, "message": decision.message}))
         await machine.resume(task_id)
         await machine.complete(task_id, {"ok": decision.approved})
         say("DONE")

@@ -48,6 +48,7 @@ def _one_line_error(result: Any, code: int, *needles: str) -> None:
 
 # -- where the file is ------------------------------------------------------------------------------
 
+
 def test_directory_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=f"{tmp_path} is a directory"):
         asyncio.run(_open(f"sqlite:///{tmp_path}"))
@@ -86,8 +87,10 @@ def test_bad_store_urls_are_clear_errors(tmp_path: Path) -> None:
 
 # -- what the file holds ----------------------------------------------------------------------------
 
+
 def test_file_that_is_not_a_database_is_a_clear_error_and_left_untouched(
-        tmp_path: Path, hitl_cli: Callable[..., Any]) -> None:
+    tmp_path: Path, hitl_cli: Callable[..., Any]
+) -> None:
     notes = tmp_path / "notes.db"
     notes.write_text("my notes, not a database\n" * 100)
     before = _digest(notes)
@@ -104,7 +107,7 @@ def test_corrupt_database_file_is_a_clear_error(tmp_path: Path, hitl_cli: Callab
     assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
     data = bytearray(path.read_bytes())
     page = 4096
-    data[page:len(data) - page] = b"\xa5" * (len(data) - 2 * page)  # every page but the first and last
+    data[page : len(data) - page] = b"\xa5" * (len(data) - 2 * page)  # every page but the first and last
     path.write_bytes(bytes(data))
     before = _digest(path)
     result = hitl_cli("--store", url, "ls")
@@ -125,15 +128,17 @@ def test_sqlite_database_of_another_application_is_refused_untouched(tmp_path: P
     assert _digest(path) == before
 
 
-def test_newer_schema_is_a_clear_error_naming_file_and_versions(tmp_path: Path,
-                                                               hitl_cli: Callable[..., Any]) -> None:
+def test_newer_schema_is_a_clear_error_naming_file_and_versions(tmp_path: Path, hitl_cli: Callable[..., Any]) -> None:
     path = tmp_path / "hitl.db"
     asyncio.run(_waiting(f"sqlite:///{path}", "t1"))
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(StoreError, match=f"{path} has hitl schema version 99, newer than this hitl understands "
-                                         rf"\({SCHEMA_VERSION}\)"):
+    with pytest.raises(
+        StoreError,
+        match=f"{path} has hitl schema version 99, newer than this hitl understands "
+        rf"\({SCHEMA_VERSION}\)",
+    ):
         asyncio.run(_open(f"sqlite:///{path}"))
     _one_line_error(hitl_cli("--store", f"sqlite:///{path}", "ls"), 6, str(path), "99")
 
@@ -151,17 +156,18 @@ def test_empty_file_becomes_a_new_store(tmp_path: Path) -> None:
 def test_pending_lookup_uses_the_state_index_not_a_scan(db_url: str) -> None:
     asyncio.run(_waiting(db_url, "t1"))
     conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
-    plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {SQL_PENDING}",
-                                                         ("awaiting_approval",)))
+    plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {SQL_PENDING}", ("awaiting_approval",)))
     conn.close()
     assert "tasks_by_state" in plan and "TEMP B-TREE" not in plan, plan
 
 
 # -- other writers ----------------------------------------------------------------------------------
 
+
 @pytest.mark.processes
 def test_database_locked_longer_than_busy_timeout_is_a_clear_error_and_no_event_is_lost(
-        db_url: str, spawn: Callable[..., Any]) -> None:
+    db_url: str, spawn: Callable[..., Any]
+) -> None:
     asyncio.run(_waiting(db_url, "t1"))
     impatient = f"{db_url}?busy_timeout=300"
     holder = spawn("lock", db_url, "until-told")
@@ -202,6 +208,7 @@ def test_lock_shorter_than_busy_timeout_is_waited_out(db_url: str, spawn: Callab
 
 # -- tampering --------------------------------------------------------------------------------------
 
+
 def test_edited_event_row_fails_audit_verify_naming_it(db_url: str, hitl_cli: Callable[..., Any]) -> None:
     asyncio.run(_waiting(db_url, "t1", "t2"))
     assert hitl_cli("--store", db_url, "approve", "t1", "--as", "alice").returncode == 0
@@ -216,8 +223,7 @@ def test_edited_event_row_fails_audit_verify_naming_it(db_url: str, hitl_cli: Ca
     assert "event 5 (task 't1', approve) was altered" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_event_data_edited_into_garbage_fails_audit_verify_naming_it(db_url: str,
-                                                                     hitl_cli: Callable[..., Any]) -> None:
+def test_event_data_edited_into_garbage_fails_audit_verify_naming_it(db_url: str, hitl_cli: Callable[..., Any]) -> None:
     asyncio.run(_waiting(db_url, "t1"))
     conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
     conn.execute("UPDATE events SET data = '{not json' WHERE seq = 2")
@@ -245,8 +251,7 @@ def test_older_schema_is_migrated_forward_keeping_its_data(tmp_path: Path, monke
     url = f"sqlite:///{path}"
     asyncio.run(_waiting(url, "t1"))
     monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    monkeypatch.setitem(sqlite_store.MIGRATIONS, SCHEMA_VERSION + 1,
-                        ("CREATE INDEX events_by_time ON events (at)",))
+    monkeypatch.setitem(sqlite_store.MIGRATIONS, SCHEMA_VERSION + 1, ("CREATE INDEX events_by_time ON events (at)",))
 
     async def reopen() -> Any:
         async with HITLStateMachine(url, load_entrypoints=False) as machine:

@@ -21,8 +21,14 @@ def waiting(db_url: str) -> str:
     async def fill() -> None:
         async with HITLStateMachine(db_url, load_entrypoints=False) as machine:
             await machine.start_task("deploy", agent="ops-bot")
-            await machine.request_approval("deploy", "deploy v2 to production?\x1b[2J", {"version": 2},
-                                           severity="critical", action="deploy", args={"env": "prod"})
+            await machine.request_approval(
+                "deploy",
+                "deploy v2 to production?\x1b[2J",
+                {"version": 2},
+                severity="critical",
+                action="deploy",
+                args={"env": "prod"},
+            )
             await machine.start_task("cleanup")
             await machine.request_approval("cleanup", "drop old tables?")
             await machine.start_task("done")
@@ -66,8 +72,9 @@ def test_show_prints_request_and_history(waiting: str, capsys: pytest.CaptureFix
     assert json.loads(out)["interrupt_point"]["action"]["args"] == {"env": "prod"}
 
 
-def test_approve_records_the_os_user_by_default_and_the_comment(waiting: str,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_approve_records_the_os_user_by_default_and_the_comment(
+    waiting: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = hitl(capsys, "--store", waiting, "approve", "deploy", "--comment", "window is open")
     assert code == 0 and "approved task deploy" in out
     decision = task(waiting, "deploy").decision
@@ -123,21 +130,22 @@ def test_unopenable_store_exits_6(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 6 and "no store for" in err
 
 
-def test_audit_export_writes_every_event_as_jsonl(waiting: str, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_export_writes_every_event_as_jsonl(
+    waiting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = hitl(capsys, "--store", waiting, "audit", "export", "--format", "jsonl")
     assert code == 0
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["seq"] for e in events] == list(range(1, 7))
     assert all(len(e["hash"]) == 64 for e in events) and events[1]["prev_hash"] == events[0]["hash"]
     target = tmp_path / "audit.json"
-    code, _, _ = hitl(capsys, "--store", waiting, "audit", "export", "--format", "json", "--task", "deploy",
-                      "--output", str(target))
+    code, _, _ = hitl(
+        capsys, "--store", waiting, "audit", "export", "--format", "json", "--task", "deploy", "--output", str(target)
+    )
     assert code == 0 and [e["action"] for e in json.loads(target.read_text())] == ["start", "request_approval"]
 
 
-def test_store_info_says_where_the_store_is_and_what_it_holds(waiting: str,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_store_info_says_where_the_store_is_and_what_it_holds(waiting: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = hitl(capsys, "--store", waiting, "store", "info", "--json")
     info = json.loads(out)
     assert code == 0
@@ -146,8 +154,9 @@ def test_store_info_says_where_the_store_is_and_what_it_holds(waiting: str,
     assert info["by_state"] == {"awaiting_approval": 2, "completed": 1}
 
 
-def test_default_store_is_a_sqlite_file_under_the_user_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_store_is_a_sqlite_file_under_the_user_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("HITL_STORE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
@@ -161,6 +170,12 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for line in ("3  task not found", "4  conflict", "5  illegal transition", "6  store error",
-                 "7  not authorized", "8  audit verify"):
+    for line in (
+        "3  task not found",
+        "4  conflict",
+        "5  illegal transition",
+        "6  store error",
+        "7  not authorized",
+        "8  audit verify",
+    ):
         assert line in out

@@ -15,9 +15,14 @@ pytestmark = pytest.mark.processes
 
 
 def test_two_processes_example_runs_end_to_end() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "two_processes" / "run_both.py")],
-                            capture_output=True, text=True, cwd=ROOT,
-                            env={k: v for k, v in os.environ.items() if k != "HITL_STORE"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "two_processes" / "run_both.py")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "HITL_STORE"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "[operator] approved task cleanup-staging as operator" in out

@@ -22,7 +22,8 @@ def _path(url: str) -> Path:
 
 
 def test_agent_waiting_in_one_process_continues_when_the_cli_approves_in_another(
-        db_url: str, spawn: Callable[..., Any], hitl_cli: Callable[..., Any]) -> None:
+    db_url: str, spawn: Callable[..., Any], hitl_cli: Callable[..., Any]
+) -> None:
     agent = spawn("ask", db_url, "job-a")
     agent.read_until("WAITING")
     approved = hitl_cli("--store", db_url, "approve", "job-a", "--as", "operator-7", "--comment", "go ahead")
@@ -40,8 +41,7 @@ def test_agent_waiting_in_one_process_continues_when_the_cli_approves_in_another
     assert task.state is TaskState.COMPLETED and task.result == {"ok": True}
 
 
-def test_eight_processes_racing_on_200_tasks_decide_each_exactly_once(
-        db_url: str, spawn: Callable[..., Any]) -> None:
+def test_eight_processes_racing_on_200_tasks_decide_each_exactly_once(db_url: str, spawn: Callable[..., Any]) -> None:
     count = 200
 
     async def prepare() -> None:
@@ -80,7 +80,8 @@ def test_eight_processes_racing_on_200_tasks_decide_each_exactly_once(
 
 
 def test_agent_killed_while_waiting_resumes_with_the_decision_made_meanwhile(
-        db_url: str, spawn: Callable[..., Any]) -> None:
+    db_url: str, spawn: Callable[..., Any]
+) -> None:
     first = spawn("ask", db_url, "job-c")
     first.read_until("WAITING")
     first.kill()  # SIGKILL: no cleanup, no goodbye
@@ -106,7 +107,8 @@ def test_agent_killed_while_waiting_resumes_with_the_decision_made_meanwhile(
 
 
 def test_acknowledged_transitions_survive_kill_9_and_no_torn_write_is_visible(
-        db_url: str, spawn: Callable[..., Any]) -> None:
+    db_url: str, spawn: Callable[..., Any]
+) -> None:
     acknowledged: dict[str, int] = {}
     for round_ in range(3):
         churner = spawn("churn", db_url, f"r{round_}")
@@ -118,8 +120,10 @@ def test_acknowledged_transitions_survive_kill_9_and_no_torn_write_is_visible(
 
     conn = sqlite3.connect(_path(db_url))
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    rows = {task_id: (version, snapshot) for task_id, version, snapshot in
-            conn.execute("SELECT task_id, version, snapshot FROM tasks")}
+    rows = {
+        task_id: (version, snapshot)
+        for task_id, version, snapshot in conn.execute("SELECT task_id, version, snapshot FROM tasks")
+    }
     per_task = Counter(task_id for (task_id,) in conn.execute("SELECT task_id FROM events"))
     conn.close()
     for task_id, version in acknowledged.items():

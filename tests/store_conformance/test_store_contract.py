@@ -35,51 +35,84 @@ AT = 1_764_000_000_000_000  # a fixed instant, so two stores can be given identi
 WHEN = datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC)
 
 
-def step(task_id: str, prev: TaskRecord | None, action: str, to_state: TaskState, *,
-         data: dict[str, Any] | None = None, at: int | None = None, **changes: Any
-         ) -> tuple[EventRecord, TaskRecord]:
+def step(
+    task_id: str,
+    prev: TaskRecord | None,
+    action: str,
+    to_state: TaskState,
+    *,
+    data: dict[str, Any] | None = None,
+    at: int | None = None,
+    **changes: Any,
+) -> tuple[EventRecord, TaskRecord]:
     """The event and new snapshot of one transition, built as the machine builds them."""
     at = now_us() if at is None else at
     version = prev.version + 1 if prev is not None else 1
-    event = EventRecord(task_id=task_id, version=version, action=action,
-                        from_state=prev.state if prev is not None else None, to_state=to_state,
-                        actor_id="agent-1", actor_source="agent", at=at, data=data or {})
+    event = EventRecord(
+        task_id=task_id,
+        version=version,
+        action=action,
+        from_state=prev.state if prev is not None else None,
+        to_state=to_state,
+        actor_id="agent-1",
+        actor_source="agent",
+        at=at,
+        data=data or {},
+    )
     if prev is None:
-        task = TaskRecord(task_id=task_id, state=to_state, version=1, created_at=at, updated_at=at,
-                          history=(event,), **changes)
+        task = TaskRecord(
+            task_id=task_id, state=to_state, version=1, created_at=at, updated_at=at, history=(event,), **changes
+        )
     else:
-        task = prev.evolve(state=to_state, version=version, updated_at=at,
-                           history=(*prev.history, event), **changes)
+        task = prev.evolve(state=to_state, version=version, updated_at=at, history=(*prev.history, event), **changes)
     return event, task
 
 
-async def commit(store: Store, task_id: str, prev: TaskRecord | None, action: str, to_state: TaskState,
-                 **kwargs: Any) -> TaskRecord:
+async def commit(
+    store: Store, task_id: str, prev: TaskRecord | None, action: str, to_state: TaskState, **kwargs: Any
+) -> TaskRecord:
     event, task = step(task_id, prev, action, to_state, **kwargs)
     await store.append(event, task, prev.version if prev is not None else None)
     return task
 
 
 def interrupt(reason: str = "send the invoice?") -> InterruptPoint:
-    return InterruptPoint(reason=reason, context={"amount": 12.5, "to": ["a@example.com"]},
-                          severity="high", interrupt_id="int-1", created_at=WHEN)
+    return InterruptPoint(
+        reason=reason,
+        context={"amount": 12.5, "to": ["a@example.com"]},
+        severity="high",
+        interrupt_id="int-1",
+        created_at=WHEN,
+    )
 
 
 def decision(who: str = "alice", kind: DecisionType = DecisionType.APPROVE) -> Decision:
-    return Decision(type=kind, actor=Actor(id=who, source="cli"), message="looks right", interrupt_id="int-1",
-                    decided_at=WHEN)
+    return Decision(
+        type=kind, actor=Actor(id=who, source="cli"), message="looks right", interrupt_id="int-1", decided_at=WHEN
+    )
 
 
 async def waiting_task(store: Store, task_id: str = "t1", at: int | None = None) -> TaskRecord:
     """A task created, started and waiting on ``interrupt()``."""
-    task = await commit(store, task_id, None, "start", S.RUNNING, data={"agent": "billing"}, at=at,
-                        metadata={"customer": 7}, agent="billing")
+    task = await commit(
+        store,
+        task_id,
+        None,
+        "start",
+        S.RUNNING,
+        data={"agent": "billing"},
+        at=at,
+        metadata={"customer": 7},
+        agent="billing",
+    )
     ask = interrupt()
-    return await commit(store, task_id, task, "request_approval", S.AWAITING_APPROVAL,
-                        data={"interrupt": ask}, at=at, interrupt=ask)
+    return await commit(
+        store, task_id, task, "request_approval", S.AWAITING_APPROVAL, data={"interrupt": ask}, at=at, interrupt=ask
+    )
 
 
 # -- basics ---------------------------------------------------------------------------------------
+
 
 async def test_empty_store_has_no_tasks_and_no_events(store: Store) -> None:
     assert await store.last_seq() == 0
@@ -130,10 +163,11 @@ async def test_append_at_a_stale_version_raises_conflict_and_writes_nothing(stor
 
 async def test_concurrent_appends_at_one_version_exactly_one_wins(store: Store) -> None:
     waiting = await waiting_task(store)
-    attempts = [step("t1", waiting, "approve", S.APPROVED, data={"decision": decision(f"op{i}")},
-                     decision=decision(f"op{i}")) for i in range(16)]
-    results = await asyncio.gather(*(store.append(e, t, waiting.version) for e, t in attempts),
-                                   return_exceptions=True)
+    attempts = [
+        step("t1", waiting, "approve", S.APPROVED, data={"decision": decision(f"op{i}")}, decision=decision(f"op{i}"))
+        for i in range(16)
+    ]
+    results = await asyncio.gather(*(store.append(e, t, waiting.version) for e, t in attempts), return_exceptions=True)
     winners = [i for i, r in enumerate(results) if r is None]
     assert len(winners) == 1
     assert all(isinstance(r, ConflictError) for r in results if r is not None)
@@ -151,6 +185,7 @@ async def test_concurrent_appends_on_different_tasks_all_commit_without_gaps(sto
 
 # -- reading ---------------------------------------------------------------------------------------
 
+
 async def test_events_are_ordered_and_filtered_by_after_limit_and_task(store: Store) -> None:
     a = await commit(store, "a", None, "start", S.RUNNING)
     await commit(store, "b", None, "start", S.RUNNING)
@@ -160,8 +195,12 @@ async def test_events_are_ordered_and_filtered_by_after_limit_and_task(store: St
     assert [e.seq for e in await store.events(after_seq=1, limit=1)] == [2]
     assert [e.seq for e in await store.events(task_id="a")] == [1, 3]
     last = (await store.events(after_seq=2))[0]
-    assert (last.action, last.from_state, last.to_state, last.data) == ("complete", S.RUNNING, S.COMPLETED,
-                                                                        {"result": {"ok": True}})
+    assert (last.action, last.from_state, last.to_state, last.data) == (
+        "complete",
+        S.RUNNING,
+        S.COMPLETED,
+        {"result": {"ok": True}},
+    )
 
 
 async def test_query_by_state_is_oldest_change_first_with_limit_and_after(store: Store) -> None:
@@ -191,6 +230,7 @@ async def test_count_by_state_counts_each_task_once(store: Store) -> None:
 
 # -- the hash chain --------------------------------------------------------------------------------
 
+
 async def test_hash_chain_links_every_event_and_verifies(store: Store) -> None:
     waiting = await waiting_task(store)
     await commit(store, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()}, decision=decision())
@@ -209,9 +249,16 @@ async def test_hashes_and_data_match_the_memory_store_for_the_same_events(store:
     reference = MemoryStore()
     for target in (store, reference):
         waiting = await waiting_task(target, at=AT)
-        await commit(target, "t1", waiting, "reject", S.REJECTED, at=AT,
-                     data={"decision": decision("bob", DecisionType.REJECT)},
-                     decision=decision("bob", DecisionType.REJECT))
+        await commit(
+            target,
+            "t1",
+            waiting,
+            "reject",
+            S.REJECTED,
+            at=AT,
+            data={"decision": decision("bob", DecisionType.REJECT)},
+            decision=decision("bob", DecisionType.REJECT),
+        )
     ours, theirs = await store.events(), await reference.events()
     assert [e.hash for e in ours] == [e.hash for e in theirs]
     assert [canonical_json(e.data) for e in ours] == [canonical_json(e.data) for e in theirs]
@@ -219,6 +266,7 @@ async def test_hashes_and_data_match_the_memory_store_for_the_same_events(store:
 
 
 # -- follow ----------------------------------------------------------------------------------------
+
 
 async def _take(follow: Any, n: int) -> list[EventRecord]:
     got: list[EventRecord] = []
@@ -268,11 +316,13 @@ async def test_a_second_instance_conflicts_with_the_first(shared_url: str, open_
 
 # -- restart ---------------------------------------------------------------------------------------
 
+
 async def test_restart_keeps_tasks_events_and_chain(durable_url: str, open_url: OpenUrl) -> None:
     async with open_url(durable_url) as before:
         waiting = await waiting_task(before)
-        written = await commit(before, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()},
-                               decision=decision())
+        written = await commit(
+            before, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()}, decision=decision()
+        )
         events = [(e.seq, e.hash) for e in await before.events()]
     async with open_url(durable_url) as after:
         got = await after.get("t1")
@@ -286,6 +336,7 @@ async def test_restart_keeps_tasks_events_and_chain(durable_url: str, open_url: 
 
 
 # -- through the machine ---------------------------------------------------------------------------
+
 
 async def test_machine_lifecycle_on_the_backend(store_url: str) -> None:
     async with HITLStateMachine(store_url, load_entrypoints=False) as machine:
@@ -314,8 +365,10 @@ async def test_history_read_back_equals_history_written(durable_url: str) -> Non
 
 
 async def test_wait_for_decision_returns_when_another_machine_decides(shared_url: str) -> None:
-    async with HITLStateMachine(shared_url, load_entrypoints=False) as agent, \
-            HITLStateMachine(shared_url, load_entrypoints=False) as console:
+    async with (
+        HITLStateMachine(shared_url, load_entrypoints=False) as agent,
+        HITLStateMachine(shared_url, load_entrypoints=False) as console,
+    ):
         await agent.start_task("job")
         await agent.request_approval("job", "deploy?")
         waiter = asyncio.create_task(agent.wait_for_decision("job", timeout=10))
@@ -326,14 +379,16 @@ async def test_wait_for_decision_returns_when_another_machine_decides(shared_url
         assert (decided.type, decided.actor.id, decided.message) == (DecisionType.APPROVE, "carol", "go")
 
 
-async def test_two_machines_deciding_at_once_exactly_one_wins_and_the_loser_names_the_winner(
-        shared_url: str) -> None:
-    async with HITLStateMachine(shared_url, load_entrypoints=False) as one, \
-            HITLStateMachine(shared_url, load_entrypoints=False) as two:
+async def test_two_machines_deciding_at_once_exactly_one_wins_and_the_loser_names_the_winner(shared_url: str) -> None:
+    async with (
+        HITLStateMachine(shared_url, load_entrypoints=False) as one,
+        HITLStateMachine(shared_url, load_entrypoints=False) as two,
+    ):
         await one.start_task("job")
         await one.request_approval("job", "deploy?")
-        results = await asyncio.gather(one.approve("job", "alice"), two.reject("job", "bob", "no"),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            one.approve("job", "alice"), two.reject("job", "bob", "no"), return_exceptions=True
+        )
         losers = [r for r in results if isinstance(r, BaseException)]
         winners = [r for r in results if not isinstance(r, BaseException)]
         assert len(winners) == 1 and len(losers) == 1
@@ -343,7 +398,6 @@ async def test_two_machines_deciding_at_once_exactly_one_wins_and_the_loser_name
         assert winner.actor.id in str(losers[0])
         decisions = [e for e in await one.events(task_id="job") if e.action in ("approve", "reject")]
         assert len(decisions) == 1
-
 
 
 async def test_listed_tasks_give_their_full_history_when_asked(store: Store) -> None:

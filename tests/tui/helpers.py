@@ -22,15 +22,29 @@ def deadline_in(seconds: float) -> datetime:
     return datetime.fromtimestamp(FROZEN_NOW, UTC) + timedelta(seconds=seconds)
 
 
-async def waiting(machine: HITLStateMachine, task_id: str, reason: str = "Send the quote", *,
-                  severity: str = "medium", agent: str = "billing-bot", framework: str = "langgraph",
-                  step: str = "draft", action: str | None = "send_email",
-                  args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+async def waiting(
+    machine: HITLStateMachine,
+    task_id: str,
+    reason: str = "Send the quote",
+    *,
+    severity: str = "medium",
+    agent: str = "billing-bot",
+    framework: str = "langgraph",
+    step: str = "draft",
+    action: str | None = "send_email",
+    args: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
     """A task that has asked for approval (the usual case the operator sees)."""
     await machine.start_task(task_id, agent=agent, framework=framework, step=step)
-    await machine.request_approval(task_id, reason, severity=severity, action=action,
-                                   args=args if args is not None else {"to": "ops@acme.example", "cc": []},
-                                   **kwargs)
+    await machine.request_approval(
+        task_id,
+        reason,
+        severity=severity,
+        action=action,
+        args=args if args is not None else {"to": "ops@acme.example", "cc": []},
+        **kwargs,
+    )
 
 
 def make_app(machine: HITLStateMachine, **kwargs: Any) -> ConsoleApp:
@@ -64,27 +78,71 @@ async def select(pilot: Pilot[Any], app: ConsoleApp, task_id: str) -> None:
 
 async def mixed_fleet(machine: HITLStateMachine) -> None:
     """A fleet with every state, every severity, deadlines and a question (for snapshots)."""
-    await waiting(machine, "deploy-0007", "Delete 14,203 stale rows from the production orders table",
-                  severity="critical", agent="data-janitor", framework="crewai", step="execute",
-                  action="sql_execute",
-                  args={"database": "prod-orders", "statement": "DELETE FROM orders WHERE status = 'stale'"},
-                  context={"rows_affected_estimate": 14203, "backup": "snap-0412", "owner": "dba-oncall"},
-                  deadline=deadline_in(25), assignees=["dba-oncall", "alice"])
-    await waiting(machine, "billing-0003", "Refund order #88121 (duplicate charge)", severity="high",
-                  agent="billing-bot", framework="pydantic-ai", action="issue_refund",
-                  args={"order_id": 88121, "amount": 249.99}, options=["approve", "reject", "escalate"],
-                  deadline=deadline_in(290))
-    await waiting(machine, "support-0012", "Send the renewal quote to the customer", severity="medium",
-                  agent="support-7", framework="openai-agents")
-    await waiting(machine, "research-0002", "Search the web for competitor pricing", severity="low",
-                  agent="research-1", framework="langgraph", action="web_search",
-                  args={"query": "competitor pricing"})
-    await waiting(machine, "crm-0009", "Which region should the new tenant live in?", kind="question",
-                  agent="crm-sync", framework="langgraph", action=None, args={},
-                  options=["us-east", "eu-west"], allowed_decisions=["respond", "reject"])
+    await waiting(
+        machine,
+        "deploy-0007",
+        "Delete 14,203 stale rows from the production orders table",
+        severity="critical",
+        agent="data-janitor",
+        framework="crewai",
+        step="execute",
+        action="sql_execute",
+        args={"database": "prod-orders", "statement": "DELETE FROM orders WHERE status = 'stale'"},
+        context={"rows_affected_estimate": 14203, "backup": "snap-0412", "owner": "dba-oncall"},
+        deadline=deadline_in(25),
+        assignees=["dba-oncall", "alice"],
+    )
+    await waiting(
+        machine,
+        "billing-0003",
+        "Refund order #88121 (duplicate charge)",
+        severity="high",
+        agent="billing-bot",
+        framework="pydantic-ai",
+        action="issue_refund",
+        args={"order_id": 88121, "amount": 249.99},
+        options=["approve", "reject", "escalate"],
+        deadline=deadline_in(290),
+    )
+    await waiting(
+        machine,
+        "support-0012",
+        "Send the renewal quote to the customer",
+        severity="medium",
+        agent="support-7",
+        framework="openai-agents",
+    )
+    await waiting(
+        machine,
+        "research-0002",
+        "Search the web for competitor pricing",
+        severity="low",
+        agent="research-1",
+        framework="langgraph",
+        action="web_search",
+        args={"query": "competitor pricing"},
+    )
+    await waiting(
+        machine,
+        "crm-0009",
+        "Which region should the new tenant live in?",
+        kind="question",
+        agent="crm-sync",
+        framework="langgraph",
+        action=None,
+        args={},
+        options=["us-east", "eu-west"],
+        allowed_decisions=["respond", "reject"],
+    )
     await machine.start_task("ops-0004", agent="ops-oncall", framework="crewai", step="gather")
-    await waiting(machine, "deploy-0005", "Deploy 1.42.0 to eu-west", severity="high", agent="deploy-pilot",
-                  framework="openai-agents")
+    await waiting(
+        machine,
+        "deploy-0005",
+        "Deploy 1.42.0 to eu-west",
+        severity="high",
+        agent="deploy-pilot",
+        framework="openai-agents",
+    )
     await machine.approve("deploy-0005", "bob", source="console")
     await waiting(machine, "triage-0006", "Close 40 duplicate tickets", agent="triage", framework="pydantic-ai")
     await machine.reject("triage-0006", "bob", "too many at once", source="console")

@@ -56,15 +56,17 @@ def test_keymap_value_that_is_not_a_string_is_a_clear_error(tmp_path: Path) -> N
 
 
 def test_control_and_escape_characters_are_made_visible() -> None:
-    assert visible(HOSTILE_REASON) == ("Reply: [bold red]URGENT[/] [link=http://evil.example]click[/link] "
-                                       "\\x1b[2J\\x1b[31mpwned\\x07")
+    assert visible(HOSTILE_REASON) == (
+        "Reply: [bold red]URGENT[/] [link=http://evil.example]click[/link] \\x1b[2J\\x1b[31mpwned\\x07"
+    )
     assert visible("a\u202eb\nc") == "a\\u202eb\\nc"
     assert visible("line1\nline2\x1b", single_line=False) == "line1\nline2\\x1b"
 
 
 async def test_hostile_reason_and_agent_name_are_rendered_literally(machine: HITLStateMachine) -> None:
-    await waiting(machine, "evil", HOSTILE_REASON, agent="[b]x[/b]\x1b]0;title\x07",
-                  context={"k": "[red]v[/red]\x1b[5m"})
+    await waiting(
+        machine, "evil", HOSTILE_REASON, agent="[b]x[/b]\x1b]0;title\x07", context={"k": "[red]v[/red]\x1b[5m"}
+    )
     app = make_app(machine)
     async with app.run_test(size=(200, 40)) as pilot:
         await select(pilot, app, "evil")
@@ -145,6 +147,10 @@ async def test_demo_fleet_drives_the_console_live(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 40)) as pilot:
         await eventually(pilot, app, lambda: app.view.counts.get(TaskState.AWAITING_APPROVAL, 0) >= 2, 20)
         assert app.batches > 0
-        assert {row.framework for row in app.view.rows.values()} <= {"langgraph", "pydantic-ai", "openai-agents",
-                                                                       "crewai"}
+        assert {row.framework for row in app.view.rows.values()} <= {
+            "langgraph",
+            "pydantic-ai",
+            "openai-agents",
+            "crewai",
+        }
     await machine.close()

@@ -61,7 +61,8 @@ async def test_rejecting_a_high_task_without_a_reason_is_refused(machine: HITLSt
 
 
 async def test_edit_refuses_invalid_json_then_approves_valid_json_after_showing_the_diff(
-        machine: HITLStateMachine) -> None:
+    machine: HITLStateMachine,
+) -> None:
     await waiting(machine, "t1", args={"to": "ops@acme.example", "amount": 10})
     app = make_app(machine)
     async with app.run_test(size=(160, 40)) as pilot:
@@ -106,8 +107,16 @@ async def test_edit_args_that_are_not_an_object_are_refused(machine: HITLStateMa
 
 
 async def test_respond_records_the_answer(machine: HITLStateMachine) -> None:
-    await waiting(machine, "q1", "Which region?", kind="question", action=None, args={},
-                  options=["us-east", "eu-west"], allowed_decisions=["respond", "reject"])
+    await waiting(
+        machine,
+        "q1",
+        "Which region?",
+        kind="question",
+        action=None,
+        args={},
+        options=["us-east", "eu-west"],
+        allowed_decisions=["respond", "reject"],
+    )
     app = make_app(machine)
     async with app.run_test(size=(160, 40)) as pilot:
         await select(pilot, app, "q1")
@@ -122,8 +131,16 @@ async def test_respond_records_the_answer(machine: HITLStateMachine) -> None:
 
 async def test_number_key_chooses_an_option(machine: HITLStateMachine) -> None:
     await waiting(machine, "t1", options=["approve", "reject", "escalate"])
-    await waiting(machine, "q1", "Which region?", kind="question", action=None, args={},
-                  options=["us-east", "eu-west"], allowed_decisions=["respond"])
+    await waiting(
+        machine,
+        "q1",
+        "Which region?",
+        kind="question",
+        action=None,
+        args={},
+        options=["us-east", "eu-west"],
+        allowed_decisions=["respond"],
+    )
     app = make_app(machine)
     async with app.run_test(size=(160, 40)) as pilot:
         await select(pilot, app, "t1")
@@ -218,8 +235,7 @@ async def test_batch_approve_is_refused_when_a_marked_task_is_critical(machine: 
             assert (await machine.get_task(task_id)).state is S.AWAITING_APPROVAL  # type: ignore[union-attr]
 
 
-async def test_critical_approval_needs_a_second_confirmation_that_focuses_cancel(
-        machine: HITLStateMachine) -> None:
+async def test_critical_approval_needs_a_second_confirmation_that_focuses_cancel(machine: HITLStateMachine) -> None:
     await waiting(machine, "crit", "drop the table", severity="critical")
     app = make_app(machine)
     async with app.run_test(size=(160, 40)) as pilot:

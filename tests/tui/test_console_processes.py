@@ -42,7 +42,8 @@ async def test_console_approval_reaches_an_agent_in_another_process(tmp_path: Pa
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, app)
         agent = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", AGENT, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable, "-c", AGENT, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
         try:
             assert agent.stdout is not None
             line = await asyncio.wait_for(agent.stdout.readline(), 60)

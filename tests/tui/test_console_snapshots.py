@@ -82,10 +82,16 @@ def test_help_screen(snap_compare: Any, machine: HITLStateMachine) -> None:
 
 
 def test_reason_with_rich_markup_and_an_escape_sequence_is_shown_literally(
-        snap_compare: Any, machine: HITLStateMachine) -> None:
+    snap_compare: Any, machine: HITLStateMachine
+) -> None:
     async def hostile() -> None:
-        await waiting(machine, "evil-0001", HOSTILE_REASON, agent="[blink]agent[/blink]\x1b]0;t\x07",
-                      context={"note": "[red]x[/red]\x1b[5m", "bidi": "abc\u202edef"})
+        await waiting(
+            machine,
+            "evil-0001",
+            HOSTILE_REASON,
+            agent="[blink]agent[/blink]\x1b]0;t\x07",
+            context={"note": "[red]x[/red]\x1b[5m", "bidi": "abc\u202edef"},
+        )
         await waiting(machine, "plain-0002", "An ordinary request")
 
     app = make_app(machine, before_load=hostile)

@@ -52,10 +52,15 @@ def word_count(text: str) -> str:
 def make_crew(*turns: list[tuple[str, dict[str, object]]], human_input: bool = False) -> Crew:
     """A one-agent, one-task crew on the offline LLM, which makes the calls ``turns``."""
     llm = OfflineToolLLM(turns)
-    agent = Agent(role="editor", goal="publish articles", backstory="an editor", llm=llm,
-                  tools=[publish, word_count], verbose=False)
-    task = Task(description="publish the article", expected_output="a report", agent=agent,
-                human_input=human_input)
+    agent = Agent(
+        role="editor",
+        goal="publish articles",
+        backstory="an editor",
+        llm=llm,
+        tools=[publish, word_count],
+        verbose=False,
+    )
+    task = Task(description="publish the article", expected_output="a report", agent=agent, human_input=human_input)
     return Crew(agents=[agent], tasks=[task], verbose=False)
 
 
@@ -97,9 +102,11 @@ class Person:
         thread.start()
         self._threads.append(thread)
 
-    def when(self, match: Callable[[TaskContext], bool], decide: Callable[[TaskContext], None],
-             timeout: float = 60.0) -> None:
+    def when(
+        self, match: Callable[[TaskContext], bool], decide: Callable[[TaskContext], None], timeout: float = 60.0
+    ) -> None:
         """In the background: once a pending task matches, call ``decide`` with it."""
+
         def pick(pending: list[TaskContext]) -> list[TaskContext]:
             return [t for t in pending if match(t)]
 

@@ -20,8 +20,9 @@ EXAMPLE = ROOT / "examples" / "crewai_publish.py"
 HITL = [sys.executable, "-m", "hitl_core.cli"]
 
 
-def test_the_example_runs_unattended_with_a_stand_in_reviewer(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_example_runs_unattended_with_a_stand_in_reviewer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # In this process (CrewAI is imported already); the next test runs it as its own process.
     example = runpy.run_path(str(EXAMPLE))
     answer = example["run"](f"sqlite:///{tmp_path / 'hitl.db'}", True)
@@ -32,24 +33,27 @@ def test_the_example_runs_unattended_with_a_stand_in_reviewer(tmp_path: Path,
 
 def test_the_examples_tasks_are_decided_with_the_hitl_command_on_the_same_store(tmp_path: Path) -> None:
     env = {**os.environ, "HITL_STORE": f"sqlite:///{tmp_path / 'hitl.db'}"}
-    crew = subprocess.Popen([sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    crew = subprocess.Popen(
+        [sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         waiting: list[dict[str, object]] = []
         deadline = time.monotonic() + 200
         while len(waiting) < 2:  # CrewAI runs the turn's two calls on two threads: both wait at once
             assert time.monotonic() < deadline, "the example's publish calls never showed up in the store"
-            listed = subprocess.run([*HITL, "ls", "--state", "waiting", "--json"], env=env, capture_output=True,
-                                    text=True, timeout=60)
+            listed = subprocess.run(
+                [*HITL, "ls", "--state", "waiting", "--json"], env=env, capture_output=True, text=True, timeout=60
+            )
             assert listed.returncode == 0, listed.stderr
             waiting = json.loads(listed.stdout)
             time.sleep(0.2)
         by_section = {t["interrupt_point"]["action"]["args"]["section"]: t for t in waiting}
         assert by_section["news"]["framework"] == "crewai"
         assert by_section["news"]["interrupt_point"]["allowed_decisions"] == ["approve", "reject", "edit", "respond"]
-        for command in ([*HITL, "approve", str(by_section["news"]["task_id"]), "--as", "dana"],
-                        [*HITL, "reject", str(by_section["blog"]["task_id"]), "--as", "dana",
-                         "--reason", "legal has not read it"]):
+        for command in (
+            [*HITL, "approve", str(by_section["news"]["task_id"]), "--as", "dana"],
+            [*HITL, "reject", str(by_section["blog"]["task_id"]), "--as", "dana", "--reason", "legal has not read it"],
+        ):
             decided = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
             assert decided.returncode == 0, decided.stderr
         out, err = crew.communicate(timeout=200)

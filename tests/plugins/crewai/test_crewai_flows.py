@@ -35,8 +35,9 @@ def pause(persistence: SQLiteFlowPersistence) -> str:
     return paused.context.flow_id
 
 
-def test_the_flow_pauses_as_a_hitl_question_and_approve_accepts(machine: HITLStateMachine,
-                                                                persistence: SQLiteFlowPersistence) -> None:
+def test_the_flow_pauses_as_a_hitl_question_and_approve_accepts(
+    machine: HITLStateMachine, persistence: SQLiteFlowPersistence
+) -> None:
     flow_id = pause(persistence)
     (question,) = pending_flow_feedback(machine, flow_id)
     interrupt = question.interrupt_point
@@ -52,8 +53,9 @@ def test_the_flow_pauses_as_a_hitl_question_and_approve_accepts(machine: HITLSta
     assert done is not None and done.state is TaskState.COMPLETED
 
 
-def test_a_rejection_reason_is_the_flows_feedback(machine: HITLStateMachine,
-                                                  persistence: SQLiteFlowPersistence) -> None:
+def test_a_rejection_reason_is_the_flows_feedback(
+    machine: HITLStateMachine, persistence: SQLiteFlowPersistence
+) -> None:
     flow_id = pause(persistence)
     (question,) = pending_flow_feedback(machine, flow_id)
     machine.sync.reject(question.task_id, "alice", "the title is too generic")
@@ -68,14 +70,16 @@ def test_edit_is_refused_for_a_flow_question(machine: HITLStateMachine, persiste
         machine.sync.edit(question.task_id, {"title": "x"}, "alice")
 
 
-def test_resuming_an_unknown_flow_is_a_clear_error(machine: HITLStateMachine,
-                                                   persistence: SQLiteFlowPersistence) -> None:
+def test_resuming_an_unknown_flow_is_a_clear_error(
+    machine: HITLStateMachine, persistence: SQLiteFlowPersistence
+) -> None:
     with pytest.raises(TaskNotFoundError, match="no paused crewai flow with this id"):
         resume_flow(PublishFlow, machine, "no-such-flow", persistence)
 
 
 def test_resuming_from_the_wrong_flow_database_is_a_clear_error_and_the_question_stays(
-        machine: HITLStateMachine, persistence: SQLiteFlowPersistence, tmp_path: Path) -> None:
+    machine: HITLStateMachine, persistence: SQLiteFlowPersistence, tmp_path: Path
+) -> None:
     flow_id = pause(persistence)
     (question,) = pending_flow_feedback(machine, flow_id)
     machine.sync.approve(question.task_id, "alice")
@@ -88,7 +92,8 @@ def test_resuming_from_the_wrong_flow_database_is_a_clear_error_and_the_question
 
 
 def test_with_emit_approve_routes_to_the_default_outcome_and_the_options_are_shown(
-        machine: HITLStateMachine, persistence: SQLiteFlowPersistence) -> None:
+    machine: HITLStateMachine, persistence: SQLiteFlowPersistence
+) -> None:
     paused = RoutedPublishFlow(persistence=persistence).kickoff()
     assert isinstance(paused, HumanFeedbackPending)
     (question,) = pending_flow_feedback(machine, paused.context.flow_id)
@@ -101,14 +106,17 @@ def test_with_emit_approve_routes_to_the_default_outcome_and_the_options_are_sho
 
 
 def test_picking_another_outcome_needs_the_flows_llm_and_without_one_is_a_clear_error(
-        machine: HITLStateMachine, persistence: SQLiteFlowPersistence, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine: HITLStateMachine, persistence: SQLiteFlowPersistence, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # offline: CrewAI's default LLM must not be reachable
     paused = RoutedPublishFlow(persistence=persistence).kickoff()
     assert isinstance(paused, HumanFeedbackPending)
     (question,) = pending_flow_feedback(machine, paused.context.flow_id)
     machine.sync.approve(question.task_id, "alice", option="revise")
     # CrewAI takes feedback text only and classifies it with the flow's LLM; this flow has none usable.
-    with pytest.raises(HumanFeedbackCollapseError, match=r"Could not classify human feedback into \['publish', 'revise'\]"):
+    with pytest.raises(
+        HumanFeedbackCollapseError, match=r"Could not classify human feedback into \['publish', 'revise'\]"
+    ):
         resume_flow(RoutedPublishFlow, machine, paused.context.flow_id, persistence)
     # Nothing lost: the decision still waits to be carried back, and CrewAI still holds the pause.
     assert [t.task_id for t in pending_flow_feedback(machine, paused.context.flow_id)] == [question.task_id]

@@ -17,6 +17,7 @@ MakeCrew = Callable[..., Crew]
 @pytest.fixture(autouse=True)
 def _no_terminal_input(monkeypatch: pytest.MonkeyPatch) -> None:
     """CrewAI's default provider would block on input(): make sure nothing reaches it."""
+
     def refuse(*args: object) -> str:
         raise AssertionError("CrewAI asked on the terminal instead of through hitl")
 
@@ -41,20 +42,21 @@ def test_approve_without_text_accepts_the_answer(machine: HITLStateMachine, make
     assert done.result == {"decision": "approve", "feedback": ""}
 
 
-def test_the_persons_text_is_feedback_and_the_agent_tries_again(machine: HITLStateMachine,
-                                                                make_crew: MakeCrew, person) -> None:
+def test_the_persons_text_is_feedback_and_the_agent_tries_again(
+    machine: HITLStateMachine, make_crew: MakeCrew, person
+) -> None:
     crew = make_crew(human_input=True)
-    person.when(lambda t: t.interrupt_point.context["round"] == 1,
-                lambda t: machine.sync.respond(t.task_id, "add a headline", "alice"))
+    person.when(
+        lambda t: t.interrupt_point.context["round"] == 1,
+        lambda t: machine.sync.respond(t.task_id, "add a headline", "alice"),
+    )
     # The second round's question appears only after the agent has used the feedback.
-    person.when(lambda t: t.interrupt_point.context["round"] == 2,
-                lambda t: machine.sync.approve(t.task_id, "alice"))
+    person.when(lambda t: t.interrupt_point.context["round"] == 2, lambda t: machine.sync.approve(t.task_id, "alice"))
     with HumanInputViaHITL(machine, run_id="review-2"):
         output = crew.kickoff()
     person.join()
     assert output.raw == "feedback: add a headline"
-    rounds = sorted(machine.sync.get_tasks_by_state(TaskState.COMPLETED),
-                    key=lambda t: t.created_at)
+    rounds = sorted(machine.sync.get_tasks_by_state(TaskState.COMPLETED), key=lambda t: t.created_at)
     assert [t.result["feedback"] for t in rounds] == ["add a headline", ""]
     # The second question showed the answer the agent gave after reading the feedback.
     second = person.seen[1].interrupt_point
@@ -64,10 +66,11 @@ def test_the_persons_text_is_feedback_and_the_agent_tries_again(machine: HITLSta
 def test_reject_makes_its_reason_the_feedback(machine: HITLStateMachine, make_crew: MakeCrew, person) -> None:
     crew = make_crew(human_input=True)
 
-    person.when(lambda t: t.interrupt_point.context["round"] == 1,
-                lambda t: machine.sync.reject(t.task_id, "alice", "too short"))
-    person.when(lambda t: t.interrupt_point.context["round"] == 2,
-                lambda t: machine.sync.approve(t.task_id, "bob"))
+    person.when(
+        lambda t: t.interrupt_point.context["round"] == 1,
+        lambda t: machine.sync.reject(t.task_id, "alice", "too short"),
+    )
+    person.when(lambda t: t.interrupt_point.context["round"] == 2, lambda t: machine.sync.approve(t.task_id, "bob"))
     with HumanInputViaHITL(machine):
         output = crew.kickoff()
     person.join()
@@ -94,10 +97,11 @@ def test_edit_is_refused_for_a_review(machine: HITLStateMachine, make_crew: Make
 
 def test_an_async_kickoff_asks_through_hitl_too(machine: HITLStateMachine, make_crew: MakeCrew, person) -> None:
     crew = make_crew(human_input=True)
-    person.when(lambda t: t.interrupt_point.context["round"] == 1,
-                lambda t: machine.sync.respond(t.task_id, "cite a source", "alice"))
-    person.when(lambda t: t.interrupt_point.context["round"] == 2,
-                lambda t: machine.sync.approve(t.task_id, "alice"))
+    person.when(
+        lambda t: t.interrupt_point.context["round"] == 1,
+        lambda t: machine.sync.respond(t.task_id, "cite a source", "alice"),
+    )
+    person.when(lambda t: t.interrupt_point.context["round"] == 2, lambda t: machine.sync.approve(t.task_id, "alice"))
     provider = HumanInputViaHITL(machine)
     used: list[str] = []
     async_path = provider.handle_feedback_async

@@ -9,12 +9,14 @@ from hitl_crewai import CAPABILITIES, TOOL_DECISIONS
 
 
 def test_loading_the_plugin_does_not_import_crewai() -> None:
-    code = ("import sys, hitl_crewai, hitl_crewai.plugin\n"
-            "from hitl_core import HITLStateMachine\n"
-            "HITLStateMachine('memory://')\n"  # loads every installed entry point, ours included
-            "from hitl_core.plugins import _entrypoint_plugins\n"
-            "assert 'crewai' in _entrypoint_plugins(), sorted(_entrypoint_plugins())\n"
-            "print(sorted(m for m in sys.modules if m == 'crewai' or m.startswith('crewai.')))\n")
+    code = (
+        "import sys, hitl_crewai, hitl_crewai.plugin\n"
+        "from hitl_core import HITLStateMachine\n"
+        "HITLStateMachine('memory://')\n"  # loads every installed entry point, ours included
+        "from hitl_core.plugins import _entrypoint_plugins\n"
+        "assert 'crewai' in _entrypoint_plugins(), sorted(_entrypoint_plugins())\n"
+        "print(sorted(m for m in sys.modules if m == 'crewai' or m.startswith('crewai.')))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

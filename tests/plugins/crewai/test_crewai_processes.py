@@ -28,8 +28,14 @@ MakeCrew = Callable[..., Crew]
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "HITL_PLUGINS": ""}, cwd=SCRIPT.parent)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HITL_PLUGINS": ""},
+        cwd=SCRIPT.parent,
+    )
 
 
 def outcome(process: subprocess.Popen[str], timeout: float = 240) -> dict[str, Any]:
@@ -55,8 +61,9 @@ def flow_provider(store: tuple[str, HITLStateMachine]) -> Iterator[FlowFeedbackV
     flow_config.hitl_provider = None
 
 
-def test_a_rejection_from_another_process_reaches_the_agent(store: tuple[str, HITLStateMachine],
-                                                           make_crew: MakeCrew, published: list[str]) -> None:
+def test_a_rejection_from_another_process_reaches_the_agent(
+    store: tuple[str, HITLStateMachine], make_crew: MakeCrew, published: list[str]
+) -> None:
     url, machine = store
     crew = make_crew([("publish", {"title": "Hello"})])
     console = spawn("decide", url, "reject", "embargoed until Monday")
@@ -68,8 +75,9 @@ def test_a_rejection_from_another_process_reaches_the_agent(store: tuple[str, HI
     assert output.raw == "tool: Tool call rejected by console-user: embargoed until Monday"
 
 
-def test_an_edit_from_another_process_changes_the_call(store: tuple[str, HITLStateMachine], make_crew: MakeCrew,
-                                                       published: list[str]) -> None:
+def test_an_edit_from_another_process_changes_the_call(
+    store: tuple[str, HITLStateMachine], make_crew: MakeCrew, published: list[str]
+) -> None:
     url, machine = store
     crew = make_crew([("publish", {"title": "Helo"})])
     console = spawn("decide", url, "edit", json.dumps({"title": "Hello"}))
@@ -80,7 +88,8 @@ def test_an_edit_from_another_process_changes_the_call(store: tuple[str, HITLSta
 
 
 def test_a_paused_flow_is_resumed_by_another_process_with_the_feedback(
-        store: tuple[str, HITLStateMachine], flow_provider: FlowFeedbackViaHITL, tmp_path: Path) -> None:
+    store: tuple[str, HITLStateMachine], flow_provider: FlowFeedbackViaHITL, tmp_path: Path
+) -> None:
     url, machine = store
     flow_db = str(tmp_path / "flows.db")
     flow = PublishFlow(persistence=SQLiteFlowPersistence(flow_db))

@@ -20,8 +20,9 @@ def tool_results(crew: Crew) -> list[str]:
     return list(crew.agents[0].llm.seen_tool_results)
 
 
-def test_approved_call_runs_and_the_agent_sees_its_result(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                          person, published: list[str]) -> None:
+def test_approved_call_runs_and_the_agent_sees_its_result(
+    machine: HITLStateMachine, make_crew: MakeCrew, person, published: list[str]
+) -> None:
     crew = make_crew([PUBLISH_HELLO])
 
     def approve(pending: list[TaskContext]) -> None:
@@ -40,8 +41,7 @@ def test_approved_call_runs_and_the_agent_sees_its_result(machine: HITLStateMach
     assert task.result == {"decision": "approve", "output": "published Hello"}
 
 
-def test_task_names_the_tool_args_agent_and_framework(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                      person) -> None:
+def test_task_names_the_tool_args_agent_and_framework(machine: HITLStateMachine, make_crew: MakeCrew, person) -> None:
     crew = make_crew([PUBLISH_HELLO])
     person.when_pending(1, lambda pending: machine.sync.approve(pending[0].task_id, "alice"))
     with ToolApprovals(machine, severity="high"):
@@ -57,11 +57,13 @@ def test_task_names_the_tool_args_agent_and_framework(machine: HITLStateMachine,
     assert interrupt.allowed_decisions == list(CAPABILITIES.decisions)
 
 
-def test_rejected_call_never_runs_and_the_agent_reads_the_reason(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                                 person, published: list[str]) -> None:
+def test_rejected_call_never_runs_and_the_agent_reads_the_reason(
+    machine: HITLStateMachine, make_crew: MakeCrew, person, published: list[str]
+) -> None:
     crew = make_crew([PUBLISH_DRAFT])
-    person.when_pending(1, lambda pending: machine.sync.reject(pending[0].task_id, "alice",
-                                                                "the draft is not finished"))
+    person.when_pending(
+        1, lambda pending: machine.sync.reject(pending[0].task_id, "alice", "the draft is not finished")
+    )
     with ToolApprovals(machine):
         output = crew.kickoff()
     person.join()
@@ -71,24 +73,27 @@ def test_rejected_call_never_runs_and_the_agent_reads_the_reason(machine: HITLSt
     assert output.raw == "tool: Tool call rejected by alice: the draft is not finished"
 
 
-def test_edited_args_replace_the_call_args_and_the_agent_is_told(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                                 person, published: list[str]) -> None:
+def test_edited_args_replace_the_call_args_and_the_agent_is_told(
+    machine: HITLStateMachine, make_crew: MakeCrew, person, published: list[str]
+) -> None:
     crew = make_crew([PUBLISH_DRAFT])
-    person.when_pending(1, lambda pending: machine.sync.edit(pending[0].task_id, {"title": "Final title"},
-                                                              "alice"))
+    person.when_pending(1, lambda pending: machine.sync.edit(pending[0].task_id, {"title": "Final title"}, "alice"))
     with ToolApprovals(machine):
         crew.kickoff()
     person.join()
     assert published == ["Final title"]
     assert tool_results(crew) == [
-        'published Final title\n(Note: alice edited the arguments before the call: {"title": "Final title"})']
+        'published Final title\n(Note: alice edited the arguments before the call: {"title": "Final title"})'
+    ]
 
 
-def test_respond_skips_the_tool_and_the_answer_is_its_result(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                             person, published: list[str]) -> None:
+def test_respond_skips_the_tool_and_the_answer_is_its_result(
+    machine: HITLStateMachine, make_crew: MakeCrew, person, published: list[str]
+) -> None:
     crew = make_crew([PUBLISH_HELLO])
-    person.when_pending(1, lambda pending: machine.sync.respond(pending[0].task_id,
-                                                                 "already published last week", "alice"))
+    person.when_pending(
+        1, lambda pending: machine.sync.respond(pending[0].task_id, "already published last week", "alice")
+    )
     with ToolApprovals(machine):
         crew.kickoff()
     person.join()
@@ -96,14 +101,18 @@ def test_respond_skips_the_tool_and_the_answer_is_its_result(machine: HITLStateM
     assert tool_results(crew) == ["already published last week"]
 
 
-def test_two_pending_approvals_in_one_turn_wait_side_by_side(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                            person, published: list[str]) -> None:
+def test_two_pending_approvals_in_one_turn_wait_side_by_side(
+    machine: HITLStateMachine, make_crew: MakeCrew, person, published: list[str]
+) -> None:
     crew = make_crew([PUBLISH_HELLO, PUBLISH_DRAFT])
 
     def decide_both(pending: list[TaskContext]) -> None:
         # Both calls of the turn wait at once (CrewAI runs them on parallel threads).
-        by_title = {t.interrupt_point.action.args["title"]: t.task_id for t in pending
-                    if t.interrupt_point and t.interrupt_point.action}
+        by_title = {
+            t.interrupt_point.action.args["title"]: t.task_id
+            for t in pending
+            if t.interrupt_point and t.interrupt_point.action
+        }
         machine.sync.reject(by_title["Half-written draft"], "bob", "not ready")
         machine.sync.approve(by_title["Hello"], "alice")
 
@@ -123,8 +132,9 @@ def test_tools_not_listed_run_without_asking(machine: HITLStateMachine, make_cre
     assert machine.sync.get_all_tasks() == []
 
 
-def test_no_decision_before_the_deadline_blocks_the_call(machine: HITLStateMachine, make_crew: MakeCrew,
-                                                         published: list[str]) -> None:
+def test_no_decision_before_the_deadline_blocks_the_call(
+    machine: HITLStateMachine, make_crew: MakeCrew, published: list[str]
+) -> None:
     crew = make_crew([PUBLISH_HELLO])
     with ToolApprovals(machine, timeout=0.3):
         crew.kickoff()
@@ -132,8 +142,7 @@ def test_no_decision_before_the_deadline_blocks_the_call(machine: HITLStateMachi
     assert tool_results(crew) == ["Tool call rejected by hitl:timeout: no decision before the deadline"]
 
 
-def test_uninstalled_hooks_ask_nothing(machine: HITLStateMachine, make_crew: MakeCrew,
-                                       published: list[str]) -> None:
+def test_uninstalled_hooks_ask_nothing(machine: HITLStateMachine, make_crew: MakeCrew, published: list[str]) -> None:
     approvals = ToolApprovals(machine).install()
     approvals.uninstall()
     make_crew([PUBLISH_HELLO]).kickoff()

@@ -44,8 +44,9 @@ def delete_file(path: str) -> str:
 
 
 def tool_calls(*calls: tuple[str, dict[str, Any]]) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": n, "args": a, "id": f"call_{i}"}
-                                             for i, (n, a) in enumerate(calls)])
+    return AIMessage(
+        content="", tool_calls=[{"name": n, "args": a, "id": f"call_{i}"} for i, (n, a) in enumerate(calls)]
+    )
 
 
 def mail_agent(path: str, mode: str, *calls: tuple[str, dict[str, Any]]) -> tuple[Any, ScriptedChatModel]:
@@ -53,7 +54,7 @@ def mail_agent(path: str, mode: str, *calls: tuple[str, dict[str, Any]]) -> tupl
     model = ScriptedChatModel(responses=[tool_calls(*calls), AIMessage(content="done")], seen=[])
     middleware = HumanInTheLoopMiddleware(
         interrupt_on={"send_email": True, "delete_file": {"allowed_decisions": ["approve", "reject"]}},
-        interrupt_mode=mode)
-    agent = create_agent(model, tools=[send_email, delete_file], middleware=[middleware],
-                         checkpointer=saver(path))
+        interrupt_mode=mode,
+    )
+    agent = create_agent(model, tools=[send_email, delete_file], middleware=[middleware], checkpointer=saver(path))
     return agent, model

@@ -91,8 +91,11 @@ def odd_value_graph(path: str) -> Any:
     """A node whose interrupt value LangGraph can checkpoint but JSON can't hold: shown, not lost."""
 
     def node(state: State) -> dict[str, Any]:
-        return {"answers": [interrupt({"reason": "ship it?", "tags": {"a"},
-                                       "when": datetime(2026, 1, 2, 3, 4, tzinfo=UTC)})]}
+        return {
+            "answers": [
+                interrupt({"reason": "ship it?", "tags": {"a"}, "when": datetime(2026, 1, 2, 3, 4, tzinfo=UTC)})
+            ]
+        }
 
     builder = StateGraph(State)
     builder.add_node("ship", node)

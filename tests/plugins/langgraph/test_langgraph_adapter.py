@@ -22,8 +22,9 @@ def config(thread: str = "t1") -> dict:
 # -- plain interrupt(value) ---------------------------------------------------------------------
 
 
-def test_approve_runs_the_step_and_completes_the_tasks(machine: HITLStateMachine, person: Person,
-                                                       checkpoints: str) -> None:
+def test_approve_runs_the_step_and_completes_the_tasks(
+    machine: HITLStateMachine, person: Person, checkpoints: str
+) -> None:
     person.when_pending(1, lambda p: machine.sync.approve(p[0].task_id, "alice"))
     out = GraphApprovals(machine, agent="deployer").run(one_step_graph(checkpoints), {"answers": []}, config())
     person.join()
@@ -38,16 +39,16 @@ def test_approve_runs_the_step_and_completes_the_tasks(machine: HITLStateMachine
     assert states == {parent_task_id("t1"): TaskState.COMPLETED, task.task_id: TaskState.COMPLETED}
 
 
-def test_reject_reason_is_the_resume_value_and_the_step_does_not_run(machine: HITLStateMachine, person: Person,
-                                                                    checkpoints: str) -> None:
+def test_reject_reason_is_the_resume_value_and_the_step_does_not_run(
+    machine: HITLStateMachine, person: Person, checkpoints: str
+) -> None:
     person.when_pending(1, lambda p: machine.sync.reject(p[0].task_id, "bob", "freeze until Monday"))
     out = GraphApprovals(machine).run(one_step_graph(checkpoints), {"answers": []}, config())
     assert out["answers"] == [{"type": "reject", "actor": "bob", "message": "freeze until Monday"}]
     assert DONE == []
 
 
-def test_edit_runs_the_step_with_the_edited_args(machine: HITLStateMachine, person: Person,
-                                                 checkpoints: str) -> None:
+def test_edit_runs_the_step_with_the_edited_args(machine: HITLStateMachine, person: Person, checkpoints: str) -> None:
     person.when_pending(1, lambda p: machine.sync.edit(p[0].task_id, {"env": "staging", "replicas": 1}, "alice"))
     GraphApprovals(machine).run(one_step_graph(checkpoints), {"answers": []}, config())
     assert DONE == [("deploy", {"env": "staging", "replicas": 1})]
@@ -64,7 +65,8 @@ def test_respond_answers_a_question(machine: HITLStateMachine, person: Person, c
 
 
 def test_typed_interrupt_takes_only_a_response_checked_against_its_schema(
-        machine: HITLStateMachine, person: Person, checkpoints: str) -> None:
+    machine: HITLStateMachine, person: Person, checkpoints: str
+) -> None:
     schema = {"type": "object", "properties": {"region": {"type": "string"}}, "required": ["region"]}
 
     def decide(pending: list) -> None:
@@ -82,10 +84,12 @@ def test_typed_interrupt_takes_only_a_response_checked_against_its_schema(
     assert person.seen[0].interrupt_point.response_schema == schema
 
 
-@pytest.mark.parametrize("order", [("deploy", "migrate_db"), ("migrate_db", "deploy")],
-                         ids=["deploy-first", "migrate-first"])
+@pytest.mark.parametrize(
+    "order", [("deploy", "migrate_db"), ("migrate_db", "deploy")], ids=["deploy-first", "migrate-first"]
+)
 def test_two_parallel_interrupts_resume_once_whatever_order_they_are_decided(
-        machine: HITLStateMachine, person: Person, checkpoints: str, order: tuple[str, str]) -> None:
+    machine: HITLStateMachine, person: Person, checkpoints: str, order: tuple[str, str]
+) -> None:
     def decide(pending: list) -> None:
         by_action = {t.interrupt_point.action.name: t.task_id for t in pending}
         first, second = order
@@ -105,8 +109,9 @@ def test_two_parallel_interrupts_resume_once_whatever_order_they_are_decided(
     assert len({t.interrupt_point.interrupt_id for t in siblings}) == 2
 
 
-def test_reasked_interrupt_on_node_rerun_makes_no_duplicate_task(machine: HITLStateMachine, person: Person,
-                                                                  checkpoints: str) -> None:
+def test_reasked_interrupt_on_node_rerun_makes_no_duplicate_task(
+    machine: HITLStateMachine, person: Person, checkpoints: str
+) -> None:
     graph = two_step_graph(checkpoints)
     adapter = GraphApprovals(machine)
     paused = adapter.start(graph, {"answers": []}, config())
@@ -124,8 +129,7 @@ def test_reasked_interrupt_on_node_rerun_makes_no_duplicate_task(machine: HITLSt
     assert len(machine.sync.get_all_tasks()) == 3  # the parent and one task per interrupt, ever
 
 
-def test_resume_without_waiting_only_resumes_a_fully_decided_step(machine: HITLStateMachine,
-                                                                  checkpoints: str) -> None:
+def test_resume_without_waiting_only_resumes_a_fully_decided_step(machine: HITLStateMachine, checkpoints: str) -> None:
     graph = two_step_graph(checkpoints)
     adapter = GraphApprovals(machine)
     paused = adapter.start(graph, {"answers": []}, config())
@@ -152,7 +156,8 @@ def test_async_graph_runs_through_arun(machine: HITLStateMachine) -> None:
         async def edit(task: TaskContext, old: TaskState, new: TaskState) -> None:
             # Decided from a callback after the request commits, as a policy-free bot would.
             asyncio.get_running_loop().call_soon(
-                lambda: asyncio.ensure_future(machine.edit(task.task_id, {"env": "canary"}, "alice")))
+                lambda: asyncio.ensure_future(machine.edit(task.task_id, {"env": "canary"}, "alice"))
+            )
 
         machine.add_callback(edit, state=TaskState.AWAITING_APPROVAL)
         return await GraphApprovals(machine).arun(graph, {"answers": []}, config("async"))
@@ -166,8 +171,9 @@ def test_async_graph_runs_through_arun(machine: HITLStateMachine) -> None:
 
 
 @pytest.mark.parametrize("mode", ["batched", "per_call"])
-def test_middleware_edit_runs_the_tool_with_the_edited_args(machine: HITLStateMachine, person: Person,
-                                                            checkpoints: str, mode: str) -> None:
+def test_middleware_edit_runs_the_tool_with_the_edited_args(
+    machine: HITLStateMachine, person: Person, checkpoints: str, mode: str
+) -> None:
     agent, _ = mail_agent(checkpoints, mode, ("send_email", {"to": "all@corp", "body": "hi"}))
     person.when_pending(1, lambda p: machine.sync.edit(p[0].task_id, {"to": "team@corp", "body": "hi"}, "alice"))
     out = GraphApprovals(machine).run(agent, {"messages": [{"role": "user", "content": "mail"}]}, config())
@@ -181,7 +187,8 @@ def test_middleware_edit_runs_the_tool_with_the_edited_args(machine: HITLStateMa
 
 @pytest.mark.parametrize("mode", ["batched", "per_call"])
 def test_middleware_rejection_reason_reaches_the_model_as_an_error_tool_result(
-        machine: HITLStateMachine, person: Person, checkpoints: str, mode: str) -> None:
+    machine: HITLStateMachine, person: Person, checkpoints: str, mode: str
+) -> None:
     agent, model = mail_agent(checkpoints, mode, ("delete_file", {"path": "/reports/q3.pdf"}))
     person.when_pending(1, lambda p: machine.sync.reject(p[0].task_id, "bob", "we still need the Q3 report"))
     GraphApprovals(machine).run(agent, {"messages": [{"role": "user", "content": "clean up"}]}, config())
@@ -193,8 +200,9 @@ def test_middleware_rejection_reason_reaches_the_model_as_an_error_tool_result(
 
 
 @pytest.mark.parametrize("mode", ["batched", "per_call"])
-def test_middleware_respond_is_the_tool_result_the_model_reads(machine: HITLStateMachine, person: Person,
-                                                               checkpoints: str, mode: str) -> None:
+def test_middleware_respond_is_the_tool_result_the_model_reads(
+    machine: HITLStateMachine, person: Person, checkpoints: str, mode: str
+) -> None:
     agent, model = mail_agent(checkpoints, mode, ("send_email", {"to": "ceo@corp", "body": "?"}))
     person.when_pending(1, lambda p: machine.sync.respond(p[0].task_id, "I told the CEO myself", "carol"))
     GraphApprovals(machine).run(agent, {"messages": [{"role": "user", "content": "mail"}]}, config())
@@ -206,14 +214,18 @@ def test_middleware_respond_is_the_tool_result_the_model_reads(machine: HITLStat
 @pytest.mark.parametrize("mode", ["batched", "per_call"])
 @pytest.mark.parametrize("first", ["send_email", "delete_file"])
 def test_middleware_two_calls_decided_in_either_order_each_get_their_decision(
-        machine: HITLStateMachine, person: Person, checkpoints: str, mode: str, first: str) -> None:
-    agent, model = mail_agent(checkpoints, mode, ("send_email", {"to": "a@corp", "body": "hi"}),
-                              ("delete_file", {"path": "/tmp/x"}))
+    machine: HITLStateMachine, person: Person, checkpoints: str, mode: str, first: str
+) -> None:
+    agent, model = mail_agent(
+        checkpoints, mode, ("send_email", {"to": "a@corp", "body": "hi"}), ("delete_file", {"path": "/tmp/x"})
+    )
 
     def decide(pending: list) -> None:
         by_tool = {t.interrupt_point.action.name: t.task_id for t in pending}
-        decisions = {"send_email": lambda t: machine.sync.approve(t, "alice"),
-                     "delete_file": lambda t: machine.sync.reject(t, "bob", "keep x")}
+        decisions = {
+            "send_email": lambda t: machine.sync.approve(t, "alice"),
+            "delete_file": lambda t: machine.sync.reject(t, "bob", "keep x"),
+        }
         second = "delete_file" if first == "send_email" else "send_email"
         decisions[first](by_tool[first])
         decisions[second](by_tool[second])
@@ -232,8 +244,9 @@ def test_middleware_two_calls_decided_in_either_order_each_get_their_decision(
 
 
 def test_batched_middleware_tasks_are_numbered_by_position(machine: HITLStateMachine, checkpoints: str) -> None:
-    agent, _ = mail_agent(checkpoints, "batched", ("send_email", {"to": "a@corp", "body": "hi"}),
-                          ("delete_file", {"path": "/tmp/x"}))
+    agent, _ = mail_agent(
+        checkpoints, "batched", ("send_email", {"to": "a@corp", "body": "hi"}), ("delete_file", {"path": "/tmp/x"})
+    )
     paused = GraphApprovals(machine).start(agent, {"messages": [{"role": "user", "content": "go"}]}, config())
     interrupt_id = agent.get_state(config()).interrupts[0].id
     assert paused.task_ids == [base_task_id("t1", interrupt_id, 0), base_task_id("t1", interrupt_id, 1)]
@@ -256,8 +269,9 @@ def test_config_without_thread_id_is_a_clear_error(machine: HITLStateMachine, ch
     assert machine.sync.get_all_tasks() == []
 
 
-def test_interrupt_value_that_is_not_json_is_shown_not_lost(machine: HITLStateMachine, person: Person,
-                                                            checkpoints: str) -> None:
+def test_interrupt_value_that_is_not_json_is_shown_not_lost(
+    machine: HITLStateMachine, person: Person, checkpoints: str
+) -> None:
     person.when_pending(1, lambda p: machine.sync.approve(p[0].task_id, "alice"))
     GraphApprovals(machine).run(odd_value_graph(checkpoints), {"answers": []}, config())
     context = person.seen[0].interrupt_point.context

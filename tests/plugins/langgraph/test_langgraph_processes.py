@@ -21,25 +21,47 @@ HERE = Path(__file__).parent
 
 def _env(checkpoints: str, graph: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(LG_CHECKPOINTS=checkpoints, LG_GRAPH=graph, LANGSMITH_TRACING="false",
-               PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]))
+    env.update(
+        LG_CHECKPOINTS=checkpoints,
+        LG_GRAPH=graph,
+        LANGSMITH_TRACING="false",
+        PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]),
+    )
     return env
 
 
 def agent(mode: str, store: str, thread: str, checkpoints: str, graph: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(HERE / "lg_agent_process.py"), mode, store, thread],
-                            env=_env(checkpoints, graph), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "lg_agent_process.py"), mode, store, thread],
+        env=_env(checkpoints, graph),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def resumer(store: str, checkpoints: str, graph: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hitl_langgraph.resumer", "--store", store,
-                           "--graph", f"{HERE / 'lg_support.py'}:graph_from_env", *extra],
-                          env=_env(checkpoints, graph), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hitl_langgraph.resumer",
+            "--store",
+            store,
+            "--graph",
+            f"{HERE / 'lg_support.py'}:graph_from_env",
+            *extra,
+        ],
+        env=_env(checkpoints, graph),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def wait_pending(machine: HITLStateMachine, count: int, proc: subprocess.Popen[str] | None = None,
-                 timeout: float = 60) -> list:
+def wait_pending(
+    machine: HITLStateMachine, count: int, proc: subprocess.Popen[str] | None = None, timeout: float = 60
+) -> list:
     end = time.monotonic() + timeout
     while True:
         pending = machine.sync.get_pending_approvals()
@@ -73,7 +95,8 @@ def test_decisions_made_in_this_process_resume_the_agent_waiting_in_another(tmp_
 
 
 def test_agent_exits_after_pausing_and_the_resumer_process_finishes_the_thread_once_fully_decided(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     store, checkpoints = f"sqlite:///{tmp_path / 'hitl.db'}", str(tmp_path / "checkpoints.db")
     started = agent("start", store, "deploy-9", checkpoints, "two_step")
     out, err = started.communicate(timeout=60)
@@ -98,7 +121,11 @@ def test_agent_exits_after_pausing_and_the_resumer_process_finishes_the_thread_o
 
 def test_resumer_with_a_graph_it_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'hitl.db'}"
-    result = subprocess.run([sys.executable, "-m", "hitl_langgraph.resumer", "--store", store,
-                             "--graph", "no_such_module_here:graph"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "hitl_langgraph.resumer", "--store", store, "--graph", "no_such_module_here:graph"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "no_such_module_here" in result.stderr and "Traceback" not in result.stderr

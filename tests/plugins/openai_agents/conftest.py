@@ -18,6 +18,7 @@ from hitl_core import HITLStateMachine, TaskContext
 
 set_tracing_disabled(True)
 
+
 @pytest.fixture
 def transfers() -> list[tuple[str, int]]:
     TRANSFERS.clear()
@@ -34,8 +35,9 @@ def when_pending() -> Callable[..., Awaitable[None]]:
     return _when_pending
 
 
-async def _when_pending(machine: HITLStateMachine, count: int, decide: Callable[[list[TaskContext]], Awaitable[None]],
-                       timeout: float = 20.0) -> None:
+async def _when_pending(
+    machine: HITLStateMachine, count: int, decide: Callable[[list[TaskContext]], Awaitable[None]], timeout: float = 20.0
+) -> None:
     """Wait until ``count`` tasks wait for a decision, then ``decide`` them (as a person would)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

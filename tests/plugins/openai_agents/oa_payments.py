@@ -62,8 +62,12 @@ async def _main(argv: list[str]) -> dict[str, Any]:
         if command == "resume":
             agent, model = payments_agent(TWO_TRANSFERS)
             result = await ApprovalRunner(machine).resume(agent, argv[2])
-            return {"pid": os.getpid(), "final_output": result.final_output, "transfers": TRANSFERS,
-                    "seen": model.seen_outputs}
+            return {
+                "pid": os.getpid(),
+                "final_output": result.final_output,
+                "transfers": TRANSFERS,
+                "seen": model.seen_outputs,
+            }
         raise SystemExit(f"unknown command {command!r}")
     finally:
         await machine.close()

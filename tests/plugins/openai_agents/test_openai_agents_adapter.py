@@ -28,8 +28,8 @@ WhenPending = Callable[..., Awaitable[None]]
 
 
 async def test_approved_call_runs_the_tool_and_the_model_sees_its_output(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
-        transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     agent, model = make_agent([PAY_BOB])
     runner = ApprovalRunner(machine)
 
@@ -37,8 +37,7 @@ async def test_approved_call_runs_the_tool_and_the_model_sees_its_output(
         assert transfers == []  # nothing ran before the decision
         await machine.approve(pending[0].task_id, "alice")
 
-    result, _ = await asyncio.gather(runner.run(agent, "pay bob 5", run_id="r1"),
-                                     when_pending(machine, 1, approve))
+    result, _ = await asyncio.gather(runner.run(agent, "pay bob 5", run_id="r1"), when_pending(machine, 1, approve))
     assert transfers == [("bob", 5)]
     assert model.seen_outputs == {"call_0": "sent 5 to bob"}
     assert result.final_output == "transfer call_0: sent 5 to bob"
@@ -48,7 +47,8 @@ async def test_approved_call_runs_the_tool_and_the_model_sees_its_output(
 
 
 async def test_task_names_the_tool_args_call_id_agent_and_framework(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending
+) -> None:
     agent, _ = make_agent([PAY_BOB])
     seen: list[TaskContext] = []
 
@@ -56,8 +56,10 @@ async def test_task_names_the_tool_args_call_id_agent_and_framework(
         seen.extend(pending)
         await machine.approve(pending[0].task_id, "alice")
 
-    await asyncio.gather(ApprovalRunner(machine, severity="high").run(agent, "pay", run_id="r2"),
-                         when_pending(machine, 1, look_then_approve))
+    await asyncio.gather(
+        ApprovalRunner(machine, severity="high").run(agent, "pay", run_id="r2"),
+        when_pending(machine, 1, look_then_approve),
+    )
     task = seen[0]
     interrupt = task.interrupt_point
     assert interrupt is not None and interrupt.action is not None
@@ -70,15 +72,16 @@ async def test_task_names_the_tool_args_call_id_agent_and_framework(
 
 
 async def test_rejected_call_never_runs_and_the_model_reads_the_reason(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
-        transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     agent, model = make_agent([PAY_EVE])
 
     async def reject(pending: list[TaskContext]) -> None:
         await machine.reject(pending[0].task_id, "alice", "eve is not a known payee")
 
-    result, _ = await asyncio.gather(ApprovalRunner(machine).run(agent, "pay eve", run_id="r3"),
-                                     when_pending(machine, 1, reject))
+    result, _ = await asyncio.gather(
+        ApprovalRunner(machine).run(agent, "pay eve", run_id="r3"), when_pending(machine, 1, reject)
+    )
     assert transfers == []
     assert model.seen_outputs == {"call_0": "Tool call rejected by alice: eve is not a known payee"}
     assert result.final_output == "transfer call_0: Tool call rejected by alice: eve is not a known payee"
@@ -88,20 +91,20 @@ async def test_rejected_call_never_runs_and_the_model_reads_the_reason(
 
 
 async def test_rejection_without_a_reason_still_tells_the_model_who_refused(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending
+) -> None:
     agent, model = make_agent([PAY_EVE])
 
     async def reject(pending: list[TaskContext]) -> None:
         await machine.reject(pending[0].task_id, "alice")
 
-    await asyncio.gather(ApprovalRunner(machine).run(agent, "pay eve", run_id="r4"),
-                         when_pending(machine, 1, reject))
+    await asyncio.gather(ApprovalRunner(machine).run(agent, "pay eve", run_id="r4"), when_pending(machine, 1, reject))
     assert model.seen_outputs == {"call_0": "Tool call rejected by alice."}
 
 
 async def test_edit_and_respond_are_refused_because_the_sdk_cannot_carry_them(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
-        transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     agent, _ = make_agent([PAY_EVE])
     refused: list[str] = []
 
@@ -116,16 +119,17 @@ async def test_edit_and_respond_are_refused_because_the_sdk_cannot_carry_them(
         refused.extend([str(edit.value), str(respond.value)])
         await machine.reject(task.task_id, "alice", "no edits possible, refusing")
 
-    await asyncio.gather(ApprovalRunner(machine).run(agent, "pay eve", run_id="r5"),
-                         when_pending(machine, 1, try_edit_then_reject))
+    await asyncio.gather(
+        ApprovalRunner(machine).run(agent, "pay eve", run_id="r5"), when_pending(machine, 1, try_edit_then_reject)
+    )
     assert all("allows only approve, reject" in message for message in refused)
     assert transfers == []
     assert CAPABILITIES.decisions == ("approve", "reject")
 
 
 async def test_two_pending_approvals_in_one_turn_resume_once_both_are_decided(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
-        transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     agent, model = make_agent([PAY_BOB, PAY_EVE])
     run = asyncio.create_task(ApprovalRunner(machine).run(agent, "pay both", run_id="r6"))
 
@@ -152,8 +156,9 @@ async def test_calls_that_need_no_approval_make_no_task(machine: HITLStateMachin
     assert await machine.get_all_tasks() == []
 
 
-async def test_each_turn_asks_again(machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
-                                    transfers: list[tuple[str, int]]) -> None:
+async def test_each_turn_asks_again(
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     agent, _ = make_agent([PAY_BOB], [PAY_EVE])
     asked: list[TaskContext] = []
 
@@ -171,7 +176,8 @@ async def test_each_turn_asks_again(machine: HITLStateMachine, make_agent: MakeA
 
 
 async def test_start_records_the_run_and_resume_continues_it_with_a_fresh_agent(
-        machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]
+) -> None:
     agent, _ = make_agent([PAY_BOB, PAY_EVE])
     paused = await ApprovalRunner(machine).start(agent, "pay both", run_id="r9")
     assert isinstance(paused, PendingRun)
@@ -187,7 +193,8 @@ async def test_start_records_the_run_and_resume_continues_it_with_a_fresh_agent(
 
 
 async def test_start_without_any_approval_returns_the_finished_result(
-        machine: HITLStateMachine, make_agent: MakeAgent) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent
+) -> None:
     agent, _ = make_agent([("balance", {})])
     result = await ApprovalRunner(machine).start(agent, "balance?")
     assert not isinstance(result, PendingRun)
@@ -201,11 +208,15 @@ async def test_resuming_an_unknown_run_is_a_clear_error(machine: HITLStateMachin
 
 
 async def test_corrupt_stored_run_state_is_a_clear_error_and_the_tasks_stay(
-        machine: HITLStateMachine, make_agent: MakeAgent) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent
+) -> None:
     agent, _ = make_agent([PAY_BOB])
-    await machine.start_task("bad:call_0", {"openai_agents": {"turn": 1, "call_id": "call_0", "tool": "transfer",
-                                                              "run_state": {"$schemaVersion": "0.0"}}},
-                             framework=FRAMEWORK, run_id="bad")
+    await machine.start_task(
+        "bad:call_0",
+        {"openai_agents": {"turn": 1, "call_id": "call_0", "tool": "transfer", "run_state": {"$schemaVersion": "0.0"}}},
+        framework=FRAMEWORK,
+        run_id="bad",
+    )
     await machine.request_approval("bad:call_0", "payments wants to call transfer")
     with pytest.raises(HITLError, match="stored openai-agents run state cannot be restored for agent 'payments'"):
         await ApprovalRunner(machine).resume(agent, "bad")
@@ -214,7 +225,8 @@ async def test_corrupt_stored_run_state_is_a_clear_error_and_the_tasks_stay(
 
 
 async def test_resuming_with_an_agent_that_lacks_the_tool_is_a_clear_error(
-        machine: HITLStateMachine, make_agent: MakeAgent) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent
+) -> None:
     agent, _ = make_agent([PAY_BOB])
     await ApprovalRunner(machine).start(agent, "pay", run_id="r10")
     await machine.approve("r10:call_0", "alice")
@@ -226,7 +238,8 @@ async def test_resuming_with_an_agent_that_lacks_the_tool_is_a_clear_error(
 
 
 async def test_no_decision_before_the_deadline_rejects_as_a_timeout(
-        machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]
+) -> None:
     agent, model = make_agent([PAY_EVE])
     result = await asyncio.wait_for(ApprovalRunner(machine, timeout=0.2).run(agent, "pay", run_id="r11"), 20)
     assert transfers == []
@@ -243,8 +256,11 @@ async def test_severity_may_depend_on_the_call(machine: HITLStateMachine, make_a
         return "critical" if args.get("amount", 0) >= 100 else "low"
 
     await ApprovalRunner(machine, severity=by_amount).start(agent, "pay", run_id="r12")
-    tasks = {t.task_id: t.interrupt_point.severity for t in await machine.get_pending_approvals()
-             if t.interrupt_point is not None}
+    tasks = {
+        t.task_id: t.interrupt_point.severity
+        for t in await machine.get_pending_approvals()
+        if t.interrupt_point is not None
+    }
     assert tasks == {"r12:call_0": "low", "r12:call_1": "critical"}
 
 
@@ -254,14 +270,19 @@ class MalformedArgumentsModel(OfflineToolModel):
     def _respond(self, items: list[Any]) -> list[Any]:
         from openai.types.responses import ResponseFunctionToolCall
 
-        return [ResponseFunctionToolCall(id=o.id, call_id=o.call_id, type="function_call", name=o.name,
-                                         arguments='{"to": "bob", "amount": 5')
-                if isinstance(o, ResponseFunctionToolCall) else o for o in super()._respond(items)]
+        return [
+            ResponseFunctionToolCall(
+                id=o.id, call_id=o.call_id, type="function_call", name=o.name, arguments='{"to": "bob", "amount": 5'
+            )
+            if isinstance(o, ResponseFunctionToolCall)
+            else o
+            for o in super()._respond(items)
+        ]
 
 
 async def test_malformed_tool_arguments_are_shown_verbatim_and_never_run(
-        machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending,
-        transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     agent, _ = make_agent()
     model = MalformedArgumentsModel([[PAY_BOB]])
     agent.model = model
@@ -280,7 +301,8 @@ async def test_malformed_tool_arguments_are_shown_verbatim_and_never_run(
 
 
 async def test_a_turn_that_cannot_be_fully_recorded_stops_the_run_and_leaves_no_task_waiting(
-        machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, make_agent: MakeAgent, transfers: list[tuple[str, int]]
+) -> None:
     agent, _ = make_agent([PAY_BOB, PAY_EVE])
 
     def picky(tool: str, args: dict[str, Any]) -> str:
@@ -298,7 +320,8 @@ async def test_a_turn_that_cannot_be_fully_recorded_stops_the_run_and_leaves_no_
 
 
 async def test_a_run_state_over_the_payload_limit_is_refused_before_anything_runs(
-        make_agent: MakeAgent, transfers: list[tuple[str, int]]) -> None:
+    make_agent: MakeAgent, transfers: list[tuple[str, int]]
+) -> None:
     # The serialised run state rides in each task's metadata: a store that refuses it stops the run.
     tiny = HITLStateMachine("memory://", load_entrypoints=False, max_payload_bytes=64)
     agent, _ = make_agent([PAY_BOB])
@@ -314,7 +337,8 @@ async def large_amounts_only(context: Any, params: dict[str, Any], call_id: str)
 
 
 async def test_a_needs_approval_predicate_asks_only_about_the_calls_it_selects(
-        machine: HITLStateMachine, when_pending: WhenPending, transfers: list[tuple[str, int]]) -> None:
+    machine: HITLStateMachine, when_pending: WhenPending, transfers: list[tuple[str, int]]
+) -> None:
     from agents import function_tool
 
     @function_tool(needs_approval=large_amounts_only)

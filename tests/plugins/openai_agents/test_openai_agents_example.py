@@ -30,15 +30,17 @@ async def test_the_example_runs_unattended_with_a_stand_in_reviewer(tmp_path: Pa
 
 def test_the_examples_tasks_are_decided_with_the_hitl_command_on_the_same_store(tmp_path: Path) -> None:
     env = {**os.environ, "HITL_STORE": f"sqlite:///{tmp_path / 'hitl.db'}"}
-    agent = subprocess.Popen([sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(
+        [sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         waiting: list[dict[str, object]] = []
         deadline = time.monotonic() + 200
         while len(waiting) < 2:
             assert time.monotonic() < deadline, "the example's transfers never showed up in the store"
-            listed = subprocess.run([*HITL, "ls", "--state", "waiting", "--json"], env=env, capture_output=True,
-                                    text=True, timeout=60)
+            listed = subprocess.run(
+                [*HITL, "ls", "--state", "waiting", "--json"], env=env, capture_output=True, text=True, timeout=60
+            )
             assert listed.returncode == 0, listed.stderr
             waiting = json.loads(listed.stdout)
             time.sleep(0.2)
@@ -46,9 +48,18 @@ def test_the_examples_tasks_are_decided_with_the_hitl_command_on_the_same_store(
         assert by_amount[48_000]["interrupt_point"]["severity"] == "critical"
         assert by_amount[48_000]["interrupt_point"]["allowed_decisions"] == ["approve", "reject"]
         assert by_amount[48_000]["framework"] == "openai-agents"
-        for command in ([*HITL, "approve", str(by_amount[250]["task_id"]), "--as", "carol"],
-                        [*HITL, "reject", str(by_amount[48_000]["task_id"]), "--as", "carol",
-                         "--reason", "call the CEO back first"]):
+        for command in (
+            [*HITL, "approve", str(by_amount[250]["task_id"]), "--as", "carol"],
+            [
+                *HITL,
+                "reject",
+                str(by_amount[48_000]["task_id"]),
+                "--as",
+                "carol",
+                "--reason",
+                "call the CEO back first",
+            ],
+        ):
             decided = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
             assert decided.returncode == 0, decided.stderr
         out, err = agent.communicate(timeout=200)

@@ -9,12 +9,14 @@ from hitl_openai_agents import CAPABILITIES
 
 
 def test_loading_the_plugin_does_not_import_the_sdk() -> None:
-    code = ("import sys, hitl_openai_agents, hitl_openai_agents.plugin\n"
-            "from hitl_core import HITLStateMachine\n"
-            "HITLStateMachine('memory://')\n"  # loads every installed entry point, ours included
-            "from hitl_core.plugins import _entrypoint_plugins\n"
-            "assert 'openai_agents' in _entrypoint_plugins(), sorted(_entrypoint_plugins())\n"
-            "print(sorted(m for m in sys.modules if m in ('agents', 'openai') or m.startswith(('agents.', 'openai.'))))\n")
+    code = (
+        "import sys, hitl_openai_agents, hitl_openai_agents.plugin\n"
+        "from hitl_core import HITLStateMachine\n"
+        "HITLStateMachine('memory://')\n"  # loads every installed entry point, ours included
+        "from hitl_core.plugins import _entrypoint_plugins\n"
+        "assert 'openai_agents' in _entrypoint_plugins(), sorted(_entrypoint_plugins())\n"
+        "print(sorted(m for m in sys.modules if m in ('agents', 'openai') or m.startswith(('agents.', 'openai.'))))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -25,8 +25,9 @@ CONSOLE_SCRIPT = Path(__file__).with_name("oa_decider.py")
 
 def spawn(*args: str, script: Path = AGENT_SCRIPT) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_AGENTS_DISABLE_TRACING": "1", "HITL_PLUGINS": ""}
-    return subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 async def outcome(process: subprocess.Popen[str], timeout: float = 240) -> dict[str, Any]:
@@ -41,8 +42,9 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hitl.db'}"
 
 
-async def test_a_decision_from_another_process_reaches_the_waiting_run(store: str,
-                                                                      transfers: list[tuple[str, int]]) -> None:
+async def test_a_decision_from_another_process_reaches_the_waiting_run(
+    store: str, transfers: list[tuple[str, int]]
+) -> None:
     machine = HITLStateMachine(store, load_entrypoints=False)
     agent, model = payments_agent(TWO_TRANSFERS)
     console = spawn(store, "reject", "over the daily limit", script=CONSOLE_SCRIPT)
@@ -74,8 +76,10 @@ async def test_a_run_paused_in_one_process_is_resumed_in_another(store: str) -> 
         await machine.close()
     assert len({started["pid"], finished["pid"], os.getpid()}) == 3
     assert finished["transfers"] == [["bob", 5]]
-    assert finished["seen"] == {"call_0": "sent 5 to bob",
-                                "call_1": "Tool call rejected by alice: eve is not a known payee"}
+    assert finished["seen"] == {
+        "call_0": "sent 5 to bob",
+        "call_1": "Tool call rejected by alice: eve is not a known payee",
+    }
     assert [t.state for t in tasks if t is not None] == [TaskState.COMPLETED, TaskState.COMPLETED]
 
 

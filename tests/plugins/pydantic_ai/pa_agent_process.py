@@ -29,8 +29,10 @@ async def main() -> int:
     if isinstance(result, AgentRunPaused):
         print(json.dumps({"paused": result.task_ids}), flush=True)
     else:
-        print(json.dumps({"output": result.output, "done": DONE, "seen": {k: str(v[0]) for k, v in SEEN.items()}}),
-              flush=True)
+        print(
+            json.dumps({"output": result.output, "done": DONE, "seen": {k: str(v[0]) for k, v in SEEN.items()}}),
+            flush=True,
+        )
     return 0
 
 

@@ -38,8 +38,9 @@ REFUND_LIMIT = 100
 def scripted_model(*calls: tuple[str, dict[str, Any]]) -> FunctionModel:
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         if len(messages) == 1:
-            return ModelResponse(parts=[ToolCallPart(name, args, tool_call_id=f"call_{i}")
-                                        for i, (name, args) in enumerate(calls)])
+            return ModelResponse(
+                parts=[ToolCallPart(name, args, tool_call_id=f"call_{i}") for i, (name, args) in enumerate(calls)]
+            )
         for part in messages[-1].parts:
             if isinstance(part, ToolReturnPart):
                 SEEN[part.tool_name] = (part.content, part.outcome)
@@ -52,8 +53,9 @@ def scripted_model(*calls: tuple[str, dict[str, Any]]) -> FunctionModel:
 
 def support_agent(*calls: tuple[str, dict[str, Any]], deferred_output: bool = True) -> Agent[None, Any]:
     """The refund support agent: refunds above ``REFUND_LIMIT`` and account deletion need approval."""
-    agent: Agent[None, Any] = Agent(scripted_model(*calls),
-                                    output_type=[str, DeferredToolRequests] if deferred_output else str)
+    agent: Agent[None, Any] = Agent(
+        scripted_model(*calls), output_type=[str, DeferredToolRequests] if deferred_output else str
+    )
 
     @agent.tool
     def refund(ctx: RunContext[None], order: str, amount: int) -> str:
@@ -78,8 +80,9 @@ def support_agent(*calls: tuple[str, dict[str, Any]], deferred_output: bool = Tr
     return agent
 
 
-async def decide_when_pending(machine: HITLStateMachine, count: int,
-                             decide: Callable[[list[TaskContext]], Awaitable[None]], timeout: float = 30) -> None:
+async def decide_when_pending(
+    machine: HITLStateMachine, count: int, decide: Callable[[list[TaskContext]], Awaitable[None]], timeout: float = 30
+) -> None:
     """Once ``count`` tasks wait, ``decide`` them, as a person at the console would."""
     async with asyncio.timeout(timeout):
         while len(pending := await machine.get_pending_approvals()) < count:  # noqa: ASYNC110 (a person polls too)

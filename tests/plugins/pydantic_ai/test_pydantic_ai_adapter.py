@@ -22,8 +22,7 @@ async def test_approve_runs_the_tool_and_the_model_reads_its_result(machine: HIT
         await machine.approve(pending[0].task_id, "alice")
 
     decider = asyncio.create_task(decide_when_pending(machine, 1, approve))
-    result = await AgentApprovals(machine, agent="support").run(support_agent(BIG_REFUND), "refund A-1001",
-                                                                 run_id="r1")
+    result = await AgentApprovals(machine, agent="support").run(support_agent(BIG_REFUND), "refund A-1001", run_id="r1")
     await decider
     assert result.output.startswith("answered")
     assert DONE == [("refund", {"order": "A-1001", "amount": 500})]
@@ -85,8 +84,7 @@ async def test_respond_answers_a_question_as_the_tools_return_value(machine: HIT
 
 
 @pytest.mark.parametrize("first", ["refund", "close_account"])
-async def test_two_pending_calls_continue_the_run_once_both_are_decided(machine: HITLStateMachine,
-                                                                        first: str) -> None:
+async def test_two_pending_calls_continue_the_run_once_both_are_decided(machine: HITLStateMachine, first: str) -> None:
     async def decide(pending: list[TaskContext]) -> None:
         by_tool = {t.interrupt_point.action.name: t.task_id for t in pending}
         second = "close_account" if first == "refund" else "refund"
@@ -176,8 +174,9 @@ async def test_a_paused_run_whose_stored_history_is_damaged_is_a_clear_error(mac
     task = await machine.get_task(paused.task_ids[0])
     broken = dict(task.metadata[META_KEY], history=[{"kind": "not-a-message"}])
     # A task made by something else (or edited by hand) with unusable state: refused, not guessed.
-    await machine.start_task("pydantic-ai:r3:9:x", {META_KEY: {**broken, "turn": 9}}, framework="pydantic-ai",
-                             run_id="r3")
+    await machine.start_task(
+        "pydantic-ai:r3:9:x", {META_KEY: {**broken, "turn": 9}}, framework="pydantic-ai", run_id="r3"
+    )
     await machine.request_approval("pydantic-ai:r3:9:x", "damaged")
     with pytest.raises(HITLError, match="cannot be restored"):
         await adapter.resume(support_agent(BIG_REFUND), "r3", wait=False)

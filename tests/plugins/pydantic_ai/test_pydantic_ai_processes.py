@@ -36,8 +36,9 @@ async def _pending(machine: HITLStateMachine, count: int, proc: asyncio.subproce
 
 async def test_decisions_made_here_continue_the_run_waiting_in_another_process(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'hitl.db'}"
-    proc = await asyncio.create_subprocess_exec(*_cmd("run", store, "r-wait"), env=_env(),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *_cmd("run", store, "r-wait"), env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     machine = HITLStateMachine(store, load_entrypoints=False)
     try:
         pending = await _pending(machine, 2, proc)
@@ -57,8 +58,7 @@ async def test_decisions_made_here_continue_the_run_waiting_in_another_process(t
 
 def test_agent_exits_after_pausing_and_another_process_continues_the_run(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'hitl.db'}"
-    started = subprocess.run(_cmd("start", store, "r-later"), env=_env(), capture_output=True, text=True,
-                             timeout=120)
+    started = subprocess.run(_cmd("start", store, "r-later"), env=_env(), capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
     task_ids = json.loads(started.stdout)["paused"]
     assert len(task_ids) == 2
@@ -70,8 +70,7 @@ def test_agent_exits_after_pausing_and_another_process_continues_the_run(tmp_pat
     assert sorted(json.loads(early.stdout)["paused"]) == sorted(task_ids)  # one call still undecided
 
     machine.sync.approve(task_ids[1], "bob")
-    resumed = subprocess.run(_cmd("resume", store, "r-later"), env=_env(), capture_output=True, text=True,
-                             timeout=120)
+    resumed = subprocess.run(_cmd("resume", store, "r-later"), env=_env(), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
     assert result["output"].startswith("answered")
