@@ -126,7 +126,8 @@ class HITLStateMachine:
         self._callbacks: CallbackRegistry | None = None
         # task id -> futures of callers waiting for a decision (or a pause, for checkpoints)
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[TaskRecord]]]] = {}
-        self._followers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        # event loop -> (its follower task, set once the follower has its starting point)
+        self._followers: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
         # task id -> flag set while the task waits on a person (for @interruptible checkpoints)
         self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
@@ -160,7 +161,7 @@ class HITLStateMachine:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        for loop, task in list(self._followers.items()):
+        for loop, (task, _) in list(self._followers.items()):
             if loop is running:
                 task.cancel()
             elif not loop.is_closed():
@@ -925,15 +926,30 @@ class HITLStateMachine:
     async def _ensure_follower(self) -> None:
         """On a shared store, one task per event loop follows it to hear of decisions made elsewhere.
 
-        Returns once the follower has its starting point, so that a waiter which reads the task
-        afterwards cannot miss a decision committed in between.
+        Every caller — not only the one that starts the follower — returns only once the follower
+        has its starting point (``last_seq``). A waiter reads its task after this returns, so a
+        decision committed after that read has a later sequence number than the starting point
+        and reaches the waiter; one committed before it is seen by the read itself. A follower
+        whose start fails raises the failure to every caller waiting on it; the next caller
+        starts a fresh one.
         """
         loop = asyncio.get_running_loop()
-        task = self._followers.get(loop)
-        if task is None or task.done():
+        entry = self._followers.get(loop)
+        if entry is None or entry[0].done():
             started = asyncio.Event()
-            self._followers[loop] = loop.create_task(self._follow(started), name="hitl-follow")
-            await started.wait()
+            entry = self._followers[loop] = (loop.create_task(self._follow(started), name="hitl-follow"), started)
+        task, started = entry
+        if started.is_set():
+            return
+        starting = loop.create_task(started.wait())
+        try:
+            await asyncio.wait((starting, task), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            starting.cancel()
+        if not started.is_set():
+            if not task.cancelled():
+                task.result()  # raises what stopped the follower before it had its starting point
+            raise StoreError(f"following {self.store.url} stopped before it started")
 
     async def _follow(self, started: asyncio.Event) -> None:
         """Wake local waiters for events other writers commit; never dies while waiters need it.
