@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents
 
-.PHONY: demo test test-main test-crewai bench lint fmt clean install pg-server
+.PHONY: demo test test-main test-crewai bench soak lint fmt clean install pg-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_policies.py
 	$(BIN)/python benchmarks/bench_postgres.py
 	$(BIN)/python benchmarks/bench_langgraph.py
+
+# Soak and fault injection (benchmarks/soak.py): agents, deciders and followers for MINUTES on SQLite
+# and then on PostgreSQL while processes are killed, the server crashes and stalls, the disk fills.
+# Prints a one-screen report per store and fails on any lost, duplicated or late decision.
+MINUTES ?= 2
+soak: $(STAMP) pg-server
+	$(BIN)/python benchmarks/soak.py --minutes $(MINUTES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
