@@ -8,8 +8,8 @@ a ``PolicyConfig``, or True to use the ``hitl.toml`` that ``find_config`` finds 
 the console do that). Without a config the machine behaves as it always did.
 
 Public: ``PolicyConfig``, ``ConfigError``, ``load_config``, ``parse_config``, ``find_config``,
-``install_policies``, ``Policies``, ``DeadlineSweeper``, ``evaluate`` (the rule engine), and
-the notifiers.
+``install_policies``, ``Policies``, ``DeadlineSweeper``, ``evaluate`` and ``evaluate_async`` (the
+rule engine), and the notifiers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .notifiers import (
     build_notifiers,
     sign,
 )
-from .rules import RulesPlugin, Verdict, evaluate
+from .rules import RulesPlugin, Verdict, evaluate, evaluate_async
 
 if TYPE_CHECKING:
     from ..machine import HITLStateMachine
@@ -119,6 +119,7 @@ __all__ = [
     "build_notifiers",
     "escalation_level",
     "evaluate",
+    "evaluate_async",
     "find_config",
     "found_config",
     "install_policies",
