@@ -9,7 +9,8 @@ the console do that). Without a config the machine behaves as it always did.
 
 Public: ``PolicyConfig``, ``ConfigError``, ``load_config``, ``parse_config``, ``find_config``,
 ``install_policies``, ``Policies``, ``DeadlineSweeper``, ``evaluate`` and ``evaluate_async`` (the
-rule engine), and the notifiers.
+rule engine), the notifiers, and ``verify_signature`` for webhook receivers (its home is the
+dependency-free ``hitl_core.webhooks``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..webhooks import WebhookSignatureError, verify_signature
 from .authorization import AuthorizationPlugin
 from .config import ConfigError, PolicyConfig, find_config, found_config, load_config, parse_config
 from .deadlines import DeadlinePlugin, DeadlineSweeper, SweepReport, escalation_level
@@ -116,6 +118,7 @@ __all__ = [
     "TerminalNotifier",
     "Verdict",
     "WebhookNotifier",
+    "WebhookSignatureError",
     "build_notifiers",
     "escalation_level",
     "evaluate",
@@ -126,4 +129,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "sign",
+    "verify_signature",
 ]

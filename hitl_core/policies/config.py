@@ -191,10 +191,16 @@ class DesktopNotifyConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
+    """A JSON POST per notice, signed ``X-Hitl-Signature: t=…,v1=…`` (``hitl_core.webhooks``)."""
+
+    #: Where to POST. Logged as its origin only (scheme://host[:port]/…); user:pass@ becomes Basic auth.
     url: str = Field(pattern=r"^https?://")
     #: The HMAC-SHA256 key, or the name of an environment variable that holds it (keep secrets out of files).
     secret: str | None = None
     secret_env: str | None = None
+    #: While rotating: the old key too (a second ``v1``), until every receiver has the new one.
+    previous_secret: str | None = None
+    previous_secret_env: str | None = None
     min_severity: Severity = Severity.HIGH
     retries: int = Field(default=3, ge=0, le=10)
     backoff: Seconds = Field(default=0.5, ge=0)
@@ -210,6 +216,8 @@ class WebhookConfig(_Strict):
     def _one_secret(self) -> WebhookConfig:
         if (self.secret is None) == (self.secret_env is None):
             raise ValueError("give exactly one of secret or secret_env (the signature needs a key)")
+        if self.previous_secret is not None and self.previous_secret_env is not None:
+            raise ValueError("give at most one of previous_secret or previous_secret_env")
         return self
 
 
