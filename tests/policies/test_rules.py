@@ -348,3 +348,17 @@ async def test_argument_longer_than_the_matched_bound_goes_to_a_person(
     code = main(["policy", "test", str(path), "--action", "sql_execute", "--args", json.dumps({"statement": too_long})])
     assert code == 0
     assert "undecided: rule no-deletes: args.statement is 1,048,577 characters" in capsys.readouterr().out
+
+
+def test_regex_dialect_is_re2_whose_perl_classes_are_ascii() -> None:
+    # \s is [\t\n\f\r ]: a deny rule meant to catch "DROP<any space>" must say so, or an agent's
+    # non-breaking space or vertical tab walks past it.
+    def matches(pattern: str, text: str) -> bool:
+        config = parse_config(f'[[rules]]\nid = "r"\ndecision = "deny"\nargs = {{ s = {{ regex = \'{pattern}\' }} }}\n')
+        return evaluate(config.rules, "a", {"s": text}).rule is not None
+
+    assert matches(r"(?i)drop\s", "DROP TABLE")
+    assert not matches(r"drop\s", "drop\u00a0table") and not matches(r"drop\s", "drop\vtable")
+    assert matches(r"drop[\s\v\pZ]", "drop\u00a0table") and matches(r"drop[\s\v\pZ]", "drop\vtable")
+    assert matches(r"(?s)drop.table", "drop\ntable") and not matches(r"drop.table", "drop\ntable")
+    assert matches(r"a.b", "a\ud800b")  # a lone surrogate is a character, not a way around "."
