@@ -18,12 +18,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..webhooks import WebhookSignatureError, verify_signature
 from .authorization import AuthorizationPlugin
 from .config import ConfigError, PolicyConfig, find_config, found_config, load_config, parse_config
 from .deadlines import DeadlinePlugin, DeadlineSweeper, SweepReport, escalation_level
+from .host import PolicyHost
 from .notifiers import (
     DesktopNotifier,
     Notice,
@@ -35,9 +35,6 @@ from .notifiers import (
     sign,
 )
 from .rules import RulesPlugin, Verdict, evaluate, evaluate_async
-
-if TYPE_CHECKING:
-    from ..machine import HITLStateMachine
 
 #: What ``HITLStateMachine(config=…)`` accepts: a file, a loaded config, or True to look for one.
 PolicyConfigSource = PolicyConfig | str | os.PathLike[str] | bool
@@ -75,7 +72,7 @@ def resolve_config(source: PolicyConfigSource) -> PolicyConfig | None:
     return load_config(Path(source))
 
 
-def install_policies(machine: HITLStateMachine, source: PolicyConfigSource) -> Policies | None:
+def install_policies(machine: PolicyHost, source: PolicyConfigSource) -> Policies | None:
     """Register the plugins a config asks for on ``machine``; None when there is no config."""
     config = resolve_config(source)
     if config is None:
@@ -113,6 +110,7 @@ __all__ = [
     "Policies",
     "PolicyConfig",
     "PolicyConfigSource",
+    "PolicyHost",
     "RulesPlugin",
     "SweepReport",
     "TerminalNotifier",
