@@ -296,7 +296,7 @@ class RulesPlugin:
         )
         if verdict.undecided is not None:
             self.undecided += 1
-            log.warning("task %s: no rule could decide, a person will (%s)", task.task_id, verdict.undecided)
+            log.warning("task %r: no rule could decide, a person will (%s)", task.task_id, verdict.undecided)
             return None
         rule = verdict.rule
         if rule is None or rule.decision == "ask":

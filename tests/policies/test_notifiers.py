@@ -228,6 +228,17 @@ async def test_webhook_signature_has_timestamp_and_verifies(configured: MachineF
     assert json.loads(body)["delivery"] == captured["delivery"]
 
 
+async def test_each_retry_is_signed_at_its_own_time(configured: MachineFactory) -> None:
+    with Receiver(fail_first=1) as receiver:
+        m = configured(webhook_toml(receiver.url).replace("backoff = 0.05", "backoff = 1.05"))  # a later second
+        await m.start_task("t")
+        await m.request_approval("t", "why", severity="high")
+        await m.policies.notifier.drain()
+    first, second = (int(SIGNATURE.fullmatch(a["signature"]).group(1)) for a in receiver.attempts)
+    assert second >= first + 1 and [a["signed"] for a in receiver.attempts] == [True, True]
+    assert receiver.attempts[0]["delivery"] == receiver.attempts[1]["delivery"]
+
+
 async def test_webhook_signed_with_the_previous_secret_too_while_rotating(configured: MachineFactory) -> None:
     with Receiver(fail_first=0) as receiver:
         toml = webhook_toml(receiver.url).replace(f'secret = "{SECRET}"', 'secret = "new secret"')
