@@ -301,7 +301,7 @@ async def test_rule_evaluation_does_not_block_the_event_loop() -> None:
     )
     assert decision is not None and decision.actor.id == "policy:no-deletes"  # it did finish, and deny
     assert len(during) >= 3
-    assert max(gaps) < 0.25
+    assert max(gaps) < min(0.3, blocking)
 
 
 async def test_unfinishable_evaluation_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
