@@ -60,9 +60,18 @@ async def requests_per_second(config: Any, n: int, action: str) -> float:
     return n / await best(once)
 
 
-def rule_evaluations_per_second(rules_toml: str, action: str, n: int = 20000) -> float:
+ADVERSARIAL_RULE = (
+    '[[rules]]\nid = "no-deletes"\ndecision = "deny"\n'
+    "args = { statement = { regex = '(?i)(delete|drop)\\s.*from.*where' } }\n"
+)
+ADVERSARIAL_ARGS = {"statement": ("delete from " * 1000)[:12_000]}  # cubic for a backtracking engine
+
+
+def rule_evaluations_per_second(
+    rules_toml: str, action: str, n: int = 20000, args: dict[str, Any] | None = None
+) -> float:
     rules = parse_config(rules_toml).rules
-    args = {"query": "x", "amount": 5}
+    args = args if args is not None else {"query": "x", "amount": 5}
     timings = []
     for _ in range(REPEATS):
         start = time.perf_counter()
@@ -112,6 +121,12 @@ async def main(n: int) -> None:
         (
             "rule evaluation, 201 rules (match on the last)",
             f"{rule_evaluations_per_second(many_rules(200), 'web_search'):,.0f} /s",
+        )
+    )
+    rows.append(
+        (
+            "rule evaluation, (?i)(delete|drop)\\s.*from.*where vs 12 kB adversarial arg",
+            f"{rule_evaluations_per_second(ADVERSARIAL_RULE, 'sql', 2000, ADVERSARIAL_ARGS):,.0f} /s",
         )
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,8 +8,9 @@ a ``PolicyConfig``, or True to use the ``hitl.toml`` that ``find_config`` finds 
 the console do that). Without a config the machine behaves as it always did.
 
 Public: ``PolicyConfig``, ``ConfigError``, ``load_config``, ``parse_config``, ``find_config``,
-``install_policies``, ``Policies``, ``DeadlineSweeper``, ``evaluate`` (the rule engine), and
-the notifiers.
+``install_policies``, ``Policies``, ``DeadlineSweeper``, ``evaluate`` and ``evaluate_async`` (the
+rule engine), the notifiers, and ``verify_signature`` for webhook receivers (its home is the
+dependency-free ``hitl_core.webhooks``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..webhooks import WebhookSignatureError, verify_signature
 from .authorization import AuthorizationPlugin
 from .config import ConfigError, PolicyConfig, find_config, found_config, load_config, parse_config
 from .deadlines import DeadlinePlugin, DeadlineSweeper, SweepReport, escalation_level
+from .host import PolicyHost
 from .notifiers import (
     DesktopNotifier,
     Notice,
@@ -32,10 +34,7 @@ from .notifiers import (
     build_notifiers,
     sign,
 )
-from .rules import RulesPlugin, Verdict, evaluate
-
-if TYPE_CHECKING:
-    from ..machine import HITLStateMachine
+from .rules import RulesPlugin, Verdict, evaluate, evaluate_async
 
 #: What ``HITLStateMachine(config=…)`` accepts: a file, a loaded config, or True to look for one.
 PolicyConfigSource = PolicyConfig | str | os.PathLike[str] | bool
@@ -73,7 +72,7 @@ def resolve_config(source: PolicyConfigSource) -> PolicyConfig | None:
     return load_config(Path(source))
 
 
-def install_policies(machine: HITLStateMachine, source: PolicyConfigSource) -> Policies | None:
+def install_policies(machine: PolicyHost, source: PolicyConfigSource) -> Policies | None:
     """Register the plugins a config asks for on ``machine``; None when there is no config."""
     config = resolve_config(source)
     if config is None:
@@ -111,18 +110,22 @@ __all__ = [
     "Policies",
     "PolicyConfig",
     "PolicyConfigSource",
+    "PolicyHost",
     "RulesPlugin",
     "SweepReport",
     "TerminalNotifier",
     "Verdict",
     "WebhookNotifier",
+    "WebhookSignatureError",
     "build_notifiers",
     "escalation_level",
     "evaluate",
+    "evaluate_async",
     "find_config",
     "found_config",
     "install_policies",
     "load_config",
     "parse_config",
     "sign",
+    "verify_signature",
 ]

@@ -44,7 +44,9 @@ def _test(args: argparse.Namespace) -> int:
     verdict = evaluate(config.rules, args.action, parsed, args.agent or "", args.severity)
     for rule_id, why in verdict.checked:
         print(f"  skip  {rule_id}: {why}")
-    if verdict.rule is None:
+    if verdict.undecided is not None:
+        print(f"undecided: {verdict.undecided}: ask (a person decides)")
+    elif verdict.rule is None:
         print(f"no rule matches: ask (a person decides) — {len(config.rules)} rules checked")
     else:
         rule = verdict.rule

@@ -10,6 +10,7 @@ for validation errors ``key_lines`` maps each key path to the line that set it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
+import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import PayloadError
@@ -104,6 +106,28 @@ class RolesFile(_Strict):
     severity: dict[Severity, list[str]] = Field(default_factory=dict)
 
 
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # the refusal is ours to report (file, line, key), not RE2's on stderr
+    return options
+
+
+@functools.cache
+def compile_regex(pattern: str) -> re2._Regexp:
+    """A rule's ``regex``, compiled by RE2: matching takes time linear in the text, whatever the
+    pattern. Raises ``ValueError`` naming what RE2 refused (backreferences, lookaround, ``\\Z``)."""
+    try:
+        return re2.compile(pattern, _re2_options())
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        hint = ""
+        if "\\Z" in pattern:
+            hint = "; RE2 spells Python's \\Z as \\z"
+        elif re.search(r"\(\?<?[=!]|\\[1-9]", pattern):
+            hint = "; RE2 has no backreferences or lookaround (it matches in linear time, they cannot)"
+        raise ValueError(f"not a regular expression RE2 can take: {reason}{hint}") from None
+
+
 ArgOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "glob", "regex", "exists"]
 
 
@@ -128,10 +152,7 @@ class ArgPredicate(_Strict):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
+            compile_regex(value)
         return value
 
     @model_validator(mode="after")
@@ -170,10 +191,16 @@ class DesktopNotifyConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
+    """A JSON POST per notice, signed ``X-Hitl-Signature: t=…,v1=…`` (``hitl_core.webhooks``)."""
+
+    #: Where to POST. Logged as its origin only (scheme://host[:port]/…); user:pass@ becomes Basic auth.
     url: str = Field(pattern=r"^https?://")
     #: The HMAC-SHA256 key, or the name of an environment variable that holds it (keep secrets out of files).
     secret: str | None = None
     secret_env: str | None = None
+    #: While rotating: the old key too (a second ``v1``), until every receiver has the new one.
+    previous_secret: str | None = None
+    previous_secret_env: str | None = None
     min_severity: Severity = Severity.HIGH
     retries: int = Field(default=3, ge=0, le=10)
     backoff: Seconds = Field(default=0.5, ge=0)
@@ -189,6 +216,8 @@ class WebhookConfig(_Strict):
     def _one_secret(self) -> WebhookConfig:
         if (self.secret is None) == (self.secret_env is None):
             raise ValueError("give exactly one of secret or secret_env (the signature needs a key)")
+        if self.previous_secret is not None and self.previous_secret_env is not None:
+            raise ValueError("give at most one of previous_secret or previous_secret_env")
         return self
 
 

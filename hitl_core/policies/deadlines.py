@@ -14,16 +14,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..canonical import datetime_to_us, now_us
 from ..errors import ConflictError, HITLError
 from ..hookspecs import hookimpl
 from ..models import Decision, InterruptPoint, TaskContext, TaskState
 from .config import DeadlinesConfig, EscalationConfig
-
-if TYPE_CHECKING:
-    from ..machine import HITLStateMachine
+from .host import PolicyHost
 
 log = logging.getLogger("hitl.policies")
 
@@ -43,9 +41,7 @@ def escalation_level(task: TaskContext) -> int:
 class DeadlinePlugin:
     """Default deadlines by severity (``hitl_assess``) and escalation (``hitl_deadline_expired``)."""
 
-    def __init__(
-        self, machine: HITLStateMachine, deadlines: DeadlinesConfig, escalation: EscalationConfig | None
-    ) -> None:
+    def __init__(self, machine: PolicyHost, deadlines: DeadlinesConfig, escalation: EscalationConfig | None) -> None:
         self.machine = machine
         self.deadlines = deadlines
         self.escalation = escalation
@@ -105,7 +101,7 @@ class DeadlineSweeper:
     costs a pass over that index, not a read of every waiting task.
     """
 
-    def __init__(self, machine: HITLStateMachine, config: DeadlinesConfig, *, rescan_interval: float = 60.0) -> None:
+    def __init__(self, machine: PolicyHost, config: DeadlinesConfig, *, rescan_interval: float = 60.0) -> None:
         self.machine = machine
         self.interval = config.sweep_interval
         self.warn_before_us = int(config.warn_before * 1_000_000)
@@ -139,9 +135,11 @@ class DeadlineSweeper:
             self._after = 0
 
     async def sweep_once(self) -> SweepReport:
+        """One sweep. The machine's store must be open: the machine starts ``run`` only once it is
+        (``Policies.start``); a caller of ``sweep_once`` itself uses an opened machine."""
         machine = self.machine
         report = SweepReport()
-        store = await machine._ready()
+        store = machine.store
         await self._refresh(store)
         now = now_us()
         warn_from = now + self.warn_before_us if self.warn_before_us else None

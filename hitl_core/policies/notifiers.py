@@ -3,16 +3,19 @@
 A ``Notifier`` gets a ``Notice`` (what happened to which task, how urgent, a deep link back).
 Three ship here: the terminal (bell and a line on stderr, for a process without the console —
 the console has its own toast and bell), the desktop (``notify-send`` when it is installed,
-skipped cleanly when not) and a webhook (a JSON POST signed with HMAC-SHA256, retried with
-exponential backoff). ``NotifierPlugin`` turns hook calls into notices and sends them in the
-background: a slow webhook never delays the agent's request.
+skipped cleanly when not) and a webhook (a JSON POST signed as Stripe signs, with a timestamp:
+``hitl_core.webhooks``; retried with exponential backoff). ``NotifierPlugin`` turns hook calls
+into notices and sends them in the background: a slow webhook never delays the agent's request.
+
+A webhook URL is a credential (chat services put their token in its path or query), so logs and
+errors name only its origin: ``scheme://host[:port]/…``. Credentials in the URL
+(``https://user:pass@host/…``) are sent as HTTP Basic authorization, never in a log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import base64
 import json
 import logging
 import os
@@ -25,16 +28,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..hookspecs import hookimpl
 from ..models import Event, InterruptPoint, Severity, TaskContext
+from ..webhooks import SIGNATURE_HEADER, sign
 from .config import DesktopNotifyConfig, NotifyConfig, TerminalNotifyConfig, WebhookConfig
 
 log = logging.getLogger("hitl.policies.notify")
 
 NoticeKind = Literal["requested", "warning", "escalated", "expired"]
-SIGNATURE_HEADER = "X-Hitl-Signature"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +52,14 @@ class Notice:
     deadline: str | None = None
     assignees: tuple[str, ...] = ()
 
-    def payload(self, link: str) -> dict[str, Any]:
+    def payload(self, link: str, delivery: str | None = None) -> dict[str, Any]:
         data = asdict(self)
         data["assignees"] = list(self.assignees)
         data["link"] = link
         data["sent_at"] = datetime.now(UTC).isoformat()
+        if delivery is not None:
+            # in the signed body, so a receiver can drop replays within the tolerance by it
+            data["delivery"] = delivery
         return data
 
 
@@ -121,17 +127,60 @@ class DesktopNotifier:
             raise RuntimeError(f"{self.command} exited {process.returncode}: {err.decode(errors='replace').strip()}")
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of the exact body bytes."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
 class WebhookError(RuntimeError):
-    pass
+    """A delivery that will not succeed by retrying (a 3xx or 4xx answer), or the last failure."""
+
+
+class _AttemptFailed(Exception):
+    """One failed attempt worth retrying; the message is safe to log (no URL in it)."""
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]/…``: how a webhook URL appears in logs and errors. Its path, query,
+    fragment and credentials are where chat services keep the token, so they never appear."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = parts.port
+    except ValueError:
+        return "(an unparsable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}/…"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirected POST is not a delivery: urllib would re-send it as a GET without the body
+    # (301/302/303) and count the GET's 200. Refusing to follow makes the 3xx an HTTPError.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _describe(exc: BaseException, secrets: list[str]) -> str:
+    """A failed attempt, for a log line: what went wrong, with every part of the URL that may be a
+    credential cut out (an exception's text may quote the URL, its host:port or its path)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    text = str(exc.reason) if isinstance(exc, urllib.error.URLError) else f"{type(exc).__name__}: {exc}"
+    for secret in secrets:
+        text = text.replace(secret, "…")
+    return text
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` a log must not show, longest first."""
+    try:
+        parts = urlsplit(url)
+        found = [url, parts.netloc if "@" in parts.netloc else "", parts.path, parts.query, parts.fragment]
+        found += [parts.username or "", parts.password or "", unquote(parts.password or "")]
+    except ValueError:
+        found = [url]
+    return sorted({p for p in found if len(p) >= 3 and p != "/"}, key=len, reverse=True)
 
 
 class WebhookNotifier:
-    """POST each notice as JSON, signed; retry connection errors, 429 and 5xx with backoff."""
+    """POST each notice as JSON, signed with a timestamp (``hitl_core.webhooks``); retry
+    connection errors, 429 and 5xx with backoff. A redirect or another 4xx fails at once."""
 
     name = "webhook"
 
@@ -139,20 +188,22 @@ class WebhookNotifier:
         self.config = config
         self.min_severity = config.min_severity
         self.events = set(config.events)
-        secret = config.secret
-        if config.secret_env is not None:
-            secret = os.environ.get(config.secret_env)
-            if not secret:
-                from .config import ConfigError
-
-                raise ConfigError(
-                    source or "hitl.toml",
-                    None,
-                    "notify.webhooks.secret_env",
-                    f"the environment variable {config.secret_env} is not set",
-                )
-        assert secret is not None
-        self.secret = secret.encode("utf-8")
+        self.secrets = [_secret(config.secret, config.secret_env, "secret_env", source)]
+        if config.previous_secret is not None or config.previous_secret_env is not None:
+            self.secrets.append(
+                _secret(config.previous_secret, config.previous_secret_env, "previous_secret_env", source)
+            )
+        self.origin = url_origin(config.url)
+        self._secret_parts = _url_secrets(config.url)
+        parts = urlsplit(config.url)
+        self._authorization: str | None = None
+        if parts.username is not None or parts.password is not None:
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            self._authorization = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+            netloc = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=netloc)
+        self._target = urlunsplit(parts)
+        self._opener = urllib.request.build_opener(_NoRedirects())
         self.attempts = 0
 
     def link(self, task_id: str) -> str:
@@ -161,45 +212,64 @@ class WebhookNotifier:
     async def send(self, notice: Notice) -> None:
         if notice.kind not in self.events:
             return
-        body = json.dumps(notice.payload(self.link(notice.task_id)), ensure_ascii=False, sort_keys=True).encode("utf-8")
         delivery = uuid.uuid4().hex
+        payload = notice.payload(self.link(notice.task_id), delivery)
+        body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
         delay = self.config.backoff
         for attempt in range(self.config.retries + 1):
             self.attempts += 1
             try:
                 await asyncio.to_thread(self._post, body, delivery, attempt)
                 return
-            except WebhookError:
-                raise
-            except Exception as exc:
+            except _AttemptFailed as exc:
                 if attempt == self.config.retries:
-                    raise WebhookError(f"webhook {self.config.url} failed after {attempt + 1} attempts: {exc}") from exc
+                    raise WebhookError(f"webhook {self.origin} failed after {attempt + 1} attempts: {exc}") from None
                 log.warning(
-                    "webhook %s attempt %d failed (%s); retrying in %.2fs", self.config.url, attempt + 1, exc, delay
+                    "webhook %s attempt %d failed (%s); retrying in %.2fs", self.origin, attempt + 1, exc, delay
                 )
                 await asyncio.sleep(delay)
                 delay *= 2
 
     def _post(self, body: bytes, delivery: str, attempt: int) -> None:
-        request = urllib.request.Request(
-            self.config.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "hitl-webhook/1",
-                SIGNATURE_HEADER: sign(self.secret, body),
-                "X-Hitl-Delivery": delivery,
-                "X-Hitl-Attempt": str(attempt + 1),
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "hitl-webhook/1",
+            # signed at each attempt: the time is that of this request, not of the first
+            SIGNATURE_HEADER: sign(self.secrets, body),
+            "X-Hitl-Delivery": delivery,
+            "X-Hitl-Attempt": str(attempt + 1),
+        }
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
+        request = urllib.request.Request(self._target, data=body, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+            with self._opener.open(request, timeout=self.config.timeout) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
+            exc.close()
             if exc.code == 429 or exc.code >= 500:
-                raise  # worth retrying
-            raise WebhookError(f"webhook {self.config.url} refused the notice: HTTP {exc.code}") from exc
+                raise _AttemptFailed(f"HTTP {exc.code}") from None  # worth retrying
+            if 300 <= exc.code < 400:
+                raise WebhookError(
+                    f"webhook {self.origin} answered HTTP {exc.code}, a redirect: not followed and not a "
+                    "delivery (configure the URL it redirects to)"
+                ) from None
+            raise WebhookError(f"webhook {self.origin} refused the notice: HTTP {exc.code}") from None
+        except Exception as exc:
+            raise _AttemptFailed(_describe(exc, self._secret_parts)) from None
+
+
+def _secret(value: str | None, env: str | None, key: str, source: Path | None) -> bytes:
+    if env is not None:
+        value = os.environ.get(env)
+        if not value:
+            from .config import ConfigError
+
+            raise ConfigError(
+                source or "hitl.toml", None, f"notify.webhooks.{key}", f"the environment variable {env} is not set"
+            )
+    assert value is not None
+    return value.encode("utf-8")
 
 
 def build_notifiers(config: NotifyConfig, source: Path | None = None) -> list[Notifier]:
