@@ -13,9 +13,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from .errors import DecisionTimeoutError, HITLError, PayloadError
+from .errors import DecisionTimeoutError, HITLError, InvalidTransitionError, PayloadError
 from .machine import HITLStateMachine
 from .models import Action, Decision, Severity, TaskState
 
@@ -70,6 +71,30 @@ def _apply_edit(func: Callable[..., Any], bound: inspect.BoundArguments, edited:
     bound.arguments.update(edited)
 
 
+async def _expire(m: HITLStateMachine, tid: str) -> Decision:
+    """Our own ``timeout`` ran out: apply the deadline's outcome and return the decision.
+
+    The request's deadline is the same ``timeout`` from when it was asked, so it has passed,
+    or nearly (the wall clock and the event loop's clock differ a little). A rejecting outcome
+    may be applied a little early (``force``); an approving one only once the deadline has
+    really passed, so we wait out the difference.
+    """
+    while True:
+        try:
+            await m.expire(tid, force=True)
+        except InvalidTransitionError:
+            task = await m.get_task(tid)
+            interrupt = task.interrupt_point if task is not None else None
+            if task is None or interrupt is None or interrupt.deadline is None:
+                raise
+            left = (interrupt.deadline - datetime.now(UTC)).total_seconds()
+            try:
+                return await m.wait_for_decision(tid, max(left, 0.001))
+            except DecisionTimeoutError:
+                continue
+        return await m.wait_for_decision(tid)
+
+
 def _result_for_record(result: Any) -> Any:
     try:
         import json
@@ -101,7 +126,9 @@ def requires_approval(
     ``{arg}`` placeholders. Approve runs the function (an ``edit`` decision runs it with the
     edited args); reject raises ``ApprovalRejected`` carrying the reason and the actor. After
     ``timeout`` seconds with no decision the ``default_decision`` applies — reject unless set —
-    recorded as a timeout. With a stable ``task_id`` (a callable of the call's arguments), a
+    recorded as a timeout. ``default_decision="approve"`` is refused with ``PayloadError`` at
+    each call, before anything is recorded, unless the machine's ``hitl.toml`` allows it
+    (``[deadlines] allow_default_approve = true``). With a stable ``task_id`` (a callable of the call's arguments), a
     restarted process that makes the same call adopts the task still waiting (or already decided)
     instead of asking again.
     """
@@ -138,6 +165,7 @@ def requires_approval(
                     text = text.format(**args)
                 except (KeyError, IndexError, ValueError):
                     pass
+            m._check_default_decision(default_decision)  # refused before a task exists
             tid = _task_id_for(func, task_id, bound)
             existing = await m.get_task(tid) if task_id is not None else None
             if existing is None or existing.state not in _STOPPED:
@@ -147,8 +175,7 @@ def requires_approval(
             try:
                 decision = await m.wait_for_decision(tid, timeout)
             except DecisionTimeoutError:
-                await m.expire(tid, force=True)
-                decision = await m.wait_for_decision(tid)
+                decision = await _expire(m, tid)
             await m.resume(tid)
             if not decision.approved:
                 await m.fail(tid, str(ApprovalRejected(tid, decision)))

@@ -2,7 +2,10 @@
 
 Grouped by when they run. Built-in behaviour — the stores, ``add_callback``, the console —
 implements these hooks exactly as a third-party plugin does. Any implementation may be a
-coroutine function; the machine awaits what it returns. ``docs/hooks.md`` documents each one and
+coroutine function; the machine awaits what it returns. Every call goes through pluggy's caller,
+so ``tryfirst``/``trylast`` and wrappers (``wrapper=True``, old-style ``hookwrapper=True``) work
+as pluggy documents them; a wrapper's ``yield`` gives it the list of answers (coroutines for async
+implementations, awaited by the machine afterwards). ``docs/hooks.md`` documents each one and
 ``tests/test_hooks.py`` holds a ``test_hook_<name>`` for each: a test fails if either is missing.
 """
 
@@ -51,14 +54,16 @@ def hitl_assess(task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] 
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def hitl_auto_decide(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
     """Called right after a request is committed: may a policy decide without a person?
 
-    ``firstresult``: the first non-None answer wins. Return a ``Decision`` (its actor should be
-    ``policy:<rule-id>``; its type is recorded as ``policy`` with ``outcome`` approve or reject),
-    or None to leave it to a person. An implementation that raises fails closed: the request
-    is rejected by ``policy:error``.
+    The first answer that is not None, in pluggy's call order, wins (awaited first for an async
+    implementation: not a pluggy ``firstresult``, whose coroutine would win even when it resolves
+    to None). Return a ``Decision`` — recorded as type ``policy`` with ``outcome`` approve or
+    reject, by actor ``policy:<rule-id>`` (an actor id without the ``policy:`` prefix gets it) —
+    or None to leave it to a person. An implementation that raises, or answers something that is
+    not a Decision, fails closed: the request is rejected by ``policy:error``.
     """
 
 
@@ -83,13 +88,16 @@ def hitl_authorize(actor: Actor, task: TaskContext, decision: Decision) -> bool 
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def hitl_deadline_expired(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
     """Called when a waiting task's deadline has passed and somebody asks to expire it.
 
-    ``firstresult``: return a ``Decision`` to apply (an escalation may instead change the
-    assignees itself and return None), or None to apply the interrupt's ``default_decision``,
-    recorded as ``Decision(type="timeout")`` — never as a person's decision.
+    The first answer that is not None, in pluggy's call order, wins (as for
+    ``hitl_auto_decide``). Return a ``Decision`` to apply — recorded as type ``timeout`` with
+    ``outcome`` approve or reject, by a ``timeout:<name>`` actor unless its id is already a
+    ``policy:``/``timeout:`` one — (an escalation may instead change the assignees itself and
+    return None), or None to apply the interrupt's ``default_decision``, recorded as
+    ``Decision(type="timeout")`` by ``hitl:timeout`` — never as a person's decision.
     """
 
 

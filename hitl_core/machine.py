@@ -34,6 +34,8 @@ from .errors import (
     TaskNotFoundError,
 )
 from .models import (
+    MACHINE_ACTOR_PREFIXES,
+    MACHINE_SOURCES,
     PERSON_DECISIONS,
     Action,
     Actor,
@@ -82,6 +84,34 @@ def _check_id(task_id: Any) -> str:
     if len(task_id) > settings.MAX_TASK_ID_LENGTH:
         raise PayloadError(f"task id is {len(task_id)} characters, over the limit of {settings.MAX_TASK_ID_LENGTH}")
     return task_id
+
+
+def _check_person_decision(task_id: str, decision: Decision) -> None:
+    """Refuse, before anything is read or written, a decision the public API may not take.
+
+    ``policy`` and ``timeout`` decisions are the machine's own: it makes them from
+    ``hitl_auto_decide`` answers (``_ask``) and at a deadline (``expire``), and applies them
+    through ``_apply_decision`` directly. Through ``decide`` and its wrappers only a person
+    decides, and a person may not borrow the actors those decisions are recorded under.
+    """
+    actor = decision.actor
+    if decision.type.value not in PERSON_DECISIONS:
+        raise NotAuthorizedError(
+            task_id,
+            actor.id,
+            f"a {decision.type.value} decision is made only by the machine (its policies and deadlines); "
+            f"a caller may decide {', '.join(PERSON_DECISIONS)}",
+        )
+    if actor.source in MACHINE_SOURCES or actor.id.startswith(MACHINE_ACTOR_PREFIXES):
+        raise NotAuthorizedError(
+            task_id,
+            actor.id,
+            f"actor {actor.id!r} (source {actor.source!r}) is reserved for the machine's policy and timeout decisions",
+        )
+    if decision.outcome is not None:
+        raise PayloadError(
+            f"task {task_id!r}: outcome goes only with a policy or timeout decision, not with {decision.type.value}"
+        )
 
 
 def open_store(url: str, host: PluginHost) -> Store:
@@ -423,11 +453,15 @@ class HITLStateMachine:
         (``PayloadError`` otherwise); the reason must be non-empty. ``action``/``args`` name the
         step the decision is about; a decision binds to their fingerprint. ``timeout`` (seconds)
         or ``deadline`` set when ``default_decision`` (reject unless set) applies — as a timeout,
-        never as a person's decision. A policy (``hitl_auto_decide``) may decide at once.
+        never as a person's decision. ``default_decision="approve"`` is refused (``PayloadError``)
+        unless the machine's ``hitl.toml`` says ``[deadlines] allow_default_approve = true``: the
+        agent must not choose that its own request is approved when nobody looks. A policy
+        (``hitl_auto_decide``) may decide at once.
         """
         _check_id(task_id)
         if not isinstance(reason, str) or not reason.strip():
             raise PayloadError(f"task {task_id!r}: the reason must be a non-empty string")
+        self._check_default_decision(default_decision, task_id)
         interrupt = self._build_interrupt(
             reason,
             context,
@@ -449,6 +483,18 @@ class HITLStateMachine:
         if record.state is not S.RUNNING:
             raise self._illegal("request_approval", record)
         return await self._ask("request_approval", record, interrupt, step, requested_by)
+
+    def _default_approve_allowed(self) -> bool:
+        return self.policies is not None and self.policies.config.deadlines.allow_default_approve
+
+    def _check_default_decision(self, default_decision: Any, task_id: str | None = None) -> None:
+        """``PayloadError`` for an approving default this machine's config does not allow."""
+        if default_decision == "approve" and not self._default_approve_allowed():
+            where = f"task {task_id!r}: " if task_id is not None else ""
+            raise PayloadError(
+                f"{where}default_decision='approve' is refused: a request may be approved when nobody "
+                "decides only if hitl.toml sets [deadlines] allow_default_approve = true"
+            )
 
     def _build_interrupt(
         self,
@@ -664,14 +710,21 @@ class HITLStateMachine:
     async def decide(
         self, task_id: str, decision: Decision, *, interrupt_id: str | None = None, args_fingerprint: str | None = None
     ) -> TaskContext:
-        """Apply any ``Decision`` to a waiting task (the primitive behind approve/reject/edit/respond).
+        """Apply a person's ``Decision`` to a waiting task (the primitive behind approve/reject/edit/respond).
 
-        Raises ``AlreadyDecidedError`` (naming who) when somebody decided first — also when two
-        callers race: exactly one append wins.
+        Only a person's decision types (approve, reject, edit, respond) and actors: a ``policy``
+        or ``timeout`` decision, an actor with source ``policy``/``timeout`` or an id reserved for
+        the machine (``policy:…``, ``timeout:…``, ``hitl:…``, ``escalation:…``) raises
+        ``NotAuthorizedError`` and changes nothing — those decisions come only from the machine's
+        policies and deadlines. Raises ``AlreadyDecidedError`` (naming who) when somebody decided
+        first — also when two callers race: exactly one append wins.
         """
+        _check_person_decision(task_id, decision)
         record = await self._get_record(task_id)
         if interrupt_id is None:
             interrupt_id = decision.interrupt_id
+        if args_fingerprint is None:
+            args_fingerprint = decision.args_fingerprint
         current = record.interrupt
         if interrupt_id is not None and (current is None or current.interrupt_id != interrupt_id):
             if record.decision is not None and record.decision.interrupt_id == interrupt_id:
@@ -712,12 +765,16 @@ class HITLStateMachine:
             )
         if decision.option is not None and decision.option not in interrupt.options:
             raise PayloadError(f"task {task_id!r}: option {decision.option!r} is not one of {interrupt.options}")
-        updates: dict[str, Any] = {"interrupt_id": interrupt.interrupt_id}
+        updates: dict[str, Any] = {
+            "interrupt_id": interrupt.interrupt_id,
+            "args_fingerprint": interrupt.args_fingerprint,
+        }
         limit = self.max_payload_bytes
         if decision.type is DecisionType.EDIT:
             if not isinstance(decision.edited_args, dict):
                 raise PayloadError(f"task {task_id!r}: an edit needs edited_args as a JSON object")
-            updates["edited_args"] = checked_copy(decision.edited_args, "edited args", limit)
+            updates["edited_args"] = edited = checked_copy(decision.edited_args, "edited args", limit)
+            updates["args_fingerprint"] = fingerprint(edited)  # an edit approves the args it made
         elif decision.edited_args is not None:
             raise PayloadError(f"task {task_id!r}: edited_args only go with an edit decision")
         if decision.type is DecisionType.RESPOND:
@@ -734,39 +791,66 @@ class HITLStateMachine:
         return build_model(Decision, {**decision.__dict__, **updates})
 
     async def _apply_decision(self, record: TaskRecord, decision: Decision, *, authorize: bool) -> TaskContext:
+        """Commit ``decision`` on ``record``'s interrupt. Private on purpose: this is the only way
+        a ``policy`` or ``timeout`` decision is applied, and only ``_ask`` (a policy's answer) and
+        ``expire`` (a deadline) call it with one; ``decide`` admits a person's decisions only."""
         task_id = record.task_id
         if record.state is not S.AWAITING_APPROVAL or record.interrupt is None:
             raise self._illegal("approve" if decision.approved else "reject", record)
         decision = self._validate_decision(record, decision)
         interrupt = record.interrupt
-        approvals = record.approvals
-        person = decision.type not in (DecisionType.TIMEOUT, DecisionType.POLICY)
-        if (
-            decision.approved
-            and interrupt.required_approvals > 1
-            and person
-            and any(a.actor.id == decision.actor.id for a in approvals)
-        ):
-            raise NotAuthorizedError(
-                task_id, decision.actor.id, "four eyes: the second approval must come from a different person"
-            )
+        person = decision.type.value in PERSON_DECISIONS
+        # Under four eyes every approval counts for the args it approved: only approvals of the
+        # args now on the table count, and an edit that changes them starts the count again
+        # (the edit is the first approval of the new args; a second person must approve them).
+        approvals = tuple(a for a in record.approvals if a.args_fingerprint == interrupt.args_fingerprint)
+        edited_interrupt: InterruptPoint | None = None
+        if decision.approved and interrupt.required_approvals > 1 and person:
+            if decision.type is DecisionType.EDIT and decision.args_fingerprint != interrupt.args_fingerprint:
+                approvals = ()
+                action = interrupt.action or Action(name="action")
+                edited_interrupt = interrupt.model_copy(
+                    update={
+                        "action": Action(name=action.name, args=decision.edited_args or {}),
+                        "args_fingerprint": decision.args_fingerprint,
+                    }
+                )
+            elif any(a.actor.id == decision.actor.id for a in approvals):
+                raise NotAuthorizedError(
+                    task_id, decision.actor.id, "four eyes: the second approval must come from a different person"
+                )
         if authorize and self.plugins.has_authorizers:
             await self.plugins.authorize(decision.actor, record.to_context(), decision)
-        changes: dict[str, Any] = {"decision": decision, "approval": approval_data(decision)}
+        data: dict[str, Any] = {"decision": decision}
+        changes: dict[str, Any] = {}
         if decision.approved:
             approvals = (*approvals, decision)
-            final = len(approvals) >= interrupt.required_approvals or decision.type in (
-                DecisionType.TIMEOUT,
-                DecisionType.POLICY,
-            )
+            final = not person or len(approvals) >= interrupt.required_approvals
+            if final and person and decision.type is not DecisionType.EDIT:
+                edit = next((a for a in approvals if a.type is DecisionType.EDIT), None)
+                if edit is not None:
+                    # The args were edited under four eyes and this person approved the edited
+                    # args: the decision the agent gets carries them, as an edit does.
+                    decision = build_model(
+                        Decision, {**decision.__dict__, "type": DecisionType.EDIT, "edited_args": edit.edited_args}
+                    )
+                    approvals = (*approvals[:-1], decision)
+                    data["decision"] = decision
             action = "approve" if final else "approve_partial"
             changes["approvals"] = approvals
-            if not final:
+            if final:
+                changes["decision"] = decision
+                changes["approval"] = approval_data(decision)
+            else:
                 changes["decision"] = changes["approval"] = None
         else:
             action = "reject"
+            changes["decision"] = decision
+            changes["approval"] = approval_data(decision)
+        if edited_interrupt is not None:
+            changes["interrupt"] = data["interrupt"] = edited_interrupt
         try:
-            new = await self._commit(action, record, task_id, decision.actor, {"decision": decision}, **changes)
+            new = await self._commit(action, record, task_id, decision.actor, data, **changes)
         except ConflictError as exc:
             latest = await self._get_record(task_id)
             if latest.decision is not None and latest.state is not S.AWAITING_APPROVAL:
@@ -781,9 +865,12 @@ class HITLStateMachine:
         """Apply the deadline's outcome to a waiting task whose deadline has passed.
 
         Asks ``hitl_deadline_expired`` first (an escalation plugin may answer); otherwise applies
-        the interrupt's ``default_decision`` as ``Decision(type="timeout")``. ``force`` expires
-        even before the deadline (the decorator's own ``timeout``). If a person decided first,
-        their decision stands and is returned.
+        the interrupt's ``default_decision`` as ``Decision(type="timeout")`` by ``hitl:timeout``
+        — an approving default only if this machine's config allows it (``[deadlines]
+        allow_default_approve``), else a rejection. ``force`` expires before the deadline (the
+        decorator's own ``timeout``), but only ever with a rejection: an early "yes" would be an
+        approval nobody gave, so it raises ``InvalidTransitionError`` instead. If a person
+        decided first, their decision stands and is returned.
         """
         record = await self._get_record(task_id)
         interrupt = record.interrupt
@@ -791,16 +878,29 @@ class HITLStateMachine:
             if record.decision is not None:
                 return record.to_context()
             raise InvalidTransitionError(task_id, record.state.value, "expire", "it is not waiting")
-        if not force and (interrupt.deadline is None or datetime_to_us(interrupt.deadline) > now_us()):
+        passed = interrupt.deadline is not None and datetime_to_us(interrupt.deadline) <= now_us()
+        if not force and not passed:
             raise InvalidTransitionError(task_id, record.state.value, "expire", "its deadline has not passed")
         context = record.to_context()
         decision = await self.plugins.deadline_expired(context, interrupt)
         if decision is None:
+            outcome = interrupt.default_decision
+            message = "no decision before the deadline"
+            if outcome == "approve" and not self._default_approve_allowed():
+                outcome = "reject"
+                message += "; its default approve is not allowed here (hitl.toml: [deadlines] allow_default_approve)"
             decision = Decision(
                 type=DecisionType.TIMEOUT,
-                outcome=interrupt.default_decision,
+                outcome=outcome,
                 actor=actor_of("hitl:timeout", "timeout"),
-                message="no decision before the deadline",
+                message=message,
+            )
+        if decision.approved and not passed:
+            raise InvalidTransitionError(
+                task_id,
+                record.state.value,
+                "expire",
+                "its deadline has not passed, and an early expiry may only reject",
             )
         try:
             return await self._apply_decision(record, decision, authorize=False)

@@ -70,6 +70,13 @@ class DecisionType(StrEnum):
 #: The decisions a person can make on an interrupt (``allowed_decisions`` is a subset of these).
 PERSON_DECISIONS: tuple[str, ...] = ("approve", "reject", "edit", "respond")
 
+#: Actor sources that only the machine gives (to what a policy or a deadline decided): a person's
+#: decision may not claim them, so the audit trail's "who" can't be forged through the API.
+MACHINE_SOURCES: frozenset[str] = frozenset({"policy", "timeout"})
+#: Actor id prefixes reserved for the machine's own actors (``policy:<rule>``, ``timeout:<plugin>``,
+#: ``hitl:timeout``, ``escalation:level-<n>``).
+MACHINE_ACTOR_PREFIXES: tuple[str, ...] = ("policy:", "timeout:", "hitl:", "escalation:")
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=False)
@@ -140,6 +147,9 @@ class Decision(_Model):
     interrupt_id: str | None = None
     #: For ``timeout`` and ``policy`` decisions: the decision they applied.
     outcome: Literal["approve", "reject"] | None = None
+    #: Set by the machine: the fingerprint of the args this decision approved (for an edit, of the
+    #: edited args). Under four eyes only approvals of the same fingerprint count together.
+    args_fingerprint: str | None = None
 
     @property
     def approved(self) -> bool:

@@ -1,17 +1,33 @@
 """The plugin manager and its typed facade: the rest of the code never spells ``pm.hook.x(...)``.
 
+Every hook is called through pluggy's own caller (``pm.hook.<name>(...)``), so call order,
+``tryfirst``/``trylast``, wrappers (``wrapper=True`` and old-style ``hookwrapper=True``) and
+tracing are pluggy's. Pluggy is synchronous: an ``async def`` implementation returns a
+coroutine, which the facade awaits (datasette's ``await_me_maybe``) in pluggy's call order —
+after pluggy's call has returned, so a wrapper times only the synchronous part of a call.
+
 Two kinds of hooks, two failure rules:
 
-* observers (``hitl_transition``, ``hitl_approval_requested``, ``hitl_deadline_warning``): every implementation runs even
-  if another raised; exceptions are logged and counted (``observer_errors``) and never undo the
-  transition that was already committed;
+* observers (``hitl_transition``, ``hitl_approval_requested``, ``hitl_deadline_warning``): every
+  implementation runs even if another raised; exceptions are logged and counted
+  (``observer_errors``) and never undo the transition that was already committed. Pluggy stops
+  a call at the first exception, so each observer implementation is guarded as it is registered
+  (its function is wrapped to log and count instead of raising); a *wrapper* that raises ends the
+  call, and is logged and counted the same way;
 * policies (``hitl_assess``, ``hitl_auto_decide``, ``hitl_authorize``): fail closed — an
   implementation that raises makes the answer the safe one (critical, reject, refuse).
+  ``hitl_assess`` implementations are guarded too, so one that raises makes the request critical
+  while the others' answers (four eyes, deadlines) still count.
+
+"Decide one thing" hooks (``hitl_auto_decide``, ``hitl_deadline_expired``) are not pluggy
+``firstresult`` hooks: an async implementation's coroutine is not None, so it would win even when
+it resolves to None. Every implementation is called; the facade awaits the answers in call order
+and the first that is not None wins (coroutines after it are closed, never run).
 
 Entry points in group ``hitl`` are loaded once per process; ``HITL_PLUGINS=a,b`` limits which,
-``HITL_TRACE_PLUGINS=1`` logs every hook call. A plugin that fails to load stops the machine
-from starting, naming it: running without an authorization plugin the user installed would
-silently fail open.
+``HITL_TRACE_PLUGINS=1`` logs every hook call (pluggy's tracing, on logger ``hitl.plugins``). A
+plugin that fails to load stops the machine from starting, naming it: running without an
+authorization plugin the user installed would silently fail open.
 """
 
 from __future__ import annotations
@@ -20,7 +36,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
@@ -30,11 +46,26 @@ import pluggy
 from . import hookspecs
 from .errors import HITLError, NotAuthorizedError
 from .hookspecs import StoreFactory
-from .models import Actor, Decision, DecisionType, Event, InterruptPoint, Severity, TaskContext
+from .models import (
+    MACHINE_ACTOR_PREFIXES,
+    MACHINE_SOURCES,
+    Actor,
+    Decision,
+    DecisionType,
+    Event,
+    InterruptPoint,
+    Severity,
+    TaskContext,
+)
 
 log = logging.getLogger("hitl.plugins")
 
 _ENTRYPOINT_CACHE: dict[str, object] | None = None
+
+#: Hooks whose implementations must all run, whatever one of them raises.
+OBSERVER_HOOKS = ("hitl_transition", "hitl_approval_requested", "hitl_deadline_warning")
+#: Marks a hook implementation's function as already guarded.
+_GUARDED = "__hitl_guarded__"
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -70,13 +101,57 @@ def _tracing_enabled() -> bool:
     return os.environ.get("HITL_TRACE_PLUGINS", "").lower() not in ("", "0", "false", "no")
 
 
+class _Raised:
+    """What a guarded ``hitl_assess`` implementation answers instead of raising."""
+
+    __slots__ = ("error", "plugin")
+
+    def __init__(self, error: Exception, plugin: str) -> None:
+        self.error = error
+        self.plugin = plugin
+
+    def __repr__(self) -> str:
+        return f"<{self.plugin} raised {self.error!r}>"
+
+
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, telling the host whenever the set of implementations changes (so a
+    plugin registered straight on ``pm`` is guarded and counted like any other)."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self._on_change = on_change
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        self._on_change()
+        return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        removed = super().unregister(plugin, name)
+        self._on_change()
+        return removed
+
+
+def _results(value: Any) -> list[Any]:
+    # A hook call answers a list; a wrapper may have replaced it with a single value.
+    return value if isinstance(value, list) else [value]
+
+
+def _close_pending(results: list[Any]) -> None:
+    for result in results:
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited on purpose: an earlier answer won
+
+
 class PluginHost:
     """One pluggy manager (per machine) and a typed method per hook."""
 
     def __init__(self, plugins: Iterable[object] = (), *, load_entrypoints: bool = True) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
         self.observer_errors = 0
+        self._ready = False
+        self.pm = _Manager(self._refresh)
+        self.pm.add_hookspecs(hookspecs)
         self._trace = _tracing_enabled()
         if self._trace:
             if not log.handlers:
@@ -94,55 +169,79 @@ class PluginHost:
                 if self.pm.get_plugin(name) is None and not self.pm.is_registered(plugin):
                     self.pm.register(plugin, name=name)
         for plugin in plugins:
-            self.register(plugin)
+            self.pm.register(plugin)
+        self._ready = True
         self._refresh()
 
     # -- registration ---------------------------------------------------------------------
 
     def register(self, plugin: object, name: str | None = None) -> None:
         self.pm.register(plugin, name=name)
-        self._refresh()
 
     def unregister(self, plugin: object) -> None:
         self.pm.unregister(plugin)
-        self._refresh()
 
     def _refresh(self) -> None:
+        if not self._ready:
+            return  # the constructor refreshes once, after its registrations
         hook = self.pm.hook
+        for name in OBSERVER_HOOKS:
+            self._guard(name, self._guard_observer)
+        self._guard("hitl_assess", self._guard_assess)
         self.has_transition_observers = bool(hook.hitl_transition.get_hookimpls())
         self.has_request_observers = bool(hook.hitl_approval_requested.get_hookimpls())
         self.has_policies = bool(hook.hitl_assess.get_hookimpls() or hook.hitl_auto_decide.get_hookimpls())
         self.has_authorizers = bool(hook.hitl_authorize.get_hookimpls())
 
-    def _impls(self, name: str) -> list[pluggy.HookImpl]:
-        # pluggy returns them in registration order; calls go last-registered first.
-        return list(reversed(getattr(self.pm.hook, name).get_hookimpls()))
-
-    @staticmethod
-    def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
-        return impl.function(*[kwargs[a] for a in impl.argnames])
+    def _guard(self, name: str, guard: Callable[[pluggy.HookImpl, str], Callable[..., Any]]) -> None:
+        for impl in getattr(self.pm.hook, name).get_hookimpls():
+            if impl.wrapper or impl.hookwrapper or getattr(impl.function, _GUARDED, False):
+                continue
+            guarded = guard(impl, name)
+            setattr(guarded, _GUARDED, True)
+            # pluggy calls ``impl.function`` with the arguments it computed from the original
+            # signature; swapping the function keeps pluggy's order, wrappers and tracing.
+            impl.function = guarded  # type: ignore[misc]
 
     # -- observers ------------------------------------------------------------------------
 
-    async def _observe(self, name: str, kwargs: dict[str, Any]) -> None:
-        for impl in self._impls(name):
-            if self._trace:
-                log.debug("%s -> %s", name, impl.plugin_name)
+    def _observer_failed(self, plugin: str, name: str, exc: BaseException) -> None:
+        errors = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+        for error in errors:
+            self.observer_errors += 1
+            log.error("hitl observer %s.%s raised; the transition stands: %r", plugin, name, error, exc_info=error)
+
+    def _guard_observer(self, impl: pluggy.HookImpl, name: str) -> Callable[..., Any]:
+        function, plugin = impl.function, impl.plugin_name
+
+        async def awaited(result: Any) -> None:
             try:
-                result = self._call(impl, kwargs)
-                if inspect.isawaitable(result):
-                    await result
+                await result
             except Exception as exc:
-                errors = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-                for error in errors:
-                    self.observer_errors += 1
-                    log.error(
-                        "hitl observer %s.%s raised; the transition stands: %r",
-                        impl.plugin_name,
-                        name,
-                        error,
-                        exc_info=error,
-                    )
+                self._observer_failed(plugin, name, exc)
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = function(*args, **kwargs)
+            except Exception as exc:
+                self._observer_failed(plugin, name, exc)
+                return None
+            return awaited(result) if inspect.isawaitable(result) else result
+
+        return guarded
+
+    async def _observe(self, name: str, kwargs: dict[str, Any]) -> None:
+        try:
+            results = _results(getattr(self.pm.hook, name)(**kwargs))
+        except Exception as exc:  # the implementations are guarded: a wrapper raised
+            self._observer_failed("a wrapper", name, exc)
+            return
+        for result in results:
+            if inspect.isawaitable(result):
+                try:
+                    await result
+                except Exception as exc:  # a wrapper put an unguarded awaitable in the results
+                    self._observer_failed("a wrapper", name, exc)
 
     async def transition(self, event: Event, task: TaskContext) -> None:
         await self._observe("hitl_transition", {"event": event, "task": task})
@@ -157,17 +256,44 @@ class PluginHost:
 
     # -- policies -------------------------------------------------------------------------
 
+    @staticmethod
+    def _guard_assess(impl: pluggy.HookImpl, name: str) -> Callable[..., Any]:
+        function, plugin = impl.function, impl.plugin_name
+
+        async def awaited(result: Any) -> Any:
+            try:
+                return await result
+            except Exception as exc:
+                return _Raised(exc, plugin)
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = function(*args, **kwargs)
+            except Exception as exc:
+                return _Raised(exc, plugin)
+            return awaited(result) if inspect.isawaitable(result) else result
+
+        return guarded
+
     async def assess(self, task: TaskContext, interrupt: InterruptPoint) -> InterruptPoint:
-        kwargs = {"task": task, "interrupt": interrupt}
         severity = interrupt.severity
         deadline: datetime | None = interrupt.deadline
         required = interrupt.required_approvals
-        for impl in self._impls("hitl_assess"):
+        try:
+            answers = _results(self.pm.hook.hitl_assess(task=task, interrupt=interrupt))
+        except Exception as exc:  # the implementations are guarded: a wrapper raised
+            answers = [_Raised(exc, "a wrapper")]
+        for pending in answers:
             try:
-                answer = await await_me_maybe(self._call(impl, kwargs))
+                answer = await await_me_maybe(pending)
             except Exception as exc:
+                answer = _Raised(exc, "a wrapper")
+            if isinstance(answer, _Raised):
                 log.error(
-                    "hitl_assess in %s raised; failing closed (critical): %r", impl.plugin_name, exc, exc_info=exc
+                    "hitl_assess in %s raised; failing closed (critical): %r",
+                    answer.plugin,
+                    answer.error,
+                    exc_info=answer.error,
                 )
                 severity = Severity.CRITICAL
                 continue
@@ -191,16 +317,25 @@ class PluginHost:
             return interrupt
         return interrupt.model_copy(update={"severity": severity, "deadline": deadline, "required_approvals": required})
 
-    async def _first_decision(self, name: str, kwargs: dict[str, Any]) -> tuple[Decision | None, str]:
-        for impl in self._impls(name):
-            answer = await await_me_maybe(self._call(impl, kwargs))
-            if answer is not None:
-                return answer, impl.plugin_name
-        return None, ""
+    async def _first_answer(self, name: str, kwargs: dict[str, Any]) -> Any:
+        """The first answer that is not None, in pluggy's call order, awaiting async ones."""
+        results = _results(getattr(self.pm.hook, name)(**kwargs))
+        try:
+            for index, result in enumerate(results):
+                results[index] = None
+                answer = await await_me_maybe(result)
+                if answer is not None:
+                    return answer
+            return None
+        finally:
+            _close_pending(results)
 
     async def auto_decide(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+        """A policy's decision, recorded as ``type="policy"`` by a ``policy:…`` actor; None for a person."""
         try:
-            decision, plugin = await self._first_decision("hitl_auto_decide", {"task": task, "interrupt": interrupt})
+            decision = await self._first_answer("hitl_auto_decide", {"task": task, "interrupt": interrupt})
+            if decision is not None and not isinstance(decision, Decision):
+                raise HITLError(f"hitl_auto_decide answered {type(decision).__name__}, not a Decision")
         except Exception as exc:
             log.error("hitl_auto_decide raised; failing closed (reject): %r", exc, exc_info=exc)
             return Decision(
@@ -212,31 +347,32 @@ class PluginHost:
             )
         if decision is None:
             return None
-        if not isinstance(decision, Decision):
-            raise HITLError(f"hitl_auto_decide in {plugin} returned {type(decision).__name__}, not a Decision")
-        if decision.type is not DecisionType.POLICY:
-            decision = decision.model_copy(
-                update={"type": DecisionType.POLICY, "outcome": "approve" if decision.approved else "reject"}
-            )
-        if decision.outcome is None:
-            decision = decision.model_copy(update={"outcome": "reject"})
-        return decision
+        return _as_machine_decision(decision, DecisionType.POLICY, "policy")
 
     async def authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> None:
         kwargs = {"actor": actor, "task": task, "decision": decision}
-        for impl in self._impls("hitl_authorize"):
-            try:
-                answer = await await_me_maybe(self._call(impl, kwargs))
-            except NotAuthorizedError:
-                raise
-            except Exception as exc:
-                raise NotAuthorizedError(task.task_id, actor.id, f"{impl.plugin_name} refused ({exc})") from exc
-            if answer is False:
-                raise NotAuthorizedError(task.task_id, actor.id, f"refused by {impl.plugin_name}")
+        results: list[Any] = []
+        try:
+            results = _results(self.pm.hook.hitl_authorize(**kwargs))
+            for index, result in enumerate(results):
+                results[index] = None
+                if await await_me_maybe(result) is False:
+                    raise NotAuthorizedError(task.task_id, actor.id, "refused by an authorization plugin")
+        except NotAuthorizedError:
+            raise
+        except Exception as exc:
+            raise NotAuthorizedError(task.task_id, actor.id, f"an authorization plugin refused ({exc})") from exc
+        finally:
+            _close_pending(results)
 
     async def deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
-        decision, _ = await self._first_decision("hitl_deadline_expired", {"task": task, "interrupt": interrupt})
-        return decision
+        """A plugin's answer at a deadline, recorded as ``type="timeout"``; None: apply the default."""
+        decision = await self._first_answer("hitl_deadline_expired", {"task": task, "interrupt": interrupt})
+        if decision is None:
+            return None
+        if not isinstance(decision, Decision):
+            raise HITLError(f"hitl_deadline_expired answered {type(decision).__name__}, not a Decision")
+        return _as_machine_decision(decision, DecisionType.TIMEOUT, "timeout")
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -244,10 +380,23 @@ class PluginHost:
         factories: dict[str, StoreFactory] = {}
 
         def register(scheme: str, factory: StoreFactory) -> None:
-            factories[scheme.lower()] = factory
+            # pluggy calls the last-registered plugin first: the first registration of a scheme
+            # wins, so a plugin registered after the built-ins overrides them.
+            factories.setdefault(scheme.lower(), factory)
 
-        # Last-registered implementations run first; run them in registration order instead so
-        # that a plugin registered after the built-ins overrides them.
-        for impl in reversed(self._impls("hitl_register_stores")):
-            self._call(impl, {"register": register})
+        _close_pending(_results(self.pm.hook.hitl_register_stores(register=register)))
         return factories
+
+
+def _as_machine_decision(decision: Decision, kind: DecisionType, source: str) -> Decision:
+    """A plugin's answer as the machine records it: its type ``kind`` with the outcome it applies,
+    by an actor that can't be mistaken for a person (``policy:<name>``, ``timeout:<name>``)."""
+    actor = decision.actor
+    if not actor.id.startswith(MACHINE_ACTOR_PREFIXES):
+        actor = Actor(id=f"{source}:{actor.id}", source=source)
+    elif actor.source not in MACHINE_SOURCES:
+        actor = Actor(id=actor.id, source=source)
+    outcome = "approve" if decision.approved else "reject"
+    if decision.type is kind and decision.outcome == outcome and actor is decision.actor:
+        return decision
+    return decision.model_copy(update={"type": kind, "outcome": outcome, "actor": actor})

@@ -62,6 +62,10 @@ class DeadlinesConfig(_Strict):
     default_timeout: dict[Severity, Seconds] = Field(default_factory=dict)
     #: Run the sweeper in this process (a one-shot CLI command or a console may turn it off).
     sweep: bool = True
+    #: Let a request name ``default_decision = "approve"`` (approved at its deadline if nobody
+    #: decided). Off by default: otherwise the agent chooses that its own request is approved when
+    #: nobody looks. A TOML boolean only (strict), because a typo must not switch it on.
+    allow_default_approve: bool = Field(default=False, strict=True)
 
     @field_validator("default_timeout")
     @classmethod

@@ -19,6 +19,7 @@ from hitl_core import (
     interruptible,
     requires_approval,
 )
+from hitl_core.policies import parse_config
 
 
 async def _decide_first_pending(m: HITLStateMachine, how: str, **kw: Any) -> str:
@@ -92,12 +93,38 @@ async def test_deadline_applies_reject_by_default_recorded_as_timeout(machine: H
     assert info.value.decision.type == "timeout" and info.value.actor == "hitl:timeout"
 
 
-async def test_deadline_may_default_to_approve_when_configured(machine: HITLStateMachine) -> None:
+async def test_deadline_may_default_to_approve_when_configured() -> None:
+    config = parse_config("[deadlines]\nsweep = false\nallow_default_approve = true\n")
+    async with HITLStateMachine("memory://", load_entrypoints=False, config=config) as machine:
+
+        @requires_approval(machine=machine, timeout=0.05, default_decision="approve")
+        async def routine() -> str:
+            return "done"
+
+        assert await routine() == "done"
+        [task] = await machine.get_all_tasks()
+        assert task.decision is not None and (task.decision.type, task.decision.outcome) == ("timeout", "approve")
+        assert task.decision.actor.id == "hitl:timeout"
+
+
+async def test_agent_chosen_default_approve_is_refused_without_config(machine: HITLStateMachine) -> None:
     @requires_approval(machine=machine, timeout=0.05, default_decision="approve")
     async def routine() -> str:
-        return "done"
+        raise AssertionError("must not run")
 
-    assert await routine() == "done"
+    with pytest.raises(PayloadError, match=r"default_decision='approve' is refused.*allow_default_approve"):
+        await routine()
+    assert await machine.get_all_tasks() == []  # refused before anything was recorded
+
+
+def test_sync_decorator_default_approve_is_refused_without_config(machine: HITLStateMachine) -> None:
+    @requires_approval(machine=machine, timeout=0.05, default_decision="approve")
+    def routine() -> str:
+        raise AssertionError("must not run")
+
+    with pytest.raises(PayloadError, match="allow_default_approve"):
+        routine()
+    assert machine.sync.get_all_tasks() == []
 
 
 async def test_unserialisable_arguments_are_refused_before_anything_runs(machine: HITLStateMachine) -> None:

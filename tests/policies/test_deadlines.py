@@ -62,7 +62,7 @@ async def test_default_deadline_by_severity(configured: MachineFactory) -> None:
 
 
 async def test_expired_deadline_applies_the_default_as_a_timeout_not_a_person(configured: MachineFactory) -> None:
-    m = configured("[deadlines]\nsweep = false\n")
+    m = configured("[deadlines]\nsweep = false\nallow_default_approve = true\n")
     await m.start_task("t")
     await m.request_approval("t", "why", timeout=0.05)
     await m.start_task("yes")
