@@ -36,6 +36,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -150,6 +151,9 @@ class PluginHost:
     def __init__(self, plugins: Iterable[object] = (), *, load_entrypoints: bool = True) -> None:
         self.observer_errors = 0
         self._ready = False
+        # Per thread, while an observer hook is being called: the coroutines of its guarded async
+        # implementations, so they run even if a wrapper raises and takes pluggy's results with it.
+        self._calling = threading.local()
         self.pm = _Manager(self._refresh)
         self.pm.add_hookspecs(hookspecs)
         self._trace = _tracing_enabled()
@@ -226,18 +230,30 @@ class PluginHost:
             except Exception as exc:
                 self._observer_failed(plugin, name, exc)
                 return None
-            return awaited(result) if inspect.isawaitable(result) else result
+            if not inspect.isawaitable(result):
+                return result
+            coroutine = awaited(result)
+            pending = getattr(self._calling, "pending", None)
+            if pending is not None:
+                pending.append(coroutine)
+            return coroutine
 
         return guarded
 
     async def _observe(self, name: str, kwargs: dict[str, Any]) -> None:
+        outer = getattr(self._calling, "pending", None)
+        self._calling.pending = pending = []
+        results: list[Any] = []
         try:
             results = _results(getattr(self.pm.hook, name)(**kwargs))
         except Exception as exc:  # the implementations are guarded: a wrapper raised
             self._observer_failed("a wrapper", name, exc)
-            return
+        finally:
+            self._calling.pending = outer
+        for coroutine in pending:  # guarded: they log and count their own errors
+            await coroutine
         for result in results:
-            if inspect.isawaitable(result):
+            if inspect.isawaitable(result) and not any(result is c for c in pending):
                 try:
                     await result
                 except Exception as exc:  # a wrapper put an unguarded awaitable in the results

@@ -255,3 +255,304 @@ async def test_trace_env_logs_every_hook_call(
     with caplog.at_level(logging.DEBUG, logger="hitl.plugins"):
         await m.start_task("t")
     assert "hitl_transition" in caplog.text
+
+
+# -- every hook goes through pluggy's caller: tracing and wrappers ------------------------------
+
+PAST = datetime.now(UTC) - timedelta(seconds=1)
+
+
+class Everything:
+    """A plain implementation of every hook that answers nothing, so each hook has someone to call."""
+
+    @hookimpl
+    def hitl_register_stores(self, register: Any) -> None:
+        pass
+
+    @hookimpl
+    def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+        pass
+
+    @hookimpl
+    async def hitl_auto_decide(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+        pass
+
+    @hookimpl
+    def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+        pass
+
+    @hookimpl
+    def hitl_authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> None:
+        pass
+
+    @hookimpl
+    async def hitl_deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+        pass
+
+    @hookimpl
+    def hitl_deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
+        pass
+
+    @hookimpl
+    async def hitl_transition(self, event: Event, task: TaskContext) -> None:
+        pass
+
+
+async def exercise_every_hook(*plugins: object) -> HITLStateMachine:
+    """Drive one machine through a flow that calls each of the eight hooks at least once."""
+    from hitl_core.policies import DeadlineSweeper
+    from hitl_core.policies.config import DeadlinesConfig
+
+    m = HITLStateMachine("memory://", plugins=[Everything(), *plugins], load_entrypoints=False)  # register_stores
+    await m.start_task("t")  # transition
+    await m.request_approval("t", "why", timeout=30)  # assess, auto_decide, approval_requested
+    await DeadlineSweeper(m, DeadlinesConfig(warn_before=60)).sweep_once()  # deadline_warning
+    await m.approve("t", "alice")  # authorize
+    await m.start_task("late")
+    await m.request_approval("late", "why", deadline=PAST)
+    await m.expire("late")  # deadline_expired
+    await m.close()
+    return m
+
+
+def wrapper_on(name: str, style: str, seen: list[str]) -> object:
+    """A plugin with only a wrapper (``wrapper=True`` or old-style ``hookwrapper=True``) on ``name``."""
+    if style == "wrapper":
+
+        def wrap(*args: Any) -> Any:
+            seen.append("before")
+            result = yield
+            seen.append("after")
+            return result
+
+        marker = hookimpl(wrapper=True)
+    else:
+
+        def wrap(*args: Any) -> Any:  # type: ignore[misc]
+            seen.append("before")
+            outcome = yield
+            outcome.get_result()
+            seen.append("after")
+
+        marker = hookimpl(hookwrapper=True)
+    wrap.__wrapped__ = getattr(hookspecs, name)  # type: ignore[attr-defined]  # pluggy reads the spec's arguments
+    return type(f"Wrap_{name}", (), {name: staticmethod(marker(wrap))})()
+
+
+@pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
+@pytest.mark.parametrize("name", HOOKS)
+async def test_wrapper_runs_on_each_hook(name: str, style: str) -> None:
+    seen: list[str] = []
+    await exercise_every_hook(wrapper_on(name, style, seen))
+    assert seen[:2] == ["before", "after"] and len(seen) % 2 == 0
+
+
+@pytest.mark.parametrize("name", HOOKS)
+async def test_trace_logs_each_hook_call(
+    name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HITL_TRACE_PLUGINS", "1")
+    with caplog.at_level(logging.DEBUG, logger="hitl.plugins"):
+        await exercise_every_hook()
+    traced = [r.getMessage() for r in caplog.records if r.name == "hitl.plugins"]
+    assert any(line.strip().startswith(f"{name} [hook]") for line in traced), f"{name} was not traced"
+    assert any(line.strip().startswith(f"finish {name} -->") for line in traced)
+
+
+def test_trace_logs_every_hook_call(tmp_path: Path) -> None:
+    """In a fresh process, as a user would turn it on: every hook's call on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "trace.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_hooks import exercise_every_hook\n"
+        "asyncio.run(exercise_every_hook())\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HITL_STORE"} | {"HITL_TRACE_PLUGINS": "1"}
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    for name in HOOKS:
+        assert f"hitl.plugins:   {name} [hook]" in run.stderr, f"{name} not traced"
+        assert f"hitl.plugins:   finish {name} -->" in run.stderr
+
+
+async def test_refusing_authorize_wrapper_refuses() -> None:
+    class Refuse:
+        @hookimpl(wrapper=True)
+        def hitl_authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> Any:
+            if actor.id == "mallory":
+                raise NotAuthorizedError(task.task_id, actor.id, "mallory is on leave")
+            return (yield)
+
+    class ForceNo:
+        @hookimpl(hookwrapper=True)
+        def hitl_authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> Any:
+            outcome = yield
+            if actor.id == "eve":
+                outcome.force_result([*outcome.get_result(), False])
+
+    m = machine_with(Refuse(), ForceNo())
+    await m.start_task("t")
+    before = await m.request_approval("t", "why")
+    with pytest.raises(NotAuthorizedError, match="mallory is on leave"):
+        await m.approve("t", "mallory")
+    with pytest.raises(NotAuthorizedError, match="eve may not decide task 't': refused"):
+        await m.approve("t", "eve")
+    assert await m.get_task("t") == before
+    assert (await m.approve("t", "alice")).state == TaskState.APPROVED
+
+
+async def test_authorize_wrapper_that_crashes_refuses() -> None:
+    class Crashing:
+        @hookimpl(wrapper=True)
+        def hitl_authorize(self, actor: Actor, task: TaskContext, decision: Decision) -> Any:
+            result = yield
+            raise RuntimeError("roles service down")
+            return result  # pragma: no cover
+
+    m = machine_with(Crashing())
+    await m.start_task("t")
+    await m.request_approval("t", "why")
+    with pytest.raises(NotAuthorizedError, match="roles service down"):
+        await m.approve("t", "alice")
+    assert (await m.get_task("t")).state == TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]
+
+
+async def test_assess_wrapper_works() -> None:
+    class Raise:
+        @hookimpl(wrapper=True)
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> Any:
+            answers = yield
+            return [*answers, {"severity": "high"}]
+
+    class Plain:
+        @hookimpl
+        async def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any]:
+            return {"required_approvals": 2}
+
+    m = machine_with(Plain(), Raise())
+    await m.start_task("t")
+    task = await m.request_approval("t", "why", severity="low")
+    assert task.interrupt_point is not None
+    assert (task.interrupt_point.severity, task.interrupt_point.required_approvals) == (Severity.HIGH, 2)
+
+
+async def test_assess_that_raises_leaves_the_others_answers_standing() -> None:
+    class Crashing:
+        @hookimpl(tryfirst=True)
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+            raise ValueError("scorer bug")
+
+    class FourEyes:
+        @hookimpl
+        async def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any]:
+            return {"required_approvals": 2}
+
+    m = machine_with(FourEyes(), Crashing())
+    await m.start_task("t")
+    task = await m.request_approval("t", "why")
+    assert task.interrupt_point is not None
+    assert (task.interrupt_point.severity, task.interrupt_point.required_approvals) == (Severity.CRITICAL, 2)
+
+
+def _decides(label: str, kind: str, answer: Decision | None, ran: list[str], name: str, **marks: bool) -> object:
+    """A plugin whose ``name`` hook (sync or async) answers ``answer`` and notes that it ran."""
+    if kind == "sync":
+
+        def impl(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+            ran.append(label)
+            return answer
+    else:
+
+        async def impl(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:  # type: ignore[misc]
+            ran.append(label)
+            return answer
+
+    return type("Decides", (), {name: staticmethod(hookimpl(**marks)(impl))})()
+
+
+@pytest.mark.parametrize("name", ["hitl_auto_decide", "hitl_deadline_expired"])
+@pytest.mark.parametrize("second", ["sync", "async"])
+@pytest.mark.parametrize("first", ["sync", "async"])
+async def test_first_answer_is_the_first_not_none_after_awaiting(first: str, second: str, name: str) -> None:
+    ran: list[str] = []
+    answer = Decision(type="policy", outcome="approve", actor=Actor(id="policy:second", source="policy"))
+    never = Decision(type="policy", outcome="reject", actor=Actor(id="policy:third", source="policy"))
+    m = machine_with(
+        _decides("third", "async", never, ran, name, trylast=True),  # after the winner: never awaited
+        _decides("second", second, answer, ran, name),
+        _decides("first", first, None, ran, name, tryfirst=True),  # called first, answers None
+    )
+    await m.start_task("t")
+    task = await m.request_approval("t", "why", deadline=PAST if name == "hitl_deadline_expired" else None)
+    if name == "hitl_deadline_expired":
+        task = await m.expire("t")
+    assert task.state == TaskState.APPROVED and task.decision is not None
+    assert task.decision.actor.id == "policy:second"
+    # (a sync body runs inside pluggy's call, an async one when awaited: both ran, the third never)
+    assert sorted(ran) == ["first", "second"]
+
+
+async def test_observer_wrapper_that_raises_is_counted_and_the_transition_stands(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        @hookimpl(wrapper=True)
+        def hitl_transition(self, event: Event, task: TaskContext) -> Any:
+            yield
+            raise RuntimeError("metrics exporter down")
+
+    seen: list[str] = []
+
+    class Async:
+        @hookimpl
+        async def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            seen.append(event.action)
+
+    m = machine_with(Async(), Broken())
+    with caplog.at_level(logging.ERROR, logger="hitl.plugins"):
+        task = await m.start_task("t")
+    assert task.state == TaskState.RUNNING and (await m.get_task("t")) is not None
+    assert m.observer_errors == 1 and "metrics exporter down" in caplog.text
+    assert seen == ["start"]  # the async observer still ran, though the wrapper took pluggy's results
+
+
+async def test_async_observer_that_raises_does_not_stop_the_others() -> None:
+    seen: list[str] = []
+
+    class Broken:
+        @hookimpl(tryfirst=True)
+        async def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            raise ConnectionError("down")
+
+    class Sync:
+        @hookimpl
+        def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            raise ValueError("also down")
+
+    class Fine:
+        @hookimpl(trylast=True)
+        async def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            seen.append(event.action)
+
+    m = machine_with(Fine(), Sync(), Broken())
+    await m.start_task("t")
+    assert seen == ["start"] and m.observer_errors == 2
+
+
+async def test_store_plugin_registered_later_overrides_a_builtin_scheme() -> None:
+    class Mine(MemoryStore):
+        pass
+
+    class Plugin:
+        @hookimpl
+        def hitl_register_stores(self, register: Any) -> None:
+            register("memory", Mine)
+
+    m = HITLStateMachine("memory://", plugins=[Plugin()], load_entrypoints=False)
+    assert type(m.store) is Mine
