@@ -556,3 +556,47 @@ async def test_store_plugin_registered_later_overrides_a_builtin_scheme() -> Non
 
     m = HITLStateMachine("memory://", plugins=[Plugin()], load_entrypoints=False)
     assert type(m.store) is Mine
+
+
+async def test_policy_wrapper_that_raises_fails_closed() -> None:
+    class BrokenAssess:
+        @hookimpl(wrapper=True)
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> Any:
+            yield
+            raise RuntimeError("scorer wrapper bug")
+
+    class BrokenRules:
+        @hookimpl(wrapper=True)
+        def hitl_auto_decide(self, task: TaskContext, interrupt: InterruptPoint) -> Any:
+            raise RuntimeError("rules wrapper bug")
+            yield  # pragma: no cover
+
+    m = machine_with(BrokenAssess())
+    await m.start_task("t")
+    task = await m.request_approval("t", "why", severity="low")
+    assert task.interrupt_point is not None and task.interrupt_point.severity == Severity.CRITICAL
+    m = machine_with(BrokenRules())
+    await m.start_task("t")
+    task = await m.request_approval("t", "why")
+    assert task.state == TaskState.REJECTED and task.decision is not None
+    assert task.decision.actor.id == "policy:error" and "rules wrapper bug" in (task.decision.message or "")
+
+
+async def test_observer_wrapper_that_raises_before_its_yield_is_counted_and_the_transition_stands() -> None:
+    seen: list[str] = []
+
+    class Early:
+        @hookimpl(wrapper=True)
+        def hitl_transition(self, event: Event, task: TaskContext) -> Any:
+            raise RuntimeError("refuses to wrap")
+            yield  # pragma: no cover
+
+    class Observer:
+        @hookimpl
+        def hitl_transition(self, event: Event, task: TaskContext) -> None:
+            seen.append(event.action)
+
+    m = machine_with(Observer(), Early())
+    task = await m.start_task("t")
+    assert task.state == TaskState.RUNNING and m.observer_errors == 1
+    assert seen == []  # pluggy calls nothing inside a wrapper that failed to start
