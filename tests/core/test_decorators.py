@@ -280,3 +280,20 @@ async def test_a_restarted_call_with_a_stable_task_id_adopts_the_waiting_task() 
     task = await store_machine.get_task("refund-7")
     assert task is not None and task.state == TaskState.COMPLETED
     assert [h["action"] for h in task.history].count("request_approval") == 1
+
+
+async def test_decorator_timeout_before_the_wall_clock_deadline_waits_for_it_to_approve() -> None:
+    """Our wait ran out a moment before the deadline (the two clocks differ): an approving default
+    is applied only once the deadline has really passed, never early."""
+    from datetime import UTC, datetime
+
+    from hitl_core.decorators import _expire
+
+    config = parse_config("[deadlines]\nsweep = false\nallow_default_approve = true\n")
+    async with HITLStateMachine("memory://", load_entrypoints=False, config=config) as machine:
+        await machine.start_task("t")
+        asked = await machine.request_approval("t", "why", timeout=0.3, default_decision="approve")
+        assert asked.interrupt_point is not None and asked.interrupt_point.deadline is not None
+        decision = await _expire(machine, "t")
+        assert datetime.now(UTC) >= asked.interrupt_point.deadline
+        assert (decision.type, decision.outcome) == ("timeout", "approve")
