@@ -49,8 +49,9 @@ def hitl_assess(task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] 
 
     Return None, or a dict with ``severity`` (only ever raised, never lowered: the highest of
     all answers wins), ``deadline`` (a datetime; the earliest wins) and/or ``required_approvals``
-    (2 for four eyes; only ever raised). An implementation
-    that raises fails closed: the interrupt becomes critical.
+    (2 for four eyes; only ever raised). While the answers raise the severity, every
+    implementation is asked again with the raised interrupt (so a policy keyed on severity sees
+    it). An implementation that raises fails closed: the interrupt becomes critical.
     """
 
 

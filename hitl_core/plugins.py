@@ -292,6 +292,21 @@ class PluginHost:
         return guarded
 
     async def assess(self, task: TaskContext, interrupt: InterruptPoint) -> InterruptPoint:
+        """The interrupt after every ``hitl_assess`` answer, asked again while the severity rises.
+
+        Each assessor sees the severity as it was when asked; one that asks for four eyes at
+        ``critical`` must see a severity another assessor (or a crash) raised to critical, or a
+        critical request would go through with one approval. Severity only rises, so this ends
+        after at most one round per severity.
+        """
+        for _ in Severity:
+            assessed = await self._assess_once(task, interrupt)
+            if assessed.severity is interrupt.severity:
+                return assessed
+            interrupt = assessed
+        return interrupt
+
+    async def _assess_once(self, task: TaskContext, interrupt: InterruptPoint) -> InterruptPoint:
         severity = interrupt.severity
         deadline: datetime | None = interrupt.deadline
         required = interrupt.required_approvals

@@ -600,3 +600,28 @@ async def test_observer_wrapper_that_raises_before_its_yield_is_counted_and_the_
     task = await m.start_task("t")
     assert task.state == TaskState.RUNNING and m.observer_errors == 1
     assert seen == []  # pluggy calls nothing inside a wrapper that failed to start
+
+
+async def test_four_eyes_by_severity_applies_when_another_assessor_raised_it() -> None:
+    """A scorer raises a medium request to critical; four eyes at critical must then apply."""
+    from hitl_core.policies import parse_config
+
+    class Risk:
+        @hookimpl
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any]:
+            return {"severity": "critical"}
+
+    class Crashing:
+        @hookimpl
+        def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> None:
+            raise ValueError("scorer bug")
+
+    config = parse_config('[deadlines]\nsweep = false\n[authorization]\nfour_eyes = ["critical"]\n')
+    for scorer in (Risk(), Crashing()):
+        m = HITLStateMachine("memory://", plugins=[scorer], load_entrypoints=False, config=config)
+        await m.start_task("t")
+        task = await m.request_approval("t", "why", severity="medium")
+        assert task.interrupt_point is not None
+        assert (task.interrupt_point.severity, task.interrupt_point.required_approvals) == (Severity.CRITICAL, 2)
+        assert (await m.approve("t", "alice")).state == TaskState.AWAITING_APPROVAL
+        await m.close()
