@@ -70,7 +70,10 @@ def checked_copy(value: Any, what: str, limit: int) -> Any:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise PayloadError(f"{what} is nested too deeply (or refers to itself)") from None
-    size = len(text.encode())
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as exc:  # a lone surrogate: Python holds it, no JSON reader would
+        raise PayloadError(f"{what} holds text that is not valid Unicode ({exc.reason} at {exc.start})") from None
     if size > limit:
         raise PayloadError(f"{what} is {size:,} bytes, over the limit of {limit:,} bytes (HITL_MAX_PAYLOAD_BYTES)")
     return json.loads(text)

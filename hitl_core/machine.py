@@ -69,6 +69,10 @@ _ACTORS: dict[tuple[str, str], Actor] = {}
 
 def actor_of(actor_id: str, source: str) -> Actor:
     """A shared, immutable ``Actor`` per (id, source): the same few actors decide thousands of tasks."""
+    if not isinstance(actor_id, str) or not isinstance(source, str):
+        raise PayloadError(
+            f"an actor id and source must be strings, got {type(actor_id).__name__} and {type(source).__name__}"
+        )
     key = (actor_id, source)
     actor = _ACTORS.get(key)
     if actor is None:
@@ -644,7 +648,7 @@ class HITLStateMachine:
         ``interrupt_id``/``args_fingerprint``: pass what the person saw; if the task has since
         asked something else, ``ConflictError`` instead of approving what nobody looked at.
         """
-        decision = Decision(
+        decision = _person_decision(
             type=DecisionType.APPROVE,
             actor=actor_of(approver or settings.os_user(), source),
             option=option,
@@ -664,7 +668,7 @@ class HITLStateMachine:
         approver: str | None = None,
     ) -> TaskContext:
         """AWAITING_APPROVAL → REJECTED. The reason reaches the agent (and, via adapters, the model)."""
-        decision = Decision(
+        decision = _person_decision(
             type=DecisionType.REJECT,
             actor=actor_of(rejector or approver or settings.os_user(), source),
             option=option,
@@ -684,7 +688,7 @@ class HITLStateMachine:
         args_fingerprint: str | None = None,
     ) -> TaskContext:
         """Approve with edited args: the action runs with ``edited_args`` instead of its own."""
-        decision = Decision(
+        decision = _person_decision(
             type=DecisionType.EDIT,
             actor=actor_of(approver or settings.os_user(), source),
             edited_args=edited_args,
@@ -702,7 +706,7 @@ class HITLStateMachine:
         interrupt_id: str | None = None,
     ) -> TaskContext:
         """Approve with an answer (questions): checked against the interrupt's ``response_schema``."""
-        decision = Decision(
+        decision = _person_decision(
             type=DecisionType.RESPOND, actor=actor_of(responder or settings.os_user(), source), response=response
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
@@ -1184,6 +1188,14 @@ class HITLStateMachine:
     async def verify(self) -> Any:
         """Walk the hash chain (``VerifyReport``)."""
         return await (await self._ready()).verify()
+
+
+def _person_decision(**fields: Any) -> Decision:
+    """A person's ``Decision`` from the public verbs' arguments; wrong types are a ``PayloadError``."""
+    try:
+        return Decision(**fields)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise PayloadError(f"invalid decision: {exc}") from None
 
 
 def _settle(future: asyncio.Future[TaskRecord], record: TaskRecord) -> None:
