@@ -387,6 +387,16 @@ class SqliteStore(Store):
                 raise StoreError(f"{path} is not readable and writable by this user")
         elif not os.access(parent, os.W_OK | os.X_OK):
             raise StoreError(f"cannot create {path}: the directory {parent} is not writable")
+        else:
+            # Whoever can write the file can decide anything (README, "Trust model"): a new store
+            # is the creating user's alone. SQLite gives its -wal and -shm files the database
+            # file's permissions, so creating the (empty) file ourselves sets all three.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process created it first: it is theirs, with their mode
+            except OSError as exc:
+                raise StoreError(f"cannot create {path}: {exc.strerror}") from None
 
     def _open_sync(self) -> None:
         self._check_path()
