@@ -268,7 +268,9 @@ class Adapter:
                 await self._request(task_id, self._retry_request(asked, failed) if failed else request)
             return task_id
 
-    async def ask_batch(self, run_id: str, questions: Sequence[tuple[str, Request, dict[str, Any] | None]]) -> list[str]:
+    async def ask_batch(
+        self, run_id: str, questions: Sequence[tuple[str, Request, dict[str, Any] | None]]
+    ) -> list[str]:
         """``ask`` each (base id, request, metadata) under the run's parent; task ids in order.
 
         Concurrently: the store commits the transitions of one turn of the event loop together,
@@ -312,7 +314,9 @@ class Adapter:
         }
         return replace(
             asked.request,
-            reason=_short(f"Retry {what}? Carrying back {decision.actor.id}'s {decision.effective_type.value} failed: {error}"),
+            reason=_short(
+                f"Retry {what} with {decision.actor.id}'s {decision.effective_type.value}? The last attempt: {error}"
+            ),
             context=context,
             allowed_decisions=("approve", "reject"),
             kind=InterruptKind.APPROVAL,
@@ -489,7 +493,9 @@ class Adapter:
             if asked is None:
                 continue
             try:
-                retries.append(await self.ask(asked.base_id, asked.run_id, asked.request, asked.metadata, parent=asked.parent))
+                retries.append(
+                    await self.ask(asked.base_id, asked.run_id, asked.request, asked.metadata, parent=asked.parent)
+                )
             except HITLError:
                 log.exception("could not ask to retry %s", task_id)
         return retries
