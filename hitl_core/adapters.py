@@ -268,6 +268,16 @@ class Adapter:
                 await self._request(task_id, self._retry_request(asked, failed) if failed else request)
             return task_id
 
+    async def latest_attempt(self, base_id: str) -> str:
+        """``base_id`` or its latest retry (``~n``): the id a question asked as ``base_id`` has now."""
+        attempt = 0
+        while True:
+            task_id = base_id if attempt == 0 else f"{base_id}~{attempt}"
+            task = await self.machine.get_task(task_id)
+            if task is None or task.state is not S.FAILED:
+                return task_id
+            attempt += 1
+
     async def ask_batch(
         self, run_id: str, questions: Sequence[tuple[str, Request, dict[str, Any] | None]]
     ) -> list[str]:

@@ -277,9 +277,13 @@ class GraphApprovals(Adapter):
         questions = []
         for interrupt in pending:
             batched = interrupt.shape == "batched"
-            meta = {"langgraph": {"thread_id": thread_id, "interrupt_id": interrupt.interrupt_id, "shape": interrupt.shape}}
+            meta = {
+                "langgraph": {"thread_id": thread_id, "interrupt_id": interrupt.interrupt_id, "shape": interrupt.shape}
+            }
             for index, ask in enumerate(interrupt.asks):
-                questions.append((base_task_id(thread_id, interrupt.interrupt_id, index if batched else None), ask, meta))
+                questions.append(
+                    (base_task_id(thread_id, interrupt.interrupt_id, index if batched else None), ask, meta)
+                )
         return await self.ask_batch(thread_id, questions)
 
 
