@@ -19,27 +19,18 @@ per turn to resume from.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from agents import Agent, Runner, RunResult, RunState
 from agents.items import ToolApprovalItem, ToolCallOutputItem
 
-from hitl_core import (
-    DecisionTimeoutError,
-    HITLError,
-    HITLStateMachine,
-    Severity,
-    TaskContext,
-    TaskNotFoundError,
-    TaskState,
-)
+from hitl_core import HITLError, HITLStateMachine, Severity, TaskContext, TaskNotFoundError, TaskState
+from hitl_core.adapters import Adapter
 from hitl_core.models import Decision
 
 from . import CAPABILITIES, FRAMEWORK
@@ -68,19 +59,14 @@ def _parse_args(raw: str | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"_arguments": parsed}
 
 
-def _rejection_message(decision: Decision) -> str:
-    """What the model reads as the rejected call's output: who said no, and why."""
-    if decision.message:
-        return f"Tool call rejected by {decision.actor.id}: {decision.message}"
-    return f"Tool call rejected by {decision.actor.id}."
-
-
-class ApprovalRunner:
+class ApprovalRunner(Adapter):
     """Runs agents whose tool approvals go through ``machine``.
 
     ``severity`` (or a callable ``severity(tool_name, args)``) and ``timeout`` (seconds, after which
     the interrupt's default decision — reject — applies as a timeout) are set on every task.
     """
+
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -89,9 +75,8 @@ class ApprovalRunner:
         severity: Severity | str | Callable[[str, dict[str, Any]], Severity | str] = Severity.MEDIUM,
         timeout: float | None = None,
     ) -> None:
-        self.machine = machine
-        self.severity = severity
-        self.timeout = timeout
+        super().__init__(machine, timeout=timeout)
+        self.tool_severity = severity
 
     # -- running ------------------------------------------------------------------------------
 
@@ -166,7 +151,8 @@ class ApprovalRunner:
                     task_id, meta, step=f"approve {tool}", agent=agent_name, framework=FRAMEWORK, run_id=run_id
                 )
                 started.append(task_id)
-                severity = self.severity(tool, args) if callable(self.severity) else self.severity
+                rule = self.tool_severity
+                severity = rule(tool, args) if callable(rule) else rule
                 await self.machine.request_approval(
                     task_id,
                     f"{agent_name} wants to call {tool}",
@@ -188,26 +174,12 @@ class ApprovalRunner:
             raise
         return pending
 
-    async def _decision(self, task_id: str) -> Decision:
-        """Wait for the person (or the deadline) to decide ``task_id``."""
-        while True:
-            task = await self.machine.get_task(task_id)
-            if task is None:
-                raise TaskNotFoundError(task_id)
-            deadline = task.interrupt_point.deadline if task.interrupt_point else None
-            wait = None
-            if deadline is not None and task.state is TaskState.AWAITING_APPROVAL:
-                wait = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
-            try:
-                return await self.machine.wait_for_decision(task_id, timeout=wait)
-            except DecisionTimeoutError:
-                await self.machine.expire(task_id)
-
     async def _continue(
         self, agent: Agent[Any], state: RunState[Any, Any], pending: PendingRun, runner_kwargs: dict[str, Any]
     ) -> RunResult:
         """Apply the turn's decisions to ``state`` and run on; close the turn's tasks."""
-        decisions = await asyncio.gather(*(self._decision(t) for t in pending.task_ids))
+        decisions = await self.decisions(pending.task_ids)
+        assert decisions is not None  # waited for
         items = {item.call_id: item for item in state.get_interruptions()}
         by_task: dict[str, Decision] = dict(zip(pending.task_ids, decisions, strict=True))
         for task_id, decision in by_task.items():
@@ -221,26 +193,18 @@ class ApprovalRunner:
         try:
             result = await Runner.run(agent, state, **runner_kwargs)
         except Exception as exc:
-            for task_id in pending.task_ids:
-                with contextlib.suppress(HITLError):
-                    await self.machine.fail(task_id, f"the run failed after the decision: {exc!r}")
+            await self.failed(pending.task_ids, exc)
             raise
         outputs = {
             _field(o.raw_item, "call_id"): o.output for o in result.new_items if isinstance(o, ToolCallOutputItem)
         }
+        await self.claim(pending.task_ids)
         for task_id, decision in by_task.items():
-            call_id = task_id[len(pending.run_id) + 1 :]
-            output = outputs.get(call_id)
-            await self._resume_task(task_id)
-            await self.machine.complete(
-                task_id, {"approved": decision.approved, "output": None if output is None else str(output)}
+            output = outputs.get(task_id[len(pending.run_id) + 1 :])
+            await self.delivered(
+                [task_id], {"approved": decision.approved, "output": None if output is None else str(output)}
             )
         return result
-
-    async def _resume_task(self, task_id: str) -> None:
-        task = await self.machine.get_task(task_id)
-        if task is not None and task.state in (TaskState.APPROVED, TaskState.REJECTED):
-            await self.machine.resume(task_id)
 
     async def _open_tasks(self, run_id: str) -> list[TaskContext]:
         """This run's tasks that are waiting or decided but not yet carried back (indexed queries)."""
@@ -262,4 +226,4 @@ def _apply(state: RunState[Any, Any], item: ToolApprovalItem, decision: Decision
     if decision.approved:
         state.approve(item)
     else:
-        state.reject(item, rejection_message=_rejection_message(decision))
+        state.reject(item, rejection_message=decision.rejection_text())
