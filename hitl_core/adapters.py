@@ -115,7 +115,7 @@ class CapabilityGuard:
             raise NotAuthorizedError(
                 task.task_id,
                 actor.id,
-                f"the {self.capabilities.framework} adapter cannot carry a {kind} decision back "
+                f"the {self.capabilities.framework} adapter cannot carry {kind!r} back "
                 f"(it can carry {', '.join(self.capabilities.decisions)})",
             )
         return None
@@ -433,7 +433,7 @@ class Adapter:
             decision = Decision.model_validate(retry["decision"])
         kind = decision.effective_type.value
         if kind not in self.capabilities.decisions:
-            error = f"the {self.framework} adapter cannot carry a {kind} decision back; nothing was carried"
+            error = f"the {self.framework} adapter cannot carry {kind!r} back; nothing was carried"
             await self._fail_quietly([task.task_id], error)
             raise HITLError(f"task {task.task_id!r}: {error}")
         return decision

@@ -24,7 +24,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from crewai.hooks import (
@@ -35,9 +34,10 @@ from crewai.hooks import (
     unregister_before_tool_call_hook,
 )
 
-from hitl_core import Decision, DecisionTimeoutError, DecisionType, HITLStateMachine, Severity, TaskState
+from hitl_core import Decision, DecisionType, HITLStateMachine, Severity
+from hitl_core.adapters import Adapter
 
-from . import FRAMEWORK, TOOL_DECISIONS
+from . import CAPABILITIES, FRAMEWORK, TOOL_DECISIONS
 
 log = logging.getLogger("hitl.crewai")
 
@@ -45,25 +45,15 @@ log = logging.getLogger("hitl.crewai")
 BLOCKED_PREFIX = "Tool execution blocked by hook"
 
 
+class _Waiting(Adapter):
+    """Only the shared lifecycle's waiting: CrewAI's hooks ask and finish on their own threads."""
+
+    capabilities = CAPABILITIES
+
+
 def wait_for_decision(machine: HITLStateMachine, task_id: str) -> Decision:
     """Block this thread until ``task_id`` is decided; a passed deadline applies its default."""
-    while True:
-        task = machine.sync.get_task(task_id)
-        deadline = task.interrupt_point.deadline if task and task.interrupt_point else None
-        wait = None
-        if deadline is not None and task is not None and task.state is TaskState.AWAITING_APPROVAL:
-            wait = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
-        try:
-            return machine.sync.wait_for_decision(task_id, wait)
-        except DecisionTimeoutError:
-            machine.sync.expire(task_id)
-
-
-def rejection_text(decision: Decision) -> str:
-    """What the model reads instead of the tool's result when a person (or a deadline) says no."""
-    if decision.message:
-        return f"Tool call rejected by {decision.actor.id}: {decision.message}"
-    return f"Tool call rejected by {decision.actor.id}."
+    return machine.sync.run(_Waiting(machine).wait_for_decision(task_id))
 
 
 class ToolApprovals:
@@ -193,7 +183,7 @@ class ToolApprovals:
         if decision.type is DecisionType.RESPOND and blocked:
             replaced = decision.response if isinstance(decision.response, str) else json.dumps(decision.response)
         elif not decision.approved and blocked:
-            replaced = rejection_text(decision)
+            replaced = decision.rejection_text()
         elif decision.type is DecisionType.EDIT:
             replaced = (
                 f"{result}\n(Note: {decision.actor.id} edited the arguments before the call: "
