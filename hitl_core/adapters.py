@@ -146,6 +146,8 @@ class Request:
     severity: Severity | str | None = None
     options: list[str] | None = None
     default_decision: str = "reject"
+    #: None: the adapter's ``agent`` (a framework with several agents per run names each call's own)
+    agent: str | None = None
 
 
 @dataclass(slots=True)
@@ -300,7 +302,7 @@ class Adapter:
             task_id,
             metadata or None,
             step=asked.request.step,
-            agent=self.agent,
+            agent=asked.request.agent or self.agent,
             framework=self.framework,
             run_id=asked.run_id,
             parent_id=self.parent_task_id(asked.run_id) if asked.parent and asked.run_id is not None else None,
@@ -359,7 +361,7 @@ class Adapter:
                 default_decision=request.default_decision,
                 assignees=self.assignees,
                 step=request.step,
-                requested_by=self.agent,
+                requested_by=request.agent or self.agent,
             )
         except (InvalidTransitionError, ConflictError):
             task = await self.machine.get_task(task_id)
