@@ -161,3 +161,23 @@ async def test_waiting_past_the_deadline_applies_the_default_reject(machine: HIT
     log: list[str] = []
     outputs = await ToyApprovals(machine, timeout=0.2).run(_agent(log), PAY_BOB, "r")
     assert outputs == ["Tool call rejected by hitl:timeout: no decision before the deadline"] and log == []
+
+
+async def test_a_pause_asked_again_after_a_crash_between_fail_and_retry_gets_its_retry_question(
+    machine: HITLStateMachine,
+) -> None:
+    adapter = ToyApprovals(machine)
+    task_id = await adapter.ask("toy:r:1", "r", Request(reason="pay bob", step="transfer"))
+    await machine.approve(task_id, "alice")
+    assert await adapter.claim([task_id]) == [task_id]
+    await machine.fail(task_id, "the process died mid-delivery")  # and never asked the retry
+    retry_id = await ToyApprovals(machine).ask("toy:r:1", "r", Request(reason="pay bob", step="transfer"))
+    retry = await machine.get_task(retry_id)
+    assert retry_id == "toy:r:1~1" and retry.state is TaskState.AWAITING_APPROVAL
+    assert retry.interrupt_point.allowed_decisions == ["approve", "reject"]
+    assert retry.interrupt_point.context["retry"] == {
+        "failed_task": "toy:r:1",
+        "error": "the process died mid-delivery",
+        "decision": "approve",
+        "decided_by": "alice",
+    }
