@@ -25,11 +25,11 @@ Sync and async. ``run``/``start``/``resume`` call ``graph.invoke`` in the caller
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hitl_core import HITLError, HITLStateMachine, Severity
+from hitl_core import HITLError, Severity
 from hitl_core.adapters import Adapter
 
 from . import CAPABILITIES, FRAMEWORK
@@ -91,18 +91,8 @@ class GraphApprovals(Adapter):
     ``assignees`` limits who may decide (with an authorization plugin).
     """
 
+    # The constructor is the base's: ``GraphApprovals(machine, agent=, severity=, timeout=, assignees=)``.
     capabilities = CAPABILITIES
-
-    def __init__(
-        self,
-        machine: HITLStateMachine,
-        *,
-        agent: str | None = None,
-        severity: SeverityRule = Severity.MEDIUM,
-        timeout: float | None = None,
-        assignees: Iterable[str] | None = None,
-    ) -> None:
-        super().__init__(machine, agent=agent, severity=severity, timeout=timeout, assignees=assignees)
 
     # -- sync: graph.invoke in the caller's thread ---------------------------------------------
 
