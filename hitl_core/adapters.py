@@ -440,6 +440,33 @@ class Adapter:
             raise HITLError(f"task {task.task_id!r}: {error}")
         return decision
 
+    async def ask_and_claim(
+        self,
+        task_id: str,
+        run_id: str | None,
+        request: Request,
+        metadata: dict[str, Any] | None = None,
+        *,
+        parent: bool = False,
+        wait_timeout: float | None = None,
+    ) -> Decision:
+        """For a framework that blocks in place until decided (a tool hook, a feedback prompt).
+
+        Asks, waits (deadlines apply), and claims the task for this caller; it then only needs
+        ``delivered``. Anything that goes wrong fails the task (``could not ask for approval: …``)
+        and raises: no task is left waiting for a person whose decision could not reach anyone.
+        """
+        try:
+            task_id = await self.ask(task_id, run_id, request, metadata, parent=parent)
+            decisions = await self.decisions([task_id], wait_timeout=wait_timeout)
+            assert decisions is not None  # waited for
+            if await self.claim([task_id]) is None:
+                raise HITLError(f"task {task_id!r} was claimed by another process")
+        except Exception as exc:
+            await self._fail_quietly([task_id], f"could not ask for approval: {exc}")
+            raise
+        return decisions[0]
+
     # -- claiming and finishing -----------------------------------------------------------------
 
     async def claim(self, task_ids: Sequence[str], *, takeover: bool = False) -> list[str] | None:
