@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import import_module
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from .errors import (
     ConflictError,
@@ -48,6 +48,9 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .models import Action, Actor, Decision, InterruptKind, Severity, TaskContext, TaskState
+
+if TYPE_CHECKING:
+    from .machine import HITLStateMachine
 
 log = logging.getLogger("hitl.adapters")
 S = TaskState
@@ -173,7 +176,7 @@ class Adapter:
 
     def __init__(
         self,
-        machine: Any,
+        machine: HITLStateMachine,
         *,
         agent: str | None = None,
         severity: Severity | str | Callable[[Request], Severity | str] = Severity.MEDIUM,
@@ -460,11 +463,11 @@ class Adapter:
             task_id = await self.ask(task_id, run_id, request, metadata, parent=parent)
             decisions = await self.decisions([task_id], wait_timeout=wait_timeout)
             assert decisions is not None  # waited for
-            if await self.claim([task_id]) is None:
-                raise HITLError(f"task {task_id!r} was claimed by another process")
         except Exception as exc:
             await self._fail_quietly([task_id], f"could not ask for approval: {exc}")
             raise
+        if await self.claim([task_id]) is None:  # not failed: it is the other process's to finish
+            raise HITLError(f"task {task_id!r} was claimed by another process")
         return decisions[0]
 
     # -- claiming and finishing -----------------------------------------------------------------
