@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,7 +48,7 @@ from .errors import (
     TaskNotFoundError,
 )
 from .hookspecs import hookimpl
-from .models import Action, Actor, Decision, InterruptKind, Severity, TaskContext, TaskState
+from .models import Action, Actor, Decision, InterruptKind, InterruptPoint, Severity, TaskContext, TaskState
 
 if TYPE_CHECKING:
     from .machine import HITLStateMachine
@@ -192,8 +193,6 @@ class Adapter:
         # task id -> the version it had right after this adapter claimed it: a claim is ours only
         # if nobody moved the task since (no owner token in the task, nothing to forge or go stale)
         self._claims: dict[str, int] = {}
-        # task id -> what it was asked with, so that a failed attempt is asked again as it was
-        self._asked: dict[str, _Asked] = {}
 
     @property
     def framework(self) -> str:
@@ -268,7 +267,6 @@ class Adapter:
                 failed = task
                 attempt += 1
                 continue
-            self._asked[task_id] = asked
             if task.state is S.RUNNING and task.decision is None:
                 await self._request(task_id, self._retry_request(asked, failed) if failed else request)
             return task_id
@@ -531,16 +529,47 @@ class Adapter:
         retries = []
         for task_id in claimed:
             self._claims.pop(task_id, None)
-            asked = self._asked.get(task_id)
-            if asked is None:
-                continue
             try:
-                retries.append(
-                    await self.ask(asked.base_id, asked.run_id, asked.request, asked.metadata, parent=asked.parent)
-                )
+                asked = await self._asked_from_store(task_id)
+                if asked is not None:
+                    retries.append(
+                        await self.ask(asked.base_id, asked.run_id, asked.request, asked.metadata, parent=asked.parent)
+                    )
             except HITLError:
                 log.exception("could not ask to retry %s", task_id)
         return retries
+
+    async def _asked_from_store(self, task_id: str) -> _Asked | None:
+        """What ``task_id`` was asked, read back from its events: a process that resumes a run it
+        did not ask (``resume`` in another process) retries it all the same."""
+        task = await self.machine.get_task(task_id)
+        if task is None:
+            return None
+        interrupt = None
+        for event in reversed(await self.machine.events(task_id=task_id)):
+            if event.action == "request_approval" and event.data.get("interrupt") is not None:
+                interrupt = InterruptPoint.model_validate(event.data["interrupt"])
+                break
+        if interrupt is None:
+            return None
+        base_id = task_id
+        stripped = re.sub(r"~\d+$", "", task_id)
+        if stripped != task_id and (earlier := await self.machine.get_task(stripped)) is not None:
+            base_id = stripped if earlier.state is S.FAILED else task_id
+        request = Request(
+            reason=interrupt.reason,
+            context=interrupt.context,
+            allowed_decisions=tuple(interrupt.allowed_decisions),
+            kind=interrupt.kind,
+            action=interrupt.action,
+            response_schema=interrupt.response_schema,
+            step=task.current_step,
+            severity=interrupt.severity,
+            default_decision=interrupt.default_decision,
+            agent=task.agent,
+        )
+        metadata = {k: v for k, v in task.metadata.items() if k != RETRY_KEY} or None
+        return _Asked(base_id, task.run_id, request, metadata, task.parent_id is not None)
 
     async def _fail_quietly(self, task_ids: Iterable[str], error: str) -> None:
         for task_id in task_ids:
