@@ -588,7 +588,15 @@ def soak(backend: str, seconds: float, agents: int, deciders: int, followers: in
     run = setup(backend, seconds, workdir)
     try:
         execute(run, agents, deciders, followers, seed)
-        return check(run, agents, deciders, followers)
+        rep = check(run, agents, deciders, followers)
+        if rep.violations:  # the logs are the evidence: keep them (the store too, for SQLite)
+            kept = Path(tempfile.mkdtemp(prefix=f"hitl-soak-{backend}-evidence-"))
+            shutil.copytree(workdir / "logs", kept / "logs")
+            if run.backend == "sqlite":
+                for f in (workdir / "store").glob("hitl.db*"):
+                    shutil.copy2(f, kept)
+            print(f"evidence kept in {kept}", flush=True)
+        return rep
     finally:
         for proc in run.procs:
             if proc.popen is not None and proc.popen.poll() is None:
