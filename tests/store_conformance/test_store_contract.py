@@ -100,7 +100,7 @@ async def waiting_task(store: Store, task_id: str = "t1", at: int | None = None)
         None,
         "start",
         S.RUNNING,
-        data={"agent": "billing"},
+        data={"agent": "billing", "metadata": {"customer": 7}},
         at=at,
         metadata={"customer": 7},
         agent="billing",
@@ -233,7 +233,16 @@ async def test_count_by_state_counts_each_task_once(store: Store) -> None:
 
 async def test_hash_chain_links_every_event_and_verifies(store: Store) -> None:
     waiting = await waiting_task(store)
-    await commit(store, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()}, decision=decision())
+    await commit(
+        store,
+        "t1",
+        waiting,
+        "approve",
+        S.APPROVED,
+        data={"decision": decision()},
+        decision=decision(),
+        approvals=(decision(),),
+    )
     events = await store.events()
     prev = GENESIS_HASH
     for event in events:
@@ -321,7 +330,14 @@ async def test_restart_keeps_tasks_events_and_chain(durable_url: str, open_url: 
     async with open_url(durable_url) as before:
         waiting = await waiting_task(before)
         written = await commit(
-            before, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()}, decision=decision()
+            before,
+            "t1",
+            waiting,
+            "approve",
+            S.APPROVED,
+            data={"decision": decision()},
+            decision=decision(),
+            approvals=(decision(),),
         )
         events = [(e.seq, e.hash) for e in await before.events()]
     async with open_url(durable_url) as after:
