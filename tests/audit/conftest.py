@@ -10,35 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from audit_helpers import Target, make_history, postgres_target, sqlite_target
 
-from hitl_core import HITLStateMachine, audit
+from hitl_core import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The console script pip installed next to this interpreter: what an operator runs.
 HITL = Path(sys.executable).parent / "hitl"
-
-
-async def make_history(url: str) -> None:
-    """Three tasks through the real machine: t1 approved by alice and completed, t2 waiting, t3
-    rejected by bob. Events 1-12, interleaved as agents would interleave them."""
-    async with HITLStateMachine(url, load_entrypoints=False) as m:
-        for task_id in ("t1", "t2", "t3"):
-            await m.start_task(task_id, agent="billing", metadata={"customer": 7})
-        for task_id in ("t1", "t2", "t3"):
-            await m.request_approval(task_id, f"refund for {task_id}?", args={"amount": 120})
-        await m.approve("t1", "alice", comment="ok")
-        await m.reject("t3", "bob", "too much")
-        await m.resume("t1", step="refund")
-        await m.complete("t1", {"refunded": 120})
-        await m.resume("t3")
-        await m.fail("t3", "gave up")
-
-
-async def add_events(url: str, task_id: str = "t4") -> None:
-    """More honest activity: another task starts and asks (two events: 13-14 after ``make_history``)."""
-    async with HITLStateMachine(url, load_entrypoints=False) as m:
-        await m.start_task(task_id, agent="billing")
-        await m.request_approval(task_id, f"refund for {task_id}?")
 
 
 @pytest.fixture
@@ -84,3 +62,13 @@ def hitl() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+# -- a store on each durable backend, and the forger's way into its database ----------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    made = sqlite_target(tmp_path) if request.param == "sqlite" else postgres_target(tmp_path)
+    asyncio.run(make_history(made.url))
+    return made

@@ -9,73 +9,18 @@ on a real SQLite file and on a real PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from audit_forgery import Db, forge, postgres_db, sqlite_db
-from conftest import add_events, make_history
+from audit_forgery import forge
+from audit_helpers import Target, add_events, blame_mallory, make_history
 
 from hitl_core import HITLStateMachine, Store, audit
 from hitl_core.audit import AuditReport, CheckpointError
 from hitl_core.records import EventRecord
 from hitl_core.stores.base import StoredCheckpoint
-
-
-@dataclass
-class Target:
-    """A store URL with a history, and a way to open its database as the forger."""
-
-    url: str
-    open_db: Callable[[], Any]  # context manager yielding a Db
-
-
-def _sqlite_target(tmp_path: Path) -> Target:
-    path = tmp_path / "hitl.db"
-    url = f"sqlite:///{path}"
-
-    @contextmanager
-    def open_db() -> Iterator[Db]:
-        conn = sqlite3.connect(path)
-        try:
-            yield sqlite_db(conn)
-        finally:
-            conn.close()
-
-    return Target(url, open_db)
-
-
-def _postgres_target(tmp_path: Path) -> Target:
-    pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
-    helpers = str(Path(__file__).parents[1] / "postgres")
-    if helpers not in sys.path:
-        sys.path.insert(0, helpers)
-    import psycopg
-    from pg_cluster import shared_cluster
-
-    try:
-        url = shared_cluster().create_database("audit")
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-
-    @contextmanager
-    def open_db() -> Iterator[Db]:
-        with psycopg.connect(url) as conn:
-            yield postgres_db(conn)
-
-    return Target(url, open_db)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    made = _sqlite_target(tmp_path) if request.param == "sqlite" else _postgres_target(tmp_path)
-    asyncio.run(make_history(made.url))
-    return made
 
 
 @asynccontextmanager
@@ -110,20 +55,11 @@ def attack(target: Target, change: Callable[[list[EventRecord]], list[EventRecor
 # -- the attacks ------------------------------------------------------------------------------------
 
 
-def _blame_mallory(events: list[EventRecord]) -> list[EventRecord]:
-    """Rewrite who approved t1 (event 7, alice) as mallory — decision and all."""
-    for event in events:
-        if event.action == "approve":
-            event.actor_id = "mallory"
-            event.data["decision"]["actor"]["id"] = "mallory"
-    return events
-
-
 def test_recomputed_chain_is_caught_by_a_checkpoint(target: Target, keys: tuple[Path, Path]) -> None:
     private, public = keys
     made = checkpoint(target.url, private)
     assert (made.seq, verify(target.url, public).ok) == (12, True)
-    attack(target, _blame_mallory)
+    attack(target, blame_mallory)
     assert verify(target.url).ok, "the forgery is self-consistent: chain and replay alone cannot tell"
     report = verify(target.url, public)
     assert not report.ok
@@ -191,7 +127,7 @@ def test_forged_checkpoint_signature_is_refused(target: Target, keys: tuple[Path
     """The forger rewrites the log, then rewrites the checkpoint's body to match: the signature fails."""
     private, public = keys
     checkpoint(target.url, private)
-    attack(target, _blame_mallory)
+    attack(target, blame_mallory)
     with target.open_db() as db:
         (body,) = db.rows("SELECT body FROM {c}")[0]
         lines = body.split("\n")
@@ -211,7 +147,7 @@ def test_checkpoint_signed_by_another_key_is_refused(
     _, public = keys
     forger_private, _ = other_keys
     checkpoint(target.url, keys[0])
-    attack(target, _blame_mallory)
+    attack(target, blame_mallory)
     with target.open_db() as db:
         db.run("DELETE FROM {c}")
         db.commit()
@@ -226,7 +162,7 @@ def test_checkpoint_signed_by_another_key_is_refused(
 def test_deleted_checkpoints_are_caught_when_the_verifier_expects_one(target: Target, keys: tuple[Path, Path]) -> None:
     private, public = keys
     made = checkpoint(target.url, private)
-    attack(target, _blame_mallory)
+    attack(target, blame_mallory)
     with target.open_db() as db:
         db.run("DELETE FROM {c}")
         db.commit()
@@ -254,7 +190,7 @@ def test_deleted_middle_checkpoint_is_caught_by_the_next_one(target: Target, key
 def test_checkpoint_refuses_to_sign_a_log_that_does_not_verify(target: Target, keys: tuple[Path, Path]) -> None:
     private, _ = keys
     checkpoint(target.url, private)
-    attack(target, _blame_mallory)
+    attack(target, blame_mallory)
     with pytest.raises(CheckpointError, match=r"refusing to sign: .*first: event 12 has hash"):
         checkpoint(target.url, private)
 
