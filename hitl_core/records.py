@@ -453,6 +453,10 @@ def _replay_changes(action: str, record: TaskRecord | None, data: dict[str, Any]
         for key in _START_FIELDS:
             if key in data:
                 changes[key] = data[key]
+        if record is not None and isinstance(changes.get("metadata"), dict):
+            # Starting a PENDING task: the event carries the metadata passed now; the task keeps
+            # what it was created with underneath.
+            changes["metadata"] = {**(record.metadata or {}), **changes["metadata"]}
         if data.get("step") is not None:
             changes["current_step"] = str(data["step"])
     elif action in ("request_approval", "pause"):
