@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from audit_forgery import edit_snapshot, forge, read_events, sqlite_db
+from audit_helpers import make_history, postgres_target
 
 from hitl_core import HITLStateMachine, TaskState
 from hitl_core.canonical import now_us
@@ -174,3 +175,17 @@ def test_verify_reads_a_large_store_a_page_at_a_time(tmp_path: Path, monkeypatch
     report = asyncio.run(_verify(url))
     assert report.ok and report.tasks == 1200
     assert pages == [500, 500, 200, 0]
+
+
+def test_snapshot_only_edit_is_named_by_verify_on_postgresql(tmp_path: Path) -> None:
+    target = postgres_target(tmp_path)
+    asyncio.run(make_history(target.url))
+    with target.open_db() as db:
+        edit_snapshot(db, "t2", state="approved", decision=INJECTED_DECISION)
+        db.run("UPDATE {t} SET state = 'approved' WHERE task_id = 't2'")
+        db.commit()
+    report = asyncio.run(_verify(target.url))
+    decision, state, column = report.problems
+    assert decision.startswith('task \'t2\' snapshot was edited: decision is {"actor":{"id":"mallory"')
+    assert state == 'task \'t2\' snapshot was edited: state is "approved", its events say "awaiting_approval"'
+    assert column == "task 't2' row was edited: its state column is 'approved', its events say 'awaiting_approval'"
