@@ -3,6 +3,7 @@ own process, against a real SQLite file edited by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 import subprocess
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from audit_forgery import forge, sqlite_db
-from audit_helpers import blame_mallory
+from audit_helpers import add_events, blame_mallory
 
 Hitl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -108,3 +109,12 @@ def test_checkpoint_of_an_empty_store_is_refused(hitl: Hitl, tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     result = hitl("--store", url, "audit", "checkpoint", "--key", str(tmp_path / "hitl-audit.key"))
     assert result.returncode == 8 and "the store has no events yet: nothing to checkpoint" in result.stderr
+
+
+def test_verify_pubkey_says_how_many_events_no_checkpoint_covers_yet(hitl: Hitl, db_url: str, tmp_path: Path) -> None:
+    assert hitl("audit", "keygen", "--out", str(tmp_path)).returncode == 0
+    assert hitl("--store", db_url, "audit", "checkpoint", "--key", str(tmp_path / "hitl-audit.key")).returncode == 0
+    asyncio.run(add_events(db_url))
+    result = hitl("--store", db_url, "audit", "verify", "--pubkey", str(tmp_path / "hitl-audit.pub"))
+    assert result.returncode == 0, result.stderr
+    assert "vouch for events 1-12; 2 later event(s) are not checkpointed yet" in result.stdout
