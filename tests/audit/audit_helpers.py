@@ -3,6 +3,7 @@ backend opened the way a forger would open it (its database, not hitl's API)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -92,3 +93,11 @@ def blame_mallory(events: list[EventRecord]) -> list[EventRecord]:
             event.actor_id = "mallory"
             event.data["decision"]["actor"]["id"] = "mallory"
     return events
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HITL_STORE"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
+    )
+    return env

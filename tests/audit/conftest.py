@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audit_helpers import Target, make_history, postgres_target, sqlite_target
+from audit_helpers import Target, child_env, make_history, postgres_target, sqlite_target
 
 from hitl_core import audit
 
@@ -44,12 +43,6 @@ def other_keys(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "other-keys").mkdir()
     private, public, _ = audit.generate_keypair(tmp_path / "other-keys")
     return private, public
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "HITL_STORE"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
 
 
 @pytest.fixture

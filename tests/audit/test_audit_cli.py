@@ -7,11 +7,12 @@ import asyncio
 import sqlite3
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from audit_forgery import forge, sqlite_db
-from audit_helpers import add_events, blame_mallory
+from audit_helpers import add_events, blame_mallory, child_env
 
 Hitl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -118,3 +119,19 @@ def test_verify_pubkey_says_how_many_events_no_checkpoint_covers_yet(hitl: Hitl,
     result = hitl("--store", db_url, "audit", "verify", "--pubkey", str(tmp_path / "hitl-audit.pub"))
     assert result.returncode == 0, result.stderr
     assert "vouch for events 1-12; 2 later event(s) are not checkpointed yet" in result.stdout
+
+
+def test_cryptography_is_loaded_only_when_a_key_is_used(db_url: str) -> None:
+    """Plain ``verify`` (what agents' hosts run) never imports cryptography; a key's use does."""
+    probe = (
+        "import asyncio, sys\n"
+        "from hitl_core import HITLStateMachine, audit\n"
+        "async def main():\n"
+        f"    async with HITLStateMachine({db_url!r}, load_entrypoints=False) as m:\n"
+        "        assert (await audit.verify(m.store)).ok\n"
+        "asyncio.run(main())\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=child_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
