@@ -506,7 +506,8 @@ def snapshot_differences(replayed: TaskRecord, stored_json: str) -> list[str]:
     """How a stored snapshot (its JSON text) differs from the replay of its task's events, field by field.
 
     ``last_seq`` is left out: stores write the snapshot before the event's sequence number is known
-    and keep the real one beside it (compared separately).
+    and keep the real one beside it (compared separately). A field absent from the stored snapshot
+    reads as empty (``TaskRecord.from_snapshot``), so it differs only when the events give it a value.
     """
     try:
         stored = json.loads(stored_json)
@@ -520,7 +521,9 @@ def snapshot_differences(replayed: TaskRecord, stored_json: str) -> list[str]:
         if key == "last_seq":
             continue
         if key not in stored:
-            problems.append(f"{key} is missing (its events say {_short(expected[key])})")
+            # ``from_snapshot`` reads a missing field as empty: only a missing value is a change.
+            if expected[key] not in (None, [], {}):
+                problems.append(f"{key} is missing (its events say {_short(expected[key])})")
         elif stored[key] != expected.get(key):
             problems.append(f"{key} is {_short(stored[key])}, its events say {_short(expected.get(key))}")
     return problems

@@ -189,3 +189,13 @@ def test_snapshot_only_edit_is_named_by_verify_on_postgresql(tmp_path: Path) -> 
     assert decision.startswith('task \'t2\' snapshot was edited: decision is {"actor":{"id":"mallory"')
     assert state == 'task \'t2\' snapshot was edited: state is "approved", its events say "awaiting_approval"'
     assert column == "task 't2' row was edited: its state column is 'approved', its events say 'awaiting_approval'"
+
+
+def test_snapshot_field_removed_by_hand_is_named_only_when_it_had_a_value(db_url: str, db_path: Path) -> None:
+    """A missing field reads as empty: removing t1's (empty) error changes nothing, removing its result does."""
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE tasks SET snapshot = json_remove(snapshot, '$.error', '$.result') WHERE task_id = 't1'")
+    conn.commit()
+    conn.close()
+    report = asyncio.run(_verify(db_url))
+    assert report.problems == ["task 't1' snapshot was edited: result is missing (its events say {\"refunded\":120})"]
