@@ -135,3 +135,24 @@ def test_cryptography_is_loaded_only_when_a_key_is_used(db_url: str) -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=child_env(), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_deleted_checkpoint_fails_verify_when_the_verifier_expects_it(
+    hitl: Hitl, db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    assert hitl("audit", "keygen", "--out", str(tmp_path)).returncode == 0
+    assert hitl("--store", db_url, "audit", "checkpoint", "--key", str(tmp_path / "hitl-audit.key")).returncode == 0
+    asyncio.run(add_events(db_url))
+    assert hitl("--store", db_url, "audit", "checkpoint", "--key", str(tmp_path / "hitl-audit.key")).returncode == 0
+    conn = sqlite3.connect(db_path)
+    conn.execute("DELETE FROM checkpoints WHERE seq = 14")  # the newest: nothing follows it
+    conn.commit()
+    conn.close()
+    pubkey = str(tmp_path / "hitl-audit.pub")
+    assert hitl("--store", db_url, "audit", "verify", "--pubkey", pubkey).returncode == 0, "unseen without a note"
+    result = hitl("--store", db_url, "audit", "verify", "--pubkey", pubkey, "--expect-checkpoint-at", "14")
+    assert result.returncode == 8
+    assert result.stderr == (
+        "hitl: audit verify FAILED: no valid checkpoint at seq 14 (expected by --expect-checkpoint-at): "
+        "it was deleted from the store, or never made\n"
+    )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from audit_forgery import edit_snapshot, forge, read_events, sqlite_db
-from audit_helpers import make_history, postgres_target
+from audit_helpers import Target, child_env, make_history, postgres_target
 
 from hitl_core import HITLStateMachine, TaskState
 from hitl_core.canonical import now_us
@@ -199,3 +201,40 @@ def test_snapshot_field_removed_by_hand_is_named_only_when_it_had_a_value(db_url
     conn.close()
     report = asyncio.run(_verify(db_url))
     assert report.problems == ["task 't1' snapshot was edited: result is missing (its events say {\"refunded\":120})"]
+
+
+WRITER = """
+import asyncio, sys
+from hitl_core import HITLStateMachine
+async def main(url, n):
+    async with HITLStateMachine(url, load_entrypoints=False) as m:
+        print("READY", flush=True)
+        for i in range(n):
+            task_id = f"w{i}"
+            await m.start_task(task_id)
+            await m.request_approval(task_id, "ok?")
+            await m.approve(task_id, "alice")
+            await m.resume(task_id)
+            await m.complete(task_id)
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_verify_while_another_process_writes_finds_nothing_wrong(target: Target) -> None:
+    """Each page of tasks is read with its events at one point in time: a task committing meanwhile is
+    never seen half-written (a snapshot ahead of the events read with it)."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, target.url, "400"], stdout=subprocess.PIPE, text=True, env=child_env()
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "READY"
+        reports = []
+        while writer.poll() is None or not reports:
+            reports.append(asyncio.run(_verify(target.url)))
+        assert writer.wait(120) == 0
+        reports.append(asyncio.run(_verify(target.url)))
+    finally:
+        writer.kill()
+        writer.wait()
+    assert [r.problems for r in reports if not r.ok] == []
+    assert reports[-1].tasks == 403 and len(reports) >= 2
