@@ -465,13 +465,26 @@ def _replay_changes(action: str, record: TaskRecord | None, data: dict[str, Any]
             changes["current_step"] = data["step"]
     elif action in ("approve", "approve_partial", "reject"):
         decision = _decision_of(data["decision"])
-        approvals = record.approvals if record is not None else ()
         if action == "reject":
             changes.update(decision=decision, approval=None)
-        elif action == "approve":
-            changes.update(decision=decision, approval=None, approvals=(*approvals, decision))
+            return
+        # Under four eyes only approvals of the args now on the table count; an edit that changed
+        # them carries the new interrupt and starts the count again (``_apply_decision``).
+        interrupt = record.interrupt if record is not None else None
+        current = interrupt.args_fingerprint if interrupt is not None else None
+        approvals = tuple(
+            a
+            for a in (record.approvals if record is not None else ())
+            if getattr(a, "args_fingerprint", None) == current
+        )
+        if "interrupt" in data:
+            changes["interrupt"] = _interrupt_of(data["interrupt"])
+            approvals = ()
+        approvals = (*approvals, decision)
+        if action == "approve":
+            changes.update(decision=decision, approval=None, approvals=approvals)
         else:
-            changes.update(decision=None, approval=None, approvals=(*approvals, decision))
+            changes.update(decision=None, approval=None, approvals=approvals)
     elif action == "escalate":
         current = record.interrupt if record is not None else None
         if current is None:

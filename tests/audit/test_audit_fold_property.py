@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hitl_core import HITLError, HITLStateMachine, TaskState
@@ -128,18 +128,28 @@ def _postgres_url() -> str:
         pytest.skip(str(exc))
 
 
+#: Cases the property once found, pinned: starting a created task merges its metadata; under four
+#: eyes an edit of the args restarts the count and replaces the interrupt's action.
+METADATA_MERGE = [("b", 1, 0), ("b", 0, 1)]
+FOUR_EYES_EDIT = [("a", 0, 0), ("a", 0, 3), ("a", 3, 0), ("a", 0, 1)]
+
+
 def _settings(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_settings(100)
 @given(steps=STEPS)
+@example(steps=METADATA_MERGE)
+@example(steps=FOUR_EYES_EDIT)
 def test_fold_equals_the_stored_snapshot_on_memory(steps: list[tuple[str, int, int]]) -> None:
     asyncio.run(_run("memory://", steps))
 
 
 @_settings(40)
 @given(steps=STEPS)
+@example(steps=METADATA_MERGE)
+@example(steps=FOUR_EYES_EDIT)
 def test_fold_equals_the_stored_snapshot_on_sqlite(steps: list[tuple[str, int, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_run(f"sqlite:///{tmp}/hitl.db", steps))
@@ -147,5 +157,7 @@ def test_fold_equals_the_stored_snapshot_on_sqlite(steps: list[tuple[str, int, i
 
 @_settings(25)
 @given(steps=STEPS)
+@example(steps=METADATA_MERGE)
+@example(steps=FOUR_EYES_EDIT)
 def test_fold_equals_the_stored_snapshot_on_postgresql(steps: list[tuple[str, int, int]]) -> None:
     asyncio.run(_run(_postgres_url(), steps))
