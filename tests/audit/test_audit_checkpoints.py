@@ -235,3 +235,23 @@ def test_checkpoint_copied_from_another_store_is_refused(
     (problem,) = verify(target.url, public).problems
     assert problem.startswith("checkpoint at seq 12 was made for another store (first event ")
     assert problem.endswith(", or event 1 was rewritten")
+
+
+def test_the_key_holder_can_sign_a_rewritten_log(target: Target, keys: tuple[Path, Path]) -> None:
+    """The limit, stated in the README: a checkpoint proves the key holder saw this head, nothing more.
+    Signing directly (not through ``audit.checkpoint``, which would refuse) blesses a forgery."""
+    private, public = keys
+    checkpoint(target.url, private)
+    attack(target, blame_mallory)
+    with target.open_db() as db:
+        db.run("DELETE FROM {c}")
+        db.commit()
+    head = verify(target.url).chain
+    forged = audit.Checkpoint(head.first_hash or "", head.last_seq, head.last_hash, "2026-01-01T00:00:00Z", None, "any")
+
+    async def store_it() -> None:
+        async with opened(target.url) as store:
+            await store.add_checkpoint(audit.sign(forged, audit.load_private_key(private)))
+
+    asyncio.run(store_it())
+    assert verify(target.url, public).ok
