@@ -336,7 +336,8 @@ class HITLStateMachine:
             ("parent_id", parent_id),
         ):
             if value is not None:
-                fields[key] = check_name(key, str(value), self.limits.name_chars, key="name_chars")
+                name = "step" if key == "current_step" else key
+                fields[key] = check_name(name, str(value), self.limits.name_chars, key="name_chars")
         return fields
 
     async def create_task(
@@ -529,6 +530,8 @@ class HITLStateMachine:
     async def _ask(
         self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
     ) -> TaskContext:
+        if step is not None:
+            check_name("step", step, self.limits.name_chars, task_id=record.task_id, key="name_chars")
         if self.plugins.has_policies:
             interrupt = await self.plugins.assess(record.to_context(), interrupt)
         changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approval": None, "approvals": ()}
