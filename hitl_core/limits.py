@@ -12,6 +12,7 @@ Data an older version wrote is never re-checked: it still loads, is shown safely
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,21 @@ def check_name(field: str, value: Any, limit: int, *, task_id: str | None = None
             "they make two different names look the same)"
         )
     return value
+
+
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def check_label(field: str, value: Any, limit: int, *, task_id: str | None = None, key: str | None = None) -> str:
+    """A descriptive name (agent, framework, step): runs of whitespace — a CrewAI role's trailing
+    newline from YAML, a tab — become one space, then ``check_name`` applies.
+
+    Labels are shown and matched by globs, never looked up, so folding their whitespace loses
+    nothing; ids (task, actor, assignee, run, option) are exact and refused instead.
+    """
+    if isinstance(value, str):
+        value = _WHITESPACE_RUN.sub(" ", value).strip()
+    return check_name(field, value, limit, task_id=task_id, key=key)
 
 
 def check_text(field: str, value: Any, limit: int, *, task_id: str | None = None, key: str | None = None) -> str:

@@ -33,7 +33,16 @@ from .errors import (
     TaskFailedError,
     TaskNotFoundError,
 )
-from .limits import DEFAULT_LIMITS, Limits, check_decision, check_name, check_names, check_request_size, check_text
+from .limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_decision,
+    check_label,
+    check_name,
+    check_names,
+    check_request_size,
+    check_text,
+)
 from .models import (
     PERSON_DECISIONS,
     Action,
@@ -336,8 +345,11 @@ class HITLStateMachine:
             ("parent_id", parent_id),
         ):
             if value is not None:
-                name = "step" if key == "current_step" else key
-                fields[key] = check_name(name, str(value), self.limits.name_chars, key="name_chars")
+                if key in ("run_id", "parent_id"):  # ids: exact, so refused rather than tidied
+                    fields[key] = check_name(key, str(value), self.limits.name_chars, key="name_chars")
+                else:
+                    name = "step" if key == "current_step" else key
+                    fields[key] = check_label(name, str(value), self.limits.name_chars, key="name_chars")
         return fields
 
     async def create_task(
@@ -359,7 +371,7 @@ class HITLStateMachine:
             raise DuplicateTaskError(task_id, existing.state.value)
         data = {k: v for k, v in fields.items() if k != "current_step"}
         if step is not None:
-            data["step"] = step
+            data["step"] = fields["current_step"]
         return (await self._commit("create", None, task_id, self._agent_actor(fields), data, **fields)).to_context()
 
     async def start_task(
@@ -387,7 +399,7 @@ class HITLStateMachine:
         if fields:
             data = {k: v for k, v in fields.items() if k != "current_step"}
             if step is not None:
-                data["step"] = step
+                data["step"] = fields["current_step"]
         if record is not None and "metadata" in fields:
             fields["metadata"] = {**(record.metadata or {}), **fields["metadata"]}
         return (
@@ -531,7 +543,7 @@ class HITLStateMachine:
         self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
     ) -> TaskContext:
         if step is not None:
-            check_name("step", step, self.limits.name_chars, task_id=record.task_id, key="name_chars")
+            step = check_label("step", step, self.limits.name_chars, task_id=record.task_id, key="name_chars")
         if self.plugins.has_policies:
             interrupt = await self.plugins.assess(record.to_context(), interrupt)
         changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approval": None, "approvals": ()}
@@ -878,6 +890,7 @@ class HITLStateMachine:
             data["decision"] = record.decision
         changes: dict[str, Any] = {"interrupt": None}
         if step is not None:
+            step = check_label("step", step, self.limits.name_chars, task_id=task_id, key="name_chars")
             changes["current_step"] = data["step"] = step
         if actor:
             check_name("actor id", actor, self.limits.name_chars, task_id=task_id, key="name_chars")

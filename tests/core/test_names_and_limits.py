@@ -291,3 +291,14 @@ def test_error_messages_are_inert_whatever_built_them() -> None:
     late = AlreadyDecidedError("t", "rejected", "approve", "eve\r\x1b[2K", "reject")
     assert "\r" not in str(late) and "eve\\r\\x1b[2K (reject)" in str(late)
     assert len(str(PayloadError("x" * 10_000_000))) < 5000
+
+
+async def test_whitespace_in_agent_and_step_names_is_folded_not_refused(machine: HITLStateMachine) -> None:
+    # A CrewAI role written as a YAML block keeps its trailing newline; it is a label, not an id.
+    task = await machine.start_task("t", agent="Senior Data\nResearcher\n", step="draft\treply ", framework=" crewai")
+    assert (task.agent, task.current_step, task.framework) == ("Senior Data Researcher", "draft reply", "crewai")
+    assert task.history[0]["step"] == "draft reply"
+    await machine.request_approval("t", "ok?", step="send\n")
+    assert (await machine.get_task("t")).current_step == "send"  # type: ignore[union-attr]
+    with pytest.raises(PayloadError, match=r"^run_id 'r"):  # ids are exact: refused, never tidied
+        await machine.start_task("u", run_id="r\n1")
