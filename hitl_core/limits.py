@@ -12,6 +12,7 @@ Data an older version wrote is never re-checked: it still loads, is shown safely
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
@@ -137,13 +138,21 @@ def check_decision(decision: Decision, limits: Limits, task_id: str) -> None:
 
 
 def check_request_size(values: dict[str, Any], limit: int, *, task_id: str | None = None) -> None:
-    """The whole request within ``HITL_MAX_PAYLOAD_BYTES``, not only each of its parts."""
-    from .canonical import canonical_json
+    """The whole request within ``HITL_MAX_PAYLOAD_BYTES``, not only each of its parts.
 
+    ``values`` are the interrupt's fields, each already checked (the JSON ones are plain copies),
+    so one plain ``json.dumps`` measures them: no canonical sorting, no pydantic dump — this runs
+    on every request.
+    """
+    plain = dict(values)
+    action = plain.get("action")
+    if action is not None and not isinstance(action, dict):
+        plain["action"] = {"name": action.name, "args": action.args}
     try:
-        size = len(canonical_json(values).encode("utf-8", "surrogatepass"))
+        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=str)
     except (TypeError, ValueError):
         return  # each part was checked on its own; an unserialisable one was refused there
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise PayloadError(
             f"{_what('the request', task_id)} is {size:,} bytes in all, over the limit of {limit:,} bytes "
