@@ -151,6 +151,10 @@ HITL_LOGGERS = (
 )
 
 
+#: ``extra=`` attributes hitl puts on its records (a formatter may print them: ``%(task_id)s``).
+LOG_EXTRA_FIELDS = ("task_id", "actor", "action")
+
+
 def _render_arg(arg: Any) -> Any:
     if isinstance(arg, (int, float)) or arg is None:  # bool is an int; keeps %d and %.2f working
         return arg
@@ -176,6 +180,10 @@ class RenderFilter(logging.Filter):
             record.args = {key: _render_arg(value) for key, value in args.items()}
         elif isinstance(args, tuple):
             record.args = tuple(_render_arg(arg) for arg in args)
+        for name in LOG_EXTRA_FIELDS:
+            value = record.__dict__.get(name)
+            if isinstance(value, str):
+                record.__dict__[name] = visible(value, limit=LOG_ARG_LIMIT)
         if record.exc_info and not record.exc_text:
             text = logging.Formatter().formatException(record.exc_info)
             record.exc_text = visible(text, single_line=False, escape_backslash=False)

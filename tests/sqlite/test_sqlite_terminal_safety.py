@@ -295,8 +295,13 @@ def test_log_records_render_hostile_ids_inert(db_url: str) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    structured = io.StringIO()  # a formatter that prints hitl's extra= fields too
+    by_field = logging.StreamHandler(structured)
+    by_field.setFormatter(logging.Formatter("task=%(task_id)s action=%(action)s"))
+    by_field.addFilter(lambda record: hasattr(record, "task_id") and hasattr(record, "action"))
     logger = logging.getLogger("hitl")
     logger.addHandler(handler)
+    logger.addHandler(by_field)
     logger.setLevel(logging.INFO)
     try:
 
@@ -318,7 +323,10 @@ def test_log_records_render_hostile_ids_inert(db_url: str) -> None:
             logging.getLogger("hitl.plugins").exception("observer failed on %s", hostile)
     finally:
         logger.removeHandler(handler)
+        logger.removeHandler(by_field)
         logger.setLevel(logging.NOTSET)
+    fields = structured.getvalue()
+    assert "task=job\\x1b]0;pwned\\x07\\r\\x1b[2K" in fields and "\x1b" not in fields and "\r" not in fields
     output = stream.getvalue()
     print(output)
     assert "\x1b" not in output and "\x07" not in output and "\r" not in output
