@@ -29,7 +29,7 @@ from typing import Any
 # U+206A-206F, BOM, interlinear annotation, the Mongolian vowel separator, tag characters used to
 # smuggle invisible text); line and paragraph separators (a terminal may break the line on them);
 # lone surrogates (printing one raises). Everything of Unicode category Cc, Cf, Zl, Zp and Cs that a
-# terminal could act on or hide; ``tests/core/test_text_rendering.py`` checks the list is complete.
+# terminal could act on or hide; ``tests/core/test_names_and_limits.py`` checks none is missing.
 _OTHER_UNSAFE = (
     "\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff"
