@@ -144,6 +144,7 @@ HITL_LOGGERS = (
     "hitl.plugins",
     "hitl.policies",
     "hitl.policies.notify",
+    "hitl.policies.rules",
     "hitl.postgres",
     "hitl.sqlite",
     "hitl.crewai",
@@ -194,8 +195,15 @@ _FILTER = RenderFilter()
 
 
 def render_logs(*names: str) -> None:
-    """Put the rendering filter on hitl's loggers (and on ``names``). Idempotent."""
-    for name in (*HITL_LOGGERS, *names):
+    """Put the rendering filter on hitl's loggers, on any ``hitl.*`` logger that exists already,
+    and on ``names``. Idempotent. A module that adds a logger should use ``hitl_logger`` (or add
+    its name above): ``test_every_hitl_logger_renders_its_records`` fails otherwise."""
+    existing = [
+        name
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and (name == "hitl" or name.startswith("hitl."))
+    ]
+    for name in (*HITL_LOGGERS, *existing, *names):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

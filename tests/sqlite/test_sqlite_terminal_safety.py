@@ -340,9 +340,16 @@ def test_log_records_render_hostile_ids_inert(db_url: str) -> None:
 
 
 def test_every_hitl_logger_renders_its_records() -> None:
-    import hitl_core.policies  # loads the policy loggers
-    import hitl_core.stores.sqlite  # noqa: F401
+    import importlib
+    import pkgutil
+
+    import hitl_core
+    import hitl_tui
     from hitl_core.text import RenderFilter
+
+    for package in (hitl_core, hitl_tui):  # every module, so every logger a module creates exists
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
 
     names = [
         name
