@@ -1012,9 +1012,17 @@ class HITLStateMachine:
         return (await self._commit("complete", record, task_id, None, data, **changes)).to_context()
 
     async def fail(self, task_id: str, error: str) -> TaskContext:
-        """Any non-terminal state → FAILED (terminal), with the error kept."""
+        """Any non-terminal state → FAILED (terminal), with the error kept.
+
+        Failing is never refused for its message (an agent's failure path must always land): an
+        error longer than the message limit is clipped, and text no store can hold (lone
+        surrogates) is kept as backslash escapes.
+        """
         record = await self._get_record(task_id)
-        error = str(error)
+        error = str(error).encode("utf-8", "backslashreplace").decode("utf-8")
+        limit = self.limits.message_chars
+        if len(error) > limit:
+            error = f"{error[:limit]}… ({len(error) - limit:,} more characters)"
         return (await self._commit("fail", record, task_id, None, {"error": error}, error=error)).to_context()
 
     # -- queries --------------------------------------------------------------------------
