@@ -117,9 +117,11 @@ class TaskTable(ScrollView, can_focus=True):
     class CursorMoved(Message):
         """The selected task changed (or its row did): the detail pane and the footer follow."""
 
-        def __init__(self, task_id: str | None) -> None:
+        def __init__(self, task_id: str | None, left: str | None = None) -> None:
             super().__init__()
             self.task_id = task_id
+            #: The task that was selected and left the view (the cursor parked on its position).
+            self.left = left
 
     def __init__(self, view: FleetView, clock: Callable[[], float], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -140,7 +142,7 @@ class TaskTable(ScrollView, can_focus=True):
     def cursor_row(self) -> Row | None:
         return self.view.rows.get(self.cursor_key) if self.cursor_key is not None else None
 
-    def rows_changed(self, changed_ids: set[str] | None = None) -> None:
+    def rows_changed(self, changed_ids: set[str] | None = None, *, report_left: bool = True) -> None:
         """Call after ``view.reorder()``: keep the cursor on its task and redraw what moved.
 
         ``changed_ids`` None means "anything may have moved" (a sort, a filter); otherwise only
@@ -161,7 +163,8 @@ class TaskTable(ScrollView, can_focus=True):
         self.refresh()
         self.scroll_to_cursor()
         if self.cursor_key != old_key:
-            self.post_message(self.CursorMoved(self.cursor_key))
+            left = old_key if report_left and old_key is not None and old_key not in view.index else None
+            self.post_message(self.CursorMoved(self.cursor_key, left))
 
     def tick(self) -> None:
         """Once a second: age and countdown columns move; nothing else is recomputed."""
@@ -255,7 +258,7 @@ class TaskTable(ScrollView, can_focus=True):
             (visible(row.step, limit=64), base),
             (STATE_LABEL[row.state], STATE_STYLE[row.state]),
             (severity.value if severity is not None else "", SEVERITY_STYLE[severity] if severity else DIM),
-            (format_duration(now - row.updated_at), DIM),
+            (format_duration(now - row.requested_at), DIM),
             (countdown(row, now), Style(color="bright_red", bold=True) if urgent else base),
             (visible(row.reason, limit=TABLE_TEXT_LIMIT), SEVERITY_STYLE[severity] if severity else DIM),
         ]

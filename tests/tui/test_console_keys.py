@@ -25,7 +25,7 @@ async def test_approve_key_approves_the_selected_task(machine: HITLStateMachine)
         assert task.decision is not None and task.decision.actor.id == "alice"
         assert task.decision.actor.source == "console"
         assert (await machine.get_task("t1")).state is S.AWAITING_APPROVAL  # type: ignore[union-attr]
-        assert app.flash_text == "✓ approved t2"
+        assert app.flash_text == "✓ approved t2 · next: t1 (medium)"
         assert app.view.rows["t2"].state is S.APPROVED
 
 
@@ -41,7 +41,7 @@ async def test_reject_asks_for_a_reason_and_records_it(machine: HITLStateMachine
         task = await machine.get_task("t1")
         assert task is not None and task.state is S.REJECTED
         assert task.decision is not None and task.decision.message == "wrong customer"
-        assert app.flash_text == "✓ rejected t1"
+        assert app.flash_text == "✓ rejected t1 · nothing else is waiting"
 
 
 async def test_rejecting_a_high_task_without_a_reason_is_refused(machine: HITLStateMachine) -> None:

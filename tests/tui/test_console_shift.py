@@ -1,0 +1,279 @@
+"""An operator's shift, reproduced: no key decides a task the operator did not see.
+
+Each test replays what an on-call operator ran into (issue 18). They run on the real batch timer
+(no direct calls to the console's internals), send keys as one burst where the operator's keys
+arrived as one (a paste, SSH bundling keystrokes), and poll for conditions instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from hitl_core import HITLStateMachine, TaskState
+from hitl_tui import ConsoleApp
+from hitl_tui.app import KeyFooter
+from hitl_tui.cli import default_keys
+from hitl_tui.keymap import KeymapError, load_keymap
+from hitl_tui.screens import ConfirmScreen, ReasonScreen
+
+from .helpers import burst, make_app, poll, waiting
+
+S = TaskState
+
+
+def footer(app: ConsoleApp) -> str:
+    return app.query_one(KeyFooter).render().plain
+
+
+async def started(pilot: Pilot[Any], app: ConsoleApp, task_id: str | None = None) -> None:
+    """Loaded, and (when given) ``task_id`` selected and shown long enough to decide on."""
+    await poll(pilot, lambda: app.loaded.is_set() and app.table.cursor_key is not None)
+    if task_id is not None:
+        app.table.select(task_id)
+        await poll(pilot, lambda: app.table.cursor_key == task_id and app.ready_to_decide())
+
+
+async def state(machine: HITLStateMachine, task_id: str) -> TaskState:
+    task = await machine.get_task(task_id)
+    assert task is not None
+    return task.state
+
+
+async def test_double_tap_while_the_list_moves_never_decides_the_task_that_slid_under_the_cursor(
+    machine: HITLStateMachine,
+) -> None:
+    await waiting(machine, "deploy-0142", "Deploy 1.42 to eu-west", agent="deploy-pilot")
+    await waiting(machine, "billing-0155", "Refund order #88121", agent="billing-bot")
+    app = make_app(machine, dwell=0.3)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        app.action_set_state_filter("pending")
+        await started(pilot, app, "deploy-0142")
+        burst(app, "a", "a")  # a double tap: both keys read before anything is redrawn
+        await poll(pilot, lambda: app.view.rows["deploy-0142"].state is S.APPROVED)
+        await poll(pilot, lambda: "deploy-0142" not in app.view.index and app.table.cursor_key == "billing-0155")
+        # the second tap, whether it came while the first was in flight or after the list moved,
+        # decided nothing; once the dwell has passed the billing task is still waiting
+        await poll(pilot, app.ready_to_decide)
+        assert await state(machine, "billing-0155") is S.AWAITING_APPROVAL
+        # and a tap that arrives just after the row slid under the cursor is refused, naming it
+        await poll(pilot, lambda: not app.in_flight)
+        app.table.select("billing-0155")
+        app.action_set_state_filter("all")
+        app.action_set_state_filter("pending")
+        app.table.select("billing-0155")
+        await pilot.pause()
+        assert app.table.cursor_key == "billing-0155"
+
+
+async def test_a_key_right_after_the_cursor_moved_is_refused_and_names_the_new_task(
+    machine: HITLStateMachine,
+) -> None:
+    await waiting(machine, "deploy-0142", "Deploy 1.42 to eu-west", agent="deploy-pilot")
+    await waiting(machine, "billing-0155", "Refund order #88121", agent="billing-bot")
+    app = make_app(machine, dwell=2.0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "deploy-0142")
+        burst(app, "j", "a")
+        await poll(pilot, lambda: app.flash_text.startswith("✗ not approved"))
+        assert "billing-0155" in app.flash_text
+        assert await state(machine, "billing-0155") is S.AWAITING_APPROVAL
+        assert await state(machine, "deploy-0142") is S.AWAITING_APPROVAL
+        await poll(pilot, app.ready_to_decide, seconds=30)
+        burst(app, "a")  # looked long enough: now the key acts
+        await poll(pilot, lambda: app.view.rows["billing-0155"].state is S.APPROVED)
+
+
+async def test_g_j_a_while_the_top_row_expires_is_refused(machine: HITLStateMachine) -> None:
+    from .helpers import deadline_in
+
+    await waiting(machine, "ops-0134", "Restart the queue", deadline=deadline_in(-5))
+    await waiting(machine, "quote-0135", "Send the renewal quote", agent="support-7")
+    await waiting(machine, "data-0136", "Drop the staging table", agent="data-janitor")
+    app = make_app(machine, dwell=1.0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        app.action_set_state_filter("pending")
+        await started(pilot, app, "quote-0135")
+        assert app.view.order[:2] == ["ops-0134", "quote-0135"], "the deadline sorts first"
+        burst(app, "g")
+        await poll(pilot, lambda: app.table.cursor_key == "ops-0134")
+        await machine.expire("ops-0134", force=True)  # the top row expires while the operator's keys travel
+        await poll(pilot, lambda: "ops-0134" not in app.view.index)
+        assert app.table.cursor_key == "quote-0135", "the cursor parked at its position"
+        burst(app, "j", "a")
+        await poll(pilot, lambda: app.flash_text.startswith("✗ not approved"))
+        assert "data-0136" in app.flash_text
+        assert await state(machine, "data-0136") is S.AWAITING_APPROVAL
+        assert await state(machine, "quote-0135") is S.AWAITING_APPROVAL
+
+
+async def test_burst_slash_data_goes_into_the_filter(machine: HITLStateMachine) -> None:
+    await waiting(machine, "deploy-0007", "Deploy to prod", agent="deploy-pilot")
+    await waiting(machine, "data-0001", "Vacuum the data lake", agent="data-janitor")
+    app = make_app(machine)  # no dwell: the filter box alone must catch the keys
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "deploy-0007")
+        burst(app, "/", *"data")
+        await poll(pilot, lambda: app.view.text_filter == "data")
+        assert app.view.order == ["data-0001"]
+        assert await state(machine, "deploy-0007") is S.AWAITING_APPROVAL
+        burst(app, "escape", "/", *"st")
+        await poll(pilot, lambda: app.view.text_filter == "st")
+        assert app.view.sort_column == "attention", "the s went into the filter, not to the sort key"
+
+
+async def test_reject_reason_typed_before_the_dialog_has_focus_never_approves(machine: HITLStateMachine) -> None:
+    await waiting(machine, "t1", "Refund twice")
+    await waiting(machine, "t2", "Another request")
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "t1")
+        burst(app, "r", *"bad amount", "enter")  # no pause: the dialog is still opening
+        await poll(pilot, lambda: app.view.rows["t1"].state is S.REJECTED)
+        task = await machine.get_task("t1")
+        assert task is not None and task.decision is not None and task.decision.message == "bad amount"
+        assert await state(machine, "t2") is S.AWAITING_APPROVAL
+
+
+async def test_keys_typed_after_a_refused_reject_are_dropped_not_run(machine: HITLStateMachine) -> None:
+    await waiting(machine, "t1", "Refund twice")
+    await waiting(machine, "t2", "Another request")
+    app = make_app(machine, dwell=2.0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "t1")
+        burst(app, "j", "r", *"a bad amount")  # r is refused (the cursor just moved): its text is not run
+        await poll(pilot, lambda: "ignored" in app.flash_text)
+        assert not isinstance(app.screen, ReasonScreen)
+        assert await state(machine, "t1") is S.AWAITING_APPROVAL
+        assert await state(machine, "t2") is S.AWAITING_APPROVAL
+
+
+@pytest.mark.parametrize("view", ["pending", "active", "all"])
+async def test_cursor_after_a_decision_in_each_view(machine: HITLStateMachine, view: str) -> None:
+    await waiting(machine, "first", "First request")
+    await waiting(machine, "second", "Second request")
+    await waiting(machine, "third", "Third request")
+    await machine.start_task("done-1")
+    await machine.complete("done-1", {"ok": True})
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        app.action_set_state_filter(view)
+        await started(pilot, app, "first")
+        burst(app, "a")
+        await poll(pilot, lambda: app.flash_text.startswith("✓ approved first"))
+        assert app.flash_text == "✓ approved first · next: second (medium)"
+        await poll(pilot, lambda: app.view.rows["first"].state is S.APPROVED)
+        assert app.table.cursor_key == "second", f"{view}: the cursor is on the next waiting task"
+        burst(app, "a")
+        await poll(pilot, lambda: app.flash_text.startswith("✓ approved second"))
+        assert app.flash_text == "✓ approved second · next: third (medium)"
+        await poll(pilot, lambda: app.view.rows["second"].state is S.APPROVED)
+        assert app.table.cursor_key == "third"
+
+
+async def test_selected_task_leaving_the_view_parks_the_cursor_and_says_so(machine: HITLStateMachine) -> None:
+    await waiting(machine, "a-1", "One")
+    await waiting(machine, "a-2", "Two")
+    await waiting(machine, "a-3", "Three")
+    app = make_app(machine, dwell=0.3)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        app.action_set_state_filter("pending")
+        await started(pilot, app, "a-2")
+        await machine.approve("a-2", "bob", source="console")  # a colleague decides it
+        await poll(pilot, lambda: "a-2" not in app.view.index)
+        assert app.table.cursor_key == "a-3" and app.table.cursor_index == 1
+        await poll(pilot, lambda: "a-2 left the view" in app.flash_text)
+        assert "on a-3" in app.flash_text
+        burst(app, "a")  # and the dwell rule protects the task that took its place
+        await poll(pilot, lambda: app.flash_text.startswith("✗ not approved"))
+        assert await state(machine, "a-3") is S.AWAITING_APPROVAL
+
+
+async def test_freeze_keeps_rows_in_place(machine: HITLStateMachine) -> None:
+    from .helpers import deadline_in
+
+    await waiting(machine, "slow", "No hurry", severity="low")
+    await waiting(machine, "mid", "Normal")
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        burst(app, "z")
+        await poll(pilot, lambda: app.view.frozen)
+        before = list(app.view.order)
+        await waiting(machine, "hot", "Urgent", severity="critical", deadline=deadline_in(20))
+        await poll(pilot, lambda: "hot" in app.view.index)
+        assert app.view.order == [*before, "hot"], "frozen: new rows go to the end, nothing moves"
+        burst(app, "z")
+        await poll(pilot, lambda: not app.view.frozen)
+        assert app.view.order[0] == "hot"
+
+
+async def test_footer_after_reject_offers_resume(machine: HITLStateMachine) -> None:
+    await waiting(machine, "t1", "Refund twice")
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "t1")
+        assert "Approve" in footer(app) and "Resume" not in footer(app)
+        burst(app, "r", *"no", "enter")
+        await poll(pilot, lambda: app.view.rows["t1"].state is S.REJECTED)
+        await poll(pilot, lambda: "Resume" in footer(app))
+        text = footer(app)
+        assert "Approve" not in text and "Reject" not in text, text
+        assert "R Resume" in text
+
+
+async def test_footer_after_a_critical_approval(machine: HITLStateMachine) -> None:
+    await waiting(machine, "crit-1", "Grant admin", severity="critical")
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "crit-1")
+        burst(app, "a")
+        await poll(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await poll(pilot, lambda: app.screen.query("#ok"))
+        await pilot.click("#ok")
+        await poll(pilot, lambda: app.view.rows["crit-1"].state is S.APPROVED)
+        await poll(pilot, lambda: "Resume" in footer(app))
+        text = footer(app)
+        assert "Approve" not in text and "Mark" in text and "Filter" in text, text
+
+
+def test_keymap_with_two_actions_on_one_key_is_an_error(tmp_path: Path, machine: HITLStateMachine) -> None:
+    path = tmp_path / "keymap.toml"
+    path.write_text('[keymap]\n"decide.approve" = "r"\n', encoding="utf-8")
+    with pytest.raises(KeymapError, match=r"key 'r' is bound to two actions, decide.approve and decide.reject"):
+        load_keymap(path, default_keys())
+    with pytest.raises(KeymapError, match=r"decide.approve and decide.reject|decide.reject and decide.approve"):
+        ConsoleApp(machine, actor="alice", keymap={"decide.approve": "r"})
+    # moving both is fine
+    path.write_text('[keymap]\n"decide.approve" = "r"\n"decide.reject" = "x"\n', encoding="utf-8")
+    assert load_keymap(path, default_keys()) == {"decide.approve": "r", "decide.reject": "x"}
+
+
+async def test_filter_by_field_negation_and_regex(machine: HITLStateMachine) -> None:
+    await waiting(machine, "c-1", "Grant admin", severity="critical", agent="infra-guard")
+    await waiting(machine, "h-1", "Deploy", severity="high", agent="deploy-pilot", framework="crewai")
+    await waiting(machine, "l-1", "Search", severity="low", agent="research-1")
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        for text, expected in [
+            ("sev:critical", ["c-1"]),
+            ("high", ["h-1"]),
+            ("-sev:low", ["c-1", "h-1"]),
+            ("!sev:low agent:deploy", ["h-1"]),
+            ("framework:crewai", ["h-1"]),
+            ("agent:/^(infra|research)/", ["c-1", "l-1"]),
+            ("state:waiting", ["c-1", "h-1", "l-1"]),
+        ]:
+            burst(app, "escape", "/", *text, "enter")
+            await poll(pilot, lambda text=text: app.view.text_filter == text and not app.query_one("#filter").has_focus)
+            assert sorted(app.view.order) == expected, text
+        burst(app, "escape", "/", *"agent:/[/")
+        await poll(pilot, lambda: "not a valid regular expression" in app.flash_text)
