@@ -850,7 +850,7 @@ class ConsoleApp(App[None]):
             number = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
             return number <= len(row.interrupt.options)
         if action == "resume":
-            return row is not None and row.state in (S.APPROVED, S.REJECTED)
+            return row is not None and (row.state in (S.APPROVED, S.REJECTED) or self._my_pause(row))
         if action == "pause":
             return row is not None and row.state is S.RUNNING
         if action == "mark":
@@ -1063,7 +1063,14 @@ class ConsoleApp(App[None]):
             )
 
         self.push_screen(
-            ReasonScreen(f"Reject {row.task_id}", "Why? The agent is told.", required=required, placeholder="reason"),
+            ReasonScreen(
+                f"Reject {row.task_id}",
+                "Why? The agent is told.",
+                required=required,
+                placeholder="reason",
+                row=row,
+                clock=self.clock,
+            ),
             done,
         )
 
@@ -1116,7 +1123,15 @@ class ConsoleApp(App[None]):
             self._decide(row, "answered", lambda: self.machine.respond(row.task_id, response, self.actor, **seen))
 
         self.push_screen(
-            ReasonScreen(f"Answer {row.task_id}", "Your answer", required=True, placeholder="type the answer"), done
+            ReasonScreen(
+                f"Answer {row.task_id}",
+                "Your answer",
+                required=True,
+                placeholder="type the answer",
+                row=row,
+                clock=self.clock,
+            ),
+            done,
         )
 
     def action_option(self, number: int) -> None:
@@ -1150,10 +1165,35 @@ class ConsoleApp(App[None]):
         else:
             self.set_flash(f"option {number} is not a decision this task allows ({', '.join(allowed)})")
 
+    def _my_pause(self, row: Row | None) -> bool:
+        """A review this operator asked for by pausing the task (``R`` lets it go on)."""
+        return (
+            row is not None
+            and row.waiting
+            and row.interrupt is not None
+            and row.interrupt.kind.value == "review"
+            and row.interrupt.requested_by == self.actor
+        )
+
     def action_resume(self) -> None:
         row = self.selected
-        if row is not None and self._may_decide(row, "resumed"):
-            self._decide(row, "resumed", lambda: self.machine.resume(row.task_id, actor=self.actor))
+        if row is None or not self._may_decide(row, "resumed"):
+            return
+        if self._my_pause(row):
+            # taking back one's own pause: approve the review with its "resume" option
+            assert row.interrupt is not None
+            seen = self._seen(row)
+            fingerprint = row.interrupt.args_fingerprint
+            option = "resume" if "resume" in row.interrupt.options else None
+            self._decide(
+                row,
+                "resumed (pause lifted)",
+                lambda: self.machine.approve(
+                    row.task_id, self.actor, option=option, args_fingerprint=fingerprint, **seen
+                ),
+            )
+            return
+        self._decide(row, "resumed", lambda: self.machine.resume(row.task_id, actor=self.actor))
 
     def action_pause(self) -> None:
         row = self.selected
@@ -1172,6 +1212,8 @@ class ConsoleApp(App[None]):
                 "Why? The agent stops at its next checkpoint.",
                 required=True,
                 placeholder="reason",
+                row=row,
+                clock=self.clock,
             ),
             done,
         )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hitl_core import InterruptPoint, Severity, TaskContext, TaskState
+from hitl_core import Decision, InterruptPoint, Severity, TaskContext, TaskState
 from hitl_core.records import TaskRecord
 
 Clock = Callable[[], float]
@@ -63,6 +63,8 @@ class Row:
     updated_at: float  # seconds since the epoch
     interrupt: InterruptPoint | None
     error: str | None = None
+    #: "who (type)" of the last decision, e.g. "hitl:timeout (timeout)"; "" when none
+    decided_by: str = ""
 
     @property
     def severity(self) -> Severity | None:
@@ -105,6 +107,7 @@ class Row:
             record.updated_at / 1_000_000,
             record.interrupt,
             record.error,
+            _decided_by(record.decision),
         )
 
     @classmethod
@@ -119,7 +122,14 @@ class Row:
             task.updated_at.timestamp(),
             task.interrupt_point,
             task.error,
+            _decided_by(task.decision),
         )
+
+
+def _decided_by(decision: Decision | None) -> str:
+    if decision is None:
+        return ""
+    return f"{decision.actor.id} ({decision.type.value}{', ' + decision.outcome if decision.outcome else ''})"
 
 
 def format_duration(seconds: float) -> str:

@@ -277,3 +277,80 @@ async def test_filter_by_field_negation_and_regex(machine: HITLStateMachine) -> 
             assert sorted(app.view.order) == expected, text
         burst(app, "escape", "/", *"agent:/[/")
         await poll(pilot, lambda: "not a valid regular expression" in app.flash_text)
+
+
+async def test_dialog_answer_survives_an_expiry(machine: HITLStateMachine) -> None:
+    from textual.widgets import Button, Input, Static
+
+    from .helpers import deadline_in
+
+    await waiting(
+        machine,
+        "q1",
+        "Which region should the tenant live in?",
+        kind="question",
+        action=None,
+        args={},
+        options=["us-east", "eu-west"],
+        allowed_decisions=["respond", "reject"],
+        deadline=deadline_in(45),
+    )
+    app = make_app(machine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app, "q1")
+        burst(app, "m", *"eu-west, because the customer is in Berlin")
+        await poll(pilot, lambda: isinstance(app.screen, ReasonScreen))
+        dialog = app.screen
+        assert isinstance(dialog, ReasonScreen)
+        await poll(pilot, lambda: dialog.query("#dialog-context"))
+        context = str(dialog.query_one("#dialog-context", Static).render())
+        assert "Which region should the tenant live in?" in context and "1 us-east" in context
+        assert "45s left, then reject" in str(dialog.query_one("#dialog-status", Static).render())
+        box = dialog.query_one("#reason", Input)
+        await poll(pilot, lambda: box.value == "eu-west, because the customer is in Berlin")
+        await machine.expire("q1", force=True)  # the deadline passes while the operator types
+        await poll(pilot, lambda: dialog.outcome != "")
+        assert "decided by hitl:timeout (timeout, reject)" in dialog.outcome
+        assert "not sent" in str(dialog.query_one("#dialog-status", Static).render())
+        assert dialog.query_one("#ok", Button).disabled
+        burst(app, "enter")  # enter does not send it, nor close the dialog: the text stays
+        await pilot.pause()
+        assert app.screen is dialog and box.value == "eu-west, because the customer is in Berlin"
+        task = await machine.get_task("q1")
+        assert task is not None and task.decision is not None and task.decision.type.value == "timeout"
+        burst(app, "escape")
+        await poll(pilot, lambda: not isinstance(app.screen, ReasonScreen))
+
+
+async def test_pause_then_resume_by_the_same_operator() -> None:
+    from hitl_core.policies.demo import demo_config
+
+    machine = HITLStateMachine("memory://", config=demo_config("alice"), load_entrypoints=False)
+    await machine.start_task("run1", agent="deploy-pilot", framework="crewai", step="execute")
+    app = make_app(machine, dwell=0.2)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "run1")
+        assert "p Pause" in footer(app)
+        burst(app, "p", *"check the diff first", "enter")
+        await poll(pilot, lambda: app.view.rows["run1"].state is S.AWAITING_APPROVAL)
+        await poll(pilot, lambda: "R Resume" in footer(app))
+        await poll(pilot, app.ready_to_decide)
+        burst(app, "R")
+        await poll(pilot, lambda: app.view.rows["run1"].state is S.APPROVED)
+        task = await machine.get_task("run1")
+        assert task is not None and task.decision is not None
+        assert task.decision.actor.id == "alice" and task.decision.option == "resume"
+        assert app.flash_text.startswith("✓ resumed (pause lifted) run1")
+
+
+async def test_approving_an_agents_request_of_ones_own_is_still_refused() -> None:
+    """Lifting one's own pause is not a loophole: a request an operator made as an agent stays
+    under no-self-approval."""
+    from hitl_core import NotAuthorizedError
+    from hitl_core.policies.demo import demo_config
+
+    machine = HITLStateMachine("memory://", config=demo_config("alice"), load_entrypoints=False)
+    await machine.start_task("t1", agent="alice")
+    await machine.request_approval("t1", "Let me do it", severity="low")
+    with pytest.raises(NotAuthorizedError, match="no self-approval"):
+        await machine.approve("t1", "alice")
