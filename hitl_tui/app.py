@@ -105,10 +105,21 @@ class ConsolePlugin:
 
     def __init__(self) -> None:
         self.queue: deque[Row] = deque()
+        #: When (epoch seconds) deadlines expired and requests were escalated: the header counts
+        #: the last hour's.
+        self.expiries: deque[float] = deque(maxlen=10_000)
+        self.escalations: deque[float] = deque(maxlen=10_000)
 
     @hookimpl
     def hitl_transition(self, event: Event, task: TaskContext) -> None:
         self.queue.append(Row.from_context(task))
+        self.count(event.action, event.actor.id if event.actor is not None else None, event.at.timestamp())
+
+    def count(self, action: str, actor: str | None, at: float) -> None:
+        if action == "escalate":
+            self.escalations.append(at)
+        elif actor == "hitl:timeout":
+            self.expiries.append(at)
 
 
 class ColumnHeader(Widget):
@@ -154,19 +165,31 @@ class KeyFooter(Widget):
     DEFAULT_CSS = "KeyFooter { height: 1; background: $footer-background; }"
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
         app = self.app
         seen: set[str] = set()
+        keys: list[tuple[str, str]] = []
         # its own screen's bindings: drawn while a dialog is up, the footer still tells the truth
         # about the main screen (not the dialog's keys)
-        for key, active in self.screen.active_bindings.items():
+        for active in self.screen.active_bindings.values():
             binding = active.binding
             if not binding.show or not active.enabled or binding.action in seen:
                 continue
             seen.add(binding.action)
-            text.append(f" {app.get_key_display(binding)} ", style="bold #ffa62b")
-            text.append(f"{binding.description} ", style="#e0e0e0")
-            _ = key
+            keys.append((app.get_key_display(binding), binding.description))
+        # Help and quit go last but are never cut; when the line is too narrow the other
+        # descriptions shrink to a few letters, then to the key alone, before anything is dropped.
+        last = [k for k in keys if k[1] in ("Help", "Quit")]
+        first = [k for k in keys if k not in last]
+        width = self.size.width or 200
+        text = Text()
+        for cut in (None, 6, 3, 0):
+            text = Text(no_wrap=True, overflow="ellipsis")
+            for key, description in [*first, *last]:
+                shown = description if cut is None or description in ("Help", "Quit") else description[:cut]
+                text.append(f" {key}", style="bold #ffa62b")
+                text.append(f" {shown} " if shown else " ", style="#e0e0e0")
+            if text.cell_len <= width:
+                break
         return text
 
 
@@ -229,6 +252,9 @@ class ConsoleApp(App[None]):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
     COMMAND_PALETTE_BINDING = "ctrl+p"
+    #: Under 140 columns the detail pane stacks below the table; under 30 rows dialogs tighten.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("a", "approve", "Approve", id="decide.approve", tooltip="Approve the selected task"),
@@ -261,6 +287,7 @@ class ConsoleApp(App[None]):
         Binding("z", "freeze", "Freeze", id="view.freeze", tooltip="Stop re-sorting while you read (again: re-sort)"),
         Binding("enter", "focus_detail", "Detail", show=False, id="view.detail"),
         Binding("h", "history", "History", id="view.history", tooltip="The audit trail"),
+        Binding("b", "mute", "Mute", show=False, id="app.mute", tooltip="Mute or unmute the bell"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -329,12 +356,16 @@ class ConsoleApp(App[None]):
         self._capture_timer: Timer | None = None
         #: Said before quitting (the demo deletes its store); None quits at once when nothing is in flight.
         self.quit_warning = quit_warning
+        self.muted = False
+        self._alert_times: deque[float] = deque()
+        self._alert_shown_at = 0.0
 
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield TextLine(id="summary")
         yield TextLine(id="banner")
+        yield TextLine(id="alert")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield ColumnHeader(self.view, id="columns")
@@ -523,6 +554,10 @@ class ConsoleApp(App[None]):
         records = await store.query()
         self.view.load(Row.from_record(r) for r in records)
         self.plugin.queue.clear()  # everything queued so far is already in what we loaded
+        self.plugin.expiries.clear()
+        self.plugin.escalations.clear()
+        for event in await store.events(after_seq=max(after - 5000, 0)):
+            self.plugin.count(event.action, event.actor_id, event.at / 1_000_000)
         self.table.rows_changed(None)
         self._update_summary()
         return after
@@ -655,7 +690,41 @@ class ConsoleApp(App[None]):
         if len(urgent) > 3:
             self.notify(f"and {len(urgent) - 3} more urgent tasks waiting", severity="warning", markup=False)
         if urgent:
+            top = max(urgent, key=lambda r: r.interrupt.severity.rank if r.interrupt else 0)
+            assert top.interrupt is not None
+            line = Text(f"{top.interrupt.severity.value} waiting: ", style="bold")
+            line.append_text(literal(top.task_id, "bold", limit=60))
+            line.append(" ")
+            line.append_text(literal(top.reason, limit=160))
+            self._alert(
+                line,
+                len(urgent),
+                critical=any(r.interrupt.severity is Severity.CRITICAL for r in urgent if r.interrupt),
+            )
+
+    def _alert(self, line: Text, count: int = 1, *, critical: bool) -> None:
+        """The one alert line (instead of stacked toasts): the latest urgent event and how many
+        came in the last minute. The bell rings for critical ones only, unless muted."""
+        now = time.monotonic()
+        self._alert_times.extend([now] * count)
+        while self._alert_times and now - self._alert_times[0] > 60:
+            self._alert_times.popleft()
+        text = Text("⚠ ", style="bold")
+        text.append_text(line)
+        if len(self._alert_times) > 1:
+            text.append(f"  ({len(self._alert_times)} alerts in the last minute)", style="grey70")
+        if self.muted:
+            text.append("  [muted: b]", style="grey50")
+        widget = self.query_one("#alert", TextLine)
+        widget.update(text)
+        widget.add_class("shown")
+        self._alert_shown_at = now
+        if critical and not self.muted:
             self.bell()
+
+    def action_mute(self) -> None:
+        self.muted = not self.muted
+        self.set_flash("bell muted (b again to unmute)" if self.muted else "bell on for critical requests")
 
     _selection_stale = False
 
@@ -696,7 +765,11 @@ class ConsoleApp(App[None]):
                     f": deadline in {left:.0f}s, then {row.interrupt.default_decision if row.interrupt else 'reject'}"
                 )
                 self.notify(message.plain, title="deadline", severity="error", markup=False)
-                self.bell()
+                critical = row.interrupt is not None and row.interrupt.severity is Severity.CRITICAL
+                self._alert(Text("deadline: ").append_text(message), critical=critical)
+        if self._alert_shown_at and time.monotonic() - self._alert_shown_at > 60:
+            self._alert_shown_at = 0.0
+            self.query_one("#alert", TextLine).remove_class("shown")
 
     def _update_summary(self) -> None:
         view = self.view
@@ -744,6 +817,14 @@ class ConsoleApp(App[None]):
             text.append_text(literal(view.text_filter, limit=40))
         if view.marked:
             text.append(f" · marked {len(view.marked)}", style="bright_cyan")
+        if view.frozen:
+            text.append(" · FROZEN (z)", style="bold bright_cyan")
+        hour_ago = self.clock() - 3600
+        expired = sum(1 for at in self.plugin.expiries if at >= hour_ago)
+        escalated = sum(1 for at in self.plugin.escalations if at >= hour_ago)
+        text.append("   │ last hour: ", style="grey50")
+        text.append(f"expired {expired}", style="bold bright_red" if expired else "grey62")
+        text.append(f"  escalated {escalated}", style="bold magenta" if escalated else "grey62")
         self.query_one("#summary", TextLine).update(text)
 
     def set_flash(self, message: str | Text, style: str = "") -> None:
@@ -1403,6 +1484,32 @@ class ConsoleApp(App[None]):
             )
         rows.append(("ctrl+p", "Command palette", "(textual)"))
         return rows
+
+    async def action_quit(self) -> None:
+        """Quit — after a confirm when decisions are still on their way to the store, or when
+        quitting loses something (the demo deletes its store). Cancel is focused."""
+        if self.modal_open and isinstance(self.screen, ConfirmScreen) and self.screen.title_text == "Quit":
+            return
+        reasons = []
+        if self.in_flight:
+            reasons.append(
+                f"{len(self.in_flight)} decision(s) are still being recorded: {', '.join(sorted(self.in_flight)[:3])}."
+            )
+        if self.quit_warning:
+            reasons.append(self.quit_warning)
+        if not reasons:
+            self.exit()
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.exit()
+            else:
+                self.set_flash("still here")
+
+        self.push_screen(
+            ConfirmScreen("Quit", Text("\n".join(reasons) + "\n\nQuit anyway?"), "Quit", danger=True), done
+        )
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

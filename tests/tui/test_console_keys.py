@@ -460,7 +460,7 @@ async def test_command_palette_offers_only_possible_commands(machine: HITLStateM
         assert app.view.state_filter == "pending"
 
 
-async def test_a_high_task_starting_to_wait_raises_a_toast_and_the_bell(machine: HITLStateMachine) -> None:
+async def test_a_high_task_starting_to_wait_shows_the_alert_line_and_rings_no_bell(machine: HITLStateMachine) -> None:
     app = make_app(machine)
     bells: list[int] = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
@@ -471,16 +471,17 @@ async def test_a_high_task_starting_to_wait_raises_a_toast_and_the_bell(machine:
         assert not bells
         await waiting(machine, "hot1", "rotate the key", severity="high")
         await settle(pilot, app)
-        assert bells == [1]
+        assert bells == [], "the bell is for critical requests"
         titles = [n.title for n in app._notifications]
         assert "high task waiting" in titles
+        assert "high waiting: hot1 rotate the key" in str(app.query_one("#alert").render())
 
 
 async def test_deadline_about_to_expire_turns_red_and_is_announced_once(machine: HITLStateMachine) -> None:
     from .helpers import deadline_in
 
-    await waiting(machine, "t1", deadline=deadline_in(20))
-    await waiting(machine, "t2", deadline=deadline_in(3600))
+    await waiting(machine, "t1", severity="critical", deadline=deadline_in(20))
+    await waiting(machine, "t2", severity="critical", deadline=deadline_in(3600))
     app = make_app(machine)
     bells: list[int] = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]

@@ -354,3 +354,43 @@ async def test_approving_an_agents_request_of_ones_own_is_still_refused() -> Non
     await machine.request_approval("t1", "Let me do it", severity="low")
     with pytest.raises(NotAuthorizedError, match="no self-approval"):
         await machine.approve("t1", "alice")
+
+
+async def test_quitting_the_demo_asks_first_and_cancel_is_focused(machine: HITLStateMachine) -> None:
+    from textual.widgets import Button
+
+    await waiting(machine, "t1")
+    app = make_app(machine, quit_warning="The demo's store is deleted when it quits.")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        burst(app, "h")
+        await poll(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen")
+        burst(app, "q", "q")  # h q q: the history closes, then quit asks
+        await poll(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await poll(pilot, lambda: isinstance(app.focused, Button))
+        assert app.focused is not None and app.focused.id == "cancel"
+        burst(app, "enter")
+        await poll(pilot, lambda: app.flash_text == "still here")
+        assert app.is_running and not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_one_alert_line_instead_of_toasts_and_the_bell_only_for_critical(machine: HITLStateMachine) -> None:
+    await waiting(machine, "l-1", "Search", severity="low")
+    app = make_app(machine)
+    rings: list[int] = []
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
+        await started(pilot, app)
+        await waiting(machine, "h-1", "Deploy", severity="high")
+        await poll(pilot, lambda: "h-1" in str(app.query_one("#alert").render()))
+        assert rings == [], "no bell for a high request"
+        await waiting(machine, "c-1", "Grant admin", severity="critical")
+        await poll(pilot, lambda: "c-1" in str(app.query_one("#alert").render()))
+        assert rings == [1]
+        assert "2 alerts in the last minute" in str(app.query_one("#alert").render())
+        burst(app, "b")
+        await poll(pilot, lambda: app.muted)
+        await waiting(machine, "c-2", "Grant root", severity="critical")
+        await poll(pilot, lambda: "c-2" in str(app.query_one("#alert").render()))
+        assert rings == [1], "muted"
+        assert "c-2" in str(app.query_one("#alert").render()) and "muted" in str(app.query_one("#alert").render())
