@@ -176,15 +176,21 @@ class KeyFooter(Widget):
                 continue
             seen.add(binding.action)
             keys.append((app.get_key_display(binding), binding.description))
-        # Help and quit go last but are never cut; when the line is too narrow the other
-        # descriptions shrink to a few letters, then to the key alone, before anything is dropped.
+        # Help and quit go last and stay; when the line is too narrow the view keys go first
+        # (help lists them), then the remaining descriptions shrink to a few letters.
         last = [k for k in keys if k[1] in ("Help", "Quit")]
         first = [k for k in keys if k not in last]
         width = self.size.width or 200
         text = Text()
-        for cut in (None, 6, 3, 0):
+        attempts: list[tuple[list[tuple[str, str]], int | None]] = [(first, None)]
+        shown_keys = list(first)
+        for name in ("History", "Freeze", "By deadline", "Sort", "Pending/active/all", "Mark"):
+            shown_keys = [k for k in shown_keys if k[1] != name]
+            attempts.append((shown_keys, None))
+        attempts += [(shown_keys, 5), (shown_keys, 0)]
+        for chosen, cut in attempts:
             text = Text(no_wrap=True, overflow="ellipsis")
-            for key, description in [*first, *last]:
+            for key, description in [*chosen, *last]:
                 shown = description if cut is None or description in ("Help", "Quit") else description[:cut]
                 text.append(f" {key}", style="bold #ffa62b")
                 text.append(f" {shown} " if shown else " ", style="#e0e0e0")
@@ -796,7 +802,7 @@ class ConsoleApp(App[None]):
                 style=(
                     "bold bright_red"
                     if sev is Severity.CRITICAL and n
-                    else "dark_orange"
+                    else "bold #9f6fef"
                     if sev is Severity.HIGH and n
                     else "grey62"
                 ),

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from hitl_core import Decision, InterruptPoint, Severity, TaskContext, TaskState
@@ -65,6 +66,8 @@ class Row:
     error: str | None = None
     #: "who (type)" of the last decision, e.g. "hitl:timeout (timeout)"; "" when none
     decided_by: str = ""
+    #: When the current request was committed (seconds since the epoch), from the task's history.
+    asked_at: float | None = None
 
     @property
     def severity(self) -> Severity | None:
@@ -91,8 +94,8 @@ class Row:
     def requested_at(self) -> float:
         """When the current request was made (seconds since the epoch): a waiting task's age
         counts from here, so a colleague's partial approval or an escalation does not reset it."""
-        if self.waiting and self.interrupt is not None:
-            return self.interrupt.created_at.timestamp()
+        if self.waiting and self.asked_at is not None:
+            return self.asked_at
         return self.updated_at
 
     @classmethod
@@ -108,6 +111,7 @@ class Row:
             record.interrupt,
             record.error,
             _decided_by(record.decision),
+            _asked_at_us(record),
         )
 
     @classmethod
@@ -123,7 +127,30 @@ class Row:
             task.interrupt_point,
             task.error,
             _decided_by(task.decision),
+            _asked_at_iso(task),
         )
+
+
+_ASKING = ("request_approval", "pause")
+
+
+def _asked_at_us(record: TaskRecord) -> float | None:
+    """The time of the event that made the current request (the last ask in the history)."""
+    if record.state is not S.AWAITING_APPROVAL:
+        return None
+    for event in reversed(record.history[-32:]):
+        if event.action in _ASKING:
+            return event.at / 1_000_000
+    return record.interrupt.created_at.timestamp() if record.interrupt is not None else None
+
+
+def _asked_at_iso(task: TaskContext) -> float | None:
+    if task.state is not S.AWAITING_APPROVAL:
+        return None
+    for entry in reversed(task.history[-32:]):
+        if entry.get("action") in _ASKING and isinstance(entry.get("at"), str):
+            return datetime.fromisoformat(entry["at"]).timestamp()
+    return task.interrupt_point.created_at.timestamp() if task.interrupt_point is not None else None
 
 
 def _decided_by(decision: Decision | None) -> str:

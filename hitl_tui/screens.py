@@ -30,8 +30,14 @@ from .text import literal, visible
 def task_context(row: Row) -> Text:
     """What the operator is deciding about, for a dialog: the request's reason and options."""
     text = Text()
-    interrupt = row.interrupt
+    interrupt = row.interrupt if row.waiting else None
     text.append_text(literal(row.agent or "-", "grey62", limit=60))
+    if interrupt is None:  # pausing a running task: say what it is doing
+        text.append(f" is {row.state.value}", "grey50")
+        if row.step:
+            text.append(" at step ", "grey50")
+            text.append_text(literal(row.step, limit=80))
+        return text
     text.append(" asks: ", "grey50")
     text.append_text(literal(row.reason, single_line=False, limit=600))
     if interrupt is not None and interrupt.options:
@@ -98,7 +104,9 @@ class ReasonScreen(ModalScreen[str | None]):
         row = self.row
         if self.outcome:
             return Text(self.outcome, style="bold red")
-        if row is None or row.deadline is None or self.clock is None:
+        if row is None or not row.waiting:
+            return Text("")
+        if row.deadline is None or self.clock is None:
             return Text("no deadline", style="grey50")
         left = countdown(row, self.clock())
         default = row.interrupt.default_decision if row.interrupt is not None else "reject"
@@ -121,8 +129,11 @@ class ReasonScreen(ModalScreen[str | None]):
             and mine.interrupt is not None
             and row.interrupt.interrupt_id == mine.interrupt.interrupt_id
         )
-        if same_request:
-            self.row = row  # e.g. escalated: a new deadline
+        if same_request or (not mine.waiting and row.state is mine.state):
+            self.row = row  # e.g. escalated (a new deadline), or a running task's next step
+        elif not mine.waiting:
+            self.outcome = f"{row.task_id} is now {row.state.value}; your text below was not sent — copy it, then esc"
+            self.query_one("#ok", Button).disabled = True
         else:
             who = f" by {row.decided_by}" if row.decided_by else ""
             self.outcome = (

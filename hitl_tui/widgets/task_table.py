@@ -45,12 +45,12 @@ COLUMNS: tuple[tuple[str, int], ...] = (
 #: oranges); with NO_COLOR the weight still tells them apart: low dim, medium plain, high bold,
 #: critical bold and reversed (the severity cell only, see ``SEVERITY_CELL_STYLE``).
 SEVERITY_STYLE = {
-    Severity.LOW: Style(color="green", dim=True),
-    Severity.MEDIUM: Style(color="dark_goldenrod"),
-    Severity.HIGH: Style(color="magenta", bold=True),
-    Severity.CRITICAL: Style(color="red", bold=True),
+    Severity.LOW: Style(color="#5f9f3f", dim=True),
+    Severity.MEDIUM: Style(color="#b58900"),
+    Severity.HIGH: Style(color="#9f6fef", bold=True),
+    Severity.CRITICAL: Style(color="#ef2f4f", bold=True),
 }
-SEVERITY_CELL_STYLE = {**SEVERITY_STYLE, Severity.CRITICAL: Style(color="red", bold=True, reverse=True)}
+SEVERITY_CELL_STYLE = {**SEVERITY_STYLE, Severity.CRITICAL: Style(color="#ef2f4f", bold=True, reverse=True)}
 STATE_STYLE = {
     S.PENDING: Style(color="grey62"),
     S.RUNNING: Style(color="cyan"),
