@@ -277,6 +277,22 @@ async def test_filter_by_field_negation_and_regex(machine: HITLStateMachine) -> 
             assert sorted(app.view.order) == expected, text
         burst(app, "escape", "/", *"agent:/[/")
         await poll(pilot, lambda: "not a valid regular expression" in app.flash_text)
+        assert app.view.text_filter == "agent:/[", "a bad regex leaves the filter as it was"
+
+
+def test_dwell_setting_that_is_not_a_number_of_seconds_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hitl_tui.cli import HITLConsoleConfigError, console_dwell
+
+    monkeypatch.setenv("HITL_CONSOLE_DWELL", "0.5")
+    assert console_dwell() == 0.5
+    monkeypatch.delenv("HITL_CONSOLE_DWELL")
+    assert console_dwell() == 0.3
+    for bad in ("soon", "-1", "60"):
+        monkeypatch.setenv("HITL_CONSOLE_DWELL", bad)
+        with pytest.raises(
+            HITLConsoleConfigError, match=r"HITL_CONSOLE_DWELL=.*must be a number of seconds from 0 to 5"
+        ):
+            console_dwell()
 
 
 async def test_dialog_answer_survives_an_expiry(machine: HITLStateMachine) -> None:
