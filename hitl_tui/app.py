@@ -69,7 +69,9 @@ S = TaskState
 Clock = Callable[[], float]
 
 #: Actions that change a task; read-only mode hides them all.
-DECIDING = frozenset({"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked"})
+DECIDING = frozenset(
+    {"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked", "reject_marked"}
+)
 _REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "block"})
 
 #: How long a request that replaced another on screen is protected from one-key decisions.
@@ -215,6 +217,7 @@ class ConsoleCommands(Provider):
         ("task: resume", "resume", "Resume the selected decided task"),
         ("task: mark / unmark", "mark", "Mark the selected task for a batch approve"),
         ("task: approve marked", "approve_marked", "Approve every marked task"),
+        ("task: reject marked", "reject_marked", "Reject every marked task with one reason"),
         ("view: pending only", "set_state_filter('pending')", "Show only tasks waiting for a decision"),
         ("view: active", "set_state_filter('active')", "Hide completed and failed tasks"),
         ("view: all", "set_state_filter('all')", "Show every task"),
@@ -282,6 +285,13 @@ class ConsoleApp(App[None]):
         ],
         Binding("space", "mark", "Mark", id="task.mark", tooltip="Mark for a batch approve"),
         Binding("A", "approve_marked", "Approve marked", id="decide.approve_marked"),
+        Binding(
+            "X",
+            "reject_marked",
+            "Reject marked",
+            id="decide.reject_marked",
+            tooltip="Reject every marked task, one reason",
+        ),
         Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter by id, agent, reason"),
         Binding("escape", "clear_filter", "Clear filter", id="view.clear_filter"),
         Binding("f", "cycle_state_filter", "Pending/active/all", id="view.state_filter"),
@@ -560,13 +570,28 @@ class ConsoleApp(App[None]):
         records = await store.query()
         self.view.load(Row.from_record(r) for r in records)
         self.plugin.queue.clear()  # everything queued so far is already in what we loaded
+        # the header's hour of expiries and escalations: read after the first paint, not before it
         self.plugin.expiries.clear()
         self.plugin.escalations.clear()
-        for event in await store.events(after_seq=max(after - 5000, 0)):
-            self.plugin.count(event.action, event.actor_id, event.at / 1_000_000)
+        self.run_worker(self._count_recent(after), group="count", exclusive=True)
         self.table.rows_changed(None)
         self._update_summary()
         return after
+
+    async def _count_recent(self, after: int) -> None:
+        events = await self.machine.store.events(after_seq=max(after - 5000, 0))
+        expiries: list[float] = []
+        escalations: list[float] = []
+        for event in events:
+            if event.action == "escalate":
+                escalations.append(event.at / 1_000_000)
+            elif event.actor_id == "hitl:timeout":
+                expiries.append(event.at / 1_000_000)
+        # the live hook may have counted newer ones meanwhile: those come after `after`
+        self.plugin.expiries.extendleft(reversed(expiries))
+        self.plugin.escalations.extendleft(reversed(escalations))
+        with contextlib.suppress(NoMatches):
+            self._update_summary()
 
     async def _follow_store(self, after: int) -> None:
         """Re-emit other processes' transitions through ``hitl_transition``; reconnect on failure."""
@@ -942,7 +967,7 @@ class ConsoleApp(App[None]):
             return row is not None and row.state is S.RUNNING
         if action == "mark":
             return row is not None
-        if action == "approve_marked":
+        if action in ("approve_marked", "reject_marked"):
             return bool(self.view.marked)
         if action == "clear_filter":
             return bool(self.view.text_filter) or self.query_one("#filter", Input).display
@@ -968,6 +993,7 @@ class ConsoleApp(App[None]):
             "pause",
             "mark",
             "approve_marked",
+            "reject_marked",
             "filter",
             "clear_filter",
             "cycle_state_filter",
@@ -1354,6 +1380,85 @@ class ConsoleApp(App[None]):
                 self.set_flash("cancelled: nothing approved")
 
         self.push_screen(ConfirmScreen("Approve marked", message, f"Approve {len(waiting)}"), done)
+
+    def action_reject_marked(self) -> None:
+        """One reason for every marked waiting task (fifteen identical requests, one dialog);
+        critical ones among them need their own confirm, focused on Cancel."""
+        view = self.view
+        shown, hidden = view.visible_marked()
+        rows = [view.rows[t] for t in shown + hidden if t in view.rows]
+        waiting = [
+            r
+            for r in rows
+            if r.waiting
+            and r.interrupt is not None
+            and "reject" in r.interrupt.allowed_decisions
+            and r.task_id not in self.in_flight
+        ]
+        if not waiting:
+            self.set_flash("nothing marked is waiting for a decision")
+            self.refuse_capture()
+            return
+        n_hidden = sum(1 for r in waiting if r.task_id not in view.index)
+        critical = [r for r in waiting if r.interrupt is not None and r.interrupt.severity is Severity.CRITICAL]
+        required = any(r.interrupt is not None and r.interrupt.severity.rank >= 2 for r in waiting)
+
+        def reject_all(reason: str) -> None:
+            self.run_worker(self._reject_many(waiting, reason), group="decide")
+
+        def with_reason(reason: str | None) -> None:
+            if reason is None:
+                self.set_flash("cancelled: nothing rejected")
+                return
+            if not critical:
+                reject_all(reason)
+                return
+            message = Text(f"{len(critical)} of the {len(waiting)} marked tasks are ")
+            message.append("critical", style="bold bright_red")
+            message.append(": ")
+            message.append_text(literal(", ".join(r.task_id for r in critical[:5]), "bold", limit=300))
+            message.append("\nReject them too, with the same reason?")
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    reject_all(reason)
+                else:
+                    self.set_flash("cancelled: nothing rejected")
+
+            self.push_screen(
+                ConfirmScreen("Reject critical tasks", message, f"Reject {len(waiting)}", danger=True), confirmed
+            )
+
+        self.push_screen(
+            ReasonScreen(
+                f"Reject {len(waiting)} marked ({n_hidden} hidden by filter)",
+                "One reason for all of them. The agents are told.",
+                required=required,
+                placeholder="reason",
+            ),
+            with_reason,
+        )
+
+    async def _reject_many(self, rows: list[Row], reason: str) -> None:
+        done, failed = 0, []
+        self.in_flight.update(r.task_id for r in rows)
+        try:
+            for row in rows:
+                try:
+                    await self.machine.reject(row.task_id, self.actor, reason or None, **self._seen(row))
+                    done += 1
+                except HITLError as exc:
+                    failed.append(f"{row.task_id}: {exc}")
+                    await self.reload_task(row.task_id)
+                self.view.marked.discard(row.task_id)
+                self.in_flight.discard(row.task_id)
+        finally:
+            self.in_flight.difference_update(r.task_id for r in rows)
+        if failed:
+            self.set_flash(f"rejected {done}, {len(failed)} not: {failed[0]}", "bold red")
+        else:
+            self.set_flash(f"✓ rejected {done} marked task(s)", "bold green")
+        self._update_summary()
 
     async def _approve_many(self, rows: list[Row]) -> None:
         done, failed = 0, []

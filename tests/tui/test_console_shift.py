@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Button
 
 from hitl_core import HITLStateMachine, TaskState
 from hitl_tui import ConsoleApp
@@ -237,7 +238,7 @@ async def test_footer_after_a_critical_approval(machine: HITLStateMachine) -> No
         burst(app, "a")
         await poll(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await poll(pilot, lambda: app.screen.query("#ok"))
-        await pilot.click("#ok")
+        app.screen.query_one("#ok", Button).press()
         await poll(pilot, lambda: app.view.rows["crit-1"].state is S.APPROVED)
         await poll(pilot, lambda: "Resume" in footer(app))
         text = footer(app)
@@ -410,3 +411,28 @@ async def test_one_alert_line_instead_of_toasts_and_the_bell_only_for_critical(m
         await poll(pilot, lambda: "c-2" in str(app.query_one("#alert").render()))
         assert rings == [1], "muted"
         assert "c-2" in str(app.query_one("#alert").render()) and "muted" in str(app.query_one("#alert").render())
+
+
+async def test_fifteen_identical_critical_requests_are_rejected_with_one_reason(machine: HITLStateMachine) -> None:
+    for i in range(15):
+        await waiting(machine, f"dup-{i:02d}", "Grant admin to the build bot", severity="critical")
+    await waiting(machine, "other", "Something else", severity="low")
+    app = make_app(machine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        app.table.select("dup-00")
+        await poll(pilot, lambda: app.table.cursor_key == "dup-00")
+        burst(app, *["space"] * 15)
+        await poll(pilot, lambda: len(app.view.marked) == 15)
+        assert "other" not in app.view.marked
+        burst(app, "X", *"duplicate of INC-4411", "enter")
+        await poll(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "15 of the 15 marked tasks are critical" in str(app.screen.message)
+        await poll(pilot, lambda: app.screen.query("#ok"))
+        app.screen.query_one("#ok", Button).press()
+        await poll(pilot, lambda: app.flash_text == "✓ rejected 15 marked task(s)")
+        for i in range(15):
+            task = await machine.get_task(f"dup-{i:02d}")
+            assert task is not None and task.state is S.REJECTED
+            assert task.decision is not None and task.decision.message == "duplicate of INC-4411"
+        assert await state(machine, "other") is S.AWAITING_APPROVAL
