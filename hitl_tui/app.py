@@ -329,6 +329,9 @@ class ConsoleApp(App[None]):
         quit_warning: str | None = None,
     ) -> None:
         super().__init__()
+        # No stacked toasts: they covered the table, the filter box, dialogs and the flash line.
+        # Notifications are still recorded (``notify``); the console draws them on its alert line.
+        self._disable_notifications = True
         if keymap:
             from .cli import default_keys
 
