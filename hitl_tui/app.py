@@ -653,6 +653,12 @@ class ConsoleApp(App[None]):
         self.refresh_bindings()
 
     def _apply_batch(self) -> None:
+        try:
+            self._apply_queued()
+        except NoMatches:
+            return  # the app is quitting: its widgets are going away while the timer fires once more
+
+    def _apply_queued(self) -> None:
         # Batches apply while a dialog is open too: the table behind it stays live, and the
         # dialog is told when its task changes (it keeps the operator's text either way).
         queue = self.plugin.queue
