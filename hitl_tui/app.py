@@ -82,7 +82,7 @@ DWELL_SECONDS = 0.3
 #: after them, however fast, belong to that input.
 INPUT_ACTIONS = frozenset({"filter", "reject", "respond", "edit", "pause", "command_palette", "reject_marked"})
 #: How long keys wait for their input to take focus before they are dropped (never delivered elsewhere).
-CAPTURE_TIMEOUT = 5.0
+CAPTURE_TIMEOUT = 10.0
 #: After an input-opening key was refused, keys arriving closer together than this are dropped too.
 CAPTURE_QUIET = 0.3
 
