@@ -67,7 +67,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     await populate(machine, args.tasks)
     populate_s = time.perf_counter() - t
 
-    app = ConsoleApp(machine, actor="bench", follow=False)
+    app = ConsoleApp(machine, actor="bench", follow=False, dwell=0)  # the dwell phase below turns it on
     frames: list[float] = []
     original_display = app._display
 

@@ -323,8 +323,8 @@ class ConsoleApp(App[None]):
         before_load: Callable[[], Awaitable[None]] | None = None,
         background: Callable[[], Awaitable[None]] | None = None,
         detail_delay: float = 0.08,
-        dwell: float = 0.0,
-        advance: bool = False,
+        dwell: float = DWELL_SECONDS,
+        advance: bool = True,
         triage_horizon: float = TRIAGE_HORIZON,
         quit_warning: str | None = None,
     ) -> None:
