@@ -1,7 +1,7 @@
 """The PostgreSQL store: one shared, durable log for agents and consoles on many hosts.
 
 Selected by ``postgresql://user:password@host:port/dbname`` (or ``postgres://``); needs the
-``postgres`` extra (``pip install 'hitl[postgres]'``: psycopg 3 and psycopg_pool), imported only
+``postgres`` extra (``pip install 'hitl[postgres]'``: psycopg 3), imported only
 when such a store is made, so ``hitl_core`` never loads a driver it doesn't use.
 
 How an append stays correct under any concurrency, and why it is fast anyway:
@@ -27,9 +27,13 @@ yielded on every notification (and every ``poll_interval`` regardless, in case o
 and reconnects with backoff when the server goes away — resuming from that sequence, so
 nothing is skipped or repeated.
 
-Connections are pooled with psycopg_pool, one pool per event loop (a psycopg async connection
-belongs to the loop that made it; the machine may be used from its caller's loop and from the
-synchronous facade's loop at once).
+Connections are pooled, one small pool per event loop (a psycopg async connection belongs to the
+loop that made it; the machine may be used from its caller's loop and from the synchronous
+facade's loop at once). The pool is our own, not psycopg_pool's: it runs no background task, so
+the end of ``asyncio.run`` has nothing of ours to cancel (psycopg_pool's workers swallow a
+cancellation that lands while they connect, and ``asyncio.run`` then waits for them forever), and
+it closes itself when its loop shuts down or the store is garbage-collected, so a machine nobody
+closed does not keep its connections until the process exits.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ..canonical import canonical_json
@@ -161,13 +167,12 @@ _APPEND_SQL = (
 _MAX_BATCH = 256
 
 
-def _driver() -> tuple[Any, Any]:
+def _driver() -> Any:
     try:
         import psycopg
-        import psycopg_pool
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise StoreError("the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'hitl[postgres]'") from exc
-    return psycopg, psycopg_pool
+        raise StoreError("the PostgreSQL store needs psycopg 3: pip install 'hitl[postgres]'") from exc
+    return psycopg
 
 
 def _state(value: str | None) -> TaskState | None:
@@ -230,13 +235,93 @@ class _Pending:
         )
 
 
+def _finish(conn: Any) -> None:
+    """Close a connection synchronously, from any thread, with or without its event loop.
+
+    ``AsyncConnection.close()`` does no I/O of its own (it is ``PQfinish``), so this is what it
+    does, minus the ``await``: usable from a finalizer or once the connection's loop is gone.
+    """
+    try:
+        conn.pgconn.finish()
+    except Exception:  # pragma: no cover - finishing a connection twice or a broken one
+        pass
+
+
+class _Pool:
+    """At most ``max_size`` connections for one event loop, made on demand by the task that needs
+    one (so a cancellation reaches that task as usual) and kept while idle.
+
+    No background task: when the loop ends, nothing of the pool is left running. A connection is
+    reused only if it came back idle (not in a transaction, not broken); anything else is closed.
+    """
+
+    def __init__(self, connect: Any, max_size: int, idle_status: Any) -> None:
+        self._connect = connect
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[Any] = []
+        self._in_use: set[Any] = set()
+        self._idle_status = idle_status
+        self.closed = False
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        if self.closed:
+            raise StoreError("the connection pool is closed")
+        async with self._slots:
+            conn = None
+            while self._idle:
+                candidate = self._idle.pop()
+                if not candidate.closed:
+                    conn = candidate
+                    break
+            if conn is None:
+                conn = await self._connect()
+            self._in_use.add(conn)
+            try:
+                yield conn
+            finally:
+                self._in_use.discard(conn)
+                if self.closed or conn.closed or conn.pgconn.transaction_status != self._idle_status:
+                    _finish(conn)
+                else:
+                    self._idle.append(conn)
+
+    def close_now(self) -> None:
+        """Close every connection, at once and synchronously (connections in use are closed
+        under their user, who gets a connection error, as when the server goes away)."""
+        self.closed = True
+        conns, self._idle = [*self._idle, *self._in_use], []
+        for conn in conns:
+            _finish(conn)
+
+
+async def _close_at_loop_shutdown(pool: _Pool) -> AsyncGenerator[None, None]:
+    """An async generator that closes ``pool`` when its loop shuts down.
+
+    ``asyncio.run`` (and ``asyncio.Runner``) call ``loop.shutdown_asyncgens()`` after cancelling
+    the remaining tasks and before closing the loop: every async generator still suspended is
+    closed then, which runs this ``finally``. It is the one hook asyncio offers at a loop's end.
+    """
+    try:
+        yield
+    finally:
+        pool.close_now()
+
+
 class _LoopState:
     """What the store keeps per event loop: its pool and its group-commit queue."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: _Pool) -> None:
         self.pool = pool
         self.queue: list[_Pending] = []
         self.flusher: asyncio.Task[None] | None = None
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
+def _close_pools(loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]) -> None:
+    """The store's finalizer: it was garbage-collected without ``close()``."""
+    for state in list(loops.values()):
+        state.pool.close_now()
 
 
 class PostgresStore(Store):
@@ -247,7 +332,6 @@ class PostgresStore(Store):
         self,
         url: str,
         *,
-        pool_min: int = 1,
         pool_max: int = 10,
         statement_timeout: float | None = 30.0,
         connect_timeout: float = 10.0,
@@ -257,11 +341,11 @@ class PostgresStore(Store):
         """``retry_for``: how long an append keeps retrying while the server is unreachable
         before it raises ``StoreError`` (agents wait out a restart; they don't lose a decision).
         ``poll_interval``: how often a follower reads even without a notification."""
-        self._psycopg, self._pool_mod = _driver()
+        self._psycopg = _driver()
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://") :]
         self._conninfo = url
-        self.pool_min, self.pool_max = pool_min, pool_max
+        self.pool_max = pool_max
         self.statement_timeout = statement_timeout
         self.connect_timeout = connect_timeout
         self.retry_for = retry_for
@@ -269,7 +353,11 @@ class PostgresStore(Store):
         self._where = self._describe(url)
         #: What the CLI and the console show: the URL without its password (or query string).
         self.url = f"postgresql://{self._where}"
-        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        # Weak keys: a loop that is gone takes its pool's entry with it (and the loop-shutdown hook
+        # or the finalizer below has closed that pool's connections).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        # A store dropped without close() returns its connections when it is collected.
+        self._finalizer = weakref.finalize(self, _close_pools, self._loops)
         self._opened = False
         self._closed = False
         #: Why the database can't be reached right now, or None. Operations and followers keep
@@ -312,8 +400,6 @@ class PostgresStore(Store):
 
     def _is_disconnect(self, exc: BaseException) -> bool:
         pg = self._psycopg
-        if isinstance(exc, self._pool_mod.PoolTimeout):
-            return True
         if isinstance(exc, pg.errors.QueryCanceled):
             return False
         return isinstance(exc, (pg.OperationalError, pg.InterfaceError))
@@ -329,19 +415,25 @@ class PostgresStore(Store):
         followers (``hitl-follow``) from its pooled connections (``hitl``).
         """
         try:
-            conn = await self._psycopg.AsyncConnection.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=max(1, int(self.connect_timeout)),
-                application_name=application_name,
-            )
+            conn = await self._raw_connect(application_name)
         except Exception as exc:
             raise self._error("connecting", exc) from None
+        return conn
+
+    async def _raw_connect(self, application_name: str = "hitl") -> Any:
+        """A new configured autocommit connection; psycopg's own error when that fails (the
+        retry loops tell a refused or lost connection, worth retrying, from the rest)."""
+        conn = await self._psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=max(1, int(self.connect_timeout)),
+            application_name=application_name,
+        )
         try:
             await self._configure(conn)
-        except Exception as exc:
-            await conn.close()
-            raise self._error("configuring the connection", exc) from None
+        except BaseException:
+            _finish(conn)
+            raise
         return conn
 
     def _loop_state(self) -> _LoopState:
@@ -350,30 +442,19 @@ class PostgresStore(Store):
         if state is None:
             if self._closed:
                 raise StoreError(f"PostgreSQL store at {self._where} is closed")
-            pool = self._pool_mod.AsyncConnectionPool(
-                self._conninfo,
-                min_size=self.pool_min,
-                max_size=self.pool_max,
-                open=False,
-                kwargs={
-                    "autocommit": True,
-                    "connect_timeout": max(1, int(self.connect_timeout)),
-                    "application_name": "hitl",
-                },
-                configure=self._configure,
-                timeout=self.connect_timeout,
-                reconnect_timeout=max(self.retry_for, 1.0),
-                name=f"hitl {self._where}",
-            )
+            pool = _Pool(self._raw_connect, self.pool_max, self._psycopg.pq.TransactionStatus.IDLE)
             state = self._loops[loop] = _LoopState(pool)
+            # When this loop is collected without having shut down through asyncio.run (a loop
+            # closed by hand), its connections go with it.
+            weakref.finalize(loop, pool.close_now)
         return state
 
-    async def _pool(self) -> Any:
+    async def _pool(self) -> _Pool:
         state = self._loop_state()
-        pool = state.pool
-        if pool.closed:
-            await pool.open(wait=False)
-        return pool
+        if state.closer is None:
+            state.closer = _close_at_loop_shutdown(state.pool)
+            await state.closer.__anext__()  # registers it with the loop's shutdown_asyncgens
+        return state.pool
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -438,24 +519,17 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         self._closed = True
-        loops, self._loops = self._loops, {}
         running = asyncio.get_running_loop()
-        for loop, state in loops.items():
-            if loop is running:
-                if state.flusher is not None and not state.flusher.done():
-                    await asyncio.wait([state.flusher], timeout=self.connect_timeout)
-                await state.pool.close()
-            elif not loop.is_closed():
-                # Another loop's pool (e.g. the sync facade's) must be closed on its own loop: on
-                # its thread while it runs, or — once the facade has stopped it — in a helper thread.
-                try:
-                    if loop.is_running():
-                        fut = asyncio.run_coroutine_threadsafe(state.pool.close(), loop)
-                        await asyncio.wait_for(asyncio.wrap_future(fut), timeout=5)
-                    else:
-                        await asyncio.to_thread(loop.run_until_complete, state.pool.close())
-                except Exception as exc:
-                    log.debug("could not close the pool of another event loop: %s", exc)
+        states = list(self._loops.items())
+        self._loops.clear()
+        for loop, state in states:
+            if loop is running and state.flusher is not None and not state.flusher.done():
+                # Let queued appends finish on this loop; another loop's (the sync facade's)
+                # callers have returned or will get a connection error.
+                await asyncio.wait([state.flusher], timeout=self.connect_timeout)
+            # Closing is synchronous (no I/O beyond the socket's close), so any loop's pool can
+            # be closed from here, whether that loop runs, has stopped or is gone.
+            state.pool.close_now()
         self._opened = False
 
     # -- append: group commit --------------------------------------------------------------
