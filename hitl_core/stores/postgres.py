@@ -47,17 +47,17 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..canonical import canonical_json
 from ..errors import ConflictError, DuplicateTaskError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
+from ..transitions import TRANSITIONS
 from .base import Store
 
 log = logging.getLogger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
 
@@ -150,7 +150,201 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $fn$;
     """,
+    # 1 -> 2: least privilege that holds. Writes go only through hitl_append, now SECURITY DEFINER
+    # with a fixed search_path, which checks each transition against hitl_transitions (the
+    # Python table, TRANSITIONS, as rows) and the snapshot against the event, and hashes the
+    # event's columns itself. Day-to-day roles keep SELECT and EXECUTE, nothing else.
+    "",  # filled in below from TRANSITIONS: see _migration_2()
 )
+
+_OLD_APPEND = "hitl_append(text, integer, text, integer, text, text, text, text, text, bigint, text, text)"
+APPEND_SIGNATURE = "hitl_append(text, integer, integer, text, text, text, text, text, bigint, text, text)"
+
+#: What hitl_append can be called with and may find in the tables; also the grants' subject.
+TABLES = ("hitl_schema_version", "hitl_transitions", "hitl_chain_head", "hitl_tasks", "hitl_events")
+
+
+def transition_rows() -> list[tuple[str, str | None, str]]:
+    """``TRANSITIONS`` as ``(action, from_state, to_state)`` rows: what ``hitl_transitions`` holds."""
+    return sorted(
+        (
+            (action, None if src is None else src.value, dst.value)
+            for action, moves in TRANSITIONS.items()
+            for src, dst in moves.items()
+        ),
+        key=lambda row: (row[0], row[1] or ""),
+    )
+
+
+def _literal(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    if not value.replace("_", "").isalnum():  # actions and states are plain words
+        raise ValueError(f"unexpected character in {value!r}")
+    return f"'{value}'"
+
+
+def _transitions_sql() -> str:
+    """Make ``hitl_transitions`` hold exactly ``transition_rows()``: generated from the Python
+    table each time, never a second hand-written copy. A later change to ``TRANSITIONS`` needs a
+    migration that runs this again (``open`` refuses a database whose table differs)."""
+    values = ",\n        ".join(f"({_literal(a)}, {_literal(f)}, {_literal(t)})" for a, f, t in transition_rows())
+    return f"DELETE FROM hitl_transitions;\nINSERT INTO hitl_transitions (action, from_state, to_state) VALUES\n        {values};\n"
+
+
+def _migration_2() -> str:
+    return (
+        """
+    CREATE TABLE hitl_transitions (
+        action text NOT NULL,
+        from_state text,
+        to_state text NOT NULL
+    );
+    CREATE UNIQUE INDEX hitl_transitions_move ON hitl_transitions (action, coalesce(from_state, ''));
+    """
+        + _transitions_sql()
+        + f"""
+    CREATE FUNCTION hitl_append(
+        p_task_id text, p_expected integer, p_version integer, p_action text, p_from text, p_to text,
+        p_actor_id text, p_actor_source text, p_at bigint, p_data text, p_snapshot text,
+        OUT status integer, OUT seq bigint, OUT prev_hash text, OUT hash text,
+        OUT current_version integer, OUT current_state text
+    ) LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+    -- Runs as the schema's owner, so a caller needs no privilege on the tables; it must therefore
+    -- check everything a caller could forge. status 0: appended; 1: the task exists (p_expected
+    -- was NULL); 2: the version moved (compare-and-set lost). Anything forged raises.
+    DECLARE
+        head_seq bigint;
+        head_hash text;
+        snap jsonb;
+        n integer;
+    BEGIN
+        IF p_task_id IS NULL OR p_version IS NULL OR p_action IS NULL OR p_to IS NULL OR p_at IS NULL
+           OR p_data IS NULL OR p_snapshot IS NULL THEN
+            RAISE EXCEPTION 'hitl_append refused: task, version, action, to-state, time, data and snapshot are required';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM hitl_transitions t WHERE t.action = p_action
+                       AND t.from_state IS NOT DISTINCT FROM p_from AND t.to_state = p_to) THEN
+            RAISE EXCEPTION 'hitl_append refused: % from % to % is not a legal transition',
+                p_action, coalesce(p_from, '(new task)'), p_to;
+        END IF;
+        IF (p_expected IS NULL) <> (p_from IS NULL) THEN
+            RAISE EXCEPTION 'hitl_append refused: a new task has no from-state and an existing one has one';
+        END IF;
+        IF p_version IS DISTINCT FROM coalesce(p_expected, 0) + 1 THEN
+            RAISE EXCEPTION 'hitl_append refused: version % does not follow version %', p_version, coalesce(p_expected, 0);
+        END IF;
+        BEGIN
+            snap := p_snapshot::jsonb;
+            IF jsonb_typeof(p_data::jsonb) IS DISTINCT FROM 'object' THEN
+                RAISE EXCEPTION 'the event data is not a JSON object';
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'hitl_append refused: %', SQLERRM;
+        END;
+        IF jsonb_typeof(snap) IS DISTINCT FROM 'object' OR snap->>'task_id' IS DISTINCT FROM p_task_id
+           OR snap->>'state' IS DISTINCT FROM p_to OR snap->'version' IS DISTINCT FROM to_jsonb(p_version) THEN
+            RAISE EXCEPTION 'hitl_append refused: the snapshot (task %, state %, version %) does not match the event (task %, state %, version %)',
+                snap->>'task_id', snap->>'state', snap->>'version', p_task_id, p_to, p_version;
+        END IF;
+
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM hitl_chain_head h WHERE h.id FOR UPDATE;
+        seq := head_seq + 1;
+        IF p_expected IS NULL THEN
+            INSERT INTO hitl_tasks (task_id, state, version, last_seq, snapshot)
+            VALUES (p_task_id, p_to, p_version, seq, p_snapshot)
+            ON CONFLICT (task_id) DO NOTHING;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                SELECT t.version, t.state INTO current_version, current_state
+                FROM hitl_tasks t WHERE t.task_id = p_task_id;
+                status := 1; seq := NULL;
+                RETURN;
+            END IF;
+        ELSE
+            UPDATE hitl_tasks t SET state = p_to, version = p_version, last_seq = seq, snapshot = p_snapshot
+            WHERE t.task_id = p_task_id AND t.version = p_expected AND t.state = p_from;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                SELECT t.version, t.state INTO current_version, current_state
+                FROM hitl_tasks t WHERE t.task_id = p_task_id;
+                IF current_version = p_expected THEN
+                    RAISE EXCEPTION 'hitl_append refused: task % is %, not % (the event''s from-state)',
+                        p_task_id, current_state, p_from;
+                END IF;
+                status := 2; seq := NULL;
+                RETURN;
+            END IF;
+        END IF;
+        -- The same bytes hitl_core.canonical.event_hash hashes: prev, newline, canonical JSON of
+        -- [seq, task_id, version, action, from, to, actor_id, actor_source, at, data]. to_json
+        -- escapes a string exactly as Python's json.dumps(ensure_ascii=False) does.
+        prev_hash := head_hash;
+        hash := encode(sha256(convert_to(
+            head_hash || E'\\n[' || seq::text || ',' || to_json(p_task_id)::text || ',' || p_version::text
+            || ',' || to_json(p_action)::text || ',' || coalesce(to_json(p_from)::text, 'null')
+            || ',' || to_json(p_to)::text || ',' || coalesce(to_json(p_actor_id)::text, 'null')
+            || ',' || coalesce(to_json(p_actor_source)::text, 'null') || ',' || p_at::text
+            || ',' || p_data || ']', 'UTF8')), 'hex');
+        INSERT INTO hitl_events (seq, task_id, version, action, from_state, to_state, actor_id,
+                                 actor_source, at, data, prev_hash, hash)
+        VALUES (seq, p_task_id, p_version, p_action, p_from, p_to, p_actor_id, p_actor_source,
+                p_at, p_data, prev_hash, hash);
+        UPDATE hitl_chain_head h SET seq = hitl_append.seq, hash = hitl_append.hash WHERE h.id;
+        PERFORM pg_notify('hitl_events', seq::text);
+        status := 0;
+    END
+    $fn$;
+    REVOKE ALL ON FUNCTION {APPEND_SIGNATURE} FROM PUBLIC;
+    DO $mig$
+    DECLARE
+        home text := (SELECT c.relnamespace::regnamespace::text FROM pg_class c WHERE c.oid = 'hitl_tasks'::regclass);
+        r record;
+    BEGIN
+        -- pg_catalog first, then only hitl's own schema, pg_temp last (PostgreSQL's "Writing
+        -- SECURITY DEFINER Functions Safely"): nothing a caller creates elsewhere is found.
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %s, pg_temp',
+                       '{APPEND_SIGNATURE}', home);
+        -- Whoever could run the old function may run the new one (PUBLIC excepted: it had
+        -- EXECUTE by default, which is exactly what must not carry over).
+        FOR r IN SELECT DISTINCT a.grantee FROM pg_proc p, aclexplode(p.proacl) a
+                 WHERE p.oid = '{_OLD_APPEND}'::regprocedure AND a.privilege_type = 'EXECUTE'
+                   AND a.grantee <> 0 AND a.grantee <> p.proowner LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', '{APPEND_SIGNATURE}', pg_get_userbyid(r.grantee));
+        END LOOP;
+        -- Nobody but the owner writes hitl's tables any more: take back what the old README's
+        -- grants gave (INSERT, UPDATE) and anything else that writes.
+        FOR r IN SELECT DISTINCT c.relname, a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                 WHERE c.relnamespace = home::regnamespace AND c.relname LIKE 'hitl\\_%' AND c.relkind = 'r'
+                   AND a.grantee <> c.relowner AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') LOOP
+            EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s.%I FROM %s', home, r.relname,
+                           CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r.grantee)) END);
+        END LOOP;
+    END
+    $mig$;
+    DROP FUNCTION {_OLD_APPEND};
+    """
+    )
+
+
+MIGRATIONS = (*MIGRATIONS[:1], _migration_2())
+
+
+def grant_sql(role: str, schema: str = "public") -> str:
+    """The SQL an administrator runs to let ``role`` use hitl day to day (agents and consoles):
+    read hitl's tables and run ``hitl_append``, nothing else. The README's grants are this
+    function's output; the tests log in as a role given exactly these."""
+    for name in (role, schema):
+        if not name.replace("_", "").isalnum() or not name.isascii():
+            raise ValueError(f"{name!r}: use a plain identifier (letters, digits, underscores)")
+    tables = ", ".join(f"{schema}.{t}" for t in TABLES)
+    return (
+        f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC;\n"
+        f"GRANT USAGE ON SCHEMA {schema} TO {role};\n"
+        f"GRANT SELECT ON {tables} TO {role};\n"
+        f"GRANT EXECUTE ON FUNCTION {schema}.{APPEND_SIGNATURE} TO {role};\n"
+    )
+
 
 # Explicit casts: psycopg picks int2/int4/int8/numeric by a number's size, and the function must
 # resolve (and an out-of-range version fail as such) whatever the values are.
@@ -161,8 +355,8 @@ _GET_SQL = (
     "WHERE t.task_id = %s ORDER BY e.seq"
 )
 _APPEND_SQL = (
-    "SELECT * FROM hitl_append(%s::text, %s::integer, %s::text, %s::integer, %s::text, %s::text, "
-    "%s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)"
+    "SELECT * FROM hitl_append(%s::text, %s::integer, %s::integer, %s::text, %s::text, %s::text, "
+    "%s::text, %s::text, %s::bigint, %s::text, %s::text)"
 )
 _MAX_BATCH = 256
 
@@ -209,29 +403,17 @@ class _Pending:
         self.task = task
         self.future = future
         self.params = (
-            task.task_id,
+            event.task_id,
             expected,
-            task.state.value,
-            task.version,
-            task.snapshot_json(),
+            event.version,
             event.action,
             event.from_state.value if event.from_state is not None else None,
+            event.to_state.value,
             event.actor_id,
             event.actor_source,
             event.at,
             event.data_json(),
-            canonical_json(
-                [
-                    event.task_id,
-                    event.version,
-                    event.action,
-                    event.from_state.value if event.from_state is not None else None,
-                    event.to_state.value,
-                    event.actor_id,
-                    event.actor_source,
-                    event.at,
-                ]
-            )[1:-1],
+            task.snapshot_json(),
         )
 
 
@@ -501,7 +683,9 @@ class PostgresStore(Store):
         if version is not None:
             self._check_version(version)
             if version == SCHEMA_VERSION:
-                return  # the common case: no lock, no DDL, works for a role without CREATE
+                # The common case: no lock, no DDL, works for a role without CREATE.
+                await self._check_transitions(conn)
+                return
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
             version = await self._schema_version(conn)  # another process may have migrated meanwhile
@@ -516,6 +700,18 @@ class PostgresStore(Store):
                 await conn.execute(MIGRATIONS[target - 1])
                 await conn.execute("INSERT INTO hitl_schema_version (version) VALUES (%s)", (target,))
                 log.info("migrated %s to hitl schema version %d", self._where, target)
+        await self._check_transitions(conn)
+
+    async def _check_transitions(self, conn: Any) -> None:
+        """The database checks appends against its own copy of the transition table: refuse to
+        run if it is not this hitl's (a changed ``TRANSITIONS`` shipped without a migration)."""
+        rows = await (await conn.execute("SELECT action, from_state, to_state FROM hitl_transitions")).fetchall()
+        if sorted(rows, key=lambda r: (r[0], r[1] or "")) != transition_rows():
+            raise StoreError(
+                f"PostgreSQL database {self._where}: its transition table (hitl_transitions) differs "
+                "from this hitl's, so the database would refuse or allow the wrong moves; this hitl "
+                "needs a schema migration that updates it"
+            )
 
     async def close(self) -> None:
         self._closed = True

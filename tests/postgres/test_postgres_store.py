@@ -28,10 +28,14 @@ def machine(url: str) -> HITLStateMachine:
 
 
 def new_task(
-    task_id: str, version: int = 1, state: TaskState = TaskState.RUNNING, from_state: TaskState | None = None
+    task_id: str,
+    version: int = 1,
+    state: TaskState = TaskState.RUNNING,
+    from_state: TaskState | None = None,
+    action: str = "start",
 ) -> tuple[EventRecord, TaskRecord]:
     at = now_us()
-    event = EventRecord(task_id, version, "start", from_state, state, "agent", "agent", at, {"n": version})
+    event = EventRecord(task_id, version, action, from_state, state, "agent", "agent", at, {"n": version})
     return event, TaskRecord(task_id=task_id, state=state, version=version, created_at=at, updated_at=at)
 
 
@@ -59,7 +63,7 @@ async def test_open_creates_the_schema_and_records_its_version(pg_url: str) -> N
     with psycopg.connect(pg_url) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM hitl_schema_version")]
         indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename LIKE 'hitl_%'")}
-    assert versions == [SCHEMA_VERSION]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
     assert {"hitl_tasks_state_last_seq", "hitl_events_task_version"} <= indexes
 
 
@@ -96,9 +100,14 @@ async def test_append_is_compare_and_set(pg_url: str) -> None:
         dup_event, dup_task = new_task("t")
         with pytest.raises(DuplicateTaskError, match="'t' already exists"):
             await store.append(dup_event, dup_task, None)
-        stale_event, stale_task = new_task("t", version=2, from_state=TaskState.RUNNING)
+        stale_event, stale_task = new_task(
+            "t", version=2, state=TaskState.AWAITING_APPROVAL, from_state=TaskState.RUNNING, action="request_approval"
+        )
+        ahead_event, ahead_task = new_task(
+            "t", version=6, state=TaskState.AWAITING_APPROVAL, from_state=TaskState.RUNNING, action="request_approval"
+        )
         with pytest.raises(ConflictError, match="expected version 5, found 1"):
-            await store.append(stale_event, stale_task, 5)
+            await store.append(ahead_event, ahead_task, 5)
         assert await store.last_seq() == 1  # nothing written by the losers
         await store.append(stale_event, stale_task, 1)
         assert stale_event.seq == 2 and stale_event.prev_hash == event.hash
