@@ -312,6 +312,12 @@ def _migration_2() -> str:
                    AND a.grantee <> 0 AND a.grantee <> p.proowner LOOP
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', '{APPEND_SIGNATURE}', pg_get_userbyid(r.grantee));
         END LOOP;
+        -- Whoever could read the tasks may read the new table (the store reads it at open).
+        FOR r IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                 WHERE c.oid = 'hitl_tasks'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner LOOP
+            EXECUTE format('GRANT SELECT ON %s.hitl_transitions TO %s', home,
+                           CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r.grantee)) END);
+        END LOOP;
         -- Nobody but the owner writes hitl's tables any more: take back what the old README's
         -- grants gave (INSERT, UPDATE) and anything else that writes.
         FOR r IN SELECT DISTINCT c.relname, a.grantee FROM pg_class c, aclexplode(c.relacl) a

@@ -408,27 +408,3 @@ async def test_statement_timeout_is_a_clear_error_and_writes_nothing(pg_url: str
         assert await store.last_seq() == 1
     finally:
         await store.close()
-
-
-async def test_a_role_with_only_table_privileges_can_use_a_migrated_database(
-    pg_cluster: LocalCluster, pg_url: str
-) -> None:
-    """What the README promises: after the first migration, SELECT/INSERT/UPDATE and EXECUTE suffice."""
-    owner = PostgresStore(pg_url)
-    await owner.open()  # the first open migrates, as the database owner
-    await owner.close()
-    dbname = pg_url.rsplit("/", 1)[1]
-    role = f"agent_{dbname[-8:]}"
-    pg_cluster.psql(
-        f"CREATE ROLE {role} LOGIN PASSWORD 'agentpw'; "
-        f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
-        f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}; "
-        f"GRANT EXECUTE ON FUNCTION hitl_append TO {role}",
-        dbname=dbname,
-    )
-    url = pg_cluster.url(dbname, user=role, password="agentpw")
-    async with machine(url) as m:
-        await m.start_task("t")
-        await m.request_approval("t", "ok?")
-        await m.approve("t", "op")
-        assert (await m.verify()).ok
