@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_cluster import LocalCluster
+from pg_cluster import LocalCluster, require_psycopg
 
 from hitl_core import HITLStateMachine, StoreError, TaskState
 from hitl_core.canonical import canonical_json, now_us
@@ -21,7 +21,7 @@ from hitl_core.records import EventRecord, TaskRecord
 from hitl_core.stores.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore, grant_sql, transition_rows
 from hitl_core.transitions import TRANSITIONS
 
-psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+psycopg = require_psycopg()
 
 README = Path(__file__).parents[2] / "README.md"
 APPEND = "SELECT * FROM public.hitl_append(%s::text, %s::integer, %s::integer, %s::text, %s::text, %s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)"

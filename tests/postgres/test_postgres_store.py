@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from pg_cluster import PASSWORD, LocalCluster, free_port
+from pg_cluster import PASSWORD, LocalCluster, free_port, require_psycopg
 
 from hitl_core import (
     AlreadyDecidedError,
@@ -20,7 +20,7 @@ from hitl_core.canonical import now_us
 from hitl_core.records import EventRecord, TaskRecord
 from hitl_core.stores.postgres import SCHEMA_VERSION, PostgresStore
 
-psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+psycopg = require_psycopg()
 
 
 def machine(url: str) -> HITLStateMachine:
@@ -376,7 +376,7 @@ async def test_unreachable_host_is_a_clear_error_naming_the_host(pg_url: str) ->
 
 
 async def test_invalid_url_is_a_clear_error() -> None:
-    pytest.importorskip("psycopg")
+    require_psycopg()
     with pytest.raises(StoreError, match="not a valid PostgreSQL URL"):
         PostgresStore("postgresql://user:pw@host:notaport:/x?bogus_option=1")
 
