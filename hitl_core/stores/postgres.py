@@ -39,6 +39,7 @@ closed does not keep its connections until the process exits.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -435,6 +436,21 @@ def _finish(conn: Any) -> None:
         pass
 
 
+async def _open_connection(
+    psycopg: Any, conninfo: str, connect_timeout: float, statement_timeout: float | None, application_name: str
+) -> Any:
+    conn = await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, connect_timeout=max(1, int(connect_timeout)), application_name=application_name
+    )
+    try:
+        if statement_timeout is not None:
+            await conn.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+    except BaseException:
+        _finish(conn)
+        raise
+    return conn
+
+
 class _Pool:
     """At most ``max_size`` connections for one event loop, made on demand by the task that needs
     one (so a cancellation reaches that task as usual) and kept while idle.
@@ -592,10 +608,6 @@ class PostgresStore(Store):
             return False
         return isinstance(exc, (pg.OperationalError, pg.InterfaceError))
 
-    async def _configure(self, conn: Any) -> None:
-        if self.statement_timeout is not None:
-            await conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
-
     async def _connect(self, application_name: str = "hitl") -> Any:
         """A new autocommit connection, or ``StoreError`` naming the host (never the password).
 
@@ -608,21 +620,12 @@ class PostgresStore(Store):
             raise self._error("connecting", exc) from None
         return conn
 
-    async def _raw_connect(self, application_name: str = "hitl") -> Any:
+    def _raw_connect(self, application_name: str = "hitl") -> Any:
         """A new configured autocommit connection; psycopg's own error when that fails (the
         retry loops tell a refused or lost connection, worth retrying, from the rest)."""
-        conn = await self._psycopg.AsyncConnection.connect(
-            self._conninfo,
-            autocommit=True,
-            connect_timeout=max(1, int(self.connect_timeout)),
-            application_name=application_name,
+        return _open_connection(
+            self._psycopg, self._conninfo, self.connect_timeout, self.statement_timeout, application_name
         )
-        try:
-            await self._configure(conn)
-        except BaseException:
-            _finish(conn)
-            raise
-        return conn
 
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
@@ -630,7 +633,12 @@ class PostgresStore(Store):
         if state is None:
             if self._closed:
                 raise StoreError(f"PostgreSQL store at {self._where} is closed")
-            pool = _Pool(self._raw_connect, self.pool_max, self._psycopg.pq.TransactionStatus.IDLE)
+            # The pool must not hold the store (a loop's finalizer holds the pool): it gets what
+            # a connection needs, not a bound method, so an unclosed store can be collected.
+            connect = functools.partial(
+                _open_connection, self._psycopg, self._conninfo, self.connect_timeout, self.statement_timeout, "hitl"
+            )
+            pool = _Pool(connect, self.pool_max, self._psycopg.pq.TransactionStatus.IDLE)
             state = self._loops[loop] = _LoopState(pool)
             # When this loop is collected without having shut down through asyncio.run (a loop
             # closed by hand), its connections go with it.
@@ -888,8 +896,12 @@ class PostgresStore(Store):
                     self.problem = None
                 return results
             except Exception as exc:
-                if not self._is_disconnect(exc) or loop.time() + delay > deadline:
+                if not self._is_disconnect(exc):
                     raise self._error(what, exc) from None
+                if loop.time() + delay > deadline:
+                    raise self._error(
+                        f"{what} (retried for {self.retry_for:g}s; the database is unreachable)", exc
+                    ) from None
                 self.problem = self._unreachable(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
