@@ -485,10 +485,20 @@ class _Pool:
                 yield conn
             finally:
                 self._in_use.discard(conn)
+                if conn.closed:
+                    # Lost (the server restarted, or the network broke): the idle connections made
+                    # before it most likely are too, and each would cost a failed try and a
+                    # backoff to find out. Drop them; the next caller connects afresh.
+                    self._drop_idle()
                 if self.closed or conn.closed or conn.pgconn.transaction_status != self._idle_status:
                     _finish(conn)
                 else:
                     self._idle.append(conn)
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            _finish(conn)
 
     def close_now(self) -> None:
         """Close every connection, at once and synchronously (connections in use are closed

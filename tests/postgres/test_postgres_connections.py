@@ -13,11 +13,19 @@ import pytest
 from pg_cluster import LocalCluster, free_port, require_psycopg
 
 from hitl_core import HITLStateMachine, StoreError, TaskState
+from hitl_core.canonical import now_us
+from hitl_core.records import EventRecord, TaskRecord
 from hitl_core.stores.postgres import PostgresStore
 
 psycopg = require_psycopg()
 
 SCRIPTS = Path(__file__).with_name("pg_unclosed.py")
+
+
+def new_task(task_id: str) -> tuple[EventRecord, TaskRecord]:
+    at = now_us()
+    event = EventRecord(task_id, 1, "start", None, TaskState.RUNNING, "agent", "agent", at, {})
+    return event, TaskRecord(task_id=task_id, state=TaskState.RUNNING, version=1, created_at=at, updated_at=at)
 
 
 def hitl_connections(admin_url: str) -> int:
@@ -139,3 +147,27 @@ async def test_server_down_gives_store_error_not_a_hang(own_cluster: LocalCluste
     with pytest.raises(StoreError, match="connecting failed"):
         await PostgresStore(nowhere, retry_for=3.0, connect_timeout=2.0).open()
     assert time.monotonic() - started < 3.0 + 10
+
+
+async def test_after_a_server_restart_one_failed_try_clears_the_pool(own_cluster: LocalCluster) -> None:
+    """Every idle pooled connection dies with the server. The first read that finds one broken
+    drops them all, so the next try connects afresh instead of finding the others one backoff
+    at a time: a read right after the restart succeeds well within a short ``retry_for``."""
+    url = own_cluster.create_database()
+    store = PostgresStore(url, retry_for=2.0, pool_max=8)
+    await store.open()
+    try:
+        await store.append(*new_task("t"), None)
+
+        async def hold_a_connection() -> None:  # eight at once: eight idle connections afterwards
+            pool = await store._pool()
+            async with pool.connection() as conn:
+                await conn.execute("SELECT pg_sleep(0.2)")
+
+        await asyncio.gather(*(hold_a_connection() for _ in range(8)))
+        assert await asyncio.to_thread(hitl_connections, url) == 8
+        await asyncio.to_thread(own_cluster.restart, "fast")
+        record = await store.get("t")  # 0.05 + 0.1 + ... for eight dead connections would pass 2 s
+        assert record is not None and record.version == 1
+    finally:
+        await store.close()
