@@ -211,7 +211,8 @@ def test_append_refuses_an_illegal_transition_server_side(migrated: str, agent: 
             forged(snapshot={"task_id": "t", "state": "awaiting_approval", "version": 7}),
             "does not match the event",
         ),
-        "snapshot that is not JSON": ((*forged()[:10], "not json"), "hitl_append refused: invalid input"),
+        "snapshot that is not JSON": ((*forged()[:10], "not json"), "invalid input syntax for type json"),
+        "event data that is a JSON list": ((*forged()[:9], "[]", forged()[10]), "the event data is not a JSON object"),
         "skipped version": (
             forged(version=3, snapshot={"task_id": "t", "state": "awaiting_approval", "version": 3}),
             "version 3 does not follow version 1",
