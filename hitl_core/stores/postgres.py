@@ -462,7 +462,6 @@ class _Pool:
         self._connect = connect
         self._slots = asyncio.Semaphore(max_size)
         self._idle: list[Any] = []
-        self._in_use: set[Any] = set()
         self._idle_status = idle_status
         self.closed = False
 
@@ -471,6 +470,8 @@ class _Pool:
         if self.closed:
             raise StoreError("the connection pool is closed")
         async with self._slots:
+            if self.closed:
+                raise StoreError("the connection pool is closed")
             conn = None
             while self._idle:
                 candidate = self._idle.pop()
@@ -479,11 +480,9 @@ class _Pool:
                     break
             if conn is None:
                 conn = await self._connect()
-            self._in_use.add(conn)
             try:
                 yield conn
             finally:
-                self._in_use.discard(conn)
                 if conn.closed:
                     # Lost (the server restarted, or the network broke): the idle connections made
                     # before it most likely are too, and each would cost a failed try and a
@@ -500,12 +499,11 @@ class _Pool:
             _finish(conn)
 
     def close_now(self) -> None:
-        """Close every connection, at once and synchronously (connections in use are closed
-        under their user, who gets a connection error, as when the server goes away)."""
+        """Close the idle connections at once, synchronously; one in use is closed when its user
+        gives it back. (Closing it under its user could pull a socket from under a libpq call
+        running on another thread: the synchronous facade's loop runs in one.)"""
         self.closed = True
-        conns, self._idle = [*self._idle, *self._in_use], []
-        for conn in conns:
-            _finish(conn)
+        self._drop_idle()
 
 
 async def _close_at_loop_shutdown(pool: _Pool) -> AsyncGenerator[None, None]:

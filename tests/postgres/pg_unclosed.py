@@ -38,6 +38,16 @@ def hitl_connections(admin_url: str) -> int:
     return int(row[0]) if row else -1
 
 
+def describe(admin_url: str) -> str:
+    """What the connections left are (for the test's failure message)."""
+    with psycopg.connect(admin_url, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT application_name, state, query FROM pg_stat_activity "
+            "WHERE application_name IN ('hitl', 'hitl-follow')"
+        ).fetchall()
+    return f" {rows}"
+
+
 def main(url: str, admin_url: str, runs: int) -> None:
     for n in range(runs):
         asyncio.run(script(url, n))
@@ -47,7 +57,7 @@ def main(url: str, admin_url: str, runs: int) -> None:
             if left == 0:
                 break
             time.sleep(0.05)
-        print(f"run {n}: {left} hitl connection(s) left", flush=True)
+        print(f"run {n}: {left} hitl connection(s) left{describe(admin_url) if left else ''}", flush=True)
 
 
 if __name__ == "__main__":
