@@ -171,3 +171,65 @@ async def test_after_a_server_restart_one_failed_try_clears_the_pool(own_cluster
         assert record is not None and record.version == 1
     finally:
         await store.close()
+
+
+def sessions_named(admin_url: str, application_name: str) -> int:
+    with psycopg.connect(admin_url, connect_timeout=10) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchone()
+    return int(row[0]) if row else -1
+
+
+async def test_a_connection_attempt_cancelled_after_the_server_started_the_session_closes_it_at_once(
+    pg_cluster: LocalCluster, pg_url: str
+) -> None:
+    """A proxy holds back the server's last startup message (ReadyForQuery), so the session exists
+    on the server while the attempt still waits; the attempt is cancelled (as the end of
+    ``asyncio.run`` cancels a follower that is connecting) and its task kept (as the machine
+    keeps its follower task). With garbage collection off, the session must still end."""
+    held = asyncio.Event()
+    pipes: list[asyncio.Task[None]] = []
+
+    async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", pg_cluster.port)
+
+        async def upstream() -> None:
+            while data := await client_reader.read(65536):
+                server_writer.write(data)
+                await server_writer.drain()
+            server_writer.close()  # the client hung up: so does the session
+
+        async def downstream() -> None:
+            while data := await server_reader.read(65536):
+                if b"Z\x00\x00\x00\x05" in data:  # ReadyForQuery: the session is up; never deliver it
+                    held.set()
+                    return
+                client_writer.write(data)
+                await client_writer.drain()
+
+        pipes.extend([asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())])
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    store = PostgresStore(pg_url.replace(f":{pg_cluster.port}/", f":{port}/"), connect_timeout=60)
+    gc.disable()
+    try:
+        attempt = asyncio.ensure_future(store._raw_connect("hitl-cut-short"))
+        await asyncio.wait_for(held.wait(), 60)
+        assert await asyncio.to_thread(sessions_named, pg_url, "hitl-cut-short") == 1
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        left = 1
+        for _ in range(300):
+            left = await asyncio.to_thread(sessions_named, pg_url, "hitl-cut-short")
+            if left == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert left == 0 and attempt.cancelled()
+    finally:
+        gc.enable()
+        for pipe in pipes:
+            pipe.cancel()
+        proxy.close()
