@@ -1108,18 +1108,20 @@ class HITLStateMachine:
         while True:
             try:
                 async for event in store.follow(after):
-                    after = event.seq
                     backoff = 0.05
                     if event.task_id in self._waiters or event.task_id in self._pause_flags:
                         record = await store.get(event.task_id)
                         if record is not None:
                             self._wake(record)
+                    # Only now: if reading the task failed (the store went away), the follower
+                    # starts again before this event, and its waiter is still woken.
+                    after = event.seq
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("following %s failed (%r); retrying in %.2fs", store.url, exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)  # a store that is back is noticed within 2 s
                 # Anything decided meanwhile is caught up by ``after``; re-check the waiters'
                 # tasks too, in case the failure hid a decision from this follower.
                 for task_id in list(self._waiters) + list(self._pause_flags):

@@ -1144,7 +1144,9 @@ class PostgresStore(Store):
                             pass
                         conn = None
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0) * (0.8 + 0.4 * random.random())
+                    # At most ~2 s between attempts: a server that is back is noticed soon after
+                    # (a waiting agent's wake-up waits on it), and one attempt in 2 s costs nothing.
+                    delay = min(delay * 2, 2.0) * (0.8 + 0.4 * random.random())
         finally:
             if conn is not None:
                 await conn.close()
