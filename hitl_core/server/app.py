@@ -570,14 +570,20 @@ _OPEN = {"healthz": healthz, "metrics": metrics}
 
 def create_app(server: Server) -> Starlette:
     """The app. Its lifespan is the caller's business (``run.py`` starts and stops ``server``)."""
+
+    def open_route(fn: Callable[[Server, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            return await fn(server, request)
+
+        return run
+
     routes = []
     for method, path, op_id, body, _summary in api.ROUTES:
         if op_id in _OPEN:
-            fn = _OPEN[op_id]
-            routes.append(Route(path, (lambda f: lambda request: f(server, request))(fn), methods=[method]))
+            routes.append(Route(path, open_route(_OPEN[op_id]), methods=[method]))
         else:
             routes.append(Route(path, endpoint(server, _HANDLERS[op_id], body), methods=[method]))
-    routes.append(Route("/openapi.json", lambda request: openapi(server, request), methods=["GET"]))
+    routes.append(Route("/openapi.json", open_route(openapi), methods=["GET"]))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
