@@ -207,3 +207,11 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+if __name__ == "__main__":  # python -m hitl_core.server.api > docs/openapi.json
+    import json
+    import sys
+
+    json.dump(openapi_document(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
