@@ -105,26 +105,33 @@ def _ts(value: str | None) -> datetime | None:
 
 
 class TokenStore:
-    """The token file. Thread-safe; every call opens its own short connection (WAL, busy timeout)."""
+    """The token file. Thread-safe: one connection per thread (WAL, busy timeout)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._verified: dict[str, tuple[str, bytes]] = {}  # id -> (secret_hash, sha256(secret))
         self._lock = threading.Lock()
         self._hasher = None
+        self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the table made) once: the server checks a token
+        on every request from its event loop, so the check must be one indexed read, not an open."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fresh = not self.path.exists()
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=True)
             if fresh:
                 os.chmod(self.path, 0o600)  # hashes only, but nobody else needs to read them
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)
-            return conn
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the token file {self.path}: {exc}") from None
+        self._local.conn = conn
+        return conn
 
     def _argon2(self):  # type: ignore[no-untyped-def]
         if self._hasher is None:
@@ -166,33 +173,28 @@ class TokenStore:
             )
         except sqlite3.IntegrityError:
             raise TokenError(f"a token named {name!r} already exists (revoke it first, or pick another name)") from None
-        finally:
-            conn.close()
         return f"{TOKEN_PREFIX}{token_id}_{secret}", info
 
     def list(self) -> list[TokenInfo]:
-        conn = self._connect()
-        try:
-            rows = conn.execute(
+        rows = (
+            self._connect()
+            .execute(
                 "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at FROM tokens ORDER BY created_at"
-            ).fetchall()
-        finally:
-            conn.close()
+            )
+            .fetchall()
+        )
         return [TokenInfo(r[0], r[1], Role(r[2]), bool(r[3]), _ts(r[4]), _ts(r[5]), _ts(r[6])) for r in rows]  # type: ignore[arg-type]
 
     def revoke(self, name: str) -> TokenInfo:
         """Revoke by name. The row stays (revoked), so the name stays taken and ``ls`` shows it."""
         conn = self._connect()
-        try:
-            cur = conn.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-                (datetime.now(UTC).isoformat(), name),
-            )
-            if cur.rowcount == 0:
-                exists = conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)).fetchone()
-                raise TokenError(f"token {name!r} is already revoked" if exists else f"no token named {name!r}")
-        finally:
-            conn.close()
+        cur = conn.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+            (datetime.now(UTC).isoformat(), name),
+        )
+        if cur.rowcount == 0:
+            exists = conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)).fetchone()
+            raise TokenError(f"token {name!r} is already revoked" if exists else f"no token named {name!r}")
         return next(t for t in self.list() if t.name == name)
 
     def authenticate(self, token: str) -> TokenInfo | None:
@@ -202,15 +204,18 @@ class TokenStore:
         token_id, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
         if not sep or not secret:
             return None
-        conn = self._connect()
         try:
-            row = conn.execute(
-                "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at, secret_hash"
-                " FROM tokens WHERE id = ?",
-                (token_id,),
-            ).fetchone()
-        finally:
-            conn.close()
+            row = (
+                self._connect()
+                .execute(
+                    "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at, secret_hash"
+                    " FROM tokens WHERE id = ?",
+                    (token_id,),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the token file {self.path}: {exc}") from None
         if row is None:
             return None
         info = TokenInfo(row[0], row[1], Role(row[2]), bool(row[3]), _ts(row[4]), _ts(row[5]), _ts(row[6]))  # type: ignore[arg-type]
