@@ -139,21 +139,21 @@ async def serve(options: ServeOptions) -> None:
         raise ServeError("nothing to listen on: give --socket PATH and/or --listen HOST:PORT")
     if options.listen is not None and (options.tls_cert is None or options.tls_key is None):
         raise ServeError("--listen needs --tls-cert and --tls-key: tokens are never sent in the clear")
+    # The policy config is loaded (and refused, if invalid) before any socket exists.
+    machine = HITLStateMachine(options.store, config=options.config)
+    context = tls_context(options.tls_cert, options.tls_key) if options.listen else None  # type: ignore[arg-type]
     sockets: list[tuple[socket.socket, ssl.SSLContext | None]] = []
     try:
-        context = tls_context(options.tls_cert, options.tls_key) if options.listen else None  # type: ignore[arg-type]
         if options.socket_path is not None:
             sockets.append((bind_unix(options.socket_path, options.socket_group), None))
         if options.listen is not None:
             sockets.append((bind_tcp(options.listen), context))
+        tokens = TokenStore(options.tokens or default_tokens_path())
+        server = Server(machine, Authenticator(tokens, agent_users=options.agent_users))
+        await server.start()
     except BaseException:
-        for sock, _ in sockets:
-            sock.close()
+        _release(sockets, options)
         raise
-    tokens = TokenStore(options.tokens or default_tokens_path())
-    machine = HITLStateMachine(options.store, config=options.config)
-    server = Server(machine, Authenticator(tokens, agent_users=options.agent_users))
-    await server.start()
     app = create_app(server)
     servers: list[uvicorn.Server] = []
     for _sock, ctx in sockets:
@@ -189,7 +189,11 @@ async def serve(options: ServeOptions) -> None:
         await asyncio.gather(*tasks)
     finally:
         await server.stop()
-        for sock, _ in sockets:
-            sock.close()
-        if options.socket_path is not None:
-            options.socket_path.unlink(missing_ok=True)
+        _release(sockets, options)
+
+
+def _release(sockets: list[tuple[socket.socket, ssl.SSLContext | None]], options: ServeOptions) -> None:
+    for sock, _ in sockets:
+        if sock.family == socket.AF_UNIX and options.socket_path is not None:
+            options.socket_path.unlink(missing_ok=True)  # ours: bound by this process
+        sock.close()
