@@ -123,6 +123,13 @@ class FailBody(Body):
     error: str = Field(max_length=65536)
 
 
+class TokenBody(Body):
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["agent", "operator", "admin"]
+    expires: str | None = Field(default=None, max_length=16, description="e.g. 30d, 12h, 90m; none: never")
+    impersonate: bool = False
+
+
 #: (method, path, operation id, body model or None, summary)
 ROUTES: list[tuple[str, str, str, type[Body] | None, str]] = [
     ("GET", "/healthz", "healthz", None, "Liveness: the server runs and its store answers"),
@@ -141,6 +148,9 @@ ROUTES: list[tuple[str, str, str, type[Body] | None, str]] = [
     ("POST", "/v1/tasks/{task_id:path}/resume", "resume", ResumeBody, "APPROVED/REJECTED → RUNNING"),
     ("POST", "/v1/tasks/{task_id:path}/complete", "complete", CompleteBody, "RUNNING → COMPLETED"),
     ("POST", "/v1/tasks/{task_id:path}/fail", "fail", FailBody, "Any non-terminal state → FAILED"),
+    ("GET", "/v1/tokens", "list_tokens", None, "Tokens (admin): names, roles, status; never secrets"),
+    ("POST", "/v1/tokens", "create_token", TokenBody, "Make a token (admin); the secret is in this response only"),
+    ("POST", "/v1/tokens/{name}/revoke", "revoke_token", None, "Revoke a token (admin), effective at once"),
     ("GET", "/v1/events", "events", None, "Committed events in order (?after=&limit=&task_id=)"),
     ("GET", "/v1/stream", "stream", None, "Server-Sent Events: every event after ?after= (or Last-Event-ID)"),
 ]

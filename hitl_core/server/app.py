@@ -25,14 +25,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import HITLError, NotAuthorizedError, PayloadError, TaskNotFoundError
+from ..errors import HITLError, NotAuthorizedError, PayloadError, StoreError, TaskNotFoundError
 from ..machine import HITLStateMachine
 from ..models import TaskContext, TaskState
 from ..records import EventRecord, TaskRecord
 from . import api
 from .auth import Authenticator, Principal
 from .problems import PROBLEM_JSON, problem_of
-from .tokens import Role
+from .tokens import Role, TokenStore, parse_duration
 
 log = logging.getLogger("hitl.server")
 audit_log = logging.getLogger("hitl.audit")
@@ -413,6 +413,45 @@ async def fail(server: Server, request: Request, p: Principal, body: api.FailBod
     return task_json(await server.machine.fail(task_id, body.error))
 
 
+def _token_json(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "role": info.role.value,
+        "impersonate": info.impersonate,
+        "status": info.status(),
+        "created_at": info.created_at.isoformat(),
+        "expires_at": info.expires_at.isoformat() if info.expires_at else None,
+        "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+    }
+
+
+def _tokens(server: Server, p: Principal, what: str) -> TokenStore:
+    server.need(p, Role.ADMIN, what)
+    if server.auth.tokens is None:
+        raise StoreError("this server has no token file")
+    return server.auth.tokens
+
+
+async def list_tokens(server: Server, request: Request, p: Principal, body: None) -> Response:
+    return JSONResponse([_token_json(t) for t in _tokens(server, p, "list tokens").list()])
+
+
+async def create_token(server: Server, request: Request, p: Principal, body: api.TokenBody) -> Response:
+    tokens = _tokens(server, p, "create tokens")
+    expires = parse_duration(body.expires) if body.expires else None
+    secret, info = tokens.create(body.name, body.role, expires=expires, impersonate=body.impersonate)
+    audit_log.warning("token %r (%s) created by %s", info.name, info.role.value, p.name)
+    return JSONResponse({"token": secret, **_token_json(info)}, headers={"Cache-Control": "no-store"})
+
+
+async def revoke_token(server: Server, request: Request, p: Principal, body: None) -> Response:
+    tokens = _tokens(server, p, "revoke tokens")
+    name = request.path_params["name"]
+    info = tokens.revoke(name)
+    audit_log.warning("token %r revoked by %s", name, p.name)
+    return JSONResponse(_token_json(info))
+
+
 def _int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -563,6 +602,9 @@ _HANDLERS: dict[str, Handler] = {
     "fail": fail,
     "events": events,
     "stream": stream,
+    "list_tokens": list_tokens,
+    "create_token": create_token,
+    "revoke_token": revoke_token,
 }
 
 _OPEN = {"healthz": healthz, "metrics": metrics}

@@ -54,9 +54,43 @@ def _tokens(args: argparse.Namespace) -> Any:
     return TokenStore(Path(args.tokens) if args.tokens else default_tokens_path())
 
 
+def _server_url(args: argparse.Namespace) -> str | None:
+    """The server to manage tokens through (as an admin), or None for the local token file."""
+    from ..client import is_server_url
+    from ..settings import store_url_from_env
+
+    if args.tokens:
+        return None
+    url = getattr(args, "store", None) or store_url_from_env()
+    return url if is_server_url(url) else None
+
+
+def _remote(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    from ..client import RemoteMachine
+
+    async def call() -> Any:
+        async with RemoteMachine(url) as machine:
+            return await machine._call(method, path, body)
+
+    return asyncio.run(call())
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from .tokens import parse_duration
 
+    url = _server_url(args)
+    if url is not None:
+        body = {"name": args.name, "role": args.role, "expires": args.expires, "impersonate": args.impersonate}
+        try:
+            made = _remote(url, "POST", "/v1/tokens", body)
+        except HITLError as exc:
+            return _fail(str(exc), _code(exc))
+        print(made["token"])
+        print(
+            f"token {made['name']!r} ({made['role']}), expires {made['expires_at'] or 'never'}: shown once.",
+            file=sys.stderr,
+        )
+        return 0
     try:
         expires = parse_duration(args.expires) if args.expires else None
         secret, info = _tokens(args).create(args.name, args.role, expires=expires, impersonate=args.impersonate)
@@ -72,11 +106,36 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _code(exc: BaseException) -> int:
+    from ..cli_commands import exit_code_for
+    from .problems import KINDS
+
+    kind = getattr(exc, "problem_kind", None)
+    return KINDS[kind][2] if kind in KINDS and kind != "error" else exit_code_for(exc)
+
+
 def _token_ls(args: argparse.Namespace) -> int:
+    from .tokens import Role, TokenInfo
+
+    url = _server_url(args)
     try:
-        tokens = _tokens(args).list()
+        if url is not None:
+            tokens = [
+                TokenInfo(
+                    "",
+                    t["name"],
+                    Role(t["role"]),
+                    t["impersonate"],
+                    datetime.fromisoformat(t["created_at"]),
+                    datetime.fromisoformat(t["expires_at"]) if t["expires_at"] else None,
+                    datetime.fromisoformat(t["revoked_at"]) if t["revoked_at"] else None,
+                )
+                for t in _remote(url, "GET", "/v1/tokens")
+            ]
+        else:
+            tokens = _tokens(args).list()
     except HITLError as exc:
-        return _fail(str(exc), 6)
+        return _fail(str(exc), _code(exc))
     now = datetime.now(UTC)
     rows = [("NAME", "ROLE", "IMPERSONATE", "STATUS", "CREATED", "EXPIRES")]
     for t in tokens:
@@ -97,11 +156,17 @@ def _token_ls(args: argparse.Namespace) -> int:
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    url = _server_url(args)
     try:
-        info = _tokens(args).revoke(args.name)
+        if url is not None:
+            _remote(url, "POST", f"/v1/tokens/{quote(args.name, safe='')}/revoke")
+        else:
+            _tokens(args).revoke(args.name)
     except HITLError as exc:
-        return _fail(str(exc), 3 if "no token" in str(exc) else 4)
-    print(f"revoked token {info.name!r}")
+        return _fail(str(exc), _code(exc))
+    print(f"revoked token {args.name!r}")
     return 0
 
 
@@ -126,7 +191,12 @@ def add_server_commands(sub: Any) -> None:
     )
     serve.set_defaults(handler=_serve)
 
-    token = sub.add_parser("token", help="bearer tokens for remote callers of hitl serve")
+    token = sub.add_parser(
+        "token",
+        help="bearer tokens for remote callers of hitl serve",
+        description="With --store (or HITL_STORE) naming a hitl server, through its API (admins only);"
+        " otherwise on the token file of a server on this host.",
+    )
     token.add_argument("--tokens", metavar="FILE", help="token file (default: $HITL_TOKENS or the user data dir)")
     verbs = token.add_subparsers(dest="token_command", metavar="VERB", required=True)
     create = verbs.add_parser("create", help="make a token (printed once)")

@@ -59,6 +59,9 @@ def problem_type(kind: str) -> str:
 
 
 def kind_of(exc: BaseException) -> str:
+    declared = getattr(exc, "problem_kind", None)
+    if isinstance(exc, HITLError) and declared in KINDS:
+        return declared
     # Order matters: AlreadyDecidedError is both a conflict and an illegal transition.
     if isinstance(exc, TaskNotFoundError):
         return "not-found"
@@ -156,6 +159,7 @@ def error_of(status: int, body: dict[str, Any] | None) -> HITLError:
         exc = HITLError(detail)
     # The server's message is the one to show: it may say more than the rebuilt default.
     exc.args = (detail,)
+    exc.problem_kind = kind  # type: ignore[attr-defined]
     return exc
 
 

@@ -63,7 +63,11 @@ class Role(StrEnum):
 
 
 class TokenError(HITLError):
-    """A token that cannot be made or found (bad name, duplicate, unknown)."""
+    """A token that cannot be made or revoked. ``problem_kind`` is its HTTP problem kind."""
+
+    def __init__(self, message: str, problem_kind: str) -> None:
+        super().__init__(message)
+        self.problem_kind = problem_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,9 @@ class TokenStore:
                 ),
             )
         except sqlite3.IntegrityError:
-            raise TokenError(f"a token named {name!r} already exists (revoke it first, or pick another name)") from None
+            raise TokenError(
+                f"a token named {name!r} already exists (revoke it first, or pick another name)", "duplicate"
+            ) from None
         return f"{TOKEN_PREFIX}{token_id}_{secret}", info
 
     def list(self) -> list[TokenInfo]:
@@ -194,7 +200,9 @@ class TokenStore:
         )
         if cur.rowcount == 0:
             exists = conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)).fetchone()
-            raise TokenError(f"token {name!r} is already revoked" if exists else f"no token named {name!r}")
+            if exists:
+                raise TokenError(f"token {name!r} is already revoked", "conflict")
+            raise TokenError(f"no token named {name!r}", "not-found")
         return next(t for t in self.list() if t.name == name)
 
     def authenticate(self, token: str) -> TokenInfo | None:
