@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import ssl
+import threading
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hitl.client")
 
+_STOPPED = (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED)
 ENV_TOKEN = "HITL_TOKEN"
 ENV_CA = "HITL_CA_BUNDLE"
 SERVER_SCHEMES = ("hitl+unix", "https", "hitl+https")
@@ -201,6 +203,7 @@ class RemoteMachine:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._followers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._callbacks: CallbackRegistry | None = None
+        self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
 
     def __repr__(self) -> str:
@@ -610,7 +613,7 @@ class RemoteMachine:
         watcher = asyncio.get_running_loop().create_task(watch_hello())
         try:
             async for event in self.follow(None, hello=hello):
-                self._wake(event.task_id)
+                self._wake(event.task_id, event.to_state)
                 if self._callbacks is not None:
                     try:
                         task = await self.get_task(event.task_id)
@@ -621,7 +624,13 @@ class RemoteMachine:
         finally:
             watcher.cancel()
 
-    def _wake(self, task_id: str) -> None:
+    def _wake(self, task_id: str, to_state: TaskState | None = None) -> None:
+        flag = self._pause_flags.get(task_id)
+        if flag is not None and to_state is not None:
+            if to_state in _STOPPED:
+                flag.set()
+            else:
+                flag.clear()
         for future in self._waiters.get(task_id, ()):
             if not future.done():
                 future.set_result(None)
@@ -655,6 +664,60 @@ class RemoteMachine:
                         waiters.remove(future)
                     if not waiters:
                         del self._waiters[task_id]
+
+    async def wait_for_state(
+        self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
+    ) -> TaskContext:
+        """Block until the task is in one of ``states``."""
+        wanted = {TaskState(s) for s in states}
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(task_id, []).append(future)
+            try:
+                await self._ensure_follower()
+                task = await self._get_for_wait(task_id, deadline)
+                if task.state in wanted:
+                    return task
+                remaining = None if deadline is None else max(deadline - loop.time(), 0)
+                try:
+                    await asyncio.wait_for(future, remaining)
+                except TimeoutError:
+                    raise DecisionTimeoutError(task_id, timeout or 0) from None
+            finally:
+                waiters = self._waiters.get(task_id)
+                if waiters is not None:
+                    with contextlib.suppress(ValueError):
+                        waiters.remove(future)
+                    if not waiters:
+                        del self._waiters[task_id]
+
+    async def watch_pause(self, task_id: str) -> threading.Event:
+        """A flag set while the task is stopped for a person, kept current by the server's stream."""
+        flag = self._pause_flags.setdefault(task_id, threading.Event())
+        await self._ensure_follower()
+        task = await self.get_task(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        if task.state in _STOPPED:
+            flag.set()
+        return flag
+
+    def unwatch_pause(self, task_id: str) -> None:
+        self._pause_flags.pop(task_id, None)
+
+    async def expire(self, task_id: str, *, force: bool = False) -> TaskContext:
+        """Deadlines are the server's: its sweeper records the timeout when the deadline passes.
+
+        A client cannot record a timeout (it is not a person's decision), so this returns the task
+        as it is; a caller that then waits gets the server's timeout decision once it is made
+        (``@requires_approval(timeout=…)`` sends its timeout as the request's deadline).
+        """
+        task = await self.get_task(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        return task
 
     async def _get_for_wait(self, task_id: str, deadline: float | None) -> TaskContext:
         """Read the task; while the server is unreachable, keep trying (a restart is not an answer)."""

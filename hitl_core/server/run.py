@@ -131,6 +131,7 @@ async def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from ..machine import HITLStateMachine
+    from ..policies import PolicyConfig, resolve_config
     from .app import Server, create_app
     from .auth import Authenticator, PeerCredentialsProtocol
     from .tokens import TokenStore, default_tokens_path
@@ -139,8 +140,10 @@ async def serve(options: ServeOptions) -> None:
         raise ServeError("nothing to listen on: give --socket PATH and/or --listen HOST:PORT")
     if options.listen is not None and (options.tls_cert is None or options.tls_key is None):
         raise ServeError("--listen needs --tls-cert and --tls-key: tokens are never sent in the clear")
-    # The policy config is loaded (and refused, if invalid) before any socket exists.
-    machine = HITLStateMachine(options.store, config=options.config)
+    # The policy config is loaded (and refused, if invalid) before any socket exists. With none,
+    # the server still sweeps deadlines: in server mode nobody else can record a timeout.
+    config = resolve_config(options.config if options.config is not None else True) or PolicyConfig()
+    machine = HITLStateMachine(options.store, config=config)
     context = tls_context(options.tls_cert, options.tls_key) if options.listen else None  # type: ignore[arg-type]
     sockets: list[tuple[socket.socket, ssl.SSLContext | None]] = []
     try:
@@ -179,7 +182,8 @@ async def serve(options: ServeOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
-    policy = "no policy config" if machine.policies is None else f"policies from {machine.policies.config.source}"
+    source = machine.policies.config.source if machine.policies is not None else None
+    policy = f"policies from {source}" if source else "no policy config (deadlines are swept)"
     where = [str(options.socket_path)] if options.socket_path else []
     if options.listen:
         where.append(f"https://{options.listen}")

@@ -9,12 +9,13 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hitl_core import HITLStateMachine
+from hitl_core import HITLStateMachine, TaskState
 from hitl_core.client import RemoteMachine
 
 from .conftest import ServerFactory, ServerProcess, child_env
@@ -277,7 +278,7 @@ def _useradd(name: str, group: str | None = None) -> tuple[int, int]:
 # then drops to the other user *before* it connects: SO_PEERCRED names who connected.
 AS_USER = """
 import asyncio, json, os, sys
-from hitl_core import HITLStateMachine
+from hitl_core import HITLStateMachine, TaskState
 from hitl_core.client import RemoteMachine
 url, uid, gid, groups = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 async def warm():
@@ -324,3 +325,58 @@ def test_peer_credentials_name_the_os_user(start_server: ServerFactory) -> None:
     # The same user outside the socket's group cannot connect at all.
     denied = _run_as(server, uid, gid, [])
     assert denied["error"] == "StoreError" and "Permission denied" in denied["message"]
+
+
+async def test_decorators_work_unchanged_against_the_server(start_server: ServerFactory) -> None:
+    from hitl_core import ApprovalRejected, checkpoint, interruptible, requires_approval
+
+    server = start_server()  # no policy config: the server still sweeps deadlines
+    agent = HITLStateMachine(server.unix_url)
+    operator = HITLStateMachine(server.unix_url)
+
+    @requires_approval("refund {amount}", machine=agent, task_id=lambda amount: f"refund-{amount}")
+    def refund(amount: int) -> str:
+        return f"refunded {amount}"
+
+    @requires_approval("drop table", machine=agent, timeout=0.5, task_id=lambda: "drop")
+    def drop() -> str:
+        return "dropped"
+
+    @interruptible(check_interval=0.05, machine=agent, task_id=lambda paused, go_on: "long-job")
+    def long_job(paused: threading.Event, go_on: threading.Event) -> str:
+        while not go_on.is_set():
+            checkpoint()
+            time.sleep(0.02)
+        checkpoint()
+        return "finished"
+
+    async def decide_when_waiting(task_id: str) -> None:
+        await operator.wait_for_state(task_id, [TaskState.AWAITING_APPROVAL], timeout=120)
+        await operator.approve(task_id, comment="go")
+
+    try:
+        approving = asyncio.create_task(decide_when_waiting("refund-420"))
+        assert await asyncio.to_thread(refund, 420) == "refunded 420"
+        await approving
+        with pytest.raises(ApprovalRejected) as rejected:
+            await asyncio.to_thread(drop)
+        assert rejected.value.decision.type.value == "timeout"
+        assert rejected.value.decision.actor.id == "hitl:timeout"
+
+        paused, go_on = threading.Event(), threading.Event()
+        job = asyncio.create_task(asyncio.to_thread(long_job, paused, go_on))
+        for _ in range(2400):  # the job's thread creates the task
+            if await operator.get_task("long-job") is not None:
+                break
+            await asyncio.sleep(0.05)
+        await operator.pause("long-job", None, "let me look")
+        await operator.wait_for_state("long-job", [TaskState.AWAITING_APPROVAL], timeout=120)
+        await operator.approve("long-job")
+        go_on.set()
+        assert await job == "finished"
+        task = await operator.get_task("long-job")
+        assert task is not None and task.state is TaskState.COMPLETED
+        assert [h["action"] for h in task.history] == ["start", "pause", "approve", "resume", "complete"]
+    finally:
+        await asyncio.to_thread(agent.sync.close_machine)
+        await operator.close()
