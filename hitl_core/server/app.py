@@ -201,6 +201,11 @@ class _BadBody(Exception):
         self.response = response
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not, and neither does the audit log.
+    raise ValueError(f"{name} is not JSON")
+
+
 async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -215,7 +220,7 @@ async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any
     if not raw.strip():
         raw = b"{}"
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise _BadBody(invalid(f"the request body is not valid JSON: {exc}")) from None
     if not isinstance(data, dict):
