@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import settings
 from .callbacks import Callback, CallbackRegistry
+from .canonical import datetime_to_us
 from .errors import (
     DecisionTimeoutError,
     HITLError,
@@ -44,6 +45,7 @@ from .errors import (
     TaskNotFoundError,
 )
 from .models import Action, Decision, DecisionType, Event, InterruptKind, Severity, TaskContext, TaskState
+from .records import EventRecord, TaskRecord
 
 if TYPE_CHECKING:
     import httpx
@@ -83,33 +85,40 @@ def _decision_of(task: TaskContext) -> Decision | None:
     return None
 
 
-class _RemoteTaskRecord:
-    """What a store's ``get``/``query`` returns, enough for the CLI and the console (``to_context``)."""
+class _RemoteTaskRecord(TaskRecord):
+    """A real ``TaskRecord`` (what a store's ``get``/``query`` return, so the CLI and the console
+    read it as they read any store's) built from the server's snapshot; ``to_context`` returns the
+    snapshot itself, history included."""
 
-    __slots__ = ("_task",)
-
-    def __init__(self, task: TaskContext) -> None:
-        self._task = task
+    __slots__ = ("_context",)
 
     def to_context(self) -> TaskContext:
-        return self._task
-
-    def __getattr__(self, name: str) -> Any:
-        aliases = {"interrupt": "interrupt_point", "current_step": "current_step"}
-        return getattr(self._task, aliases.get(name, name))
+        return self._context
 
 
-class _RemoteEventRecord:
-    __slots__ = ("_event",)
-
-    def __init__(self, event: Event) -> None:
-        self._event = event
-
-    def to_event(self) -> Event:
-        return self._event
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._event, name)
+def _record_of(task: TaskContext) -> TaskRecord:
+    history = task.history
+    record = _RemoteTaskRecord(
+        task_id=task.task_id,
+        state=task.state,
+        version=task.version,
+        created_at=datetime_to_us(task.created_at),
+        updated_at=datetime_to_us(task.updated_at),
+        current_step=task.current_step,
+        metadata=task.metadata or None,
+        interrupt=task.interrupt_point,
+        decision=task.decision,
+        approvals=tuple(task.approvals),
+        error=task.error,
+        result=task.result,
+        agent=task.agent,
+        framework=task.framework,
+        run_id=task.run_id,
+        parent_id=task.parent_id,
+        last_seq=int(history[-1]["seq"]) if history else 0,
+    ).with_approval()
+    record._context = task
+    return record
 
 
 class RemoteStoreView:
@@ -133,19 +142,19 @@ class RemoteStoreView:
     async def append(self, *args: Any, **kwargs: Any) -> None:
         raise NotAuthorizedError("", "-", "in server mode every write goes through the server's API")
 
-    async def get(self, task_id: str) -> _RemoteTaskRecord | None:
+    async def get(self, task_id: str) -> TaskRecord | None:
         task = await self.machine.get_task(task_id)
-        return _RemoteTaskRecord(task) if task is not None else None
+        return _record_of(task) if task is not None else None
 
     async def query(
         self, state: TaskState | None = None, limit: int | None = None, after: Any = None
-    ) -> list[_RemoteTaskRecord]:
-        return [_RemoteTaskRecord(t) for t in await self.machine._list(state, limit)]
+    ) -> list[TaskRecord]:
+        return [_record_of(t) for t in await self.machine._list(state, limit)]
 
     async def events(
         self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
-    ) -> list[_RemoteEventRecord]:
-        return [_RemoteEventRecord(e) for e in await self.machine.events(after_seq, limit, task_id)]
+    ) -> list[EventRecord]:
+        return [EventRecord.from_event(e) for e in await self.machine.events(after_seq, limit, task_id)]
 
     async def last_seq(self) -> int:
         return int((await self.machine._call("GET", "/healthz"))["last_seq"])
@@ -156,9 +165,9 @@ class RemoteStoreView:
             counts[task.state] = counts.get(task.state, 0) + 1
         return counts
 
-    async def follow(self, after_seq: int = 0) -> AsyncIterator[_RemoteEventRecord]:
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         async for event in self.machine.follow(after_seq):
-            yield _RemoteEventRecord(event)
+            yield EventRecord.from_event(event)
 
     async def verify(self) -> Any:
         raise HITLError("audit verify runs on the server's host, against its store (hitl audit verify --store …)")
