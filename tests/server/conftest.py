@@ -85,6 +85,7 @@ class ServerProcess:
     listen: bool = False
     socket_group: str | None = None
     agent_users: tuple[str, ...] = ()
+    store: str | None = None  # default: a SQLite file in the directory
     port: int = 0
     proc: subprocess.Popen[str] | None = None
     log: Path = field(init=False)
@@ -107,7 +108,7 @@ class ServerProcess:
 
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.directory / 'hitl.db'}"
+        return self.store or f"sqlite:///{self.directory / 'hitl.db'}"
 
     @property
     def unix_url(self) -> str:
