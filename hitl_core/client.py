@@ -597,13 +597,23 @@ class RemoteMachine:
             backoff = min(backoff * 2, 2.0)
 
     async def _ensure_follower(self) -> None:
-        """One stream per event loop, waking this process's waiters and running its callbacks."""
+        """One stream per event loop, waking this process's waiters and running its callbacks.
+
+        Returns once the stream is connected (so nothing committed afterwards can be missed);
+        raises what stopped it if it cannot connect for good (a revoked token: 401).
+        """
         loop = asyncio.get_running_loop()
         task = self._followers.get(loop)
         if task is None or task.done():
             started = asyncio.Event()
-            self._followers[loop] = loop.create_task(self._dispatch(started), name="hitl-remote-follow")
-            await started.wait()
+            task = self._followers[loop] = loop.create_task(self._dispatch(started), name="hitl-remote-follow")
+            waiting = loop.create_task(started.wait())
+            try:
+                await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if task.done():
+                task.result()  # raises what ended it
 
     async def _dispatch(self, started: asyncio.Event) -> None:
         hello = asyncio.Event()
@@ -630,6 +640,13 @@ class RemoteMachine:
                             await self._callbacks.hitl_transition(event, task)
                     except Exception as exc:
                         log.warning("a callback on %s raised: %r", event.task_id, exc)
+        except Exception as exc:
+            # The stream stopped for good (e.g. the token was revoked): nobody waits forever.
+            for futures in list(self._waiters.values()):
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            raise
         finally:
             watcher.cancel()
 

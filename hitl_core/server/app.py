@@ -38,6 +38,8 @@ log = logging.getLogger("hitl.server")
 audit_log = logging.getLogger("hitl.audit")
 
 KEEPALIVE_SECONDS = 15.0
+#: How often an open stream re-checks its caller's token (at most; on the next event or keepalive).
+RECHECK_SECONDS = 1.0
 STREAM_QUEUE = 10_000
 
 
@@ -414,8 +416,12 @@ async def complete(server: Server, request: Request, p: Principal, body: api.Com
 
 async def fail(server: Server, request: Request, p: Principal, body: api.FailBody) -> Response:
     task_id = _tid(request)
-    await server.owned(p, task_id, "fail", operators_too=True)
-    return task_json(await server.machine.fail(task_id, body.error))
+    record = await server.owned(p, task_id, "fail", operators_too=True)
+    task = await server.machine.fail(task_id, body.error)
+    if record.agent != p.name:
+        # The machine's fail event has no actor; who stopped somebody else's task goes in the audit log.
+        audit_log.warning("task %s failed by %s (%s, %s)", task_id, p.name, p.role.value, p.channel)
+    return task_json(task)
 
 
 def _token_json(info: Any) -> dict[str, Any]:
@@ -515,6 +521,8 @@ async def stream(server: Server, request: Request, p: Principal, body: None) -> 
     cursor = head if after is None else after
     visible = _Visibility(server, p)
 
+    loop = asyncio.get_running_loop()
+
     async def body_iter() -> AsyncIterator[str]:
         nonlocal cursor
         server.metrics.streams += 1
@@ -528,12 +536,24 @@ async def stream(server: Server, request: Request, p: Principal, body: None) -> 
                     cursor = event.seq
                     if await visible.allows(event):
                         yield _sse(event)
+            checked = loop.time()
             while True:
                 if sub.overflowed:
                     return
                 try:
                     event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
+                    event = None
+                if loop.time() - checked >= RECHECK_SECONDS or event is None:
+                    # A token revoked (or expired) while its stream is open stops being served
+                    # here; the client's reconnect then gets the 401.
+                    checked = loop.time()
+                    try:
+                        server.auth.authenticate(request.scope)
+                    except HITLError:
+                        audit_log.warning("stream of %s closed: its credentials are no longer valid", p.name)
+                        return
+                if event is None:
                     yield ": keepalive\n\n"
                     continue
                 if event.seq <= cursor:

@@ -6,6 +6,7 @@ forged, missing, expired and revoked tokens, and tokens whose role or name does 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -250,3 +251,31 @@ def test_refusals_are_audited_in_the_log_and_metrics(tls_server: ServerProcess) 
     assert "refused: unauthenticated request to /v1/tasks" in log
     assert "refused: deploy-bot (agent) may not approve nope" in log
     assert refusals(tls_server) == before + 2
+
+
+async def test_a_waiting_agent_whose_token_is_revoked_is_told_not_left_hanging(tls_server: ServerProcess) -> None:
+    from hitl_core import HITLStateMachine
+    from hitl_core.server.problems import UnauthenticatedError
+
+    token = tls_server.token("doomed-bot", "agent")
+    machine = HITLStateMachine(tls_server.https_url, token=token, ca=str(tls_server.cert))
+    try:
+        await machine.start_task("t-doomed")
+        await machine.request_approval("t-doomed", "deploy")
+        waiting = asyncio.create_task(machine.wait_for_decision("t-doomed", timeout=240))
+        await machine._ensure_follower()  # the stream is open
+        tls_server.tokens.revoke("doomed-bot")
+        # Its open stream is closed at the next event (or keepalive); the reconnect gets the 401.
+        other = tls_server.token("busy-bot", "agent")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120
+        with tls_server.https_client(other) as c:
+            i = 0
+            while not waiting.done() and loop.time() < deadline:
+                c.post(f"/v1/tasks/t-busy-{i}/start", json={})
+                i += 1
+                await asyncio.wait({waiting}, timeout=0.3)
+        with pytest.raises(UnauthenticatedError):
+            await waiting
+    finally:
+        await machine.close()
