@@ -144,7 +144,9 @@ class Server:
             reason,
             extra={"task_id": task_id, "actor": who},
         )
-        return NotAuthorizedError(task_id, who, reason)
+        refusal = NotAuthorizedError(task_id, who, reason)
+        refusal.counted = True  # type: ignore[attr-defined]
+        return refusal
 
     def need(self, principal: Principal, role: Role, what: str, task_id: str = "") -> None:
         if not principal.role.at_least(role):
@@ -258,6 +260,10 @@ def endpoint(
         except _BadBody as bad:
             return bad.response
         except HITLError as exc:
+            if isinstance(exc, NotAuthorizedError) and not getattr(exc, "counted", False):
+                # Refused by the policy (assignees, roles, self-approval, four eyes): the plugin
+                # or the machine logged it on hitl.audit; count it with the server's own refusals.
+                server.metrics.refusals["policy"] += 1
             return problem_response(exc, request.url.path)
         except Exception as exc:
             return problem_response(exc, request.url.path)

@@ -176,6 +176,9 @@ def add_server_commands(sub: Any) -> None:
         help="run the hitl server: the one authority between agents, operators and the store",
         description="Own the store, enforce the server's policy, authenticate every caller.",
     )
+    serve.add_argument(
+        "--store", metavar="URL", default=argparse.SUPPRESS, help="the store this server owns (as hitl --store)"
+    )
     serve.add_argument("--socket", metavar="PATH", help="listen on a Unix socket (mode 0660; peers named by the OS)")
     serve.add_argument("--socket-group", metavar="GROUP", help="group that may connect to the socket")
     serve.add_argument("--listen", metavar="HOST:PORT", help="listen on TCP with TLS (needs --tls-cert, --tls-key)")

@@ -247,10 +247,14 @@ def test_refusals_are_audited_in_the_log_and_metrics(tls_server: ServerProcess) 
         c.get("/v1/tasks")
     with tls_server.https_client(tls_server.token("deploy-bot", "agent")) as c:
         c.post("/v1/tasks/nope/approve", json={})
+    ask(tls_server, tls_server.token("deploy-bot", "agent"), "t-audited", assignees=["alice"])
+    with tls_server.https_client(tls_server.token("bob", "operator")) as c:
+        c.post("/v1/tasks/t-audited/approve", json={})  # the policy refuses: not an assignee
     log = tls_server.log.read_text()
     assert "refused: unauthenticated request to /v1/tasks" in log
     assert "refused: deploy-bot (agent) may not approve nope" in log
-    assert refusals(tls_server) == before + 2
+    assert "refused: bob may not approve task t-audited: only the assignees may decide" in log
+    assert refusals(tls_server) == before + 3
 
 
 async def test_a_waiting_agent_whose_token_is_revoked_is_told_not_left_hanging(tls_server: ServerProcess) -> None:
