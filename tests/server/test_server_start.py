@@ -89,8 +89,12 @@ def test_serve_refuses_an_invalid_policy_config(tmp_path: Path) -> None:
 def test_sigterm_stops_the_server_and_removes_its_socket(start_server: ServerFactory) -> None:
     server = start_server()
     assert server.proc is not None
-    server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(60) == 0
+    # A live stream (a waiting agent's) does not hold the shutdown up.
+    with server.unix_client() as c, c.stream("GET", "/v1/stream") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: hello"
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
     assert not server.socket_path.exists()
 
 
