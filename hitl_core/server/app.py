@@ -43,6 +43,13 @@ RECHECK_SECONDS = 1.0
 STREAM_QUEUE = 10_000
 
 
+def loggable(text: str, limit: int = 300) -> str:
+    """Caller-supplied text (task ids, paths) made safe for a log line: control characters shown
+    escaped, never obeyed, and the length bounded."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text)[:limit])
+    return out + ("…" if len(str(text)) > limit else "")
+
+
 class _Subscriber:
     __slots__ = ("overflowed", "queue")
 
@@ -140,8 +147,8 @@ class Server:
             who,
             principal.role.value if principal else "-",
             what,
-            task_id or "-",
-            reason,
+            loggable(task_id or "-"),
+            loggable(reason),
             extra={"task_id": task_id, "actor": who},
         )
         refusal = NotAuthorizedError(task_id, who, reason)
@@ -252,7 +259,7 @@ def endpoint(
             principal = server.auth.authenticate(request.scope)
         except HITLError as exc:
             server.metrics.refusals["authenticate"] += 1
-            audit_log.warning("refused: unauthenticated request to %s: %s", request.url.path, exc)
+            audit_log.warning("refused: unauthenticated request to %s: %s", loggable(request.url.path), exc)
             return problem_response(exc, request.url.path)
         try:
             parsed = await read_body(request, body, server.max_body_bytes) if body is not None else None
@@ -426,7 +433,7 @@ async def fail(server: Server, request: Request, p: Principal, body: api.FailBod
     task = await server.machine.fail(task_id, body.error)
     if record.agent != p.name:
         # The machine's fail event has no actor; who stopped somebody else's task goes in the audit log.
-        audit_log.warning("task %s failed by %s (%s, %s)", task_id, p.name, p.role.value, p.channel)
+        audit_log.warning("task %s failed by %s (%s, %s)", loggable(task_id), p.name, p.role.value, p.channel)
     return task_json(task)
 
 
@@ -465,7 +472,7 @@ async def revoke_token(server: Server, request: Request, p: Principal, body: Non
     tokens = _tokens(server, p, "revoke tokens")
     name = request.path_params["name"]
     info = tokens.revoke(name)
-    audit_log.warning("token %r revoked by %s", name, p.name)
+    audit_log.warning("token %s revoked by %s", loggable(repr(name)), p.name)
     return JSONResponse(_token_json(info))
 
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -125,3 +126,16 @@ def test_nan_and_infinity_are_422(app: App, constant: bytes) -> None:
     check(response)
     assert response.status_code == 422 and "is not JSON" in response.json()["detail"]
     assert app.run(app.machine.get_task("nan-task")) is None
+
+
+def test_caller_text_reaches_the_audit_log_escaped(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    forged = "x\r2026-01-01 hitl.audit WARNING approved by root\x1b[2J"
+    app.run(app.machine.start_task(forged, agent="fuzzer-agent"))  # an agent chose this id
+    with caplog.at_level("WARNING", logger="hitl.audit"):
+        # The operator may not complete the agent's task: refused, and the refusal names the task.
+        response = app.run(app.client.post(f"/v1/tasks/{quote(forged, safe='')}/complete", json={}))
+    assert response.status_code == 403
+    lines = [r.getMessage() for r in caplog.records if "may not complete" in r.getMessage()]
+    assert len(lines) == 1
+    assert "\x1b" not in lines[0] and "\r" not in lines[0]
+    assert "x\\r2026-01-01" in lines[0] and "\\x1b[2J" in lines[0]
