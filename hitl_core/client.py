@@ -228,7 +228,10 @@ class RemoteMachine:
         return client
 
     def _make_client(self) -> httpx.AsyncClient:
-        import httpx
+        try:
+            import httpx
+        except ImportError:
+            raise StoreError(f"talking to a hitl server ({self.url}) needs httpx: pip install 'hitl[server]'") from None
 
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         if self._uds is not None:

@@ -13,6 +13,12 @@ from typing import Any
 from ..errors import HITLError
 
 
+def _missing(*modules: str) -> list[str]:
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
 def _fail(message: str, code: int) -> int:
     print(f"hitl: error: {message}", file=sys.stderr)
     return code
@@ -24,6 +30,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.socket is None and args.listen is None:
         return _fail("give --socket PATH and/or --listen HOST:PORT (with --tls-cert and --tls-key)", 2)
+    missing = _missing("uvicorn", "starlette", "argon2")
+    if missing:
+        return _fail(f"hitl serve needs {', '.join(missing)}: pip install 'hitl[server]'", 2)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config: Any = args.config if args.config is not None else True
     options = ServeOptions(
