@@ -244,11 +244,12 @@ class RemoteMachine:
         )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        client = self._client()  # first: a clear StoreError if httpx is missing
         import httpx
 
         query = {k: v for k, v in params.items() if v is not None}
         try:
-            response = await self._client().request(method, path, json=body, params=query or None)
+            response = await client.request(method, path, json=body, params=query or None)
         except httpx.HTTPError as exc:
             raise StoreError(f"cannot reach the hitl server at {self.url}: {exc or type(exc).__name__}") from None
         if response.status_code >= 400:
