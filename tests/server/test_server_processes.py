@@ -380,3 +380,20 @@ async def test_decorators_work_unchanged_against_the_server(start_server: Server
     finally:
         await asyncio.to_thread(agent.sync.close_machine)
         await operator.close()
+
+
+def test_a_clients_local_config_has_no_say(start_server: ServerFactory, tmp_path: Path, hitl_cli: Any) -> None:
+    # The server's policy: operators may not approve their own requests. The client's local
+    # hitl.toml would auto-approve everything and turn that check off; in server mode it is ignored.
+    server = start_server("[authorization]\nno_self_approval = true\n")
+    local = tmp_path / "hitl.toml"
+    local.write_text('[authorization]\nno_self_approval = false\n\n[[rules]]\nid = "yes"\ndecision = "allow"\n')
+
+    async def ask() -> TaskState:
+        async with HITLStateMachine(server.unix_url, config=local) as m:
+            await m.start_task("local-config")
+            return (await m.request_approval("local-config", "deploy")).state
+
+    assert asyncio.run(ask()) is TaskState.AWAITING_APPROVAL  # no local rule decided it
+    refused = hitl_cli("--store", server.unix_url, "approve", "local-config", env={"HITL_CONFIG": str(local)})
+    assert refused.returncode == 7 and "no self-approval" in refused.stderr
