@@ -737,6 +737,10 @@ class RemoteMachine:
     def unwatch_pause(self, task_id: str) -> None:
         self._pause_flags.pop(task_id, None)
 
+    def _check_default_decision(self, default_decision: Any, task_id: str | None = None) -> None:
+        """Whether an approving default is allowed is the server's config: it refuses the request
+        (``PayloadError``) if not. Nothing to check here before asking."""
+
     async def expire(self, task_id: str, *, force: bool = False) -> TaskContext:
         """Deadlines are the server's: its sweeper records the timeout when the deadline passes.
 

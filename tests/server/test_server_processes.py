@@ -397,3 +397,19 @@ def test_a_clients_local_config_has_no_say(start_server: ServerFactory, tmp_path
     assert asyncio.run(ask()) is TaskState.AWAITING_APPROVAL  # no local rule decided it
     refused = hitl_cli("--store", server.unix_url, "approve", "local-config", env={"HITL_CONFIG": str(local)})
     assert refused.returncode == 7 and "no self-approval" in refused.stderr
+
+
+async def test_an_approving_default_is_the_servers_to_allow(start_server: ServerFactory) -> None:
+    from hitl_core import PayloadError
+
+    strict = start_server()
+    async with HITLStateMachine(strict.unix_url) as m:
+        await m.start_task("default-approve")
+        with pytest.raises(PayloadError, match="allow_default_approve"):
+            await m.request_approval("default-approve", "why", timeout=60, default_decision="approve")
+    lenient = start_server("[deadlines]\nallow_default_approve = true\nsweep_interval = 0.2\n")
+    async with HITLStateMachine(lenient.unix_url) as m:
+        await m.start_task("default-approve")
+        await m.request_approval("default-approve", "why", timeout=0.5, default_decision="approve")
+        decision = await m.wait_for_decision("default-approve", timeout=120)
+    assert decision.type.value == "timeout" and decision.outcome == "approve"
