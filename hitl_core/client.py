@@ -121,6 +121,12 @@ def _record_of(task: TaskContext) -> TaskRecord:
     return record
 
 
+_ON_THE_SERVERS_HOST = (
+    "{what} reads the store itself: run it on the server's host with the store's URL"
+    " (hitl --store sqlite:///… or postgresql://… audit …), not through the server"
+)
+
+
 class RemoteStoreView:
     """``machine.store`` of a remote machine: reads through the server's API; writes refused.
 
@@ -169,8 +175,14 @@ class RemoteStoreView:
         async for event in self.machine.follow(after_seq):
             yield EventRecord.from_event(event)
 
-    async def verify(self) -> Any:
-        raise HITLError("audit verify runs on the server's host, against its store (hitl audit verify --store …)")
+    async def verify(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreError(_ON_THE_SERVERS_HOST.format(what="audit verify"))
+
+    async def checkpoints(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreError(_ON_THE_SERVERS_HOST.format(what="audit checkpoints"))
+
+    async def add_checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreError(_ON_THE_SERVERS_HOST.format(what="audit checkpoint"))
 
 
 class RemoteMachine:

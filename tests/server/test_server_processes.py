@@ -118,6 +118,17 @@ def test_cli_exit_codes_through_the_server(start_server: ServerFactory, hitl_cli
     again = hitl_cli("--store", server.unix_url, "approve", "t")
     assert again.returncode == 4 and "already decided by root" in again.stderr
     assert hitl_cli("--store", server.unix_url, "approve", "t", "--as", "mallory").returncode == 7
+    exported = hitl_cli("--store", server.unix_url, "audit", "export")
+    assert exported.returncode == 0, exported.stderr
+    assert [json.loads(line)["action"] for line in exported.stdout.splitlines()] == [
+        "start",
+        "request_approval",
+        "approve",
+    ]
+    verify = hitl_cli("--store", server.unix_url, "audit", "verify")
+    assert verify.returncode == 6 and "run it on the server's host" in verify.stderr
+    direct = hitl_cli("--store", server.store_url, "audit", "verify")
+    assert direct.returncode == 0, direct.stderr
 
 
 def test_agent_gets_its_decision_across_a_server_sigkill_and_restart(
