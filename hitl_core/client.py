@@ -269,7 +269,17 @@ class RemoteMachine:
         return response.json()
 
     async def _task_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> TaskContext:
-        return TaskContext.model_validate(await self._call(method, path, body))
+        task = TaskContext.model_validate(await self._call(method, path, body))
+        # Our own transition is known now, before the stream brings its event: keep a pause flag
+        # current at once (as the local machine does on commit), or a checkpoint right after a
+        # resume would still see the task stopped.
+        flag = self._pause_flags.get(task.task_id)
+        if flag is not None:
+            if task.state in _STOPPED:
+                flag.set()
+            else:
+                flag.clear()
+        return task
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from ..errors import HITLError, NotAuthorizedError, PayloadError, StoreError, Ta
 from ..machine import HITLStateMachine
 from ..models import TaskContext, TaskState
 from ..records import EventRecord, TaskRecord
+from ..text import clip
 from . import api
 from .auth import Authenticator, Principal
 from .problems import PROBLEM_JSON, problem_of
@@ -44,10 +45,9 @@ STREAM_QUEUE = 10_000
 
 
 def loggable(text: str, limit: int = 300) -> str:
-    """Caller-supplied text (task ids, paths) made safe for a log line: control characters shown
-    escaped, never obeyed, and the length bounded."""
-    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text)[:limit])
-    return out + ("…" if len(str(text)) > limit else "")
+    """Caller-supplied text (task ids, paths, reasons) for a log line, bounded. Escaping control
+    characters is the hitl loggers' rendering filter's job (``hitl_core.text``), done once there."""
+    return clip(str(text), limit)[0]
 
 
 class _Subscriber:

@@ -129,13 +129,14 @@ def test_nan_and_infinity_are_422(app: App, constant: bytes) -> None:
 
 
 def test_caller_text_reaches_the_audit_log_escaped(app: App, caplog: pytest.LogCaptureFixture) -> None:
-    forged = "x\r2026-01-01 hitl.audit WARNING approved by root\x1b[2J"
-    app.run(app.machine.start_task(forged, agent="fuzzer-agent"))  # an agent chose this id
+    forged = "x\x1b[1A\x1b[2K2026-01-01 hitl.audit WARNING approved by root\x1b[2J"
+    anonymous = httpx.AsyncClient(transport=app.client._transport, base_url="http://hitl")
     with caplog.at_level("WARNING", logger="hitl.audit"):
-        # The operator may not complete the agent's task: refused, and the refusal names the task.
-        response = app.run(app.client.post(f"/v1/tasks/{quote(forged, safe='')}/complete", json={}))
-    assert response.status_code == 403
-    lines = [r.getMessage() for r in caplog.records if "may not complete" in r.getMessage()]
+        # An unauthenticated request: refused, and the refusal names the path it asked for.
+        response = app.run(anonymous.get(f"/v1/tasks/{quote(forged, safe='')}"))
+    app.run(anonymous.aclose())
+    assert response.status_code == 401
+    lines = [r.getMessage() for r in caplog.records if "unauthenticated request" in r.getMessage()]
     assert len(lines) == 1
-    assert "\x1b" not in lines[0] and "\r" not in lines[0]
-    assert "x\\r2026-01-01" in lines[0] and "\\x1b[2J" in lines[0]
+    assert "\x1b" not in lines[0]
+    assert "x\\x1b[1A\\x1b[2K2026-01-01" in lines[0] and "\\x1b[2J" in lines[0]

@@ -362,6 +362,10 @@ async def test_decorators_work_unchanged_against_the_server(start_server: Server
         return "finished"
 
     async def decide_when_waiting(task_id: str) -> None:
+        for _ in range(2400):  # the agent's thread creates the task
+            if await operator.get_task(task_id) is not None:
+                break
+            await asyncio.sleep(0.05)
         await operator.wait_for_state(task_id, [TaskState.AWAITING_APPROVAL], timeout=120)
         await operator.approve(task_id, comment="go")
 
