@@ -147,6 +147,17 @@ class HITLStateMachine:
     the entry-point plugins (``load_entrypoints=False`` skips those, e.g. in tests).
     """
 
+    def __new__(cls, store: Store | str | None = None, *args: Any, **kwargs: Any) -> Any:
+        # Server mode: a ``hitl serve`` URL (here or in HITL_STORE) gives a client with this same
+        # API (hitl_core.client.RemoteMachine), so callers never know which mode they run in.
+        if cls is HITLStateMachine:
+            url = store if store is not None else settings.store_url_from_env()
+            if isinstance(url, str) and url.partition("://")[0].lower() in ("hitl+unix", "https", "hitl+https"):
+                from .client import RemoteMachine
+
+                return RemoteMachine(url, *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(
         self,
         store: Store | str | None = None,
