@@ -121,7 +121,9 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
 
     asyncio.run(make_schema())
 
+    # Templates dumped once from the real models (so every row validates), then filled per event.
     interrupt_template = InterruptPoint(reason="x", interrupt_id="0" * 32).model_dump(mode="json")
+    decision_template = Decision(type="approve", actor=Actor(id="x")).model_dump(mode="json")
     tasks: dict[str, dict[str, Any]] = {}
     rows: list[tuple[Any, ...]] = []
     prev = GENESIS_HASH
@@ -190,15 +192,16 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
                     who = Actor(id="policy:demo-rule" if kind == "policy" else "hitl:timeout", source=kind)
                     outcome = d["outcome"]
                     message = "no decision before the deadline" if kind == "timeout" else None
-                decision = Decision(
+                decision = dict(decision_template)
+                decision.update(
                     type=dtype,
-                    actor=who,
+                    actor={"id": who.id, "source": who.source},
                     outcome=outcome,
                     message=message,
-                    decided_at=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=at),
+                    decided_at=_iso(at),
                     interrupt_id=interrupt["interrupt_id"],
                     args_fingerprint=interrupt["args_fingerprint"],
-                ).model_dump(mode="json")
+                )
                 approved = decision["outcome"] == "approve" if outcome else dtype != "reject"
                 action, to_state = ("approve", "approved") if approved else ("reject", "rejected")
                 actor_id, actor_source, data = who.id, who.source, {"decision": decision}

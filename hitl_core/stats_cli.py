@@ -127,8 +127,8 @@ def _settings() -> StatsSettings:
 
 def parse_address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise PayloadError(f"--serve {text!r}: give [HOST]:PORT, e.g. :9464 or 127.0.0.1:9464")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise PayloadError(f"--serve {text!r}: give [HOST]:PORT, e.g. :9464 or 127.0.0.1:9464 (port 0: any free port)")
     return host or "127.0.0.1", int(port)
 
 
