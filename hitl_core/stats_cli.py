@@ -60,6 +60,11 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
+def _tenths(seconds: float | None) -> str:
+    # a flag compares two close numbers: whole seconds could print "11s, at least 11s"
+    return "-" if seconds is None else f"{seconds:.1f}s" if seconds < 60 else duration(seconds)
+
+
 def render_table(stats: Stats, store_url: str, window_label: str) -> str:
     """The figures as text for a terminal. Operator and task ids are made inert (``stats.inert``)."""
     lines: list[str] = []
@@ -114,7 +119,7 @@ def render_table(stats: Stats, store_url: str, window_label: str) -> str:
         for r in stats.rubber_stamps[-5:]:
             lines.append(
                 f"  {inert(r.actor, 32)} on {inert(r.task_id, 40)} ({r.severity.value if r.severity else '?'}) "
-                f"in {duration(r.seconds)}, reading takes at least {duration(r.min_read_seconds)}"
+                f"in {_tenths(r.seconds)}, reading takes at least {_tenths(r.min_read_seconds)}"
             )
     return "\n".join(lines) + "\n"
 

@@ -105,7 +105,7 @@ class StatsScreen(ModalScreen[None]):
         # Listen before loading: a transition committed meanwhile is folded after the load (the
         # fold ignores what the load already holds, by seq).
         self.machine.plugins.register(self._feed, name="hitl.console.stats")
-        self.run_worker(self._load(), name="stats-load", group="stats")
+        self.run_worker(self._load(), name="stats-load", group="stats", exit_on_error=False)
 
     def on_unmount(self) -> None:
         try:
@@ -125,9 +125,17 @@ class StatsScreen(ModalScreen[None]):
                 settings = StatsSettings.from_config(found_config(sweep=False))
             except Exception:  # a broken hitl.toml is the policy's problem, not the figures'
                 settings = StatsSettings()
-        self.fold = await load_stats(
-            self.machine.store, since_seconds=WINDOW_SECONDS, now=self._now(), settings=settings
-        )
+        try:
+            fold = await load_stats(
+                self.machine.store, since_seconds=WINDOW_SECONDS, now=self._now(), settings=settings
+            )
+        except Exception as exc:  # the store is down or unreadable: say so here, keep the console up
+            message = Text("could not load the figures: ", style="bold")
+            message.append_text(literal(f"{type(exc).__name__}: {exc}", limit=300))
+            message.append(" (close and open again to retry)", style="grey50")
+            self.query_one("#stats-head", Static).update(message)
+            return
+        self.fold = fold
         self.fold_pending()
         if self.refresh_interval:
             self.set_interval(self.refresh_interval, self.fold_pending, name="stats-refresh")

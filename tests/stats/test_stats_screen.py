@@ -23,6 +23,11 @@ SIZE = (150, 48)
 HOSTILE = "mallory\x1b[2J\x07\u202e"
 
 
+def screen_text(app: ConsoleApp) -> str:
+    """What the terminal shows, as the SVG export spells it (spaces as &#160;)."""
+    return app.export_screenshot().replace("&#160;", " ")
+
+
 def frozen() -> float:
     return NOW
 
@@ -74,14 +79,27 @@ def make_app(machine: HITLStateMachine, clock: EventClock) -> ConsoleApp:
     )
 
 
-async def open_stats(pilot: Pilot[Any], app: ConsoleApp) -> StatsScreen:
+async def settle(pilot: Pilot[Any], app: ConsoleApp) -> None:
+    """Wait until the console's own loading work (rows, detail pane) has reached the screen."""
     await app.loaded.wait()
+    for _ in range(3):
+        await pilot.pause()
+        for worker in list(app.workers):
+            if worker.group in ("detail", "stats") and not worker.is_finished:
+                await worker.wait()
+        app._apply_batch()
+        app._follow_selection()
+        await pilot.pause()
+
+
+async def open_stats(pilot: Pilot[Any], app: ConsoleApp) -> StatsScreen:
+    await settle(pilot, app)
     await pilot.press("t")
     deadline = time.monotonic() + 60
     while not (isinstance(app.screen, StatsScreen) and app.screen.stats is not None):
         assert time.monotonic() < deadline, "the stats screen did not load"
         await pilot.pause(0.05)
-    await pilot.pause()
+    await settle(pilot, app)
     return app.screen
 
 
@@ -147,7 +165,7 @@ async def test_an_operator_id_with_control_characters_is_shown_inert_on_the_scre
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_stats(pilot, app)
         people = screen.query_one("#stats-people", Static)
-        rendered = app.export_screenshot()
+        rendered = screen_text(app)
         assert "mallory\\x1b[2J\\x07\\u202e" in rendered
         assert "\x1b[2J" not in rendered and "\u202e" not in rendered
         assert people is not None
@@ -162,3 +180,29 @@ def test_stats_screen_snapshot(snap_compare: Any, machine: HITLStateMachine, clo
         await asyncio.sleep(0)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+async def test_a_store_that_cannot_be_read_is_reported_on_the_screen_and_the_console_stays_up(
+    tmp_path: Any, clock: EventClock
+) -> None:
+    """The events table was dropped by hand after the console started: the screen says so."""
+    import sqlite3
+
+    path = tmp_path / "broken.db"
+    machine = HITLStateMachine(f"sqlite:///{path}", load_entrypoints=False)
+    app = ConsoleApp(machine, actor="alice", clock=frozen, tick_interval=None, detail_delay=0, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        conn = sqlite3.connect(path)
+        conn.execute("DROP TABLE events")
+        conn.commit()
+        conn.close()
+        await pilot.press("t")
+        deadline = time.monotonic() + 60
+        while "could not load the figures: StoreError" not in screen_text(app):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, StatsScreen) and app.screen.stats is None
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, StatsScreen)
