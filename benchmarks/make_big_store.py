@@ -51,6 +51,11 @@ def _iso(us: int) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).isoformat()
 
 
+def _iso_z(us: int) -> str:
+    """A datetime field as pydantic writes it in a model's JSON (UTC as Z)."""
+    return _iso(us).replace("+00:00", "Z")
+
+
 def _severity(rng: random.Random) -> tuple[str, float]:
     r = rng.random()
     for name, share, median in SEVERITIES:
@@ -153,7 +158,11 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
                 "parent_id": None,
             }
             action, from_state, to_state = "start", None, "running"
-            actor_id, actor_source, data = d["agent"], "agent", {"step": "plan"}
+            actor_id, actor_source, data = (
+                d["agent"],
+                "agent",
+                {"agent": d["agent"], "framework": "langgraph", "step": "plan"},
+            )
         else:
             assert task is not None
             from_state = task["state"]
@@ -162,7 +171,7 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
                 interrupt.update(
                     reason=f"{d['action']} for {task_id}: please check the arguments",
                     severity=d["severity"],
-                    created_at=_iso(at),
+                    created_at=_iso_z(at),
                     interrupt_id=hashlib.md5(task_id.encode()).hexdigest(),
                     action={"name": d["action"], "args": d["args"]},
                     args_fingerprint=fingerprint(d["args"]),
@@ -180,6 +189,7 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
                     "interrupt_id": task["interrupt"]["interrupt_id"],
                     "deadline": _iso(at + 900 * US),
                 }
+                task["interrupt"] = {**task["interrupt"], "assignees": ["oncall"], "deadline": _iso_z(at + 900 * US)}
             elif kind in ("policy", "timeout", "person"):
                 interrupt = task["interrupt"]
                 if kind == "person":
@@ -198,7 +208,7 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
                     actor={"id": who.id, "source": who.source},
                     outcome=outcome,
                     message=message,
-                    decided_at=_iso(at),
+                    decided_at=_iso_z(at),
                     interrupt_id=interrupt["interrupt_id"],
                     args_fingerprint=interrupt["args_fingerprint"],
                 )
@@ -209,8 +219,12 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
                 task["approvals"] = [decision] if approved else []
             elif kind == "resume":
                 action, to_state = "resume", "running"
-                actor_id, actor_source, data = d["agent"], "agent", {"step": "act"}
+                # as the machine does: the interrupt and its decision go into the event, the
+                # interrupt leaves the snapshot
+                data = {"interrupt": task["interrupt"], "decision": task["decision"], "step": "act"}
+                actor_id, actor_source = d["agent"], "agent"
                 task["current_step"] = "act"
+                task["interrupt"] = None
             else:
                 action, to_state = "complete", "completed"
                 actor_id, actor_source, data = None, None, {"result": {"ok": True}}

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
 from bisect import bisect_left
 from collections import Counter, deque
@@ -44,6 +43,7 @@ from .errors import StoreError
 from .models import PERSON_DECISIONS, Event, Severity, TaskState
 from .records import EventRecord
 from .stores.base import Store
+from .text import visible
 
 SEVERITIES: tuple[Severity, ...] = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 #: Upper bounds (seconds) of the time-to-decision histogram's buckets; the last bucket is open.
@@ -54,30 +54,11 @@ SERIES_MINUTES = 60
 CHUNK = 4096
 US = 1_000_000
 
-# C0 and C1 controls, DEL and the bidi overrides/isolates (the set hitl_tui/text.py makes visible).
-# A local copy so that the core needs no UI; the integrator may switch it to the shared
-# terminal-safe rendering function once that lands in hitl_core.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
 
 def inert(value: object, limit: int = 80) -> str:
-    """``value`` with control, escape and bidi characters shown as ``\\x1b``-style escapes, cut to
-    ``limit`` characters first: an operator id can never drive the terminal it is printed on."""
-    text = value if isinstance(value, str) else str(value)
-    cut = len(text) > limit
-    if cut:
-        text = text[:limit]
-
-    def escape(match: re.Match[str]) -> str:
-        char = match.group()
-        if char in _NAMED:
-            return _NAMED[char]
-        code = ord(char)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    text = _UNSAFE.sub(escape, text)
-    return text + "…" if cut else text
+    """An operator or task id as it may be shown: ``hitl_core.text.visible`` (control, escape,
+    bidi and invisible characters as ``\\x1b``-style escapes), cut to ``limit`` characters."""
+    return visible(value, limit=limit)
 
 
 @dataclass(frozen=True, slots=True)

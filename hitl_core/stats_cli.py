@@ -21,6 +21,7 @@ from .cli_commands import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE, _run
 from .errors import PayloadError
 from .machine import HITLStateMachine
 from .stats import SEVERITIES, US, Stats, StatsSettings, compute_stats, inert, load_stats
+from .text import json_text
 
 _SPARK = "▁▂▃▄▅▆▇█"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -157,9 +158,8 @@ async def _stats(machine: HITLStateMachine, args: argparse.Namespace, out: IO[st
         print(f"wrote charts to {image}", file=sys.stderr)
         return EXIT_OK
     if args.json:
-        # ensure_ascii: ids with escape or bidi characters arrive as \\u escapes, inert in a terminal
-        json.dump(stats.to_dict(), out, indent=2, ensure_ascii=True)
-        out.write("\n")
+        # json_text: ids with escape or bidi characters arrive as \\u escapes (inert, same value)
+        out.write(json_text(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False)) + "\n")
         return EXIT_OK
     out.write(render_table(stats, machine.store.url, args.since))
     return EXIT_OK

@@ -44,3 +44,33 @@ def no_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hitl.db'}"
+
+
+def forge_decider(store: object, task_id: str, actor_id: str) -> None:
+    """Edit the store by hand: the decisions on ``task_id`` now name ``actor_id``.
+
+    The machine refuses an actor id with control characters at the API, so such an id reaches the
+    trail only this way (or from a store written before that rule): the stats must still show
+    it inert. For a SQLite store, ``store`` is its file path; otherwise an in-memory store.
+    """
+    import sqlite3
+    from pathlib import Path
+
+    from hitl_core.models import Actor
+
+    if isinstance(store, (str, Path)):
+        conn = sqlite3.connect(store)
+        with conn:
+            conn.execute(
+                "UPDATE events SET actor_id = ?, data = json_set(data, '$.decision.actor.id', ?) "
+                "WHERE task_id = ? AND action IN ('approve', 'approve_partial', 'reject')",
+                (actor_id, actor_id, task_id),
+            )
+        conn.close()
+        return
+    for record in store._log:  # type: ignore[attr-defined]
+        decision = record.data.get("decision") if isinstance(record.data, dict) else None
+        if record.task_id == task_id and decision is not None and record.action != "resume":
+            record.actor_id = actor_id
+            forged = decision.model_copy(update={"actor": Actor(id=actor_id, source=decision.actor.source)})
+            record.data = {**record.data, "decision": forged}

@@ -19,6 +19,8 @@ from hitl_core.cli import main
 from hitl_core.stats import StatsFold
 from hitl_core.stats_metrics import render_prometheus, serve_metrics
 
+from .conftest import forge_decider
+
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "mallory\x1b[2J\x1b]0;pwned\x07\u202e"
 
@@ -30,8 +32,8 @@ def hitl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def fill(url: str, *, decide: bool = True) -> None:
-    """Two waiting tasks; with ``decide``, one approved at once (a rubber stamp) by a hostile id
-    and one rejected by alice."""
+    """Three waiting tasks; with ``decide``, one approved at once (a rubber stamp) by an operator
+    whose id was then edited by hand into a hostile one, and one rejected by alice."""
 
     async def go() -> None:
         async with HITLStateMachine(url, load_entrypoints=False) as machine:
@@ -39,10 +41,12 @@ def fill(url: str, *, decide: bool = True) -> None:
                 await machine.start_task(task_id, agent="ops-bot")
                 await machine.request_approval(task_id, f"{task_id}?", severity=severity, args={"env": "prod"})
             if decide:
-                await machine.approve("deploy", HOSTILE)
+                await machine.approve("deploy", "mallory")
                 await machine.reject("mail", "alice", "not today")
 
     asyncio.run(go())
+    if decide:
+        forge_decider(url.removeprefix("sqlite:///"), "deploy", HOSTILE)
 
 
 def test_stats_on_a_store_with_no_decisions_yet_says_so(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,8 +114,6 @@ def test_audit_export_marks_a_person_s_decision_made_faster_than_reading(
         assert check["rubber_stamp"] is True and check["clock_skew"] is False
         assert 0 <= check["seconds"] < check["min_read_seconds"]
     assert all("read_check" not in e for e in events if e["action"] not in ("approve", "reject"))
-    # The field sits beside the hashed fields: the exported chain still verifies.
-    assert hitl(capsys, "--store", db_url, "audit", "verify")[0] == 0
     # A hitl.toml that reads at the speed of light with no floor flags nothing.
     config = tmp_path / "fast.toml"
     config.write_text("[stats]\nchars_per_second = 1e9\nfloor = { low = 0, medium = 0, high = 0, critical = 0 }\n")
@@ -219,3 +221,19 @@ def test_stats_serve_follows_the_store_live(db_url: str) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_read_check_field_leaves_the_chain_verifiable(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    fill(db_url, decide=False)
+
+    async def approve() -> None:
+        async with HITLStateMachine(db_url, load_entrypoints=False) as machine:
+            await machine.approve("mail", "alice")
+
+    asyncio.run(approve())
+    code, out, _ = hitl(capsys, "--store", db_url, "audit", "export")
+    assert code == 0
+    approvals = [json.loads(line) for line in out.splitlines() if '"action":"approve"' in line]
+    assert approvals and approvals[0]["read_check"]["rubber_stamp"] is True
+    code, out, err = hitl(capsys, "--store", db_url, "audit", "verify")
+    assert code == 0, err

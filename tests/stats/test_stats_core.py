@@ -242,7 +242,8 @@ def test_shown_chars_counts_reason_action_args_and_context_alike_for_models_and_
 
 def test_operator_ids_with_control_characters_are_made_inert() -> None:
     assert inert("mallory\x1b[2J\x07\u202e") == "mallory\\x1b[2J\\x07\\u202e"
-    assert inert("x" * 100, limit=10) == "x" * 10 + "…"
+    assert inert("x" * 100, limit=10) == "x" * 10 + "… (90 more characters)"
+    assert inert("a\\x1b") == "a\\\\x1b"  # a real backslash is doubled: it never looks like an escape
 
 
 def test_a_fact_from_an_event_record_without_data_is_harmless() -> None:

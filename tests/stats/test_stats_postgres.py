@@ -37,7 +37,7 @@ async def test_postgres_sqlite_and_memory_stores_give_the_same_figures(
             await machine.start_task("a", agent="bot")
             await machine.request_approval("a", "deploy?", severity="critical", action="go", args={"x": "é" * 40})
             clock.set(4999)
-            await machine.approve("a", "mallory\x1b[2J")
+            await machine.approve("a", "mallory")
             clock.set(4000)
             await machine.start_task("b", agent="bot")
             await machine.request_approval("b", "refund?", severity="low", context={"k": 1})
@@ -49,4 +49,4 @@ async def test_postgres_sqlite_and_memory_stores_give_the_same_figures(
             results.append((await compute_stats(machine.store, now=NOW_US)).to_dict())
     assert results[0] == results[1] == results[2]
     assert results[2]["waiting"] == 1 and results[2]["decisions"] == 2
-    assert [r["actor"] for r in results[2]["rubber_stamps"]] == ["mallory\x1b[2J"]
+    assert [r["actor"] for r in results[2]["rubber_stamps"]] == ["mallory"]

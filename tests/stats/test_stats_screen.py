@@ -16,7 +16,7 @@ from hitl_core import HITLStateMachine
 from hitl_tui import ConsoleApp
 from hitl_tui.stats_screen import StatsScreen
 
-from .conftest import NOW_US, EventClock
+from .conftest import NOW_US, EventClock, forge_decider
 
 NOW = NOW_US / 1_000_000
 SIZE = (150, 48)
@@ -39,9 +39,9 @@ async def fleet(machine: HITLStateMachine, clock: EventClock) -> None:
         ("deploy-01", "critical", 3500, 2900, "alice"),
         ("deploy-02", "critical", 3000, None, None),
         ("refund-03", "high", 2800, 2700, "bob"),
-        ("refund-04", "high", 2500, 2499, HOSTILE),
+        ("refund-04", "high", 2500, 2499, "mallory"),
         ("mail-05", "low", 2400, 2390, "bob"),
-        ("mail-06", "low", 2000, 1999, HOSTILE),
+        ("mail-06", "low", 2000, 1999, "mallory"),
         ("mail-07", "medium", 1500, 1400, "alice"),
         ("rows-08", "medium", 1200, None, None),
         ("rows-09", "high", 900, 600, "carol"),
@@ -66,6 +66,9 @@ async def fleet(machine: HITLStateMachine, clock: EventClock) -> None:
                 await machine.reject(task_id, who, "wrong amount")
             else:
                 await machine.approve(task_id, who)
+    # An operator id with control characters reaches the trail only by a hand edit (the API refuses it).
+    for task_id in ("refund-04", "mail-06"):
+        forge_decider(machine.store, task_id, HOSTILE)
 
 
 def make_app(machine: HITLStateMachine, clock: EventClock) -> ConsoleApp:
