@@ -334,9 +334,8 @@ async def _export(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
             if not batch:
                 break
             for record in batch:
-                line = json_text(
-                    with_read_check(record, record.to_event().model_dump_json())
-                )  # bidi/C1 as \uXXXX: inert
+                line = json_text(record.to_event().model_dump_json())  # bidi/C1 as \uXXXX: inert, same value
+                line = with_read_check(record, line)  # hitl_core.stats_cli: the rubber-stamp flag
                 if args.format == "json":
                     target.write(("\n" if first else ",\n") + line)
                 else:
