@@ -203,7 +203,7 @@ def add_stats_command(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "stats",
         help="how the queue and its deciders are doing: waiting, times, operators, rubber stamps",
-        description=__doc__.splitlines()[0],
+        description="How the queue and the people who drain it are doing, from the audit trail.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
