@@ -44,9 +44,10 @@ def render_prometheus(stats: Stats) -> str:
 
     window = (stats.now - stats.since) / 1_000_000
     metric("hitl_stats_window_seconds", "gauge", "Length of the window the windowed figures cover.", [("", window)])
-    metric("hitl_waiting_tasks", "gauge", "Tasks waiting for a decision now.", [("", stats.waiting)])
+    # Named and labelled as ``hitl serve``'s own /metrics names it (hitl_core.server.app), so the
+    # two can be scraped side by side or merged: sum over severity for the total.
     metric(
-        "hitl_waiting_tasks_by_severity",
+        "hitl_waiting_tasks",
         "gauge",
         "Tasks waiting for a decision now, by severity.",
         [(f'{{severity="{s}"}}', n) for s, n in stats.waiting_by_severity.items()],

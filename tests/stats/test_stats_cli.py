@@ -160,7 +160,7 @@ def test_prometheus_text_names_the_figures_and_escapes_label_values(db_url: str)
             return render_prometheus(await compute_stats(machine.store))
 
     text = asyncio.run(stats())
-    assert "hitl_waiting_tasks 1\n" in text
+    assert 'hitl_waiting_tasks{severity="high"} 1\n' in text
     assert 'hitl_decisions{kind="person"} 2\n' in text
     assert 'hitl_operator_rubber_stamps{actor="mallory\\\\x1b[2J\\\\x1b]0;pwned\\\\x07\\\\u202e"} 1\n' in text
     assert "\x1b" not in text
@@ -176,7 +176,7 @@ def test_the_metrics_server_serves_metrics_and_nothing_else() -> None:
         port = server.server_address[1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
             assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            assert "hitl_waiting_tasks 0" in reply.read().decode()
+            assert 'hitl_waiting_tasks{severity="low"} 0' in reply.read().decode()
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/secrets", timeout=30)
         assert refused.value.code == 404
@@ -206,7 +206,7 @@ def test_stats_serve_follows_the_store_live(db_url: str) -> None:
             with urllib.request.urlopen(url, timeout=30) as reply:
                 return reply.read().decode()
 
-        assert "hitl_waiting_tasks 3\n" in scrape()
+        assert 'hitl_waiting_tasks{severity="critical"} 1\n' in scrape()
 
         async def decide() -> None:
             async with HITLStateMachine(db_url, load_entrypoints=False) as machine:
@@ -214,7 +214,7 @@ def test_stats_serve_follows_the_store_live(db_url: str) -> None:
 
         asyncio.run(decide())
         deadline = time.monotonic() + 60
-        while "hitl_waiting_tasks 2\n" not in (text := scrape()):
+        while 'hitl_waiting_tasks{severity="critical"} 0\n' not in (text := scrape()):
             assert time.monotonic() < deadline, text
             time.sleep(0.2)
         assert 'hitl_operator_decisions{actor="alice"} 1' in text
