@@ -326,12 +326,16 @@ async def _export(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
         after, count, first = args.after, 0, True
         if args.format == "json":
             target.write("[")
+        from .stats_cli import read_check_field
+
+        with_read_check = read_check_field()
         while True:
             batch = await store.events(after_seq=after, limit=5000, task_id=args.task)
             if not batch:
                 break
             for record in batch:
                 line = json_text(record.to_event().model_dump_json())  # bidi/C1 as \uXXXX: inert, same value
+                line = with_read_check(record, line)  # hitl_core.stats_cli: the rubber-stamp flag
                 if args.format == "json":
                     target.write(("\n" if first else ",\n") + line)
                 else:
