@@ -158,6 +158,27 @@ class Decision(_Model):
             return self.outcome == "approve"
         return self.type != DecisionType.REJECT
 
+    @property
+    def effective_type(self) -> DecisionType:
+        """approve, reject, edit or respond: what this decision amounts to for the agent.
+
+        A ``timeout`` or ``policy`` decision amounts to its ``outcome`` (reject when it names none:
+        fail closed). Adapters map this, never ``type``, so that no decision path is forgotten.
+        """
+        if self.type in (DecisionType.TIMEOUT, DecisionType.POLICY):
+            return DecisionType.APPROVE if self.outcome == "approve" else DecisionType.REJECT
+        return self.type
+
+    def rejection_text(self, subject: str = "Tool call") -> str:
+        """What a model reads in place of a refused call's result: who said no, and why.
+
+        ``"Tool call rejected by alice: not on a Friday"``; the same words in every adapter, so a
+        prompt that reacts to a refusal works whatever framework runs the agent.
+        """
+        if self.message:
+            return f"{subject} rejected by {self.actor.id}: {self.message}"
+        return f"{subject} rejected by {self.actor.id}."
+
 
 class Event(_Model):
     """One committed transition. ``hash`` chains over the whole log (see ``hitl_core.audit``)."""

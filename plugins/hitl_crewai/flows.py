@@ -22,10 +22,11 @@ from crewai.flow.async_feedback.types import HumanFeedbackPending, PendingFeedba
 from crewai.flow.persistence.base import FlowPersistence
 
 from hitl_core import HITLError, HITLStateMachine, InterruptKind, Severity, TaskContext, TaskNotFoundError, TaskState
+from hitl_core.adapters import Request
 
 from . import FRAMEWORK, REVIEW_DECISIONS
 from .human_input import feedback_of
-from .tools import wait_for_decision
+from .tools import CrewAIApprovals
 
 #: Key in a task's metadata under which the adapter keeps what a resuming process needs.
 META_KEY = "crewai_flow"
@@ -55,19 +56,8 @@ class FlowFeedbackViaHITL:
         flow_class = f"{type(flow).__module__}.{type(flow).__qualname__}"
         task_id = f"{context.flow_id}:{context.method_name}-{uuid.uuid4().hex[:8]}"
         meta = {META_KEY: {"flow_id": context.flow_id, "flow_class": flow_class, "method_name": context.method_name}}
-        sync = self.machine.sync
-        sync.start_task(
-            task_id,
-            meta,
-            step=context.method_name,
-            agent=type(flow).__name__,
-            framework=FRAMEWORK,
-            run_id=context.flow_id,
-        )
-        options = list(context.emit) if context.emit else None
-        sync.request_approval(
-            task_id,
-            context.message or f"feedback on {context.method_name}",
+        request = Request(
+            reason=context.message or f"feedback on {context.method_name}",
             context={
                 "flow": flow_class,
                 "method": context.method_name,
@@ -75,14 +65,16 @@ class FlowFeedbackViaHITL:
                 "emit": context.emit,
                 "default_outcome": context.default_outcome,
             },
-            options=options,
-            severity=self.severity,
-            kind=InterruptKind.QUESTION,
             allowed_decisions=REVIEW_DECISIONS,
+            kind=InterruptKind.QUESTION,
             response_schema={"type": "string"},
-            timeout=self.timeout,
-            requested_by=type(flow).__name__,
+            step=context.method_name,
+            severity=self.severity,
+            options=list(context.emit) if context.emit else None,
+            agent=type(flow).__name__,
         )
+        lifecycle = CrewAIApprovals(self.machine, timeout=self.timeout)
+        lifecycle.run_sync(lifecycle.ask(task_id, context.flow_id, request, meta, parent=False))
         raise HumanFeedbackPending(context=context, callback_info={"hitl_task_id": task_id})
 
 
@@ -119,7 +111,8 @@ def resume_flow(
     if not tasks:
         raise TaskNotFoundError(f"{flow_id} (no paused {FRAMEWORK} flow with this id)")
     task = tasks[-1]
-    decision = wait_for_decision(machine, task.task_id)
+    lifecycle = CrewAIApprovals(machine)
+    [decision] = lifecycle.run_sync(lifecycle.decisions([task.task_id]))
     feedback = feedback_of(decision)
     context = task.interrupt_point.context if task.interrupt_point is not None else {}
     if (
@@ -139,9 +132,13 @@ def resume_flow(
             f"({exc}); is it the same database the flow was started with?"
         ) from exc
     result = flow.resume(feedback)
-    machine.sync.resume(task.task_id)
+    # Claimed only now: a resume that fails (no usable flow LLM for an outcome) leaves the decision
+    # where it was, to be resumed again once the flow can take it.
+    if lifecycle.run_sync(lifecycle.claim([task.task_id])) is None:
+        raise HITLError(f"flow {flow_id!r}: task {task.task_id!r} was carried back by another process meanwhile")
     summary = result if isinstance(result, (str, int, float, bool, type(None))) else str(result)
     if isinstance(result, HumanFeedbackPending):
         summary = {"paused_again": result.context.method_name}
-    machine.sync.complete(task.task_id, {"decision": decision.type.value, "feedback": feedback, "flow_result": summary})
+    outcome = {"decision": decision.type.value, "feedback": feedback, "flow_result": summary}
+    lifecycle.run_sync(lifecycle.delivered([task.task_id], outcome))
     return result

@@ -31,9 +31,10 @@ from crewai.core.providers.human_input import (
 )
 
 from hitl_core import Decision, DecisionType, HITLStateMachine, InterruptKind, Severity
+from hitl_core.adapters import Request
 
-from . import FRAMEWORK, REVIEW_DECISIONS
-from .tools import wait_for_decision
+from . import REVIEW_DECISIONS
+from .tools import CrewAIApprovals
 
 #: The feedback a person's decision stands for: "" accepts the answer.
 ACCEPT = ""
@@ -97,29 +98,26 @@ class HumanInputViaHITL(SyncHumanInputProvider):
         run_id = self.run_id or (str(crew_id) if crew_id is not None else uuid.uuid4().hex[:12])
         task_id = f"{run_id}:review-{uuid.uuid4().hex[:8]}"
         description = getattr(task, "description", "") or ""
-        sync = self.machine.sync
-        sync.start_task(task_id, step=f"review round {round_number}", agent=agent, framework=FRAMEWORK, run_id=run_id)
-        sync.request_approval(
-            task_id,
-            f"{agent} asks for feedback on its answer",
+        request = Request(
+            reason=f"{agent} asks for feedback on its answer",
             context={
                 "task": description,
                 "expected_output": getattr(task, "expected_output", None),
                 "answer": self._get_output_string(answer),
                 "round": round_number,
             },
-            severity=self.severity,
-            kind=InterruptKind.QUESTION,
             allowed_decisions=REVIEW_DECISIONS,
+            kind=InterruptKind.QUESTION,
             response_schema={"type": "string"},
-            timeout=self.timeout,
+            step=f"review round {round_number}",
+            severity=self.severity,
             default_decision=self.default_decision,
-            requested_by=agent,
+            agent=agent,
         )
-        decision = wait_for_decision(self.machine, task_id)
+        lifecycle = CrewAIApprovals(self.machine, timeout=self.timeout)
+        decision = lifecycle.run_sync(lifecycle.ask_and_claim(task_id, run_id, request))
         feedback = feedback_of(decision)
-        sync.resume(task_id)
-        sync.complete(task_id, {"decision": decision.type.value, "feedback": feedback})
+        lifecycle.run_sync(lifecycle.delivered([task_id], {"decision": decision.type.value, "feedback": feedback}))
         return feedback
 
     # -- CrewAI's provider protocol ------------------------------------------------------------

@@ -17,14 +17,12 @@ What each decision does to the call:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from crewai.hooks import (
@@ -35,9 +33,10 @@ from crewai.hooks import (
     unregister_before_tool_call_hook,
 )
 
-from hitl_core import Decision, DecisionTimeoutError, DecisionType, HITLStateMachine, Severity, TaskState
+from hitl_core import Action, Decision, DecisionType, HITLStateMachine, Severity
+from hitl_core.adapters import Adapter, Request
 
-from . import FRAMEWORK, TOOL_DECISIONS
+from . import CAPABILITIES, TOOL_DECISIONS
 
 log = logging.getLogger("hitl.crewai")
 
@@ -45,25 +44,10 @@ log = logging.getLogger("hitl.crewai")
 BLOCKED_PREFIX = "Tool execution blocked by hook"
 
 
-def wait_for_decision(machine: HITLStateMachine, task_id: str) -> Decision:
-    """Block this thread until ``task_id`` is decided; a passed deadline applies its default."""
-    while True:
-        task = machine.sync.get_task(task_id)
-        deadline = task.interrupt_point.deadline if task and task.interrupt_point else None
-        wait = None
-        if deadline is not None and task is not None and task.state is TaskState.AWAITING_APPROVAL:
-            wait = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
-        try:
-            return machine.sync.wait_for_decision(task_id, wait)
-        except DecisionTimeoutError:
-            machine.sync.expire(task_id)
+class CrewAIApprovals(Adapter):
+    """The shared lifecycle for CrewAI's three waits: each blocks the crew's own thread until decided."""
 
-
-def rejection_text(decision: Decision) -> str:
-    """What the model reads instead of the tool's result when a person (or a deadline) says no."""
-    if decision.message:
-        return f"Tool call rejected by {decision.actor.id}: {decision.message}"
-    return f"Tool call rejected by {decision.actor.id}."
+    capabilities = CAPABILITIES
 
 
 class ToolApprovals:
@@ -89,6 +73,7 @@ class ToolApprovals:
         self.severity = severity
         self.timeout = timeout
         self.run_id = run_id
+        self._lifecycle = CrewAIApprovals(machine, timeout=timeout)
         self._numbers = itertools.count()
         self._lock = threading.Lock()
         # id(tool_input) -> (task id, decision): CrewAI hands the before and after hooks the very
@@ -144,28 +129,16 @@ class ToolApprovals:
         with self._lock:
             number = next(self._numbers)
         task_id = f"{run_id}:{tool}-{number}-{uuid.uuid4().hex[:6]}"
-        severity = self.severity(tool, args) if callable(self.severity) else self.severity
-        sync = self.machine.sync
-        sync.start_task(task_id, step=f"approve {tool}", agent=agent, framework=FRAMEWORK, run_id=run_id)
-        try:
-            sync.request_approval(
-                task_id,
-                f"{agent} wants to call {tool}",
-                context={"tool": tool, "agent": agent, "task": task_description},
-                severity=severity,
-                action=tool,
-                args=args,
-                allowed_decisions=TOOL_DECISIONS,
-                timeout=self.timeout,
-                requested_by=agent,
-            )
-            decision = wait_for_decision(self.machine, task_id)
-        except Exception as exc:
-            # Leave no task looking as if it were still running or waiting for somebody.
-            with contextlib.suppress(Exception):
-                sync.fail(task_id, f"could not ask for approval: {exc}")
-            raise
-        sync.resume(task_id)
+        request = Request(
+            reason=f"{agent} wants to call {tool}",
+            context={"tool": tool, "agent": agent, "task": task_description},
+            allowed_decisions=TOOL_DECISIONS,
+            action=Action(name=tool, args=args),
+            step=f"approve {tool}",
+            severity=self.severity(tool, args) if callable(self.severity) else self.severity,
+            agent=agent,
+        )
+        decision = self._lifecycle.run_sync(self._lifecycle.ask_and_claim(task_id, run_id, request))
         with self._lock:
             self._decided[id(context.tool_input)] = (task_id, decision)
         if decision.type is DecisionType.EDIT and decision.edited_args is not None:
@@ -193,15 +166,16 @@ class ToolApprovals:
         if decision.type is DecisionType.RESPOND and blocked:
             replaced = decision.response if isinstance(decision.response, str) else json.dumps(decision.response)
         elif not decision.approved and blocked:
-            replaced = rejection_text(decision)
+            replaced = decision.rejection_text()
         elif decision.type is DecisionType.EDIT:
             replaced = (
                 f"{result}\n(Note: {decision.actor.id} edited the arguments before the call: "
                 f"{json.dumps(decision.edited_args, sort_keys=True)})"
             )
+        output = replaced if replaced is not None else result
         try:
-            self.machine.sync.complete(
-                task_id, {"decision": decision.type.value, "output": replaced if replaced is not None else result}
+            self._lifecycle.run_sync(
+                self._lifecycle.delivered([task_id], {"decision": decision.type.value, "output": output})
             )
         except Exception:
             # The model must still read the decision: CrewAI would drop this hook's result on a raise.

@@ -6,16 +6,17 @@ LangChain middleware interrupt: one task per tool call, ``…:<interrupt_id>:<n>
 thread's own task, which is RUNNING while the graph is paused or running and COMPLETED when it
 finishes. Interrupts of one step are therefore sibling tasks under one parent.
 
-Life of an interrupt's task: RUNNING → AWAITING_APPROVAL (asked) → APPROVED / REJECTED (decided)
-→ RUNNING (claimed: this process is resuming the graph with it) → COMPLETED (delivered: the graph
-took the value) or FAILED (the resumed graph raised; the error is kept). Claiming goes through the
-store's compare-and-set, so two processes never both resume the graph with the same decisions.
+Life of an interrupt's task (``hitl_core.adapters.Adapter``, shared by every adapter): RUNNING →
+AWAITING_APPROVAL (asked) → APPROVED / REJECTED (decided) → RUNNING (claimed through the store's
+compare-and-set: this process is resuming the graph with it) → COMPLETED (the graph took the value)
+or FAILED (the resumed graph raised; the error is kept, and a retry question ``…~1`` is asked at
+once: approve resumes with the same decision — LangGraph keeps the value it was given before the
+node raised, so a new decision could not apply — reject gives the thread up).
 
 Idempotency. LangGraph re-runs an interrupted node from its start; a node interrupted again
 before its interrupt was answered raises the same interrupt id. Because task ids derive from the
 thread id and the interrupt id, a re-delivered interrupt finds its existing task: waiting, it is
-waited on; decided, claimed or delivered, its decision is used again. Only an interrupt whose task
-FAILED is asked again, as ``…~1``, ``…~2``: the person sees that the first attempt failed.
+waited on; decided, claimed or delivered, its decision is used again.
 
 Sync and async. ``run``/``start``/``resume`` call ``graph.invoke`` in the caller's thread (what a
 ``SqliteSaver`` needs) and talk to hitl through the machine's sync facade; ``arun``/``astart``/
@@ -24,29 +25,16 @@ Sync and async. ``run``/``start``/``resume`` call ``graph.invoke`` in the caller
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hitl_core import (
-    ConflictError,
-    Decision,
-    DuplicateTaskError,
-    HITLError,
-    HITLStateMachine,
-    InvalidTransitionError,
-    Severity,
-    TaskNotFoundError,
-    TaskState,
-)
+from hitl_core import HITLError, Severity
+from hitl_core.adapters import Adapter
 
-from . import FRAMEWORK
+from . import CAPABILITIES, FRAMEWORK
 from .payloads import Ask, PendingInterrupt, read_interrupt
 
-S = TaskState
 #: Severity for an ask: a fixed one, or a function of the ask (e.g. by tool name or args).
 SeverityRule = Severity | str | Callable[[Ask], Severity | str]
 
@@ -87,12 +75,6 @@ class GraphRun:
 
 
 @dataclass(slots=True)
-class _Question:
-    task_id: str
-    ask: Ask
-
-
-@dataclass(slots=True)
 class _Step:
     """What to do after one graph call: finished, paused (not all decided), or resume with values."""
 
@@ -101,7 +83,7 @@ class _Step:
     claimed: list[str] = field(default_factory=list)
 
 
-class GraphApprovals:
+class GraphApprovals(Adapter):
     """Runs LangGraph graphs whose interrupts are decided through ``machine``.
 
     ``agent`` names the agent on its tasks; ``severity`` is a severity or ``severity(ask)``;
@@ -109,23 +91,8 @@ class GraphApprovals:
     ``assignees`` limits who may decide (with an authorization plugin).
     """
 
-    def __init__(
-        self,
-        machine: HITLStateMachine,
-        *,
-        agent: str | None = None,
-        severity: SeverityRule = Severity.MEDIUM,
-        timeout: float | None = None,
-        assignees: Iterable[str] | None = None,
-    ) -> None:
-        self.machine = machine
-        self.agent = agent
-        self.severity = severity
-        self.timeout = timeout
-        self.assignees = list(assignees) if assignees is not None else None
-        self._open_parents: set[str] = set()
-        #: Written as the claimed tasks' step: tells this adapter's claims from another process's.
-        self.claim_step = f"resuming the graph (pid {os.getpid()}, {uuid.uuid4().hex[:6]})"
+    # The constructor is the base's: ``GraphApprovals(machine, agent=, severity=, timeout=, assignees=)``.
+    capabilities = CAPABILITIES
 
     # -- sync: graph.invoke in the caller's thread ---------------------------------------------
 
@@ -176,12 +143,12 @@ class GraphApprovals:
         from langgraph.types import Command
 
         thread_id = thread_id_of(config)
-        run = self.machine.sync.run
+        run = self.run_sync
         if resuming:
             output = graph.get_state(config)
             interrupts, value = output.interrupts, output.values
             if not interrupts:
-                run(self._finish(thread_id, []))
+                run(self.finish_run(thread_id))
                 return GraphRun(thread_id, True, value)
             nodes = _nodes_of(output)
         else:
@@ -196,7 +163,7 @@ class GraphApprovals:
             try:
                 output = graph.invoke(Command(resume=step.resume), config, version="v2")
             except BaseException as exc:
-                run(self._failed(step.claimed, exc))
+                run(self.failed(step.claimed, exc))
                 raise
             interrupts, value = output.interrupts, output.value
             nodes = _nodes_of(graph.get_state(config)) if _needs_nodes(interrupts) else {}
@@ -242,7 +209,7 @@ class GraphApprovals:
             output = await graph.aget_state(config)
             interrupts, value = output.interrupts, output.values
             if not interrupts:
-                await self._finish(thread_id, [])
+                await self.finish_run(thread_id)
                 return GraphRun(thread_id, True, value)
             nodes = _nodes_of(output)
         else:
@@ -257,61 +224,13 @@ class GraphApprovals:
             try:
                 output = await graph.ainvoke(Command(resume=step.resume), config, version="v2")
             except BaseException as exc:
-                await self._failed(step.claimed, exc)
+                await self.failed(step.claimed, exc)
                 raise
             interrupts, value = output.interrupts, output.value
             nodes = _nodes_of(await graph.aget_state(config)) if _needs_nodes(interrupts) else {}
             delivered = step.claimed
 
-    # -- the hitl side (one coroutine per graph call, so the sync path makes one hop) ------------
-
-    async def _open(self, thread_id: str) -> None:
-        """Start the thread's parent task (once: a thread run again keeps its task)."""
-        parent = parent_task_id(thread_id)
-        if parent in self._open_parents:
-            return
-        try:
-            await self.machine.start_task(
-                parent,
-                {"thread_id": thread_id},
-                step="running",
-                agent=self.agent,
-                framework=FRAMEWORK,
-                run_id=thread_id,
-            )
-        except DuplicateTaskError:
-            pass  # opened earlier, or by another process: it stays as it is
-        self._open_parents.add(parent)
-
-    async def _complete(self, task_ids: Sequence[str]) -> None:
-        async def complete(task_id: str) -> None:
-            try:
-                await self.machine.complete(task_id, {"delivered": True})
-            except (InvalidTransitionError, ConflictError):
-                pass  # completed by a process that delivered it too (a re-run): it stays done
-
-        await asyncio.gather(*(complete(t) for t in task_ids))
-
-    async def _finish(self, thread_id: str, delivered: Sequence[str]) -> None:
-        """The graph took the claimed values: complete those tasks, and the parent: the graph finished."""
-        parent = parent_task_id(thread_id)
-        self._open_parents.discard(parent)
-
-        async def complete_parent() -> None:
-            try:
-                await self.machine.complete(parent)
-            except (InvalidTransitionError, ConflictError, TaskNotFoundError):
-                pass  # never opened (no interrupt), or already completed
-
-        await asyncio.gather(self._complete(delivered), complete_parent())
-
-    async def _failed(self, claimed: Sequence[str], exc: BaseException) -> None:
-        error = f"resuming the graph raised {type(exc).__name__}: {exc}"
-        for task_id in claimed:
-            try:
-                await self.machine.fail(task_id, error)
-            except (InvalidTransitionError, ConflictError):
-                pass
+    # -- the mapping (one coroutine per graph call, so the sync path makes one hop) -------------
 
     async def _after_call(
         self,
@@ -323,14 +242,13 @@ class GraphApprovals:
         wait_timeout: float | None,
         takeover: bool = False,
     ) -> _Step:
+        await self.delivered(delivered)
         if not interrupts:
-            await self._finish(thread_id, delivered)
+            await self.finish_run(thread_id)
             return _Step(None, [])
-        await self._complete(delivered)
         pending = [read_interrupt(i.id, i.value, i.response_schema, nodes.get(i.id)) for i in interrupts]
-        questions = await self.submit(thread_id, pending)
-        task_ids = [q.task_id for q in questions]
-        decisions = await self._decisions(task_ids, wait, wait_timeout)
+        task_ids = await self.submit(thread_id, pending)
+        decisions = await self.decisions(task_ids, wait=wait, wait_timeout=wait_timeout)
         if decisions is None:
             return _Step(None, task_ids)
         resume: dict[str, Any] = {}
@@ -339,128 +257,24 @@ class GraphApprovals:
             count = len(interrupt.asks)
             resume[interrupt.interrupt_id] = interrupt.resume_value(decisions[position : position + count])
             position += count
-        claimed = await self._claim(task_ids, takeover)
+        claimed = await self.claim(task_ids, takeover=takeover)
         if claimed is None:
             return _Step(None, task_ids)  # another process is resuming this step
         return _Step(resume, task_ids, claimed)
 
-    async def submit(self, thread_id: str, pending: Sequence[PendingInterrupt]) -> list[_Question]:
-        """Make sure every question of ``pending`` has its task; idempotent (see the module doc).
-
-        The parent and the questions are made concurrently: the store commits the transitions
-        made in one turn of the event loop together, so a step costs a few commits, not one per
-        transition.
-        """
-        jobs = []
-        asks = []
+    async def submit(self, thread_id: str, pending: Sequence[PendingInterrupt]) -> list[str]:
+        """Make sure every question of ``pending`` has its task (idempotent); their ids in order."""
+        questions = []
         for interrupt in pending:
             batched = interrupt.shape == "batched"
+            meta = {
+                "langgraph": {"thread_id": thread_id, "interrupt_id": interrupt.interrupt_id, "shape": interrupt.shape}
+            }
             for index, ask in enumerate(interrupt.asks):
-                base = base_task_id(thread_id, interrupt.interrupt_id, index if batched else None)
-                jobs.append(self._ensure_task(base, thread_id, interrupt, ask))
-                asks.append(ask)
-        _, *task_ids = await asyncio.gather(self._open(thread_id), *jobs)
-        return [_Question(task_id, ask) for task_id, ask in zip(task_ids, asks, strict=True)]
-
-    async def _ensure_task(self, base: str, thread_id: str, interrupt: PendingInterrupt, ask: Ask) -> str:
-        attempt = 0
-        while True:
-            task_id = base if attempt == 0 else f"{base}~{attempt}"
-            task = await self.machine.get_task(task_id)
-            if task is None:
-                try:
-                    task = await self.machine.start_task(
-                        task_id,
-                        {
-                            "langgraph": {
-                                "thread_id": thread_id,
-                                "interrupt_id": interrupt.interrupt_id,
-                                "shape": interrupt.shape,
-                            }
-                        },
-                        step=ask.step,
-                        agent=self.agent,
-                        framework=FRAMEWORK,
-                        run_id=thread_id,
-                        parent_id=parent_task_id(thread_id),
-                    )
-                except DuplicateTaskError:
-                    continue  # created by another process a moment ago: read it again
-            if task.state is S.FAILED:
-                attempt += 1
-                continue
-            if task.state is S.RUNNING and task.decision is None:
-                await self._ask(task_id, ask)
-            return task_id
-
-    async def _ask(self, task_id: str, ask: Ask) -> None:
-        severity = ask.severity or (self.severity(ask) if callable(self.severity) else self.severity)
-        try:
-            await self.machine.request_approval(
-                task_id,
-                ask.reason,
-                ask.context,
-                severity=severity,
-                kind=ask.kind,
-                action=ask.action,
-                allowed_decisions=ask.allowed_decisions,
-                response_schema=ask.response_schema,
-                timeout=self.timeout,
-                assignees=self.assignees,
-                step=ask.step,
-                requested_by=self.agent,
-            )
-        except (InvalidTransitionError, ConflictError):
-            task = await self.machine.get_task(task_id)
-            if task is None or task.state is S.RUNNING:
-                raise  # not a race with another process asking the same thing
-
-    async def _decisions(
-        self, task_ids: Sequence[str], wait: bool, wait_timeout: float | None
-    ) -> list[Decision] | None:
-        """Every task's decision, in order; None if not all are decided and ``wait`` is off."""
-        if not wait:
-            decisions = []
-            for task_id in task_ids:
-                task = await self.machine.get_task(task_id)
-                if task is None or task.decision is None or task.state is S.AWAITING_APPROVAL:
-                    return None
-                decisions.append(task.decision)
-            return decisions
-        waits = [self.machine.wait_for_decision(t, wait_timeout) for t in task_ids]
-        return list(await asyncio.gather(*waits))
-
-    async def _claim(self, task_ids: Sequence[str], takeover: bool) -> list[str] | None:
-        """Move the decided tasks to RUNNING (this process delivers them); None if another did first.
-
-        Claims go in task-id order, so two racing processes collide on the first task and exactly
-        one goes on. A task another adapter claimed (RUNNING with its decision) is left to it —
-        unless ``takeover``: that process died before the graph took the value. A COMPLETED task
-        whose interrupt is pending again is delivered again, unclaimed.
-        """
-        claimed = []
-        for task_id in sorted(task_ids):
-            try:
-                await self.machine.resume(task_id, self.claim_step)
-                claimed.append(task_id)
-                continue
-            except (InvalidTransitionError, ConflictError) as exc:
-                refused: Exception = exc
-            task = await self.machine.get_task(task_id)
-            if task is None:
-                raise HITLError(f"task {task_id!r} vanished from the store while resuming")
-            if task.state is S.RUNNING and (task.current_step == self.claim_step or takeover):
-                claimed.append(task_id)  # ours already (a re-run), or taken over from a dead process
-            elif task.state is S.COMPLETED:
-                continue  # delivered before, and its interrupt is pending again: deliver it again
-            elif not claimed:
-                return None  # another process claimed this step first
-            else:
-                raise HITLError(
-                    f"task {task_id!r} was claimed by another process ({task.current_step}) "
-                    "while this one claimed its siblings"
-                ) from refused
-        return claimed
+                questions.append(
+                    (base_task_id(thread_id, interrupt.interrupt_id, index if batched else None), ask, meta)
+                )
+        return await self.ask_batch(thread_id, questions)
 
 
 def _needs_nodes(interrupts: Sequence[Any]) -> bool:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hitl_core import Action, Decision, DecisionType, HITLError, InterruptKind
+from hitl_core.adapters import Request
 
 Shape = Literal["batched", "per_call", "typed", "plain"]
 
@@ -55,18 +56,8 @@ _ACTION_KEYS = ("action", "tool", "name")
 _SEVERITIES = ("low", "medium", "high", "critical")
 
 
-@dataclass(slots=True)
-class Ask:
-    """One question for a person: becomes one hitl task."""
-
-    reason: str
-    context: dict[str, Any]
-    allowed_decisions: list[str]
-    kind: InterruptKind = InterruptKind.APPROVAL
-    action: Action | None = None
-    response_schema: dict[str, Any] | None = None
-    step: str | None = None
-    severity: str | None = None
+#: One question for a person (the shared ``Request``): becomes one hitl task.
+Ask = Request
 
 
 @dataclass(slots=True)
@@ -87,26 +78,19 @@ class PendingInterrupt:
         if self.shape == "per_call":
             return _middleware_decision(ask, decision)
         if self.shape == "typed":
-            if outcome_of(decision) != "respond":
+            if decision.effective_type.value != "respond":
                 raise HITLError(
                     f"interrupt {self.interrupt_id} waits for a typed answer (it has a response_schema), "
-                    f"but the decision was {outcome_of(decision)} by {decision.actor.id}: only a response "
+                    f"but the decision was {decision.effective_type.value} by {decision.actor.id}: only a response "
                     "can resume it"
                 )
             return decision.response
         return plain_decision(decision)
 
 
-def outcome_of(decision: Decision) -> str:
-    """approve / reject / edit / respond: what the decision amounts to (timeouts and policies included)."""
-    if decision.type in (DecisionType.TIMEOUT, DecisionType.POLICY):
-        return decision.outcome or "reject"
-    return decision.type.value
-
-
 def plain_decision(decision: Decision) -> dict[str, Any]:
     """The documented resume value for a plain interrupt (see the module docstring)."""
-    value: dict[str, Any] = {"type": outcome_of(decision), "actor": decision.actor.id}
+    value: dict[str, Any] = {"type": decision.effective_type.value, "actor": decision.actor.id}
     if decision.message is not None:
         value["message"] = decision.message
     if decision.type is DecisionType.EDIT:
@@ -117,7 +101,7 @@ def plain_decision(decision: Decision) -> dict[str, Any]:
 
 
 def _middleware_decision(ask: Ask, decision: Decision) -> dict[str, Any]:
-    outcome = outcome_of(decision)
+    outcome = decision.effective_type.value
     if outcome == "approve":
         return {"type": "approve"}
     if outcome == "edit":

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hitl_core import HITLError, HITLStateMachine, TaskState
+from hitl_core.adapters import resume_each
 
 from . import FRAMEWORK
 from .adapter import GraphApprovals, GraphRun
@@ -78,27 +79,34 @@ def decided_threads(machine: HITLStateMachine) -> list[str]:
 
 def resume_decided(
     graph: Any, adapter: GraphApprovals, threads: Iterable[str] | None = None, *, takeover: bool = False
-) -> dict[str, GraphRun]:
+) -> dict[str, GraphRun | BaseException]:
     """Resume every given (default: every decided) thread whose pending interrupts are all decided.
 
-    A thread still waiting on some decision is left as it is (its result says so).
+    A thread still waiting on some decision is left as it is (its result says so); one whose graph
+    raises is reported (its result is the exception) and the others are still resumed.
     """
-    results = {}
-    for thread_id in threads if threads is not None else decided_threads(adapter.machine):
-        config = {"configurable": {"thread_id": thread_id}}
-        results[thread_id] = adapter.resume(graph, config, wait=False, takeover=takeover)
-    return results
+
+    def resume(thread_id: str) -> GraphRun:
+        return adapter.resume(graph, {"configurable": {"thread_id": thread_id}}, wait=False, takeover=takeover)
+
+    chosen = threads if threads is not None else decided_threads(adapter.machine)
+    return resume_each(chosen, resume, name="thread")
 
 
-def _report(results: dict[str, GraphRun]) -> None:
+def _report(results: dict[str, GraphRun | BaseException]) -> bool:
+    """Print what happened to each thread; False if any failed."""
+    ok = True
     for thread_id, run in results.items():
-        if run.done:
+        if isinstance(run, BaseException):
+            ok = False  # resume_each said why, on stderr
+        elif run.done:
             print(f"thread {thread_id}: finished", flush=True)
         else:
             print(
                 f"thread {thread_id}: paused, waiting on {len(run.task_ids)} task(s): {', '.join(run.task_ids)}",
                 flush=True,
             )
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         machine = HITLStateMachine(args.store)
         adapter = GraphApprovals(machine, agent="hitl_langgraph.resumer")
         while True:
-            _report(resume_decided(graph, adapter, args.thread, takeover=args.takeover))
+            ok = _report(resume_decided(graph, adapter, args.thread, takeover=args.takeover))
             if not args.follow:
-                return 0
+                return 0 if ok else 1
             time.sleep(args.interval)
     except HITLError as exc:
         print(f"hitl_langgraph.resumer: {exc}", file=sys.stderr)

@@ -11,6 +11,13 @@ turn number, so a process that has nothing but the store and the agent definitio
 matches the pending items to the tasks by call id, waits for what is not yet decided, applies the
 decisions and runs on.
 
+Life of a call's task (``hitl_core.adapters.Adapter``, shared by every adapter): asked, decided,
+claimed through the store's compare-and-set just before the run goes on (two processes never both
+run a turn's tools), COMPLETED with the call's output — or, when the run raises, FAILED with the
+error and asked again at once as a retry question ``…~1`` (approve: ``resume`` carries the same
+decisions again; reject: the run is given up). ``resume(..., takeover=True)`` carries back a turn
+claimed by a process that died before it finished.
+
 Partial decisions: the SDK would run the approved calls at once and stop again on the rest; this
 adapter instead waits until every call of the turn is decided and resumes once, so the model gets
 the whole turn's results together, as it asked for them, and there is exactly one stored state
@@ -19,27 +26,18 @@ per turn to resume from.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from agents import Agent, Runner, RunResult, RunState
 from agents.items import ToolApprovalItem, ToolCallOutputItem
 
-from hitl_core import (
-    DecisionTimeoutError,
-    HITLError,
-    HITLStateMachine,
-    Severity,
-    TaskContext,
-    TaskNotFoundError,
-    TaskState,
-)
+from hitl_core import Action, HITLError, HITLStateMachine, Severity, TaskContext, TaskNotFoundError, TaskState
+from hitl_core.adapters import Adapter, Request
 from hitl_core.models import Decision
 
 from . import CAPABILITIES, FRAMEWORK
@@ -68,19 +66,14 @@ def _parse_args(raw: str | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"_arguments": parsed}
 
 
-def _rejection_message(decision: Decision) -> str:
-    """What the model reads as the rejected call's output: who said no, and why."""
-    if decision.message:
-        return f"Tool call rejected by {decision.actor.id}: {decision.message}"
-    return f"Tool call rejected by {decision.actor.id}."
-
-
-class ApprovalRunner:
+class ApprovalRunner(Adapter):
     """Runs agents whose tool approvals go through ``machine``.
 
     ``severity`` (or a callable ``severity(tool_name, args)``) and ``timeout`` (seconds, after which
     the interrupt's default decision — reject — applies as a timeout) are set on every task.
     """
+
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -89,9 +82,13 @@ class ApprovalRunner:
         severity: Severity | str | Callable[[str, dict[str, Any]], Severity | str] = Severity.MEDIUM,
         timeout: float | None = None,
     ) -> None:
-        self.machine = machine
-        self.severity = severity
-        self.timeout = timeout
+        # Computed after each call's task exists, so that a rule that raises leaves it FAILED.
+        rule = severity
+        super().__init__(
+            machine,
+            severity=(lambda r: rule(r.action.name, r.action.args)) if callable(rule) else rule,  # type: ignore[union-attr]
+            timeout=timeout,
+        )
 
     # -- running ------------------------------------------------------------------------------
 
@@ -115,9 +112,12 @@ class ApprovalRunner:
             return result
         return await self._record(result, run_id, 1)
 
-    async def resume(self, agent: Agent[Any], run_id: str, **runner_kwargs: Any) -> RunResult:
+    async def resume(
+        self, agent: Agent[Any], run_id: str, *, takeover: bool = False, **runner_kwargs: Any
+    ) -> RunResult:
         """Continue a run paused by ``start`` (or by a process that died while waiting).
 
+        ``takeover`` carries back decisions another process claimed but died before delivering.
         Raises ``TaskNotFoundError`` when the store holds no paused run ``run_id`` and
         ``HITLError`` when its stored state cannot be restored for ``agent``.
         """
@@ -134,7 +134,7 @@ class ApprovalRunner:
                 f"run {run_id!r}: the stored {FRAMEWORK} run state cannot be restored for agent {agent.name!r}: {exc}"
             ) from exc
         pending = PendingRun(run_id, turn, [t.task_id for t in tasks])
-        result = await self._continue(agent, state, pending, runner_kwargs)
+        result = await self._continue(agent, state, pending, runner_kwargs, takeover)
         return await self._until_done(agent, result, run_id, turn, runner_kwargs)
 
     async def _until_done(
@@ -153,99 +153,75 @@ class ApprovalRunner:
         """One waiting hitl task per pending call, each carrying the turn's serialised state."""
         run_state = result.to_state().to_json()
         pending = PendingRun(run_id, turn)
-        started: list[str] = []
+        tried: list[str] = []
         try:
             for item in result.interruptions:
                 call_id = item.call_id or uuid.uuid4().hex[:8]
-                task_id = f"{run_id}:{call_id}"
                 tool = item.qualified_name or item.name or "tool"
-                args = _parse_args(item.arguments)
                 agent_name = item.agent.name
-                meta = {META_KEY: {"turn": turn, "call_id": call_id, "tool": tool, "run_state": run_state}}
-                await self.machine.start_task(
-                    task_id, meta, step=f"approve {tool}", agent=agent_name, framework=FRAMEWORK, run_id=run_id
-                )
-                started.append(task_id)
-                severity = self.severity(tool, args) if callable(self.severity) else self.severity
-                await self.machine.request_approval(
-                    task_id,
-                    f"{agent_name} wants to call {tool}",
+                request = Request(
+                    reason=f"{agent_name} wants to call {tool}",
                     context={"tool": tool, "call_id": call_id, "agent": agent_name, "turn": turn},
-                    severity=severity,
-                    action=tool,
-                    args=args,
                     allowed_decisions=CAPABILITIES.decisions,
-                    timeout=self.timeout,
-                    requested_by=agent_name,
+                    action=Action(name=tool, args=_parse_args(item.arguments)),
+                    step=f"approve {tool}",
+                    agent=agent_name,
                 )
-                pending.task_ids.append(task_id)
+                meta = {META_KEY: {"turn": turn, "call_id": call_id, "tool": tool, "run_state": run_state}}
+                tried.append(f"{run_id}:{call_id}")
+                pending.task_ids.append(await self.ask(tried[-1], run_id, request, meta, parent=False))
         except Exception as exc:
             # The run stops here (nothing ran): leave none of the turn's tasks waiting for a person
             # whose decision could no longer reach it.
-            for task_id in started:
+            for task_id in tried:
                 with contextlib.suppress(HITLError):
-                    await self.machine.fail(task_id, f"could not ask for every call of the turn: {exc}")
+                    await self.machine.fail(
+                        await self.latest_attempt(task_id), f"could not ask for every call of the turn: {exc}"
+                    )
             raise
         return pending
 
-    async def _decision(self, task_id: str) -> Decision:
-        """Wait for the person (or the deadline) to decide ``task_id``."""
-        while True:
-            task = await self.machine.get_task(task_id)
-            if task is None:
-                raise TaskNotFoundError(task_id)
-            deadline = task.interrupt_point.deadline if task.interrupt_point else None
-            wait = None
-            if deadline is not None and task.state is TaskState.AWAITING_APPROVAL:
-                wait = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
-            try:
-                return await self.machine.wait_for_decision(task_id, timeout=wait)
-            except DecisionTimeoutError:
-                await self.machine.expire(task_id)
-
     async def _continue(
-        self, agent: Agent[Any], state: RunState[Any, Any], pending: PendingRun, runner_kwargs: dict[str, Any]
+        self,
+        agent: Agent[Any],
+        state: RunState[Any, Any],
+        pending: PendingRun,
+        runner_kwargs: dict[str, Any],
+        takeover: bool = False,
     ) -> RunResult:
-        """Apply the turn's decisions to ``state`` and run on; close the turn's tasks."""
-        decisions = await asyncio.gather(*(self._decision(t) for t in pending.task_ids))
+        """Apply the turn's decisions to ``state``, claim the turn, run on, and close its tasks."""
+        decisions = await self.decisions(pending.task_ids)
+        assert decisions is not None  # waited for
         items = {item.call_id: item for item in state.get_interruptions()}
-        by_task: dict[str, Decision] = dict(zip(pending.task_ids, decisions, strict=True))
-        for task_id, decision in by_task.items():
-            call_id = task_id[len(pending.run_id) + 1 :]
+        call_ids = {}
+        for task_id, decision in zip(pending.task_ids, decisions, strict=True):
+            task = await self.machine.get_task(task_id)
+            call_id = call_ids[task_id] = task.metadata[META_KEY]["call_id"] if task else None
             item = items.get(call_id)
             if item is None:
                 raise HITLError(f"task {task_id!r}: the run state has no pending call {call_id!r}")
             _apply(state, item, decision)
-        # The tasks stay decided (not yet RUNNING) until the run has gone on, so that a process
-        # that dies in between leaves them where ``resume`` finds them.
+        if await self.claim(pending.task_ids, takeover=takeover) is None:
+            raise HITLError(f"another process claimed the decisions of run {pending.run_id!r} and is continuing it")
         try:
             result = await Runner.run(agent, state, **runner_kwargs)
         except Exception as exc:
-            for task_id in pending.task_ids:
-                with contextlib.suppress(HITLError):
-                    await self.machine.fail(task_id, f"the run failed after the decision: {exc!r}")
+            await self.failed(pending.task_ids, exc)
             raise
         outputs = {
             _field(o.raw_item, "call_id"): o.output for o in result.new_items if isinstance(o, ToolCallOutputItem)
         }
-        for task_id, decision in by_task.items():
-            call_id = task_id[len(pending.run_id) + 1 :]
-            output = outputs.get(call_id)
-            await self._resume_task(task_id)
-            await self.machine.complete(
-                task_id, {"approved": decision.approved, "output": None if output is None else str(output)}
+        for task_id, decision in zip(pending.task_ids, decisions, strict=True):
+            output = outputs.get(call_ids[task_id])
+            await self.delivered(
+                [task_id], {"approved": decision.approved, "output": None if output is None else str(output)}
             )
         return result
 
-    async def _resume_task(self, task_id: str) -> None:
-        task = await self.machine.get_task(task_id)
-        if task is not None and task.state in (TaskState.APPROVED, TaskState.REJECTED):
-            await self.machine.resume(task_id)
-
     async def _open_tasks(self, run_id: str) -> list[TaskContext]:
-        """This run's tasks that are waiting or decided but not yet carried back (indexed queries)."""
+        """This run's tasks that are waiting, decided or claimed but not yet carried back (indexed queries)."""
         found: list[TaskContext] = []
-        for state in (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED):
+        for state in (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED, TaskState.RUNNING):
             found += [
                 t
                 for t in await self.machine.get_tasks_by_state(state)
@@ -262,4 +238,4 @@ def _apply(state: RunState[Any, Any], item: ToolApprovalItem, decision: Decision
     if decision.approved:
         state.approve(item)
     else:
-        state.reject(item, rejection_message=_rejection_message(decision))
+        state.reject(item, rejection_message=decision.rejection_text())

@@ -11,9 +11,10 @@ question and external calls (``CallDeferred``) respond / reject. Its metadata ke
 process needs to continue the run: the message history (``ModelMessagesTypeAdapter``) and the
 pending requests (``DeferredToolRequests``), both as JSON.
 
-Life of a call's task: RUNNING → AWAITING_APPROVAL → APPROVED / REJECTED → RUNNING (claimed
-through the store's compare-and-set: this process continues the run) → COMPLETED (the run took
-the result) or FAILED (continuing raised).
+Life of a call's task (``hitl_core.adapters.Adapter``, shared by every adapter): RUNNING →
+AWAITING_APPROVAL → APPROVED / REJECTED → RUNNING (claimed through the store's compare-and-set:
+this process continues the run) → COMPLETED (the run took the result) or FAILED (continuing
+raised; a retry question ``…~1`` is asked at once: approve continues with the same decisions).
 
 Decisions go back as ``DeferredToolResults``: approve → ``ToolApproved()``, edit →
 ``ToolApproved(override_args=...)``, reject → ``ToolDenied(message)`` (approval calls) or
@@ -24,8 +25,6 @@ call's ``ctx.tool_call_metadata["hitl"]``.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,21 +36,19 @@ from pydantic_ai.exceptions import ToolFailed
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse, ToolCallPart
 
 from hitl_core import (
-    ConflictError,
+    Action,
     Decision,
-    DecisionType,
-    DuplicateTaskError,
     HITLError,
     HITLStateMachine,
     InterruptKind,
-    InvalidTransitionError,
     Severity,
     TaskContext,
     TaskNotFoundError,
     TaskState,
 )
+from hitl_core.adapters import Adapter, Request
 
-from . import FRAMEWORK
+from . import CAPABILITIES, FRAMEWORK
 
 S = TaskState
 #: Key in a task's metadata under which the adapter keeps what a resuming process needs.
@@ -94,18 +91,9 @@ def _kind(requests: DeferredToolRequests, call: ToolCallPart) -> str:
         return "approval"
 
 
-def _outcome(decision: Decision) -> str:
-    if decision.type in (DecisionType.TIMEOUT, DecisionType.POLICY):
-        return decision.outcome or "reject"
-    return decision.type.value
-
-
 def _denial(decision: Decision, tool_name: str) -> str:
     """What the model reads for a refused call: who said no, and why."""
-    who = decision.actor.id
-    if decision.message:
-        return f"The {tool_name} call was rejected by {who}: {decision.message}"
-    return f"The {tool_name} call was rejected by {who}."
+    return decision.rejection_text(f"The {tool_name} call was")
 
 
 def results_for(requests: DeferredToolRequests, decisions: dict[str, Decision]) -> DeferredToolResults:
@@ -123,7 +111,7 @@ def results_for(requests: DeferredToolRequests, decisions: dict[str, Decision]) 
                 f"no decision for tool call {call_id} ({call.tool_name}): Pydantic AI needs "
                 "every call of a batch decided before the run can continue"
             )
-        outcome = _outcome(decision)
+        outcome = decision.effective_type.value
         note: dict[str, Any] = {"decision": outcome, "actor": decision.actor.id}
         if decision.message:
             note["message"] = decision.message
@@ -144,7 +132,7 @@ def results_for(requests: DeferredToolRequests, decisions: dict[str, Decision]) 
     return DeferredToolResults(approvals=approvals, calls=calls, metadata=metadata, answered_by=answered_by)
 
 
-class AgentApprovals:
+class AgentApprovals(Adapter):
     """Runs Pydantic AI agents whose deferred tool calls are decided through ``machine``.
 
     The agent's ``output_type`` must include ``DeferredToolRequests`` for ``run``/``start`` (a
@@ -152,6 +140,8 @@ class AgentApprovals:
     ``severity(tool_name, args)``; ``timeout`` (seconds) lets the default decision (reject) apply
     if nobody decides; ``assignees`` limits who may decide.
     """
+
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -162,13 +152,8 @@ class AgentApprovals:
         timeout: float | None = None,
         assignees: Iterable[str] | None = None,
     ) -> None:
-        self.machine = machine
-        self.agent = agent
-        self.severity = severity
-        self.timeout = timeout
-        self.assignees = list(assignees) if assignees is not None else None
-        #: Written as the claimed tasks' step: tells this adapter's claims from another process's.
-        self.claim_step = f"continuing the run (pid {os.getpid()}, {uuid.uuid4().hex[:6]})"
+        super().__init__(machine, agent=agent, timeout=timeout, assignees=assignees)
+        self.tool_severity = severity
 
     # -- ending the run at each pause ----------------------------------------------------------
 
@@ -193,7 +178,7 @@ class AgentApprovals:
             result = await self._continue(agent, pause, True, wait_timeout, run_kwargs)
             if result is None:
                 raise HITLError(f"another process claimed the decisions of run {run_id!r} and is continuing it")
-        await self._finish_run(run_id)
+        await self.finish_run(run_id)
         return result
 
     def run_sync(self, agent: Any, prompt: Any = None, **kwargs: Any) -> Any:
@@ -237,7 +222,7 @@ class AgentApprovals:
             if result is None:
                 return AgentRunPaused(run_id, pause.turn, list(pause.task_ids.values()))
             if not isinstance(result.output, DeferredToolRequests):
-                await self._finish_run(run_id)
+                await self.finish_run(run_id)
                 return result
             pause = await self._record(run_id, result.output, result.all_messages())
             takeover = False
@@ -255,16 +240,16 @@ class AgentApprovals:
         if decisions is None:
             return None
         results = results_for(pause.requests, decisions)
-        claimed = await self._claim(pause, takeover)
+        claimed = await self.claim(list(pause.task_ids.values()), takeover=takeover)
         if claimed is None:
             return None  # another process is continuing this batch
         kwargs = {k: v for k, v in run_kwargs.items() if k not in ("message_history", "deferred_tool_results")}
         try:
             result = await agent.run(message_history=pause.history, deferred_tool_results=results, **kwargs)
         except BaseException as exc:
-            await self._settle(claimed, f"continuing the run raised {type(exc).__name__}: {exc}")
+            await self.failed(claimed, exc)
             raise
-        await self._settle(claimed, None)
+        await self.delivered(claimed)
         return result
 
     # -- deciding inside the run ---------------------------------------------------------------
@@ -284,8 +269,7 @@ class AgentApprovals:
             decisions = await self._decisions(pause, True, wait_timeout)
             assert decisions is not None
             results = results_for(requests, decisions)
-            claimed = await self._claim(pause, False) or []
-            await self._settle(claimed, None)
+            await self.delivered(await self.claim(list(pause.task_ids.values())) or [])
             return results
 
         return HandleDeferredToolCalls(handler=handler)
@@ -296,133 +280,54 @@ class AgentApprovals:
         """Make sure every pending call has its task (idempotent: same pause, same tasks)."""
         history = list(history)
         turn = sum(1 for m in history if isinstance(m, ModelResponse))
-        parent = parent_task_id(run_id)
-        if await self.machine.get_task(parent) is None:
-            try:
-                await self.machine.start_task(
-                    parent, {"run_id": run_id}, step="running", agent=self.agent, framework=FRAMEWORK, run_id=run_id
-                )
-            except DuplicateTaskError:
-                pass
         state = {
             "turn": turn,
             "history": ModelMessagesTypeAdapter.dump_python(history, mode="json"),
             "requests": _REQUESTS.dump_python(requests, mode="json"),
         }
-        task_ids = {}
-        for call in [*requests.approvals, *requests.calls]:
-            task_id = call_task_id(run_id, turn, call.tool_call_id)
-            task_ids[call.tool_call_id] = task_id
-            await self._ensure_task(task_id, run_id, call, requests, state)
-        return _Pause(run_id, turn, requests, history, task_ids)
+        calls = [*requests.approvals, *requests.calls]
+        questions = [
+            (
+                call_task_id(run_id, turn, call.tool_call_id),
+                self._request_for(call, requests),
+                {META_KEY: {**state, "tool_call_id": call.tool_call_id}},
+            )
+            for call in calls
+        ]
+        task_ids = await self.ask_batch(run_id, questions)
+        return _Pause(
+            run_id, turn, requests, history, {c.tool_call_id: t for c, t in zip(calls, task_ids, strict=True)}
+        )
 
-    async def _ensure_task(
-        self, task_id: str, run_id: str, call: ToolCallPart, requests: DeferredToolRequests, state: dict[str, Any]
-    ) -> None:
-        task = await self.machine.get_task(task_id)
-        if task is None:
-            try:
-                task = await self.machine.start_task(
-                    task_id,
-                    {META_KEY: {**state, "tool_call_id": call.tool_call_id}},
-                    step=call.tool_name,
-                    agent=self.agent,
-                    framework=FRAMEWORK,
-                    run_id=run_id,
-                    parent_id=parent_task_id(run_id),
-                )
-            except DuplicateTaskError:
-                task = await self.machine.get_task(task_id)
-                assert task is not None
-        if task.state is not S.RUNNING or task.decision is not None:
-            return
+    def _request_for(self, call: ToolCallPart, requests: DeferredToolRequests) -> Request:
+        """What a person is asked about one deferred call."""
         kind = _kind(requests, call)
         args = call.args_as_dict()
         meta = requests.metadata.get(call.tool_call_id) or {}
         if kind == "approval":
-            allowed = ["approve", "reject", "edit"]
+            allowed = ("approve", "reject", "edit")
             reason = meta.get("reason") if isinstance(meta.get("reason"), str) else f"{call.tool_name} needs approval"
         else:
-            allowed = ["respond", "reject"]
+            allowed = ("respond", "reject")
             question = meta.get("question") or args.get("question")
             reason = question if isinstance(question, str) else f"{call.tool_name} waits for an answer"
-        severity = self.severity(call.tool_name, args) if callable(self.severity) else self.severity
-        context = {"tool_call_id": call.tool_call_id, "deferred_kind": kind}
+        rule = self.tool_severity
+        context: dict[str, Any] = {"tool_call_id": call.tool_call_id, "deferred_kind": kind}
         if meta:
             context["metadata"] = meta
-        try:
-            await self.machine.request_approval(
-                task_id,
-                reason,
-                context,
-                severity=severity,
-                kind=InterruptKind.APPROVAL if kind == "approval" else InterruptKind.QUESTION,
-                action=call.tool_name,
-                args=args,
-                allowed_decisions=allowed,
-                timeout=self.timeout,
-                assignees=self.assignees,
-                step=call.tool_name,
-                requested_by=self.agent,
-            )
-        except (InvalidTransitionError, ConflictError):
-            latest = await self.machine.get_task(task_id)
-            if latest is None or latest.state is S.RUNNING:
-                raise
+        return Request(
+            reason=reason,
+            context=context,
+            allowed_decisions=allowed,
+            kind=InterruptKind.APPROVAL if kind == "approval" else InterruptKind.QUESTION,
+            action=Action(name=call.tool_name, args=args),
+            step=call.tool_name,
+            severity=rule(call.tool_name, args) if callable(rule) else rule,
+        )
 
     async def _decisions(self, pause: _Pause, wait: bool, wait_timeout: float | None) -> dict[str, Decision] | None:
-        call_ids = list(pause.task_ids)
-        if not wait:
-            decided = {}
-            for call_id in call_ids:
-                task = await self.machine.get_task(pause.task_ids[call_id])
-                if task is None or task.decision is None or task.state is S.AWAITING_APPROVAL:
-                    return None
-                decided[call_id] = task.decision
-            return decided
-        waits = [self.machine.wait_for_decision(pause.task_ids[c], wait_timeout) for c in call_ids]
-        return dict(zip(call_ids, await asyncio.gather(*waits), strict=True))
-
-    async def _claim(self, pause: _Pause, takeover: bool) -> list[str] | None:
-        """Claim the batch's decided tasks in id order; None if another process claimed it first."""
-        claimed: list[str] = []
-        for task_id in sorted(pause.task_ids.values()):
-            task = await self.machine.get_task(task_id)
-            if task is None:
-                raise TaskNotFoundError(task_id)
-            if task.state in (S.APPROVED, S.REJECTED):
-                try:
-                    await self.machine.resume(task_id, self.claim_step)
-                except (InvalidTransitionError, ConflictError):
-                    if not claimed:
-                        return None
-                    raise
-                claimed.append(task_id)
-            elif task.state is S.RUNNING:
-                if task.current_step != self.claim_step and not takeover:
-                    if not claimed:
-                        return None
-                    raise HITLError(f"task {task_id!r} was claimed by another process ({task.current_step})")
-                claimed.append(task_id)
-        return claimed
-
-    async def _settle(self, claimed: Sequence[str], error: str | None) -> None:
-        for task_id in claimed:
-            try:
-                if error is None:
-                    await self.machine.complete(task_id, {"delivered": True})
-                else:
-                    await self.machine.fail(task_id, error)
-            except (InvalidTransitionError, ConflictError):
-                pass
-
-    async def _finish_run(self, run_id: str) -> None:
-        parent = await self.machine.get_task(parent_task_id(run_id))
-        if parent is not None and parent.state is S.RUNNING:
-            try:
-                await self.machine.complete(parent.task_id)
-            except (InvalidTransitionError, ConflictError):
-                pass
+        decided = await self.decisions(list(pause.task_ids.values()), wait=wait, wait_timeout=wait_timeout)
+        return None if decided is None else dict(zip(pause.task_ids, decided, strict=True))
 
     async def _load(self, run_id: str) -> _Pause:
         """The latest recorded pause of ``run_id``, rebuilt from its tasks' metadata."""
@@ -445,6 +350,7 @@ class AgentApprovals:
             ) from exc
         turn = int(state["turn"])
         task_ids = {
-            c.tool_call_id: call_task_id(run_id, turn, c.tool_call_id) for c in [*requests.approvals, *requests.calls]
+            c.tool_call_id: await self.latest_attempt(call_task_id(run_id, turn, c.tool_call_id))
+            for c in [*requests.approvals, *requests.calls]
         }
         return _Pause(run_id, turn, requests, list(history), task_ids)

@@ -72,6 +72,27 @@ def one_step_graph(path: str) -> Any:
     return builder.compile(checkpointer=saver(path))
 
 
+def flaky_graph(path: str) -> Any:
+    """``one_step_graph`` whose node raises once after its interrupt is answered, while the file
+    ``$LG_FAIL_FLAG`` exists (it is removed): a deploy target that is down for one attempt."""
+
+    def node(state: State) -> dict[str, Any]:
+        answer = interrupt({"reason": "deploy to prod?", "action": "deploy", "args": {"env": "prod"}})
+        flag = os.environ.get("LG_FAIL_FLAG")
+        if flag and os.path.exists(flag):
+            os.remove(flag)
+            raise RuntimeError("the deploy target is down")
+        if answer["type"] in ("approve", "edit"):
+            DONE.append(("deploy", answer.get("args") or {"env": "prod"}))
+        return {"answers": [answer]}
+
+    builder = StateGraph(State)
+    builder.add_node("deploy", node)
+    builder.add_edge(START, "deploy")
+    builder.add_edge("deploy", END)
+    return builder.compile(checkpointer=saver(path))
+
+
 def question_graph(path: str, response_schema: dict[str, Any] | None = None) -> Any:
     """A node that asks a question (a plain string interrupt, or a typed one with a schema)."""
 
@@ -142,5 +163,5 @@ class Person:
 
 def graph_from_env() -> Any:
     """The graph the cross-process tests' processes share: ``LG_GRAPH`` on the ``LG_CHECKPOINTS`` file."""
-    builders = {"one_step": one_step_graph, "two_step": two_step_graph}
+    builders = {"one_step": one_step_graph, "two_step": two_step_graph, "flaky": flaky_graph}
     return builders[os.environ.get("LG_GRAPH", "one_step")](os.environ["LG_CHECKPOINTS"])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from lg_support import two_step_graph
+from lg_support import flaky_graph, two_step_graph
 
 from hitl_core import HITLStateMachine, TaskState
 
@@ -19,13 +21,14 @@ pytestmark = pytest.mark.processes
 HERE = Path(__file__).parent
 
 
-def _env(checkpoints: str, graph: str) -> dict[str, str]:
+def _env(checkpoints: str, graph: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         LG_CHECKPOINTS=checkpoints,
         LG_GRAPH=graph,
         LANGSMITH_TRACING="false",
         PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]),
+        **extra,
     )
     return env
 
@@ -40,23 +43,46 @@ def agent(mode: str, store: str, thread: str, checkpoints: str, graph: str) -> s
     )
 
 
-def resumer(store: str, checkpoints: str, graph: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def _resumer_argv(store: str, *extra: str) -> list[str]:
+    graph = f"{HERE / 'lg_support.py'}:graph_from_env"
+    return [sys.executable, "-m", "hitl_langgraph.resumer", "--store", store, "--graph", graph, *extra]
+
+
+def resumer(
+    store: str, checkpoints: str, graph: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hitl_langgraph.resumer",
-            "--store",
-            store,
-            "--graph",
-            f"{HERE / 'lg_support.py'}:graph_from_env",
-            *extra,
-        ],
-        env=_env(checkpoints, graph),
+        _resumer_argv(store, *extra),
+        env=_env(checkpoints, graph, **(env or {})),
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def started(store: str, thread: str, checkpoints: str, graph: str) -> list[str]:
+    """Run an agent process to its first pause (it exits); the pending task ids."""
+    proc = agent("start", store, thread, checkpoints, graph)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return json.loads(out)["task_ids"]
+
+
+def poll(
+    condition: Callable[[], bool], what: str, proc: subprocess.Popen[str] | None = None, timeout: float = 60
+) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: the process exited early: {proc.communicate()}")
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def state_of(machine: HITLStateMachine, task_id: str) -> TaskState | None:
+    task = machine.sync.get_task(task_id)
+    return None if task is None else task.state
 
 
 def wait_pending(
@@ -129,3 +155,73 @@ def test_resumer_with_a_graph_it_cannot_load_is_a_clear_error(tmp_path: Path) ->
     )
     assert result.returncode == 2
     assert "no_such_module_here" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resumer_retries_a_failed_resume(tmp_path: Path) -> None:
+    store, checkpoints = f"sqlite:///{tmp_path / 'hitl.db'}", str(tmp_path / "checkpoints.db")
+    flag = tmp_path / "target-down"
+    flag.touch()
+    [task_id] = started(store, "deploy-11", checkpoints, "flaky")
+    machine = HITLStateMachine(store, load_entrypoints=False)
+    machine.sync.approve(task_id, "alice", comment="go")
+
+    failed = resumer(store, checkpoints, "flaky", env={"LG_FAIL_FLAG": str(flag)})
+    assert failed.returncode == 1
+    assert "thread deploy-11: resuming failed: RuntimeError: the deploy target is down" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    first = machine.sync.get_task(task_id)
+    assert first.state is TaskState.FAILED and "the deploy target is down" in (first.error or "")
+    retry = machine.sync.get_task(f"{task_id}~1")  # asked at once: a resumer finds it like any other
+    assert retry.state is TaskState.AWAITING_APPROVAL
+    assert retry.interrupt_point.allowed_decisions == ["approve", "reject"]
+    assert retry.interrupt_point.context["retry"]["error"] == (
+        "carrying the decision back raised RuntimeError: the deploy target is down"
+    )
+    assert retry.interrupt_point.context["retry"]["decided_by"] == "alice"
+
+    machine.sync.approve(retry.task_id, "bob")
+    finished = resumer(store, checkpoints, "flaky", env={"LG_FAIL_FLAG": str(flag)})
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "thread deploy-11: finished"
+    state = flaky_graph(checkpoints).get_state({"configurable": {"thread_id": "deploy-11"}})
+    assert state.values["answers"] == [{"type": "approve", "actor": "alice", "message": "go"}]  # alice's, again
+    assert {t.task_id: t.state for t in machine.sync.get_all_tasks()} == {
+        "langgraph:deploy-11": TaskState.COMPLETED,
+        task_id: TaskState.FAILED,
+        retry.task_id: TaskState.COMPLETED,
+    }
+
+
+def test_resumer_follow_survives_a_graph_exception_and_resumes_later_threads(tmp_path: Path) -> None:
+    store, checkpoints = f"sqlite:///{tmp_path / 'hitl.db'}", str(tmp_path / "checkpoints.db")
+    flag = tmp_path / "target-down"
+    flag.touch()
+    [first] = started(store, "a", checkpoints, "flaky")
+    [second] = started(store, "b", checkpoints, "flaky")
+    machine = HITLStateMachine(store, load_entrypoints=False)
+    follower = subprocess.Popen(
+        _resumer_argv(store, "--follow", "--interval", "0.1"),
+        env=_env(checkpoints, "flaky", LG_FAIL_FLAG=str(flag)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        machine.sync.approve(first, "alice")
+        poll(lambda: state_of(machine, f"{first}~1") is TaskState.AWAITING_APPROVAL, "the retry question", follower)
+        assert state_of(machine, first) is TaskState.FAILED and not flag.exists()
+
+        machine.sync.approve(second, "alice")  # decided after the first thread's graph raised
+        poll(lambda: state_of(machine, "langgraph:b") is TaskState.COMPLETED, "thread b to finish", follower)
+
+        machine.sync.approve(f"{first}~1", "bob")
+        poll(lambda: state_of(machine, "langgraph:a") is TaskState.COMPLETED, "thread a to finish", follower)
+        assert follower.poll() is None  # still following
+    finally:
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=60)
+    assert "thread a: resuming failed: RuntimeError: the deploy target is down" in err
+    assert "thread b: finished" in out and "thread a: finished" in out
+    for thread in ("a", "b"):
+        state = flaky_graph(checkpoints).get_state({"configurable": {"thread_id": thread}})
+        assert state.values["answers"] == [{"type": "approve", "actor": "alice"}] and not state.interrupts

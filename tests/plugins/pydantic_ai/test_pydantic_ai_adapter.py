@@ -194,3 +194,43 @@ async def test_agent_whose_output_type_cannot_hold_a_pause_fails_before_asking(m
 def test_capabilities_name_what_travels_back() -> None:
     assert CAPABILITIES.decisions == ("approve", "reject", "edit", "respond")
     assert CAPABILITIES.cross_process_resume
+
+
+async def test_a_run_that_raises_after_the_decision_is_asked_again_and_an_approved_retry_continues_it(
+    machine: HITLStateMachine,
+) -> None:
+    from pa_support import scripted_model
+    from pydantic_ai import Agent, DeferredToolRequests
+
+    attempts: list[str] = []
+    agent: Agent[None, object] = Agent(
+        scripted_model(("deploy", {"env": "prod"})), output_type=[str, DeferredToolRequests]
+    )
+
+    @agent.tool_plain(requires_approval=True)
+    def deploy(env: str) -> str:
+        attempts.append(env)
+        if len(attempts) == 1:
+            raise RuntimeError("the deploy target is down")
+        return f"deployed {env}"
+
+    paused = await AgentApprovals(machine, agent="ops").start(agent, "deploy", run_id="r-retry")
+    [task_id] = paused.task_ids
+    await machine.approve(task_id, "alice")
+    with pytest.raises(RuntimeError, match="the deploy target is down"):
+        await AgentApprovals(machine).resume(agent, "r-retry", wait=False)
+    assert (await machine.get_task(task_id)).state is TaskState.FAILED
+    retry = await machine.get_task(f"{task_id}~1")
+    assert retry.state is TaskState.AWAITING_APPROVAL
+    assert retry.interrupt_point.allowed_decisions == ["approve", "reject"]
+
+    await machine.approve(retry.task_id, "bob")
+    result = await AgentApprovals(machine).resume(agent, "r-retry", wait=False)  # another process, say
+    assert result.output.startswith("answered") and attempts == ["prod", "prod"]
+    assert SEEN["deploy"][0] == "deployed prod"
+    states = {t.task_id: t.state for t in await machine.get_all_tasks()}
+    assert states == {
+        parent_task_id("r-retry"): TaskState.COMPLETED,
+        task_id: TaskState.FAILED,
+        retry.task_id: TaskState.COMPLETED,
+    }

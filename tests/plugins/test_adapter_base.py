@@ -1,0 +1,183 @@
+"""The shared adapter lifecycle (``hitl_core.adapters``), through the worked example of docs/adapters.md."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples.custom_adapter import ToyAgent, ToyApprovals
+from hitl_core import Actor, Decision, HITLError, HITLStateMachine, NotAuthorizedError, TaskState
+from hitl_core.adapters import Request, RetryDeclinedError
+
+ROOT = Path(__file__).resolve().parents[2]
+PAY_BOB = [("transfer", {"to": "bob", "amount": 5})]
+
+
+def _agent(log: list[str] | None = None, fail: list[bool] | None = None) -> ToyAgent:
+    def transfer(to: str, amount: int) -> str:
+        if fail:
+            fail.pop()
+            raise RuntimeError("the bank is down")
+        if log is not None:
+            log.append(f"{to}:{amount}")
+        return f"sent {amount} to {to}"
+
+    return ToyAgent({"transfer": transfer})
+
+
+async def _pending(machine: HITLStateMachine, count: int = 1) -> list:
+    for _ in range(2000):
+        pending = await machine.get_pending_approvals()
+        if len(pending) >= count:
+            return sorted(pending, key=lambda t: t.task_id)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {count} pending approvals")
+
+
+@pytest.fixture
+async def machine() -> HITLStateMachine:
+    m = HITLStateMachine("memory://", load_entrypoints=False)
+    yield m
+    await m.close()
+
+
+def test_the_worked_example_of_docs_adapters_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "examples.custom_adapter"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "sent 4 to bob",
+        "Tool call rejected by alice: eve is not a known payee",
+        "toy:r1: completed (running)",
+        "toy:r1:call_0: completed (transfer)",
+        "toy:r1:call_1: completed (transfer)",
+    ]
+
+
+def test_decision_knows_its_effective_type_and_its_rejection_text() -> None:
+    who = Actor(id="alice")
+    assert Decision(type="edit", actor=who).effective_type == "edit"
+    assert Decision(type="timeout", actor=who, outcome="approve").effective_type == "approve"
+    assert Decision(type="policy", actor=who).effective_type == "reject"  # no outcome: fail closed
+    assert Decision(type="reject", actor=who, message="no").rejection_text() == "Tool call rejected by alice: no"
+    assert Decision(type="reject", actor=who).rejection_text("The refund call was") == (
+        "The refund call was rejected by alice."
+    )
+
+
+async def test_ask_narrows_allowed_decisions_to_what_the_adapter_can_carry_back(machine: HITLStateMachine) -> None:
+    adapter = ToyApprovals(machine)
+    task_id = await adapter.ask("toy:r:1", "r", Request(reason="why", allowed_decisions=("approve", "respond", "edit")))
+    task = await machine.get_task(task_id)
+    assert task.interrupt_point.allowed_decisions == ["approve", "edit"]
+    with pytest.raises(HITLError, match="can carry back none of \\['respond'\\]"):
+        await adapter.ask("toy:r:2", "r", Request(reason="why", allowed_decisions=("respond",)))
+
+
+async def test_a_decision_the_adapter_cannot_carry_back_fails_the_task_and_runs_nothing(
+    machine: HITLStateMachine,
+) -> None:
+    # Forged: a toy task asked directly through the public API, allowing what the adapter can't carry.
+    await machine.start_task("toy:r:1", framework="toy", run_id="r")
+    await machine.request_approval("toy:r:1", "why", allowed_decisions=["approve", "respond"])
+    await machine.respond("toy:r:1", "yes please", "mallory")
+    with pytest.raises(HITLError, match="cannot carry 'respond' back"):
+        await ToyApprovals(machine).decisions(["toy:r:1"])
+    assert (await machine.get_task("toy:r:1")).state is TaskState.FAILED
+
+
+async def test_an_entry_point_adapter_refuses_a_decision_it_cannot_carry_back() -> None:
+    machine = HITLStateMachine("memory://")  # loads the adapters' entry points
+    await machine.start_task("t", framework="openai-agents")
+    await machine.request_approval("t", "pay?", action="pay", args={"to": "bob"})  # allows all four
+    with pytest.raises(NotAuthorizedError, match="openai-agents adapter cannot carry 'edit' back"):
+        await machine.edit("t", {"to": "mallory"}, "mallory")
+    assert (await machine.get_task("t")).state is TaskState.AWAITING_APPROVAL
+    await machine.close()
+
+
+async def test_of_two_adapters_exactly_one_claims_a_decided_batch(machine: HITLStateMachine) -> None:
+    first, second = ToyApprovals(machine), ToyApprovals(machine)
+    ids = [await first.ask(f"toy:r:{n}", "r", Request(reason="why")) for n in range(3)]
+    for task_id in ids:
+        await machine.approve(task_id, "alice")
+    claims = await asyncio.gather(first.claim(ids), second.claim(ids))
+    assert sorted(c is None for c in claims) == [False, True]
+    winner = first if claims[0] is not None else second
+    assert await winner.claim(ids) == sorted(ids)  # its own claims are still its own
+    assert await (second if winner is first else first).claim(ids, takeover=True) == sorted(ids)
+
+
+async def test_completed_tasks_keep_their_own_step_not_a_claim_token(machine: HITLStateMachine) -> None:
+    running = asyncio.create_task(ToyApprovals(machine).run(_agent(), PAY_BOB, "r"))
+    [task] = await _pending(machine)
+    await machine.approve(task.task_id, "alice")
+    await running
+    done = await machine.get_task(task.task_id)
+    assert done.state is TaskState.COMPLETED and done.current_step == "transfer"
+
+
+async def test_a_failed_run_is_asked_again_and_an_approved_retry_carries_the_same_decision(
+    machine: HITLStateMachine,
+) -> None:
+    log: list[str] = []
+    adapter = ToyApprovals(machine)
+    running = asyncio.create_task(adapter.run(_agent(log, fail=[True]), PAY_BOB, "r"))
+    [task] = await _pending(machine)
+    await machine.edit(task.task_id, {"to": "bob", "amount": 4}, "alice")
+    with pytest.raises(RuntimeError, match="the bank is down"):
+        await running
+    assert (await machine.get_task(task.task_id)).state is TaskState.FAILED
+    [retry] = await _pending(machine)
+    assert retry.task_id == f"{task.task_id}~1" and retry.interrupt_point.allowed_decisions == ["approve", "reject"]
+    await machine.approve(retry.task_id, "bob")
+    assert await adapter.run(_agent(log), PAY_BOB, "r") == ["sent 4 to bob"]  # alice's edit, again
+    assert log == ["bob:4"]
+
+
+async def test_a_declined_retry_gives_the_run_up(machine: HITLStateMachine) -> None:
+    log: list[str] = []
+    adapter = ToyApprovals(machine)
+    running = asyncio.create_task(adapter.run(_agent(log, fail=[True]), PAY_BOB, "r"))
+    [task] = await _pending(machine)
+    await machine.approve(task.task_id, "alice")
+    with pytest.raises(RuntimeError):
+        await running
+    [retry] = await _pending(machine)
+    await machine.reject(retry.task_id, "bob", "not today")
+    with pytest.raises(RetryDeclinedError, match="bob declined to retry the failed resume: not today"):
+        await adapter.run(_agent(log), PAY_BOB, "r")
+    assert log == []
+    states = {t.task_id: t.state for t in await machine.get_all_tasks()}
+    assert states == {"toy:r": TaskState.FAILED, task.task_id: TaskState.FAILED, retry.task_id: TaskState.FAILED}
+
+
+async def test_waiting_past_the_deadline_applies_the_default_reject(machine: HITLStateMachine) -> None:
+    log: list[str] = []
+    outputs = await ToyApprovals(machine, timeout=0.2).run(_agent(log), PAY_BOB, "r")
+    assert outputs == ["Tool call rejected by hitl:timeout: no decision before the deadline"] and log == []
+
+
+async def test_a_pause_asked_again_after_a_crash_between_fail_and_retry_gets_its_retry_question(
+    machine: HITLStateMachine,
+) -> None:
+    adapter = ToyApprovals(machine)
+    task_id = await adapter.ask("toy:r:1", "r", Request(reason="pay bob", step="transfer"))
+    await machine.approve(task_id, "alice")
+    assert await adapter.claim([task_id]) == [task_id]
+    await machine.fail(task_id, "the process died mid-delivery")  # and never asked the retry
+    retry_id = await ToyApprovals(machine).ask("toy:r:1", "r", Request(reason="pay bob", step="transfer"))
+    retry = await machine.get_task(retry_id)
+    assert retry_id == "toy:r:1~1" and retry.state is TaskState.AWAITING_APPROVAL
+    assert retry.interrupt_point.allowed_decisions == ["approve", "reject"]
+    assert retry.interrupt_point.context["retry"] == {
+        "failed_task": "toy:r:1",
+        "error": "the process died mid-delivery",
+        "decision": "approve",
+        "decided_by": "alice",
+    }
