@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .policies.cli import add_policy_commands
 
     add_policy_commands(sub)  # policy test, policy check (hitl_core.policies)
+    from .integrations.cli import add_integration_commands
+
+    add_integration_commands(sub, EXIT_CODES_HELP)  # ask, hook claude-code, mcp-proxy
     return parser
 
 
