@@ -96,3 +96,13 @@ def finish(process: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
 
 def states(tasks: list[TaskContext]) -> dict[str, TaskState]:
     return {t.task_id: t.state for t in tasks}
+
+
+async def asked_action(tmp_path: Path, task_id: str) -> dict[str, Any]:
+    """The action a task asked about, from its request_approval event (the audit trail)."""
+    async with HITLStateMachine(store_url(tmp_path), load_entrypoints=False) as machine:
+        for event in await machine.events(task_id=task_id):
+            if event.action == "request_approval":
+                action: dict[str, Any] = event.data["interrupt"]["action"]
+                return action
+    raise AssertionError(f"{task_id} never asked")
