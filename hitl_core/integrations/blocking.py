@@ -86,8 +86,15 @@ async def ask_in_place(
         decision = await adapter.ask_and_claim(base_id, run_id, request, metadata, parent=parent)
     except asyncio.CancelledError:
         why = why_cancelled()
-        task_id = await asyncio.shield(withdraw(adapter, base_id, why))
-        raise Withdrawn(task_id, why) from None
+        withdrawal = asyncio.ensure_future(withdraw(adapter, base_id, why))
+        while not withdrawal.done():
+            # anyio (the MCP server's task groups) cancels again at every await of a cancelled
+            # scope: keep waiting, so that the withdrawal is recorded before the caller goes
+            try:
+                await asyncio.shield(withdrawal)
+            except asyncio.CancelledError:
+                continue
+        raise Withdrawn(withdrawal.result(), why) from None
     return await adapter.latest_attempt(base_id), decision
 
 
