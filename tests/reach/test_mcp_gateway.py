@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hitl_mcp import Gateway
 from mcp import Client, StdioServerParameters
 
 from hitl_core import HITLStateMachine
 from hitl_core.models import TaskState
 from hitl_core.policies import parse_config
-from hitl_mcp import Gateway
 
 from .helpers import DEADLINE, all_tasks, asked_action, decide, env_for, store_url, waiting_task
 from .mcp_server import SERVER
@@ -46,9 +46,9 @@ async def in_process(tmp_path: Path, **gateway: Any) -> AsyncIterator[Client]:
     async with (
         HITLStateMachine(store_url(tmp_path), config=parse_config(RULES), load_entrypoints=False) as machine,
         Client(SERVER, cache=None) as upstream,
+        Client(Gateway(upstream, machine, run_id="r1", **gateway).server(), cache=None) as client,
     ):
-        async with Client(Gateway(upstream, machine, run_id="r1", **gateway).server(), cache=None) as client:
-            yield client
+        yield client
 
 
 @asynccontextmanager
