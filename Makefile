@@ -61,6 +61,7 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_policies.py
 	$(BIN)/python benchmarks/bench_postgres.py
 	$(BIN)/python benchmarks/bench_langgraph.py
+	$(BIN)/python benchmarks/bench_reach.py
 
 # Soak and fault injection (benchmarks/soak.py): agents, deciders and followers for MINUTES on SQLite
 # and then on PostgreSQL while processes are killed, the server crashes and stalls, the disk fills.

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import json
 import sys
 from typing import IO, Any
@@ -118,6 +117,8 @@ def describe(tool: str, tool_input: dict[str, Any]) -> tuple[str, dict[str, Any]
         reason = f"{tool}: {tool_input['file_path']}"
         old, new = tool_input.get("old_string"), tool_input.get("new_string", tool_input.get("content"))
         if isinstance(new, str):
+            import difflib  # only for edits: 10 ms of every hook call's start otherwise
+
             before = old.splitlines(keepends=True) if isinstance(old, str) else []
             context["diff"] = "".join(
                 difflib.unified_diff(
