@@ -98,11 +98,11 @@ def processes(runs: int) -> None:
 
 async def gateway(calls: int) -> None:
     sys.path.insert(0, str(ROOT))
+    from hitl_mcp import Gateway
     from mcp import Client
 
     from hitl_core import HITLStateMachine
     from hitl_core.policies import parse_config
-    from hitl_mcp import Gateway
     from tests.reach.mcp_server import SERVER
 
     # MCPServer (the test server) logs at INFO through rich: measure the calls, not the logging
