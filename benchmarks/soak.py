@@ -16,10 +16,12 @@ operation it had acknowledged. Meanwhile the injector, every few seconds, does o
 * ``lock-stall``: another process holds SQLite's write lock for a while (SQLite);
 * ``disk-full``: fill the small file system the SQLite store lives on, then free it (SQLite,
   when the harness may mount a tmpfs: it runs as root);
+* ``clock-jump``: move one deadline sweeper's clock by ±1 or ±10 minutes for a while (the two
+  sweepers settle the short deadlines of low requests, racing each other and the deciders);
 
 Then it stops the faults, lets every waiting task be decided and every follower catch up, stops
 everything, and the checker holds the store to the logs (see ``check``). It prints a one-screen
-report and exits 1 on any violation. Clock jumps for the deadline sweeper are not injected yet.
+report and exits 1 on any violation.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ DECIDER_KINDS = ["api", "cli"]
 #: How long a living, waiting agent may take to notice a decision, beyond any fault in between.
 #: Generous: the harness runs beside the whole test suite on a 2-core machine.
 WAKE_ALLOWANCE_S = 5.0
+#: Deadline sweepers, each on its own jumping clock: two, so that they also race each other.
+SWEEPERS = 2
+CLOCK_JUMPS_S = [-600.0, -60.0, 60.0, 600.0]
 
 
 @dataclass
@@ -69,6 +74,9 @@ class Proc:
     kills: int = 0
 
     def argv(self, url: str) -> list[str]:
+        if self.role == "sweeper":
+            config = self.log.parent / "sweeper.toml"
+            return [sys.executable, str(WORKER), "sweeper", url, self.name, str(config), str(self.log)]
         if self.role == "follower":
             return [sys.executable, str(WORKER), "follower", url, self.name, str(self.log)]
         return [sys.executable, str(WORKER), self.role, url, self.name, self.kind, str(self.log)]
@@ -163,7 +171,7 @@ def _pg_pids(run: Run) -> list[int]:
 
 def inject(run: Run, rng: random.Random) -> Fault:
     """Strike once; returns the fault with its end time (faults last at most a few seconds)."""
-    kinds = ["kill", "kill", "kill"]
+    kinds = ["kill", "kill", "kill", "clock-jump"]
     if run.backend == "postgresql":
         kinds += ["pg-crash", "pg-stall"]
     else:
@@ -184,6 +192,13 @@ def inject(run: Run, rng: random.Random) -> Fault:
         slow = 0.3 if proc.role == "agent" and proc.kind == "api" and rng.random() < 0.5 else 0.0
         start(proc, run.url, slow_start=slow)
         return Fault(kind + (" (slow restart)" if slow else ""), proc.name, now, time.time())
+    if kind == "clock-jump":
+        sweeper = rng.choice([p for p in run.procs if p.role == "sweeper"])
+        jump = rng.choice(CLOCK_JUMPS_S)
+        sweeper.log.with_suffix(".clock").write_text(str(jump))
+        time.sleep(rng.uniform(1.0, 3.0))
+        sweeper.log.with_suffix(".clock").write_text("0")
+        return Fault(f"clock-jump {jump:+.0f}s", sweeper.name, now, time.time())
     if kind == "pg-crash":
         run.cluster.stop(mode="immediate")
         time.sleep(rng.uniform(0.5, 2.0))
@@ -242,6 +257,9 @@ def execute(run: Run, agents: int, deciders: int, followers: int, seed: int) -> 
         run.procs.append(Proc("decider", f"decider{i}-{kind}", kind, logs / f"decider{i}.jsonl"))
     for i in range(followers):
         run.procs.append(Proc("follower", f"follower{i}", "", logs / f"follower{i}.jsonl"))
+    (logs / "sweeper.toml").write_text("[deadlines]\nsweep_interval = 0.2\nwarn_before = 0\n")
+    for i in range(SWEEPERS):
+        run.procs.append(Proc("sweeper", f"sweeper{i}", "", logs / f"sweeper{i}.jsonl"))
     asyncio.run(_create_schema(run.url))
     for proc in run.procs:
         start(proc, run.url)
@@ -265,7 +283,7 @@ async def _create_schema(url: str) -> None:
 def drain(run: Run, logs: Path, timeout: float) -> None:
     """Stop the agents (each finishes its task), then the deciders, then — caught up — the followers."""
     deadline = time.time() + timeout
-    for role in ("agent", "decider"):
+    for role in ("agent", "decider", "sweeper"):
         (logs / f"STOP-{role}").touch()
         while time.time() < deadline:
             procs = [p for p in run.procs if p.role == role and p.popen is not None]
@@ -313,11 +331,13 @@ class Report:
     unavailable: list[str] = field(default_factory=list)
     events: int = 0
     tasks: int = 0
+    expiries: int = 0
     acknowledged: int = 0
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     wrong_args: list[str] = field(default_factory=list)
     late_wakeups: list[str] = field(default_factory=list)
+    bad_expiries: list[str] = field(default_factory=list)
     follower_problems: list[str] = field(default_factory=list)
     chain: str = ""
     unfinished: list[str] = field(default_factory=list)
@@ -329,7 +349,15 @@ class Report:
     @property
     def violations(self) -> list[str]:
         out = []
-        for name in ("lost", "duplicated", "wrong_args", "late_wakeups", "follower_problems", "unfinished"):
+        for name in (
+            "lost",
+            "duplicated",
+            "wrong_args",
+            "bad_expiries",
+            "late_wakeups",
+            "follower_problems",
+            "unfinished",
+        ):
             out += [f"{name}: {item}" for item in getattr(self, name)]
         if self.chain != "ok":
             out.append(f"chain: {self.chain}")
@@ -382,6 +410,12 @@ def check(run: Run, agents: int, deciders: int, followers: int) -> Report:
     for key, evs in decisions.items():
         if len(evs) > 1:
             rep.duplicated.append(f"{key[0]} interrupt {key[1]} decided {len(evs)} times")
+        d = _decision_of(evs[0])
+        ip = asked.get(key[0])
+        if d.type.value == "timeout":
+            rep.expiries += 1
+            if ip is None or ip.deadline is None:
+                rep.bad_expiries.append(f"{key[0]}: expired by {d.actor.id}, but it had no deadline")
 
     winners: dict[tuple[str, str], list[str]] = defaultdict(list)
     for proc in run.procs:
@@ -441,6 +475,8 @@ def _check_agent(
             evs = decisions.get(key)
             if w is None or not evs or w["pid"] != r["pid"]:
                 continue
+            if _decision_of(evs[0]).type.value == "timeout":
+                continue  # committed on a sweeper's jumping clock: its time says nothing here
             committed = evs[0].at / 1e6
             if committed < w["t"]:
                 continue  # decided before this process began to wait: nothing to wake
@@ -507,7 +543,8 @@ def render(rep: Report) -> str:
     if rep.unavailable:
         lines.append("faults not available here: " + "; ".join(rep.unavailable))
     lines += [
-        f"tasks {rep.tasks}, events {rep.events}, acknowledged operations {rep.acknowledged}",
+        f"tasks {rep.tasks}, events {rep.events}, acknowledged operations {rep.acknowledged}, "
+        f"deadlines expired by the sweepers {rep.expiries}",
         f"lost {len(rep.lost)}, decided twice {len(rep.duplicated)}, ran unapproved args {len(rep.wrong_args)}, "
         f"late wake-ups {len(rep.late_wakeups)}, follower gaps/repeats {len(rep.follower_problems)}, "
         f"left unfinished {len(rep.unfinished)}, hash chain {rep.chain}",
@@ -536,6 +573,7 @@ def summary(rep: Report) -> dict[str, Any]:
         "tasks": rep.tasks,
         "events": rep.events,
         "acknowledged": rep.acknowledged,
+        "expiries": rep.expiries,
         "lost": len(rep.lost),
         "duplicated": len(rep.duplicated),
         "violations": rep.violations,
@@ -550,7 +588,15 @@ def soak(backend: str, seconds: float, agents: int, deciders: int, followers: in
     run = setup(backend, seconds, workdir)
     try:
         execute(run, agents, deciders, followers, seed)
-        return check(run, agents, deciders, followers)
+        rep = check(run, agents, deciders, followers)
+        if rep.violations:  # the logs are the evidence: keep them (the store too, for SQLite)
+            kept = Path(tempfile.mkdtemp(prefix=f"hitl-soak-{backend}-evidence-"))
+            shutil.copytree(workdir / "logs", kept / "logs")
+            if run.backend == "sqlite":
+                for f in (workdir / "store").glob("hitl.db*"):
+                    shutil.copy2(f, kept)
+            print(f"evidence kept in {kept}", flush=True)
+        return rep
     finally:
         for proc in run.procs:
             if proc.popen is not None and proc.popen.poll() is None:

@@ -3,6 +3,7 @@
     python soak_worker.py agent    URL NAME KIND LOG   KIND: api | decorator | langgraph
     python soak_worker.py decider  URL NAME KIND LOG   KIND: api | cli
     python soak_worker.py follower URL NAME LOG
+    python soak_worker.py sweeper  URL NAME CONFIG LOG   a deadline sweeper on a clock the harness moves
 
 Each process appends one JSON line per operation to LOG, written *after* the operation was
 acknowledged (the call returned), flushed at once: the checker holds the store to every line.
@@ -24,6 +25,7 @@ import random
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +139,16 @@ class Agent:
             if args is None:
                 args = next(r["args"] for r in self.log.records() if r.get("task") == task_id and r["op"] == "begin")
             severity = random.choice(["low", "medium", "high", "critical"])
+            # Low requests carry a short deadline: the sweepers (on their jumping clocks) race
+            # the deciders (who mostly leave low requests alone) to settle them.
+            timeout = random.uniform(1.0, 4.0) if severity == "low" else None
             task = await self.m.request_approval(
-                task_id, f"soak: run op {args['n']} on {args['target']}", action="op", args=args, severity=severity
+                task_id,
+                f"soak: run op {args['n']} on {args['target']}",
+                action="op",
+                args=args,
+                severity=severity,
+                timeout=timeout,
             )
             self.ack("request_approval", task)
             return False
@@ -307,8 +317,8 @@ async def run_decider(url: str, name: str, kind: str, log: Log) -> None:
                 continue
             for task in rng.sample(pending, min(len(pending), 4)):
                 ip = task.interrupt_point
-                if ip is None:
-                    continue
+                if ip is None or (ip.deadline is not None and zlib.crc32(task.task_id.encode()) % 10 < 7):
+                    continue  # most requests with a deadline are left to the sweepers, by every decider
                 roll = rng.random()
                 if kind == "cli":
                     await _decide_by_cli(url, name, task.task_id, ip.interrupt_id, roll, log)
@@ -402,6 +412,37 @@ async def run_follower(url: str, name: str, log: Log) -> None:
         await m.close()
 
 
+async def run_sweeper(url: str, name: str, config: str, log: Log) -> None:
+    """A process whose only job is the deadline sweeper, on a clock the harness jumps.
+
+    The machine's and the sweeper's clocks (``now_us`` as they imported it) read real time plus
+    the offset in ``<log>.clock``; the events this process commits carry that time too, as they
+    would on a host whose clock jumped.
+    """
+    import hitl_core.machine as machine_module
+    import hitl_core.policies.deadlines as deadlines_module
+    from hitl_core.canonical import now_us as real_now_us
+
+    clock = log.path.with_suffix(".clock")
+    offset_us = 0
+
+    def skewed_now_us() -> int:
+        return real_now_us() + offset_us
+
+    machine_module.now_us = skewed_now_us  # type: ignore[assignment]
+    deadlines_module.now_us = skewed_now_us  # type: ignore[assignment]
+    async with HITLStateMachine(url, load_entrypoints=False, config=config):
+        while not log.stopping():
+            try:
+                wanted = int(float(clock.read_text() or 0) * 1_000_000)
+            except (OSError, ValueError):
+                wanted = 0
+            if wanted != offset_us:
+                offset_us = wanted
+                log.write(op="clock", offset_s=offset_us / 1e6)
+            await asyncio.sleep(0.1)
+
+
 def _slow_follower_start(machine: HITLStateMachine, delay: float) -> None:
     """Fault: this process's store answers ``last_seq()`` late, as a CPU-starved process would.
 
@@ -421,6 +462,9 @@ def _slow_follower_start(machine: HITLStateMachine, delay: float) -> None:
 
 def main() -> None:
     role, url, name, *rest = sys.argv[1:]
+    if role == "sweeper":
+        asyncio.run(run_sweeper(url, name, rest[0], Log(rest[1], role)))
+        return
     if role == "follower":
         asyncio.run(run_follower(url, name, Log(rest[0], role)))
         return

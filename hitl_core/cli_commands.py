@@ -1,5 +1,5 @@
 """The ``hitl`` verbs that need no UI: ``ls``, ``show``, ``approve``, ``reject``, ``resume``,
-``audit export``, ``audit verify`` and ``store info``.
+``audit export``, ``audit verify``, ``audit keygen``, ``audit checkpoint`` and ``store info``.
 
 Each verb opens the store named by ``--store``, else ``$HITL_STORE``, else the SQLite file under
 the user data directory (``hitl store info`` prints which), does one thing and exits with a code
@@ -18,6 +18,7 @@ import traceback
 import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
 from . import settings
@@ -54,7 +55,8 @@ exit codes:
   5  illegal transition (e.g. approving a task that is not awaiting approval)
   6  store error (cannot open, corrupt, locked, newer schema)
   7  not authorized (a policy plugin refused the decision)
-  8  audit verify found an altered, missing or reordered event
+  8  audit verify found an altered, missing or reordered event, an edited snapshot or a
+     checkpoint the log does not match (audit checkpoint: refused to sign such a log)
   9  hitl ask: rejected (-- CMD was not run)
  10  hitl ask: nobody decided before --timeout; the default, reject, applied
 130/143  hitl ask: withdrawn by Ctrl-C / SIGTERM (recorded as failed, not as a decision)
@@ -91,6 +93,12 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_NOT_AUTHORIZED
     if isinstance(exc, PayloadError):
         return EXIT_USAGE
+    from .audit import AuditKeyError, CheckpointError
+
+    if isinstance(exc, AuditKeyError):
+        return EXIT_USAGE
+    if isinstance(exc, CheckpointError):
+        return EXIT_AUDIT_FAILED
     return EXIT_ERROR
 
 
@@ -312,12 +320,52 @@ async def _export(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
 
 
 async def _verify(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
-    report = await machine.verify()
-    if report.ok:
-        print(f"ok: {report.checked} events, the hash chain is intact ({machine.store.url})", file=out)
-        return EXIT_OK
-    print(f"hitl: audit verify FAILED after {report.checked} good events: {report.problem}", file=sys.stderr)
-    return EXIT_AUDIT_FAILED
+    from . import audit
+
+    if args.expect_checkpoint_at and not args.pubkey:
+        raise PayloadError("--expect-checkpoint-at needs --pubkey: only a signed checkpoint counts")
+    public_key = audit.load_public_key(args.pubkey) if args.pubkey else None
+    report = await audit.verify(machine.store, public_key, expect_at=args.expect_checkpoint_at or ())
+    chain = report.chain
+    if not report.ok:
+        problems = report.all_problems
+        print(f"hitl: audit verify FAILED: {printable(problems[0])}", file=sys.stderr)
+        for problem in problems[1:]:
+            print(f"  also: {printable(problem)}", file=sys.stderr)
+        return EXIT_AUDIT_FAILED
+    print(
+        f"ok: {chain.events} events, the hash chain is intact; {chain.tasks} tasks, every snapshot "
+        f"equals the replay of its events ({machine.store.url})",
+        file=out,
+    )
+    if public_key is not None:
+        after = chain.last_seq - report.covered_seq
+        print(
+            f"ok: {report.valid_checkpoints} checkpoint(s) signed by key {report.key} vouch for events "
+            f"1-{report.covered_seq}" + (f"; {after} later event(s) are not checkpointed yet" if after else ""),
+            file=out,
+        )
+    return EXIT_OK
+
+
+async def _checkpoint(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
+    from . import audit
+
+    made, _ = await audit.checkpoint(machine.store, audit.load_private_key(args.key))
+    print(f"checkpoint: seq {made.seq}, hash {made.hash}, signed by key {made.key} at {made.signed_at}", file=out)
+    return EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    """Needs no store: it only writes two files."""
+    from . import audit
+
+    try:
+        private, public, key = audit.generate_keypair(args.out)
+    except HITLError as exc:
+        return _fail(exc, EXIT_USAGE)
+    print(f"wrote {private} (private, mode 0600: keep it away from agents) and {public}; key id {key}")
+    return EXIT_OK
 
 
 async def _store_info(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
@@ -419,12 +467,32 @@ def add_commands(sub: Any) -> None:
     export.set_defaults(handler=_run(_export))
     check = audit_sub.add_parser(
         "verify",
-        help="walk the hash chain; non-zero exit names the first bad event",
+        help="walk the hash chain and replay every task; with --pubkey, check every signed checkpoint",
         parents=[store_opt],
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    check.add_argument("--pubkey", type=Path, metavar="FILE", help="the checkpoint public key (hitl audit keygen)")
+    check.add_argument(
+        "--expect-checkpoint-at",
+        type=int,
+        action="append",
+        metavar="SEQ",
+        help="fail unless a valid checkpoint at this seq is in the store (repeatable; needs --pubkey)",
+    )
     check.set_defaults(handler=_run(_verify))
+    keygen = audit_sub.add_parser("keygen", help="make an Ed25519 key pair for signing checkpoints")
+    keygen.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="where to write it (default: .)")
+    keygen.set_defaults(handler=_keygen)
+    sign = audit_sub.add_parser(
+        "checkpoint",
+        help="verify the store, then sign its chain head and keep the checkpoint in the store",
+        parents=[store_opt],
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sign.add_argument("--key", type=Path, required=True, metavar="FILE", help="the private key (hitl audit keygen)")
+    sign.set_defaults(handler=_run(_checkpoint))
 
     store = sub.add_parser("store", help="the store itself")
     store_sub = store.add_subparsers(dest="store_command", metavar="COMMAND", required=True)

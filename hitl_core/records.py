@@ -15,12 +15,16 @@ Store authors: treat records as immutable once appended. ``EventRecord.seq``, ``
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from .canonical import canonical_json, datetime_to_us, event_hash, us_to_datetime
 from .models import Actor, Decision, Event, InterruptPoint, TaskContext, TaskState
+from .transitions import TRANSITIONS
 
 # One "fields set" per model class, shared by every instance built here. pydantic only ever adds
 # field names to it (on assignment or model_copy), and they are all in it already.
@@ -367,3 +371,177 @@ def approval_data(decision: Decision) -> dict[str, Any]:
     if decision.outcome is not None:
         data["outcome"] = decision.outcome
     return data
+
+
+# -- replay: a task's snapshot is a function of its events -------------------------------------------
+
+
+class ReplayError(ValueError):
+    """A task's events cannot be replayed: the message names the event and what is wrong with it."""
+
+
+def fold(events: Iterable[EventRecord]) -> TaskRecord:
+    """The snapshot a task's events (in order) lead to: what ``verify`` compares the stored one with.
+
+    Checks every step against the transition table and the version numbering; ``ReplayError`` names
+    the first event that does not follow. Works alike on events whose data holds models (fresh in
+    this process) and plain JSON (read back from a database).
+    """
+    record: TaskRecord | None = None
+    for event in events:
+        record = apply_event(record, event)
+    if record is None:
+        raise ReplayError("a task without events cannot be replayed")
+    return record
+
+
+def apply_event(record: TaskRecord | None, event: EventRecord) -> TaskRecord:
+    """``record`` after ``event``: the machine's ``_commit`` for each action, read back from the log.
+
+    Mirrors ``HITLStateMachine``: what each action writes into its event's ``data`` is what it
+    changes in the snapshot. ``tests/audit/test_replay.py`` drives random legal sequences through
+    the real machine on every backend and checks that this fold equals the stored snapshot, so a
+    change to one without the other fails there.
+    """
+    where = f"event {event.seq} (task {event.task_id!r}, {event.action})"
+    moves = TRANSITIONS.get(event.action)
+    if moves is None:
+        raise ReplayError(f"{where}: {event.action!r} is not an action")
+    from_state = record.state if record is not None else None
+    if event.from_state != from_state:
+        raise ReplayError(f"{where} starts from {_plain(event.from_state)}, but the task was {_plain(from_state)}")
+    if moves.get(from_state) != event.to_state:
+        raise ReplayError(f"{where}: {_plain(from_state)} -> {_plain(event.to_state)} is not a legal transition")
+    expected_version = record.version + 1 if record is not None else 1
+    if event.version != expected_version:
+        raise ReplayError(f"{where} has version {event.version}, expected {expected_version}")
+    data = event.data if isinstance(event.data, dict) else {}
+    changes: dict[str, Any] = {}
+    try:
+        _replay_changes(event.action, record, data, changes)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReplayError(f"{where}: its data does not replay ({type(exc).__name__}: {exc})") from None
+    if record is None:
+        new = TaskRecord(
+            task_id=event.task_id,
+            state=event.to_state,
+            version=event.version,
+            created_at=event.at,
+            updated_at=event.at,
+            history=(event,),
+            last_seq=event.seq,
+            **changes,
+        )
+    else:
+        new = record.evolve(
+            state=event.to_state,
+            version=event.version,
+            updated_at=event.at,
+            history=(*record.history, event),
+            last_seq=event.seq,
+            **changes,
+        )
+    return new.with_approval()
+
+
+_START_FIELDS = ("metadata", "agent", "framework", "run_id", "parent_id")
+
+
+def _replay_changes(action: str, record: TaskRecord | None, data: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Fill ``changes`` with what ``action`` did to the snapshot, from its event's ``data``."""
+    if action in ("create", "start"):
+        for key in _START_FIELDS:
+            if key in data:
+                changes[key] = data[key]
+        if record is not None and isinstance(changes.get("metadata"), dict):
+            # Starting a PENDING task: the event carries the metadata passed now; the task keeps
+            # what it was created with underneath.
+            changes["metadata"] = {**(record.metadata or {}), **changes["metadata"]}
+        if data.get("step") is not None:
+            changes["current_step"] = str(data["step"])
+    elif action in ("request_approval", "pause"):
+        changes.update(interrupt=_interrupt_of(data["interrupt"]), decision=None, approval=None, approvals=())
+        if "step" in data:
+            changes["current_step"] = data["step"]
+    elif action in ("approve", "approve_partial", "reject"):
+        decision = _decision_of(data["decision"])
+        if action == "reject":
+            changes.update(decision=decision, approval=None)
+            return
+        # Under four eyes only approvals of the args now on the table count; an edit that changed
+        # them carries the new interrupt and starts the count again (``_apply_decision``).
+        interrupt = record.interrupt if record is not None else None
+        current = interrupt.args_fingerprint if interrupt is not None else None
+        approvals = tuple(
+            a
+            for a in (record.approvals if record is not None else ())
+            if getattr(a, "args_fingerprint", None) == current
+        )
+        if "interrupt" in data:
+            changes["interrupt"] = _interrupt_of(data["interrupt"])
+            approvals = ()
+        approvals = (*approvals, decision)
+        if action == "approve":
+            changes.update(decision=decision, approval=None, approvals=approvals)
+        else:
+            changes.update(decision=None, approval=None, approvals=approvals)
+    elif action == "escalate":
+        current = record.interrupt if record is not None else None
+        if current is None:
+            raise ValueError("an escalation of a task with no interrupt")
+        deadline = data["deadline"]
+        changes["interrupt"] = current.model_copy(
+            update={
+                "assignees": [str(a) for a in data["assignees"]],
+                "deadline": datetime.fromisoformat(deadline) if deadline is not None else None,
+            }
+        )
+    elif action == "resume":
+        changes["interrupt"] = None
+        if "step" in data:
+            changes["current_step"] = data["step"]
+    elif action == "complete":
+        if "result" in data:
+            changes["result"] = data["result"]
+    elif action == "fail":
+        changes["error"] = data["error"]
+
+
+def _interrupt_of(value: Any) -> InterruptPoint:
+    return value if isinstance(value, InterruptPoint) else InterruptPoint.model_validate(value)
+
+
+def _decision_of(value: Any) -> Decision:
+    return value if isinstance(value, Decision) else Decision.model_validate(value)
+
+
+def snapshot_differences(replayed: TaskRecord, stored_json: str) -> list[str]:
+    """How a stored snapshot (its JSON text) differs from the replay of its task's events, field by field.
+
+    ``last_seq`` is left out: stores write the snapshot before the event's sequence number is known
+    and keep the real one beside it (compared separately). A field absent from the stored snapshot
+    reads as empty (``TaskRecord.from_snapshot``), so it differs only when the events give it a value.
+    """
+    try:
+        stored = json.loads(stored_json)
+    except (TypeError, ValueError):
+        return ["the snapshot is not JSON"]
+    if not isinstance(stored, dict):
+        return ["the snapshot is not a JSON object"]
+    expected = json.loads(replayed.snapshot_json())
+    problems = []
+    for key in sorted(set(expected) | set(stored)):
+        if key == "last_seq":
+            continue
+        if key not in stored:
+            # ``from_snapshot`` reads a missing field as empty: only a missing value is a change.
+            if expected[key] not in (None, [], {}):
+                problems.append(f"{key} is missing (its events say {_short(expected[key])})")
+        elif stored[key] != expected.get(key):
+            problems.append(f"{key} is {_short(stored[key])}, its events say {_short(expected.get(key))}")
+    return problems
+
+
+def _short(value: Any, width: int = 80) -> str:
+    text = canonical_json(value)
+    return text if len(text) <= width else text[: width - 1] + "…"

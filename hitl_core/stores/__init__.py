@@ -6,7 +6,7 @@ like a third-party plugin's — so ``open_store`` knows only schemes, never clas
 
 from __future__ import annotations
 
-from .base import Store, VerifyReport
+from .base import Store, StoredCheckpoint, StoredTask, VerifyReport
 from .memory import MemoryStore
 
-__all__ = ["MemoryStore", "Store", "VerifyReport"]
+__all__ = ["MemoryStore", "Store", "StoredCheckpoint", "StoredTask", "VerifyReport"]

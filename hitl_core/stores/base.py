@@ -4,28 +4,86 @@ A store is an append-only event log plus the latest snapshot of each task. One t
 ``append``: the event and the new snapshot commit together, and only if the task is still at
 the version the machine read (compare-and-set). Everything else — waiting, following, auditing —
 is built on ``append``, ``get``, ``query``, ``events`` and ``follow``.
+
+Auditing adds three reads and one write: ``tasks_with_events`` and ``tasks_without_snapshot``
+(replay: every stored snapshot must equal the fold of its task's events) and ``add_checkpoint`` /
+``checkpoints`` (signed checkpoints of the chain head, made and checked by ``hitl_core.audit``;
+the store only keeps them).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 
 from ..canonical import GENESIS_HASH
+from ..errors import StoreError
 from ..models import TaskState
-from ..records import EventRecord, TaskRecord
+from ..records import EventRecord, ReplayError, TaskRecord, fold, snapshot_differences
+
+#: ``verify`` stops collecting problems after this many (the first is what matters; the rest say "how bad").
+MAX_PROBLEMS = 20
 
 
 @dataclass(slots=True)
 class VerifyReport:
-    """What ``verify`` found walking the hash chain."""
+    """What ``verify`` found walking the hash chain and replaying every task.
+
+    ``checked`` counts the events before the first problem (all of them when ``ok``);
+    ``problem`` is the first problem, ``problems`` all of them (up to ``MAX_PROBLEMS``).
+    ``first_hash`` (the store's identity in checkpoints), ``last_seq``/``last_hash`` (the head the
+    walk reached) and ``hashes`` (the stored hash at each seq asked for) feed checkpoint checks.
+    """
 
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
     problems: list[str] = field(default_factory=list)
+    events: int = 0
+    tasks: int = 0
+    first_hash: str | None = None
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    hashes: dict[int, str] = field(default_factory=dict)
+
+    def fail(self, problem: str, seq: int | None = None) -> None:
+        if self.ok:
+            self.ok = False
+            self.checked = self.events
+            self.first_bad_seq = seq
+            self.problem = problem
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """A task row as the store holds it, unparsed: what replay compares with the fold of its events.
+
+    ``state``, ``version`` and ``last_seq`` are the row's own columns where the backend keeps them
+    beside the snapshot (SQLite and PostgreSQL query by them), so an edit of either is seen.
+    """
+
+    task_id: str
+    state: str
+    version: int
+    last_seq: int
+    snapshot: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint as kept in the store: ``body`` is the signed text, ``signature`` base64.
+
+    The store keeps checkpoints and nothing else about them: ``hitl_core.audit`` makes, parses and
+    verifies them. ``seq`` repeats the body's for ordering; the body is what counts.
+    """
+
+    seq: int
+    body: str
+    signature: str
 
 
 class Store(abc.ABC):
@@ -88,33 +146,142 @@ class Store(abc.ABC):
     def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         """Yield every event committed (by any process) after ``after_seq``, in order, forever."""
 
-    async def verify(self) -> VerifyReport:
-        """Walk the whole chain: every link must hash to what it says and point at its predecessor."""
+    # -- auditing -------------------------------------------------------------------------------
+
+    async def tasks_with_events(
+        self, after_task_id: str | None = None, limit: int = 500
+    ) -> list[tuple[StoredTask, list[EventRecord]]]:
+        """A page of stored tasks in task-id order (the store's own), after ``after_task_id``, each
+        with its events in ``seq`` order, all read at one point in time (a task committing
+        meanwhile is seen before or after, never half).
+
+        This default reads every task through ``query`` (not a page at a time): backends override
+        it so that verifying a large store holds one page in memory, not the store.
+        """
+        records = sorted(await self.query(), key=lambda r: r.task_id)
+        if after_task_id is not None:
+            records = [r for r in records if r.task_id > after_task_id]
+        page = []
+        for r in records[:limit]:
+            row = StoredTask(r.task_id, r.state.value, r.version, r.last_seq, r.snapshot_json())
+            page.append((row, await self.events(task_id=r.task_id)))
+        return page
+
+    async def tasks_without_snapshot(self, limit: int = 10) -> list[str]:
+        """Ids of tasks that have events but no stored snapshot (a deleted task row), at most ``limit``."""
+        known = {r.task_id for r in await self.query()}
+        missing: list[str] = []
+        after = 0
+        while len(missing) < limit:
+            batch = await self.events(after_seq=after, limit=5000)
+            if not batch:
+                break
+            for event in batch:
+                if event.task_id not in known and event.task_id not in missing:
+                    missing.append(event.task_id)
+            after = batch[-1].seq
+        return missing[:limit]
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Keep a signed checkpoint (``hitl audit checkpoint``). Backends without a place for them refuse."""
+        raise StoreError(f"the {type(self).__name__} store at {self.url} does not keep audit checkpoints")
+
+    async def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every checkpoint kept, oldest first (by ``seq``, then by when it was added)."""
+        return []
+
+    async def verify(self, *, hashes_at: Collection[int] = (), replay: bool = True) -> VerifyReport:
+        """Walk the whole chain, then replay every task; report every problem found (up to a limit).
+
+        The chain: every link must hash to what it says, point at its predecessor, and sequence
+        numbers must run 1, 2, 3, … without a gap (every backend assigns them gap-free, so a gap
+        is a removed event). The replay: every stored snapshot must equal the fold of its task's
+        events (``hitl_core.records.fold``), and every task with events must have a snapshot.
+        Reads a page at a time. ``hashes_at``: sequence numbers whose stored hash to report
+        (checkpoints compare them). ``replay=False`` walks the chain only (for stores filled by
+        hand with events that are not a legal history, as some backend tests do).
+        """
+        report = VerifyReport(ok=True, checked=0)
+        await self._verify_chain(report, set(hashes_at))
+        if replay:
+            await self._verify_replay(report)
+        if report.ok:
+            report.checked = report.events
+        return report
+
+    async def _verify_chain(self, report: VerifyReport, wanted: set[int]) -> None:
         prev = GENESIS_HASH
-        checked = 0
+        expected_seq = 1
         after = 0
         while True:
             batch = await self.events(after_seq=after, limit=5000)
             if not batch:
-                return VerifyReport(ok=True, checked=checked)
+                return
             for event in batch:
+                where = f"event {event.seq} (task {event.task_id!r}, {event.action})"
+                if report.first_hash is None:
+                    report.first_hash = event.hash
                 if event.prev_hash != prev:
-                    return VerifyReport(
-                        False,
-                        checked,
-                        event.seq,
+                    report.fail(
                         f"event {event.seq} (task {event.task_id!r}) does not point "
                         "at the event before it: an event was removed or reordered",
-                    )
-                expected = event.compute_hash(prev)
-                if event.hash != expected:
-                    return VerifyReport(
-                        False,
-                        checked,
                         event.seq,
-                        f"event {event.seq} (task {event.task_id!r}, {event.action}) "
-                        "was altered: its content does not match its hash",
                     )
-                prev = event.hash
-                checked += 1
+                elif event.hash != event.compute_hash(prev):
+                    report.fail(f"{where} was altered: its content does not match its hash", event.seq)
+                elif event.seq != expected_seq:
+                    report.fail(
+                        f"{where} follows event {expected_seq - 1}: "
+                        + (
+                            f"events {expected_seq}-{event.seq - 1} were removed"
+                            if event.seq > expected_seq + 1
+                            else f"event {expected_seq} was removed"
+                        )
+                        + " and the chain rehashed",
+                        event.seq,
+                    )
+                if event.seq in wanted:
+                    report.hashes[event.seq] = event.hash or ""
+                # Go on from what is stored, so that one bad link is reported once, not for every
+                # event after it, and later checkpoints still find their hashes.
+                prev = event.hash or ""
+                expected_seq = event.seq + 1
+                report.events += 1
+                report.last_seq, report.last_hash = event.seq, prev
                 after = event.seq
+
+    async def _verify_replay(self, report: VerifyReport) -> None:
+        after: str | None = None
+        while True:
+            page = await self.tasks_with_events(after, 500)
+            if not page:
+                break
+            for row, events in page:
+                report.tasks += 1
+                for problem in _replay_problems(row, events):
+                    report.fail(problem)
+                after = row.task_id
+        for task_id in await self.tasks_without_snapshot():
+            report.fail(f"task {task_id!r} has events but no snapshot: its task row was deleted")
+
+
+def _replay_problems(row: StoredTask, events: list[EventRecord]) -> list[str]:
+    """What is wrong with one stored task against the replay of its events (nothing: [])."""
+    task = f"task {row.task_id!r}"
+    if not events:
+        return [f"{task} has a snapshot but no events: it was inserted by hand, or its events were deleted"]
+    try:
+        replayed = fold(events)
+    except ReplayError as exc:
+        return [f"{task} does not replay: {exc}"]
+    problems = [
+        f"{task} snapshot was edited: {difference}" for difference in snapshot_differences(replayed, row.snapshot)
+    ]
+    for column, stored, expected in (
+        ("state", row.state, replayed.state.value),
+        ("version", row.version, replayed.version),
+        ("last_seq", row.last_seq, replayed.last_seq),
+    ):
+        if stored != expected:
+            problems.append(f"{task} row was edited: its {column} column is {stored!r}, its events say {expected!r}")
+    return problems

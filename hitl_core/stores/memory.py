@@ -17,7 +17,7 @@ from ..canonical import GENESIS_HASH
 from ..errors import ConflictError, DuplicateTaskError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store
+from .base import Store, StoredCheckpoint, StoredTask
 
 
 class MemoryStore(Store):
@@ -36,6 +36,7 @@ class MemoryStore(Store):
         self._hashed = 0  # events [0, _hashed) have their hash filled
         self._last_hash = GENESIS_HASH
         self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._checkpoints: list[StoredCheckpoint] = []
 
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         task_id = task.task_id
@@ -119,6 +120,35 @@ class MemoryStore(Store):
 
     async def count_by_state(self) -> dict[TaskState, int]:
         return {s: len(ids) for s, ids in self._by_state.items() if ids}
+
+    async def tasks_with_events(
+        self, after_task_id: str | None = None, limit: int = 500
+    ) -> list[tuple[StoredTask, list[EventRecord]]]:
+        with self._lock:  # one point in time: no append lands between the page and its events
+            ids = sorted(i for i in self._tasks if after_task_id is None or i > after_task_id)[:limit]
+            records = [self._tasks[i] for i in ids]
+            wanted = set(ids)
+            by_task: dict[str, list[EventRecord]] = {i: [] for i in ids}
+            for event in self._log:
+                if event.task_id in wanted:
+                    by_task[event.task_id].append(event)
+        return [
+            (StoredTask(r.task_id, r.state.value, r.version, r.last_seq, r.snapshot_json()), by_task[r.task_id])
+            for r in records
+        ]
+
+    async def tasks_without_snapshot(self, limit: int = 10) -> list[str]:
+        with self._lock:
+            missing = {e.task_id: None for e in self._log if e.task_id not in self._tasks}
+        return list(missing)[:limit]
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self._lock:
+            self._checkpoints.append(checkpoint)
+
+    async def checkpoints(self) -> list[StoredCheckpoint]:
+        with self._lock:
+            return sorted(self._checkpoints, key=lambda c: c.seq)  # stable: equal seqs stay in added order
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         flag = asyncio.Event()

@@ -45,13 +45,13 @@ from ..canonical import canonical_json
 from ..errors import ConflictError, DuplicateTaskError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store
+from .base import Store, StoredCheckpoint, StoredTask
 
 log = logging.getLogger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
 
@@ -143,6 +143,16 @@ MIGRATIONS: tuple[str, ...] = (
         status := 0;
     END
     $fn$;
+    """,
+    # -- audit checkpoints (hitl_core.audit): schema version 2 --------------------------------
+    """
+    CREATE TABLE hitl_checkpoints (
+        id bigserial PRIMARY KEY,
+        seq bigint NOT NULL,
+        body text NOT NULL,
+        signature text NOT NULL,
+        added_at timestamptz NOT NULL DEFAULT now()
+    );
     """,
 )
 
@@ -728,6 +738,53 @@ class PostgresStore(Store):
             "last_seq": await self.last_seq(),
             "by_state": {s.value: n for s, n in counts.items()},
         }
+
+    # -- auditing: replay reads and checkpoints (schema version 2) ---------------------------
+
+    async def tasks_with_events(
+        self, after_task_id: str | None = None, limit: int = 500
+    ) -> list[tuple[StoredTask, list[EventRecord]]]:
+        # One statement, so a page and its events come from one database snapshot; the snapshot
+        # text travels once per task (on its first row), not once per event.
+        sql = (
+            "WITH page AS (SELECT task_id, state, version, last_seq, snapshot FROM hitl_tasks "
+            "WHERE %s::text IS NULL OR task_id > %s::text ORDER BY task_id LIMIT %s) "
+            "SELECT p.task_id, p.state, p.version, p.last_seq, "
+            "CASE WHEN row_number() OVER (PARTITION BY p.task_id ORDER BY e.seq) = 1 THEN p.snapshot END, "
+            f"{_EVENT_COLUMNS_OF_E} FROM page p LEFT JOIN hitl_events e ON e.task_id = p.task_id "
+            "ORDER BY p.task_id, e.seq"
+        )
+        rows = await self._read("reading tasks for replay", sql, (after_task_id, after_task_id, limit))
+        page: list[tuple[StoredTask, list[EventRecord]]] = []
+        for row in rows:
+            if row[4] is not None or not page or page[-1][0].task_id != row[0]:
+                page.append((StoredTask(row[0], row[1], int(row[2]), int(row[3]), row[4] or ""), []))
+            if row[5] is not None:
+                page[-1][1].append(_event_from_row(row[5:]))
+        return page
+
+    async def tasks_without_snapshot(self, limit: int = 10) -> list[str]:
+        rows = await self._read(
+            "finding events without a task",
+            "SELECT DISTINCT e.task_id FROM hitl_events e "
+            "WHERE NOT EXISTS (SELECT 1 FROM hitl_tasks t WHERE t.task_id = e.task_id) LIMIT %s",
+            (limit,),
+        )
+        return [r[0] for r in rows]
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        # Retried like a read: a checkpoint written twice after a lost connection is two valid copies.
+        await self._read(
+            "writing a checkpoint",
+            "INSERT INTO hitl_checkpoints (seq, body, signature) VALUES (%s, %s, %s) RETURNING id",
+            (checkpoint.seq, checkpoint.body, checkpoint.signature),
+        )
+
+    async def checkpoints(self) -> list[StoredCheckpoint]:
+        rows = await self._read(
+            "reading checkpoints", "SELECT seq, body, signature FROM hitl_checkpoints ORDER BY seq, id"
+        )
+        return [StoredCheckpoint(int(seq), body, signature) for seq, body, signature in rows]
 
     # -- follow ----------------------------------------------------------------------------
 

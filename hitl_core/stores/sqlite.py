@@ -49,10 +49,10 @@ from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import ConflictError, DuplicateTaskError, HITLError, PayloadError, StoreError
 from ..models import Decision, InterruptPoint, TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store
+from .base import Store, StoredCheckpoint, StoredTask
 
 #: The schema this code writes. Opening a file with a higher ``PRAGMA user_version`` is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of a hitl database ("hitl" in ASCII): tells ours from other SQLite files.
 APPLICATION_ID = 0x6869746C
 
@@ -82,6 +82,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             snapshot TEXT NOT NULL
         )""",
         "CREATE INDEX tasks_by_state ON tasks (state, last_seq)",
+    ),
+    # Signed checkpoints of the chain head (``hitl audit checkpoint``; ``hitl_core.audit``).
+    2: (
+        """CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            signature TEXT NOT NULL
+        )""",
     ),
 }
 
@@ -387,6 +396,16 @@ class SqliteStore(Store):
                 raise StoreError(f"{path} is not readable and writable by this user")
         elif not os.access(parent, os.W_OK | os.X_OK):
             raise StoreError(f"cannot create {path}: the directory {parent} is not writable")
+        else:
+            # Whoever can write the file can decide anything (README, "Trust model"): a new store
+            # is the creating user's alone. SQLite gives its -wal and -shm files the database
+            # file's permissions, so creating the (empty) file ourselves sets all three.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process created it first: it is theirs, with their mode
+            except OSError as exc:
+                raise StoreError(f"cannot create {path}: {exc.strerror}") from None
 
     def _open_sync(self) -> None:
         self._check_path()
@@ -904,6 +923,79 @@ class SqliteStore(Store):
         finally:
             with self._lock:
                 self._followers = [f for f in self._followers if f is not entry]
+
+    # -- auditing -----------------------------------------------------------------------------
+
+    async def tasks_with_events(
+        self, after_task_id: str | None = None, limit: int = 500
+    ) -> list[tuple[StoredTask, list[EventRecord]]]:
+        if self._writer is None:
+            await self.open()
+        sql = "SELECT task_id, state, version, last_seq, snapshot FROM tasks"
+        params: list[Any] = []
+        if after_task_id is not None:
+            sql += " WHERE task_id > ?"
+            params.append(after_task_id)
+        sql += " ORDER BY task_id LIMIT ?"
+        params.append(limit)
+        conn = self._reader()
+        try:
+            # One read transaction: a WAL snapshot, so a task committing meanwhile is seen whole or not at all.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(sql, params).fetchall()
+                ids = [r[0] for r in rows]
+                events = (
+                    conn.execute(
+                        f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id IN ({', '.join('?' * len(ids))}) ORDER BY seq",
+                        ids,
+                    ).fetchall()
+                    if ids
+                    else []
+                )
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "reading tasks for replay") from None
+        by_task: dict[str, list[EventRecord]] = {i: [] for i in ids}
+        for row in events:
+            by_task[row[1]].append(_event_from_row(row))
+        return [(StoredTask(str(r[0]), str(r[1]), r[2], r[3], r[4]), by_task[r[0]]) for r in rows]
+
+    async def tasks_without_snapshot(self, limit: int = 10) -> list[str]:
+        if self._writer is None:
+            await self.open()
+        rows = self._read(
+            "SELECT DISTINCT task_id FROM events WHERE task_id NOT IN (SELECT task_id FROM tasks) LIMIT ?", (limit,)
+        )
+        return [str(r[0]) for r in rows]
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        if self._writer is None:
+            await self.open()
+        await asyncio.to_thread(self._insert_checkpoint, checkpoint)
+
+    def _insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        # Rare (an operator's command): its own connection, waiting out other writers' locks.
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(
+                        "INSERT INTO checkpoints (seq, body, signature) VALUES (?, ?, ?)",
+                        (checkpoint.seq, checkpoint.body, checkpoint.signature),
+                    )
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "writing a checkpoint") from None
+
+    async def checkpoints(self) -> list[StoredCheckpoint]:
+        if self._writer is None:
+            await self.open()
+        rows = self._read("SELECT seq, body, signature FROM checkpoints ORDER BY seq, id")
+        return [StoredCheckpoint(int(seq), str(body), str(sig)) for seq, body, sig in rows]
 
     # -- administration -----------------------------------------------------------------------
 

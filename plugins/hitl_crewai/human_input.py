@@ -54,7 +54,8 @@ class HumanInputViaHITL(SyncHumanInputProvider):
 
     ``run_id`` groups the questions (default: the crew's id); ``timeout`` (seconds) lets the
     question's default — reject, i.e. "try again" — apply; ``default_decision="approve"`` makes
-    an unanswered question accept the answer instead.
+    an unanswered question accept the answer instead, where the machine allows an approving
+    default at all (hitl.toml: ``[deadlines] allow_default_approve = true``; refused otherwise).
     """
 
     def __init__(

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,21 @@ def test_older_schema_is_migrated_forward_keeping_its_data(tmp_path: Path, monke
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events_by_time'").fetchone()
     conn.close()
+
+
+def test_a_new_store_and_its_wal_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """Anyone who can write the file can decide anything: a new store is created 0600, WAL files too."""
+    db = tmp_path / "hitl.db"
+
+    async def use() -> None:
+        async with HITLStateMachine(f"sqlite:///{db}", load_entrypoints=False) as m:
+            await m.start_task("t")
+            await m.request_approval("t", "why")
+            for path in (db, db.with_name("hitl.db-wal"), db.with_name("hitl.db-shm")):
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+    old = os.umask(0o000)  # even with the most permissive umask
+    try:
+        asyncio.run(use())
+    finally:
+        os.umask(old)

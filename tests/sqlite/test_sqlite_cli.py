@@ -12,6 +12,7 @@ import pytest
 from hitl_core import HITLStateMachine, TaskState
 from hitl_core.cli import main
 from hitl_core.settings import os_user
+from hitl_core.stores.sqlite import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -149,7 +150,7 @@ def test_store_info_says_where_the_store_is_and_what_it_holds(waiting: str, caps
     code, out, _ = hitl(capsys, "--store", waiting, "store", "info", "--json")
     info = json.loads(out)
     assert code == 0
-    assert info["path"] == waiting.removeprefix("sqlite:///") and info["schema_version"] == 1
+    assert info["path"] == waiting.removeprefix("sqlite:///") and info["schema_version"] == SCHEMA_VERSION
     assert (info["tasks"], info["events"], info["journal_mode"]) == (3, 6, "wal")
     assert info["by_state"] == {"awaiting_approval": 2, "completed": 1}
 

@@ -28,6 +28,7 @@ from hitl_core import (
 from hitl_core.canonical import GENESIS_HASH, canonical_json, now_us
 from hitl_core.models import Actor, DecisionType
 from hitl_core.records import EventRecord, TaskRecord
+from hitl_core.stores.base import StoredCheckpoint
 
 S = TaskState
 OpenUrl = Callable[[str], AbstractAsyncContextManager[Store]]
@@ -100,7 +101,7 @@ async def waiting_task(store: Store, task_id: str = "t1", at: int | None = None)
         None,
         "start",
         S.RUNNING,
-        data={"agent": "billing"},
+        data={"agent": "billing", "metadata": {"customer": 7}},
         at=at,
         metadata={"customer": 7},
         agent="billing",
@@ -233,7 +234,16 @@ async def test_count_by_state_counts_each_task_once(store: Store) -> None:
 
 async def test_hash_chain_links_every_event_and_verifies(store: Store) -> None:
     waiting = await waiting_task(store)
-    await commit(store, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()}, decision=decision())
+    await commit(
+        store,
+        "t1",
+        waiting,
+        "approve",
+        S.APPROVED,
+        data={"decision": decision()},
+        decision=decision(),
+        approvals=(decision(),),
+    )
     events = await store.events()
     prev = GENESIS_HASH
     for event in events:
@@ -321,7 +331,14 @@ async def test_restart_keeps_tasks_events_and_chain(durable_url: str, open_url: 
     async with open_url(durable_url) as before:
         waiting = await waiting_task(before)
         written = await commit(
-            before, "t1", waiting, "approve", S.APPROVED, data={"decision": decision()}, decision=decision()
+            before,
+            "t1",
+            waiting,
+            "approve",
+            S.APPROVED,
+            data={"decision": decision()},
+            decision=decision(),
+            approvals=(decision(),),
         )
         events = [(e.seq, e.hash) for e in await before.events()]
     async with open_url(durable_url) as after:
@@ -414,3 +431,54 @@ async def test_listed_tasks_give_their_full_history_when_asked(store: Store) -> 
     assert [t.task_id for t in pending] == ["t0", "t2"]
     assert [h["action"] for h in pending[1].history] == ["start", "request_approval"]
     assert pending[1].history[1]["reason"] == "why 2"
+
+
+# -- auditing: replay reads and checkpoints ---------------------------------------------------------
+
+
+async def test_tasks_with_events_pages_by_task_id_each_with_its_events_in_order(store: Store) -> None:
+    m = HITLStateMachine(store, load_entrypoints=False)
+    for task_id in ("t3", "t1", "t2"):
+        await m.start_task(task_id)
+    await m.request_approval("t1", "ok?")
+    await m.approve("t1", "alice")
+    first = await store.tasks_with_events(None, 2)
+    assert [row.task_id for row, _ in first] == ["t1", "t2"]
+    row, events = first[0]
+    assert (row.state, row.version, row.last_seq) == ("approved", 3, 5)
+    assert [e.action for e in events] == ["start", "request_approval", "approve"]
+    assert [e.seq for e in events] == [2, 4, 5]
+    rest = await store.tasks_with_events("t2", 2)
+    assert [(row.task_id, [e.seq for e in events]) for row, events in rest] == [("t3", [1])]
+    assert await store.tasks_with_events("t3", 2) == []
+    assert await store.tasks_without_snapshot() == []
+
+
+async def test_verify_replays_every_task_the_machine_wrote(store: Store) -> None:
+    m = HITLStateMachine(store, load_entrypoints=False)
+    await m.create_task("t1", metadata={"a": 1}, step="plan")
+    await m.start_task("t1", metadata={"b": 2})
+    await m.request_approval("t1", "ok?", args={"n": 1}, required_approvals=2)
+    await m.approve("t1", "alice")
+    await m.approve("t1", "bob")
+    await m.resume("t1", step="go")
+    await m.complete("t1", {"done": True})
+    report = await store.verify()
+    assert report.ok and (report.events, report.tasks, report.last_seq) == (7, 1, 7)
+    assert report.first_hash == (await store.events(limit=1))[0].hash
+
+
+async def test_checkpoints_are_kept_in_seq_order(store: Store) -> None:
+    assert await store.checkpoints() == []
+    for seq in (5, 2, 5):
+        await store.add_checkpoint(StoredCheckpoint(seq, f"body {seq}\n", "c2lnbmF0dXJl"))
+    kept = await store.checkpoints()
+    assert [c.seq for c in kept] == [2, 5, 5]
+    assert kept[0] == StoredCheckpoint(2, "body 2\n", "c2lnbmF0dXJl")
+
+
+async def test_checkpoints_survive_a_restart(durable_url: str, open_url: OpenUrl) -> None:
+    async with open_url(durable_url) as before:
+        await before.add_checkpoint(StoredCheckpoint(1, "body\n", "c2ln"))
+    async with open_url(durable_url) as after:
+        assert await after.checkpoints() == [StoredCheckpoint(1, "body\n", "c2ln")]
