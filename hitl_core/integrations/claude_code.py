@@ -43,8 +43,8 @@ EVENT = "PreToolUse"
 BAD_INPUT_ACTION = "hitl:bad-hook-input"
 #: Exit code that makes Claude Code block the call and show stderr to the model.
 EXIT_BLOCK = 2
-#: Seconds hitl waits for a person by default: under Claude Code's own default hook timeout
-#: (60 s), so the deny reaches Claude Code before it gives up on the hook.
+#: Seconds hitl waits for a person by default: under the 60 s default hook timeout of some
+#: Claude Code versions, so hitl's own deny reaches Claude Code before it gives up on the hook.
 DEFAULT_TIMEOUT = 50.0
 REQUIRED = ("session_id", "tool_name", "tool_input", "tool_use_id")
 
