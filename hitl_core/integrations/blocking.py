@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..adapters import Adapter, Request
-from ..errors import ConflictError, HITLError, InvalidTransitionError, TaskNotFoundError
+from ..canonical import fingerprint
+from ..errors import ConflictError, HITLError, InvalidTransitionError, PayloadError, TaskNotFoundError
 from ..models import Decision, DecisionType
 
 #: What a withdrawn request's task records as its error (followed by who or what withdrew it).
@@ -26,6 +27,29 @@ class Withdrawn(HITLError):
         self.task_id = task_id
         self.why = why
         super().__init__(f"task {task_id!r}: {WITHDRAWN} ({why})")
+
+
+class ReusedIdError(PayloadError):
+    """A request id was asked again about another action: the decision it holds is about what a
+    person saw then, so it is never handed to a different call."""
+
+
+async def check_same_action(adapter: Adapter, base_id: str, request: Request) -> None:
+    """``ReusedIdError`` when ``base_id`` exists and was asked about another action than ``request``'s.
+
+    The ids are the caller's (a Claude Code ``tool_use_id``, ``hitl ask --id``): a caller that
+    reuses one, by mistake or on purpose, must not get an approval given for other arguments.
+    """
+    if request.action is None or await adapter.machine.get_task(base_id) is None:
+        return
+    wanted = fingerprint(request.action.model_dump())
+    for event in await adapter.machine.events(task_id=base_id):
+        asked = event.data.get("interrupt", {}).get("action") if event.action == "request_approval" else None
+        if asked is not None and fingerprint(asked) != wanted:
+            raise ReusedIdError(
+                f"task {base_id!r} was asked about another action ({asked.get('name')!r} with other "
+                "arguments); its decision is not reused for this one"
+            )
 
 
 def parse_duration(text: str) -> float:
@@ -80,6 +104,7 @@ async def ask_in_place(
     ``WITHDRAWN`` and ``why_cancelled()`` and raises ``Withdrawn``; the store records who left,
     and a person looking at the console sees the request gone, not decided.
     """
+    await check_same_action(adapter, base_id, request)
     try:
         if parent and run_id is not None:
             await adapter.open_run(run_id)

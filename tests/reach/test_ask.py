@@ -121,3 +121,34 @@ def test_a_store_that_is_down_exits_6_with_a_clear_error(tmp_path: Path) -> None
     assert result.returncode == EXIT_STORE, result.stderr
     assert result.stderr.startswith(b"hitl ask: ") and b"Traceback" not in result.stderr
     assert list((tmp_path / "a-directory.db").iterdir()) == []  # nothing half-written
+
+
+async def test_the_same_id_finds_the_same_request_and_its_decision(tmp_path: Path) -> None:
+    process = start(tmp_path, "ask", "Migrate", "--id", "deploy-42", "--args", '{"v": 7}', "--run", "job-1")
+    task = await waiting_task(tmp_path, process)
+    assert task.task_id == "shell:deploy-42" and task.parent_id == "shell:job-1"
+    await decide(tmp_path, task.task_id, "approve", "alice")
+    assert finish(process)[0] == 0
+    again = hitl(tmp_path, "ask", "Migrate", "--id", "deploy-42", "--args", '{"v": 7}', "--run", "job-1", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["by"] == "alice"  # a CI retry: no second question
+    assert len(await all_tasks(tmp_path)) == 2  # the request and its run
+
+
+async def test_an_id_reused_for_other_args_is_refused_not_given_the_old_approval(tmp_path: Path) -> None:
+    process = start(tmp_path, "ask", "Migrate", "--id", "deploy-43", "--args", '{"v": 7}')
+    task = await waiting_task(tmp_path, process)
+    await decide(tmp_path, task.task_id, "approve", "alice")
+    assert finish(process)[0] == 0
+    forged = hitl(tmp_path, "ask", "Migrate", "--id", "deploy-43", "--args", '{"v": 8, "drop": true}')
+    assert forged.returncode == EXIT_USAGE
+    assert b"was asked about another action" in forged.stderr
+
+
+async def test_a_command_that_cannot_start_exits_127_and_the_decision_stays_delivered(tmp_path: Path) -> None:
+    process = start(tmp_path, "ask", "Run it", "--", str(tmp_path / "no-such-command"))
+    task = await waiting_task(tmp_path, process)
+    await decide(tmp_path, task.task_id, "approve", "alice")
+    code, _, err = finish(process)
+    assert code == 127 and b"cannot run" in err
+    done = (await all_tasks(tmp_path))[0]
+    assert done.state is TaskState.COMPLETED and done.result is not None and done.result["exit_code"] == 127

@@ -213,3 +213,20 @@ async def test_session_end_completes_the_sessions_run(tmp_path: Path) -> None:
     code, answer, _ = run_hook(tmp_path, {"session_id": "sess-1", "hook_event_name": "SessionEnd", "reason": "exit"})
     assert code == 0 and answer is None
     assert states(await all_tasks(tmp_path))["claude-code:sess-1"] is TaskState.COMPLETED
+
+
+async def test_a_tool_use_id_reused_for_another_command_is_denied_not_given_the_old_allow(tmp_path: Path) -> None:
+    (tmp_path / "hitl.toml").write_text(RULES)
+    assert run_hook(tmp_path, event("ls", tool_use_id="toolu_09"))[1]["permissionDecision"] == "allow"  # type: ignore[index]
+    code, answer, _ = run_hook(tmp_path, event("rm -rf /", tool_use_id="toolu_09"))
+    assert code == 0 and answer is not None
+    assert (
+        answer["permissionDecision"] == "deny"
+        and "was asked about another action" in answer["permissionDecisionReason"]
+    )
+
+
+def test_a_hook_that_breaks_unexpectedly_blocks_with_exit_2(tmp_path: Path) -> None:
+    result = hitl(tmp_path, "hook", "claude-code", input=json.dumps(event()).encode(), HITL_MAX_PAYLOAD_BYTES="lots")
+    assert result.returncode == 2 and result.stdout == b""
+    assert b"hitl hook failed, so the call is blocked: ValueError" in result.stderr
