@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import Any
 
 
 async def serve(args: argparse.Namespace, store_url: str) -> int:
     from mcp import Client, StdioServerParameters
-    from mcp.server.stdio import stdio_server
 
     from hitl_core.machine import HITLStateMachine
     from hitl_core.policies import found_config
@@ -28,15 +28,25 @@ async def serve(args: argparse.Namespace, store_url: str) -> int:
         target = server_argv[0]
     else:
         target = StdioServerParameters(command=server_argv[0], args=server_argv[1:], env=dict(os.environ))
-    async with (
-        HITLStateMachine(store_url, config=found_config(sweep=False)) as machine,
-        Client(target, cache=None, mode="legacy") as upstream,
-    ):
-        gateway = Gateway(upstream, machine, name=args.name, timeout=args.timeout, severity=args.severity)
-        server = gateway.server()
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+    async with HITLStateMachine(store_url, config=found_config(sweep=False)) as machine:
+        gateway: Gateway | None = None
+
+        async def elicit(context: Any, params: Any) -> Any:
+            assert gateway is not None  # set before the upstream session can send anything
+            return await gateway.elicit(context, params)
+
+        async with Client(target, cache=None, mode="legacy", elicitation_callback=elicit) as upstream:
+            gateway = Gateway(upstream, machine, name=args.name, timeout=args.timeout, severity=args.severity)
+            await _serve_stdio(gateway)
     return 0
+
+
+async def _serve_stdio(gateway: Any) -> None:
+    from mcp.server.stdio import stdio_server
+
+    server = gateway.server()
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
 
 
 def run_proxy(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from hitl_core.canonical import checked_copy
 from hitl_core.errors import HITLError, InvalidTransitionError, PayloadError
 from hitl_core.integrations.blocking import Withdrawn, ask_in_place, effective_args
 from hitl_core.machine import HITLStateMachine
-from hitl_core.models import Action, Severity
+from hitl_core.models import Action, DecisionType, InterruptKind, Severity
 
 from . import CAPABILITIES
 
@@ -108,6 +108,42 @@ class Gateway:
 
     async def _complete(self, ctx: Any, params: Any) -> types.CompleteResult:
         return await self.upstream.complete(params.ref, params.argument.model_dump(), params.context_arguments)
+
+    # -- the fronted server asks the user something -----------------------------------------------
+
+    async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
+        """The upstream client's ``elicitation_callback``: a person answers the form through hitl.
+
+        Form mode only (a URL elicitation sends the user elsewhere, which hitl cannot do for
+        them). The answer is checked against the requested schema by the machine before it is
+        recorded; accept carries it, a rejection declines, a timeout cancels.
+        """
+        if not isinstance(params, types.ElicitRequestFormParams):
+            return types.ErrorData(code=types.INVALID_REQUEST, message="hitl answers form elicitations only")
+        self._calls += 1
+        request = Request(
+            reason=params.message,
+            kind=InterruptKind.QUESTION,
+            response_schema=dict(params.requested_schema),
+            allowed_decisions=("respond", "reject"),
+            context={"server": self.name},
+            step="elicitation",
+        )
+        try:
+            task_id, decision = await ask_in_place(
+                self.adapter,
+                f"mcp:{self.run_id}:{self._calls}",
+                self.run_id,
+                request,
+                parent=True,
+                why_cancelled=lambda: "the MCP server stopped asking",
+            )
+        except HITLError as exc:
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"hitl could not ask a person: {exc}")
+        await self.adapter.delivered([task_id], {"carried": decision.effective_type.value})
+        if decision.effective_type is DecisionType.RESPOND and isinstance(decision.response, dict):
+            return types.ElicitResult(action="accept", content=decision.response)
+        return types.ElicitResult(action="cancel" if decision.type is DecisionType.TIMEOUT else "decline")
 
     # -- the one call that asks -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,21 @@ def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hitl.db'}"
 
 
-async def waiting_task(tmp_path: Path, process: subprocess.Popen[bytes] | None = None) -> TaskContext:
-    """The one task awaiting approval, once the process under test has asked (polled)."""
+async def waiting_task(
+    tmp_path: Path,
+    process: subprocess.Popen[bytes] | None = None,
+    where: Callable[[TaskContext], bool] = lambda task: True,
+) -> TaskContext:
+    """The one task awaiting approval (``where`` it matches), once the process under test asked.
+
+    ``where`` skips a task a rule is about to decide: a request is committed as waiting, then
+    the rule's decision in a second commit, and a poll may fall between the two.
+    """
     give_up = time.monotonic() + DEADLINE
     while time.monotonic() < give_up:
         if (tmp_path / "hitl.db").exists():
             async with HITLStateMachine(store_url(tmp_path), load_entrypoints=False) as machine:
-                pending = await machine.get_pending_approvals()
+                pending = [t for t in await machine.get_pending_approvals() if where(t)]
             if pending:
                 assert len(pending) == 1, pending
                 return pending[0]

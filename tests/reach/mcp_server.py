@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
 
 SERVER = MCPServer("files", instructions="a toy file server")
 
@@ -30,6 +31,19 @@ def crash() -> str:
     """Die in the middle of the call, as a server with a bug does."""
     sys.stderr.flush()
     os._exit(3)
+
+
+class Confirm(BaseModel):
+    confirm: bool
+
+
+@SERVER.tool()
+async def delete_branch(name: str, ctx: Context) -> str:
+    """Ask the user (an elicitation) before deleting."""
+    answer = await ctx.elicit(f"Delete branch {name}?", schema=Confirm)
+    if answer.action == "accept" and answer.data.confirm:
+        return f"deleted {name}"
+    return f"kept {name} ({answer.action})"
 
 
 @SERVER.resource("notes://today")

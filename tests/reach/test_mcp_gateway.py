@@ -16,7 +16,7 @@ from hitl_mcp import Gateway
 from mcp import Client, StdioServerParameters
 
 from hitl_core import HITLStateMachine
-from hitl_core.models import TaskState
+from hitl_core.models import InterruptKind, TaskContext, TaskState
 from hitl_core.policies import parse_config
 
 from .helpers import DEADLINE, all_tasks, asked_action, decide, env_for, store_url, waiting_task
@@ -29,11 +29,20 @@ decision = "allow"
 action = "add"
 
 [[rules]]
+id = "branches"
+decision = "allow"
+action = "delete_branch"
+
+[[rules]]
 id = "crash-test"
 decision = "allow"
 action = "crash"
 """
 HERE = Path(__file__).parent
+
+
+def is_question(task: TaskContext) -> bool:
+    return task.interrupt_point is not None and task.interrupt_point.kind is InterruptKind.QUESTION
 
 
 def text_of(result: Any) -> str:
@@ -43,12 +52,18 @@ def text_of(result: Any) -> str:
 @asynccontextmanager
 async def in_process(tmp_path: Path, **gateway: Any) -> AsyncIterator[Client]:
     """client → gateway → the test server, all in this process; the store is a real SQLite file."""
+    fronting: list[Gateway] = []
+
+    async def elicit(context: Any, params: Any) -> Any:
+        return await fronting[0].elicit(context, params)
+
     async with (
         HITLStateMachine(store_url(tmp_path), config=parse_config(RULES), load_entrypoints=False) as machine,
-        Client(SERVER, cache=None) as upstream,
-        Client(Gateway(upstream, machine, run_id="r1", **gateway).server(), cache=None) as client,
+        Client(SERVER, cache=None, elicitation_callback=elicit, mode="legacy") as upstream,
     ):
-        yield client
+        fronting.append(Gateway(upstream, machine, run_id="r1", **gateway))
+        async with Client(fronting[0].server(), cache=None) as client:
+            yield client
 
 
 @asynccontextmanager
@@ -133,13 +148,17 @@ async def test_arguments_over_the_payload_limit_are_refused_and_nothing_is_recor
 @pytest.mark.processes
 async def test_over_stdio_a_real_client_session_calls_through_the_gateway_process(tmp_path: Path) -> None:
     async with over_stdio(tmp_path) as client:
-        assert {t.name for t in (await client.list_tools()).tools} == {"add", "write_file", "crash"}
+        assert {t.name for t in (await client.list_tools()).tools} == {"add", "write_file", "crash", "delete_branch"}
         result = await client.call_tool("add", {"a": 40, "b": 2})
         assert text_of(result) == "42"
         call = asyncio.ensure_future(client.call_tool("write_file", {"path": "e.txt", "content": "hello"}))
         task = await waiting_task(tmp_path)
         await decide(tmp_path, task.task_id, "approve", "carol")
         assert not (await asyncio.wait_for(call, DEADLINE)).is_error
+        call = asyncio.ensure_future(client.call_tool("delete_branch", {"name": "old"}))  # the server elicits
+        question = await waiting_task(tmp_path, where=is_question)
+        await decide(tmp_path, question.task_id, "respond", {"confirm": True}, "carol")
+        assert text_of(await asyncio.wait_for(call, DEADLINE)) == "deleted old"
     assert (tmp_path / "e.txt").read_text() == "hello"
 
 
@@ -173,3 +192,33 @@ async def test_a_client_that_disconnects_while_a_person_decides_withdraws_the_re
     assert withdrawn.state is TaskState.FAILED and withdrawn.decision is None
     assert withdrawn.error == "withdrawn by the caller (the MCP client went away)"
     assert not (tmp_path / "f.txt").exists()
+
+
+@pytest.mark.parametrize(("answer", "result"), [({"confirm": True}, "deleted main"), (None, "kept main (decline)")])
+async def test_the_fronted_servers_elicitation_is_a_question_a_person_answers(
+    tmp_path: Path, answer: dict[str, Any] | None, result: str
+) -> None:
+    async with in_process(tmp_path) as client:
+        call = asyncio.ensure_future(client.call_tool("delete_branch", {"name": "main"}))
+        question = await waiting_task(tmp_path, where=is_question)
+        assert question.interrupt_point is not None
+        assert question.interrupt_point.reason == "Delete branch main?"
+        assert question.interrupt_point.response_schema is not None
+        assert question.interrupt_point.allowed_decisions == ["respond", "reject"]
+        if answer is None:
+            await decide(tmp_path, question.task_id, "reject", "alice", "keep it")
+        else:
+            await decide(tmp_path, question.task_id, "respond", answer, "alice")
+        assert text_of(await asyncio.wait_for(call, DEADLINE)) == result
+
+
+async def test_an_elicitation_answer_that_breaks_the_schema_is_refused_before_it_is_recorded(tmp_path: Path) -> None:
+    from hitl_core.errors import PayloadError
+
+    async with in_process(tmp_path) as client:
+        call = asyncio.ensure_future(client.call_tool("delete_branch", {"name": "dev"}))
+        question = await waiting_task(tmp_path, where=is_question)
+        with pytest.raises(PayloadError):
+            await decide(tmp_path, question.task_id, "respond", {"confirm": "yes please"}, "alice")
+        await decide(tmp_path, question.task_id, "respond", {"confirm": False}, "alice")
+        assert text_of(await asyncio.wait_for(call, DEADLINE)) == "kept dev (accept)"
