@@ -222,3 +222,9 @@ async def test_an_elicitation_answer_that_breaks_the_schema_is_refused_before_it
             await decide(tmp_path, question.task_id, "respond", {"confirm": "yes please"}, "alice")
         await decide(tmp_path, question.task_id, "respond", {"confirm": False}, "alice")
         assert text_of(await asyncio.wait_for(call, DEADLINE)) == "kept dev (accept)"
+
+
+async def test_an_elicitation_nobody_answers_by_the_deadline_is_cancelled(tmp_path: Path) -> None:
+    async with in_process(tmp_path, timeout=1.0) as client:
+        result = await client.call_tool("delete_branch", {"name": "main"})
+    assert text_of(result) == "kept main (cancel)"
