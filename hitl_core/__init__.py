@@ -49,10 +49,13 @@ from .models import (
 )
 from .stores import MemoryStore, Store, VerifyReport
 from .sync import SyncHITL
+from .text import render_logs
 from .transitions import TRANSITIONS
 
 # Silent by default: an application that wants hitl's transition log configures "hitl".
 logging.getLogger("hitl").addHandler(logging.NullHandler())
+# Whatever handler it installs, ids and reasons in hitl's log records arrive rendered inert.
+render_logs()
 
 __version__ = "0.1.0"
 

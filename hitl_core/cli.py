@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     console = sub.add_parser("console", help="the operator console")
+    # Also after the verb (`hitl console --store URL`, as the README shows). SUPPRESS: when absent
+    # here, the value given before the verb (or None) stands.
+    console.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="store URL (default: $HITL_STORE, else the user-data SQLite file)",
+    )
     console.add_argument("--as", dest="actor", metavar="NAME", help="operator name recorded on decisions")
     console.add_argument("--readonly", action="store_true", help="observe only: no deciding keys")
     console.set_defaults(handler=_console)

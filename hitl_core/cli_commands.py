@@ -5,6 +5,11 @@ Each verb opens the store named by ``--store``, else ``$HITL_STORE``, else the S
 the user data directory (``hitl store info`` prints which), does one thing and exits with a code
 that says what went wrong, so scripts can tell "not found" from "somebody else decided first".
 Errors are one line on stderr; ``HITL_DEBUG=1`` adds the traceback.
+
+Everything a verb prints that came from an agent or the store — ids, names, reasons, errors —
+goes through ``hitl_core.text.visible``, clipped *before* it is escaped, so a hostile string
+neither drives the terminal nor makes ``hitl ls`` slow; ``--json`` output escapes the same
+characters as ``\\uXXXX`` (``hitl_core.text.json_text``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import json
 import os
 import sys
 import traceback
-import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +38,8 @@ from .errors import (
 )
 from .machine import HITLStateMachine
 from .models import TaskContext, TaskState
+from .records import TaskRecord
+from .text import dumps, json_text, visible
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -102,15 +108,13 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-def printable(text: Any) -> str:
-    """Agent-supplied text made safe for a terminal: control characters shown, never obeyed."""
-    out = []
-    for ch in str(text):
-        if ch in "\t" or unicodedata.category(ch)[0] != "C":
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
+#: The longest value ``hitl show`` prints of one field; the rest is counted, not printed.
+SHOW_LIMIT = 4000
+
+
+def printable(text: Any, limit: int = SHOW_LIMIT) -> str:
+    """Agent-supplied text made safe for a terminal (``visible``), clipped to ``limit`` first."""
+    return visible(text, limit=limit)
 
 
 Action = Callable[[HITLStateMachine, argparse.Namespace, IO[str]], Awaitable[int]]
@@ -146,13 +150,21 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
 
 
 def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
-    print(f"hitl: error: {message or exc}", file=sys.stderr)
+    # HITLError messages are already rendered; anything else (a driver's error quoting a value)
+    # is made inert here. Backslashes are kept: in a rendered message they are escapes already.
+    print(f"hitl: error: {visible(message or str(exc), limit=4000, escape_backslash=False)}", file=sys.stderr)
     if os.environ.get("HITL_DEBUG"):
         traceback.print_exception(exc)
     return code
 
 
 # -- verbs ------------------------------------------------------------------------------------------
+
+
+def _when(record: TaskRecord) -> datetime:
+    from .canonical import us_to_datetime
+
+    return us_to_datetime(record.updated_at)
 
 
 def _age(since: datetime, now: datetime) -> str:
@@ -163,33 +175,37 @@ def _age(since: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _cell(value: Any, width: int) -> str:
+    """A table cell: clipped to ``width`` characters *before* escaping (a 10 MB reason costs what
+    its first ``width`` characters cost), then clipped again, since escaping lengthens it."""
+    text = str(value)
+    shown = visible(text[:width])
+    if len(text) > width or len(shown) > width:
+        return shown[: width - 1] + "…"
+    return shown
 
 
 async def _ls(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
     # Straight from the store so that --limit limits what is read, not only what is printed.
     records = await machine.store.query(TaskState(args.state) if args.state else None, limit=args.limit)
-    tasks = [r.to_context() for r in records]
     if args.json:
-        json.dump([t.to_dict() for t in tasks], out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        out.write(dumps([r.to_context().to_dict() for r in records], indent=2) + "\n")
         return EXIT_OK
-    if not tasks:
+    if not records:
         print(f"no tasks{' in state ' + args.state if args.state else ''}", file=out)
         return EXIT_OK
     now = datetime.now(UTC)
     rows = [("ID", "STATE", "SEVERITY", "AGE", "AGENT", "REASON")]
-    for t in tasks:
-        ip = t.interrupt_point
+    for r in records:  # the records themselves: a row needs six fields, not a whole snapshot model
+        ip = r.interrupt
         rows.append(
             (
-                _clip(printable(t.task_id), 36),
-                t.state.value,
+                _cell(r.task_id, 36),
+                r.state.value,
                 ip.severity.value if ip else "-",
-                _age(t.updated_at, now),
-                _clip(printable(t.agent or "-"), 16),
-                _clip(printable(ip.reason), 60) if ip else "-",
+                _age(_when(r), now),
+                _cell(r.agent or "-", 16),
+                _cell(ip.reason, 60) if ip else "-",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -208,9 +224,15 @@ async def _task(machine: HITLStateMachine, task_id: str) -> TaskContext:
 async def _show(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
     task = await _task(machine, args.task_id)
     if args.json:
-        out.write(task.model_dump_json(indent=2) + "\n")
+        out.write(json_text(task.model_dump_json(indent=2)) + "\n")
         return EXIT_OK
     p = lambda label, value: print(f"{label:<10} {printable(value)}", file=out)  # noqa: E731
+    # JSON fields: json.dumps already escapes quotes, backslashes and C0 controls inside strings,
+    # so only what it leaves (C1, bidi, zero-width) needs making visible; backslashes stay single.
+    pj = lambda label, value: print(  # noqa: E731
+        f"{label:<10} {visible(json.dumps(value, ensure_ascii=False), limit=SHOW_LIMIT, escape_backslash=False)}",
+        file=out,
+    )
     p("task", task.task_id)
     p("state", task.state.value)
     p("version", task.version)
@@ -227,30 +249,41 @@ async def _show(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str
     p("created", task.created_at.isoformat())
     p("updated", task.updated_at.isoformat())
     if task.metadata:
-        p("metadata", json.dumps(task.metadata, ensure_ascii=False))
+        pj("metadata", task.metadata)
     ip = task.interrupt_point
     if ip is not None:
         p("reason", ip.reason)
         p("kind", ip.kind.value)
         p("severity", ip.severity.value)
         if ip.action is not None:
-            p("action", f"{ip.action.name} {json.dumps(ip.action.args, ensure_ascii=False)}")
+            args_json = json.dumps(ip.action.args, ensure_ascii=False)
+            print(
+                f"{'action':<10} {printable(ip.action.name, 200)} "
+                f"{visible(args_json, limit=SHOW_LIMIT, escape_backslash=False)}",
+                file=out,
+            )
         if ip.context:
-            p("context", json.dumps(ip.context, ensure_ascii=False))
-        p("options", ", ".join(ip.options))
+            pj("context", ip.context)
+        p("options", ", ".join(visible(o, limit=200) for o in ip.options[:50]) + (" …" if len(ip.options) > 50 else ""))
+        if ip.assignees:
+            p("assignees", ", ".join(visible(a, limit=200) for a in ip.assignees[:50]))
         if ip.deadline is not None:
             p("deadline", ip.deadline.isoformat())
     if task.decision is not None:
         d = task.decision
-        p("decision", f"{d.type.value} by {d.actor.id} ({d.actor.source})" + (f": {d.message}" if d.message else ""))
+        print(
+            f"{'decision':<10} {d.type.value} by {printable(d.actor.id, 200)} ({printable(d.actor.source, 40)})"
+            + (f": {printable(d.message)}" if d.message else ""),
+            file=out,
+        )
     if task.result is not None:
-        p("result", json.dumps(task.result, ensure_ascii=False))
+        pj("result", task.result)
     print("history", file=out)
     for h in task.history:
         extra = h.get("reason") or h.get("message") or h.get("error") or ""
         print(
             f"  {h['seq']:>6}  {h['at'][:19]}  {h['action']:<17} {h['from'] or 'new':>17} -> {h['to']:<17} "
-            f"{printable(h.get('actor') or '-')}" + (f"  {printable(extra)}" if extra else ""),
+            f"{printable(h.get('actor') or '-', 200)}" + (f"  {printable(extra, 200)}" if extra else ""),
             file=out,
         )
     return EXIT_OK
@@ -265,7 +298,7 @@ async def _approve(machine: HITLStateMachine, args: argparse.Namespace, out: IO[
     who = task.decision.actor.id if task.decision else _actor(args)
     if task.state is TaskState.AWAITING_APPROVAL:
         print(
-            f"recorded the first approval of task {printable(task.task_id)!s} by {printable(who)}; "
+            f"recorded the first approval of task {printable(task.task_id)} by {printable(who)}; "
             "it waits for a second approver",
             file=out,
         )
@@ -301,7 +334,7 @@ async def _export(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
             if not batch:
                 break
             for record in batch:
-                line = record.to_event().model_dump_json()
+                line = json_text(record.to_event().model_dump_json())  # bidi/C1 as \uXXXX: inert, same value
                 if args.format == "json":
                     target.write(("\n" if first else ",\n") + line)
                 else:
@@ -329,9 +362,9 @@ async def _verify(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
     chain = report.chain
     if not report.ok:
         problems = report.all_problems
-        print(f"hitl: audit verify FAILED: {printable(problems[0])}", file=sys.stderr)
+        print(f"hitl: audit verify FAILED: {visible(problems[0], limit=4000, escape_backslash=False)}", file=sys.stderr)
         for problem in problems[1:]:
-            print(f"  also: {printable(problem)}", file=sys.stderr)
+            print(f"  also: {visible(problem, limit=4000, escape_backslash=False)}", file=sys.stderr)
         return EXIT_AUDIT_FAILED
     print(
         f"ok: {chain.events} events, the hash chain is intact; {chain.tasks} tasks, every snapshot "
@@ -383,13 +416,12 @@ async def _store_info(machine: HITLStateMachine, args: argparse.Namespace, out: 
             "by_state": {s.value: n for s, n in counts.items()},
         }
     if args.json:
-        json.dump(info, out, indent=2)
-        out.write("\n")
+        out.write(dumps(info, indent=2, default=str) + "\n")
         return EXIT_OK
     for key, value in info.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
-        print(f"{key.replace('_', ' '):<16} {value}", file=out)
+        print(f"{key.replace('_', ' '):<16} {printable(value)}", file=out)
     return EXIT_OK
 
 

@@ -33,6 +33,16 @@ from .errors import (
     TaskFailedError,
     TaskNotFoundError,
 )
+from .limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_decision,
+    check_label,
+    check_name,
+    check_names,
+    check_request_size,
+    check_text,
+)
 from .models import (
     MACHINE_ACTOR_PREFIXES,
     MACHINE_SOURCES,
@@ -83,11 +93,11 @@ def actor_of(actor_id: str, source: str) -> Actor:
 
 
 def _check_id(task_id: Any) -> str:
+    # Only where an id enters (create, start, ask): a task an older version stored under an id
+    # that is refused today stays decidable by that exact id.
     if not isinstance(task_id, str) or not task_id.strip():
-        raise PayloadError(f"task id must be a non-empty string, got {task_id!r}")
-    if len(task_id) > settings.MAX_TASK_ID_LENGTH:
-        raise PayloadError(f"task id is {len(task_id)} characters, over the limit of {settings.MAX_TASK_ID_LENGTH}")
-    return task_id
+        raise PayloadError(f"task id must be a non-empty string, got {task_id!r:.200}")
+    return check_name("task id", task_id, settings.MAX_TASK_ID_LENGTH)
 
 
 def _check_person_decision(task_id: str, decision: Decision) -> None:
@@ -172,6 +182,10 @@ class HITLStateMachine:
             from .policies import install_policies
 
             self.policies = install_policies(self, config)
+        #: The bounds on names and text in requests and decisions (``[limits]`` in hitl.toml).
+        self.limits: Limits = DEFAULT_LIMITS
+        if self.policies is not None:
+            self.limits = DEFAULT_LIMITS.updated(self.policies.config.limits.model_dump())
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -366,7 +380,11 @@ class HITLStateMachine:
             ("parent_id", parent_id),
         ):
             if value is not None:
-                fields[key] = str(value)
+                if key in ("run_id", "parent_id"):  # ids: exact, so refused rather than tidied
+                    fields[key] = check_name(key, str(value), self.limits.name_chars, key="name_chars")
+                else:
+                    name = "step" if key == "current_step" else key
+                    fields[key] = check_label(name, str(value), self.limits.name_chars, key="name_chars")
         return fields
 
     async def create_task(
@@ -388,7 +406,7 @@ class HITLStateMachine:
             raise DuplicateTaskError(task_id, existing.state.value)
         data = {k: v for k, v in fields.items() if k != "current_step"}
         if step is not None:
-            data["step"] = step
+            data["step"] = fields["current_step"]
         return (await self._commit("create", None, task_id, self._agent_actor(fields), data, **fields)).to_context()
 
     async def start_task(
@@ -416,7 +434,7 @@ class HITLStateMachine:
         if fields:
             data = {k: v for k, v in fields.items() if k != "current_step"}
             if step is not None:
-                data["step"] = step
+                data["step"] = fields["current_step"]
         if record is not None and "metadata" in fields:
             fields["metadata"] = {**(record.metadata or {}), **fields["metadata"]}
         return (
@@ -519,6 +537,8 @@ class HITLStateMachine:
         requested_by: str | None,
     ) -> InterruptPoint:
         limit = self.max_payload_bytes
+        limits = self.limits
+        check_text("reason", reason, limits.reason_chars, key="reason_chars")
         if context is not None and not isinstance(context, dict):
             raise PayloadError(f"context must be a dict, got {type(context).__name__}")
         values: dict[str, Any] = {
@@ -532,12 +552,15 @@ class HITLStateMachine:
         if context:
             values["context"] = checked_copy(context, "context", limit)
         if options is not None:
-            values["options"] = [str(o) for o in options]
+            values["options"] = check_names(
+                "options", options, limits.options, limits.option_chars, keys=("options", "option_chars")
+            )
         if isinstance(action, str):
             action = Action(name=action, args=args or {})
         elif action is None and args is not None:
             action = Action(name="action", args=args)
         if action is not None:
+            check_name("action name", action.name, limits.name_chars, key="name_chars")
             action_args = checked_copy(action.args, "action args", limit)
             values["action"] = Action(name=action.name, args=action_args)
             values["args_fingerprint"] = fingerprint(action_args)
@@ -556,9 +579,12 @@ class HITLStateMachine:
         if deadline is not None:
             values["deadline"] = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
         if assignees is not None:
-            values["assignees"] = [str(a) for a in assignees]
+            values["assignees"] = check_names(
+                "assignees", assignees, limits.assignees, limits.assignee_chars, keys=("assignees", "assignee_chars")
+            )
         if requested_by is not None:
-            values["requested_by"] = requested_by
+            values["requested_by"] = check_name("requested_by", requested_by, limits.name_chars, key="name_chars")
+        check_request_size(values, limit)
         try:
             return compact_fields_set(InterruptPoint.model_validate(values))
         except ValueError as exc:
@@ -567,6 +593,8 @@ class HITLStateMachine:
     async def _ask(
         self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
     ) -> TaskContext:
+        if step is not None:
+            step = check_label("step", step, self.limits.name_chars, task_id=record.task_id, key="name_chars")
         if self.plugins.has_policies:
             interrupt = await self.plugins.assess(record.to_context(), interrupt)
         changes: dict[str, Any] = {"interrupt": interrupt, "decision": None, "approval": None, "approvals": ()}
@@ -760,6 +788,7 @@ class HITLStateMachine:
         assert interrupt is not None
         kind = decision.type.value
         task_id = record.task_id
+        check_decision(decision, self.limits, task_id)
         if kind in PERSON_DECISIONS and kind not in interrupt.allowed_decisions:
             raise InvalidTransitionError(
                 task_id,
@@ -966,7 +995,10 @@ class HITLStateMachine:
             data["decision"] = record.decision
         changes: dict[str, Any] = {"interrupt": None}
         if step is not None:
+            step = check_label("step", step, self.limits.name_chars, task_id=task_id, key="name_chars")
             changes["current_step"] = data["step"] = step
+        if actor:
+            check_name("actor id", actor, self.limits.name_chars, task_id=task_id, key="name_chars")
         who = actor_of(actor, "person") if actor else actor_of(record.agent or "agent", "agent")
         return (await self._commit("resume", record, task_id, who, data, **changes)).to_context()
 

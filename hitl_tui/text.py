@@ -3,49 +3,26 @@
 Reasons, contexts, args and agent names come from agents, and agents relay what models and web
 pages wrote. Rendered as markup, ``[link=…]`` or ``[/]`` would restyle the console; written raw,
 an escape sequence would drive the operator's terminal. So everything untrusted goes through
-``visible`` (control, escape and bidi-override characters become ``\\x1b``-style escapes) and is
-wrapped in ``rich.text.Text`` — never parsed as markup.
+``visible`` — the one rendering function of ``hitl_core.text``, shared with the CLI, errors and
+logs — and is wrapped in ``rich.text.Text``, never parsed as markup.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from rich.style import Style
 from rich.text import Text
 
-# C0 and C1 controls, DEL, and the bidi overrides/isolates that can visually reorder a line.
-_SINGLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-_MULTI_LINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+from hitl_core.text import visible
+
+__all__ = ["DETAIL_JSON_LIMIT", "TABLE_TEXT_LIMIT", "literal", "pretty_json", "visible"]
 
 #: Longest untrusted string the table looks at; the detail pane shows (a bounded part of) the rest.
 TABLE_TEXT_LIMIT = 400
 #: Longest pretty-printed JSON the detail pane highlights; beyond it the text is cut with a note.
 DETAIL_JSON_LIMIT = 64_000
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _NAMED:
-        return _NAMED[char]
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible(value: object, *, single_line: bool = True, limit: int | None = None) -> str:
-    """``value`` as a string whose control characters are shown, not obeyed.
-
-    ``limit`` cuts very long text *before* escaping, so a megabyte reason costs nothing to show.
-    """
-    text = value if isinstance(value, str) else str(value)
-    cut = limit is not None and len(text) > limit
-    if cut:
-        text = text[:limit]
-    text = (_SINGLE_LINE if single_line else _MULTI_LINE).sub(_escape, text)
-    return text + "…" if cut else text
 
 
 def literal(value: object, style: str | Style = "", *, single_line: bool = True, limit: int | None = None) -> Text:
@@ -62,4 +39,5 @@ def pretty_json(value: Any, limit: int = DETAIL_JSON_LIMIT) -> tuple[str, bool]:
     cut = len(dumped) > limit
     if cut:
         dumped = dumped[:limit]
-    return visible(dumped, single_line=False), cut
+    # JSON (and repr) escape backslashes themselves; doubling them again would only blur the text.
+    return visible(dumped, single_line=False, escape_backslash=False), cut

@@ -231,6 +231,24 @@ class NotifyConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
 
+class LimitsConfig(_Strict):
+    """``[limits]``: bounds on what a request or decision may carry, in characters and counts.
+
+    Each key overrides one default of ``hitl_core.settings`` (unset keys keep it); the machine
+    refuses a request over a limit with a ``PayloadError`` naming the field and the key here.
+    JSON payloads (context, args, responses) and the whole request are bounded in bytes by
+    ``HITL_MAX_PAYLOAD_BYTES`` instead.
+    """
+
+    reason_chars: int | None = Field(default=None, gt=0)
+    message_chars: int | None = Field(default=None, gt=0)
+    options: int | None = Field(default=None, gt=0)
+    option_chars: int | None = Field(default=None, gt=0)
+    assignees: int | None = Field(default=None, gt=0)
+    assignee_chars: int | None = Field(default=None, gt=0)
+    name_chars: int | None = Field(default=None, gt=0)
+
+
 class PolicyConfig(_Strict):
     """A whole ``hitl.toml``. Every section is optional; an absent section adds no policy."""
 
@@ -239,6 +257,7 @@ class PolicyConfig(_Strict):
     authorization: AuthorizationConfig | None = None
     rules: list[RuleConfig] = Field(default_factory=list)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     #: Where the file was read from (set by the loader; relative paths inside resolve against it).
     source: Path | None = None
     #: The roles file's contents, loaded with the config.

@@ -7,7 +7,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from hitl_core import HITLStateMachine
+from hitl_core import HITLStateMachine, TaskState
+from hitl_core import machine as machine_module
+from hitl_core.records import EventRecord, TaskRecord
 from hitl_tui import ConsoleApp
 
 #: 2027-01-15 08:00:00 UTC: "now" for the console in every test.
@@ -33,10 +35,18 @@ async def waiting(
     step: str = "draft",
     action: str | None = "send_email",
     args: dict[str, Any] | None = None,
+    older_version: bool = False,
     **kwargs: Any,
 ) -> None:
-    """A task that has asked for approval (the usual case the operator sees)."""
-    await machine.start_task(task_id, agent=agent, framework=framework, step=step)
+    """A task that has asked for approval (the usual case the operator sees).
+
+    ``older_version``: started as a version without today's checks on names could have (an
+    agent name with control characters is refused now, but may still be in a store).
+    """
+    if older_version:
+        await start_as_older_version(machine, task_id, agent=agent, framework=framework, current_step=step)
+    else:
+        await machine.start_task(task_id, agent=agent, framework=framework, step=step)
     await machine.request_approval(
         task_id,
         reason,
@@ -45,6 +55,21 @@ async def waiting(
         args=args if args is not None else {"to": "ops@acme.example", "cc": []},
         **kwargs,
     )
+
+
+async def start_as_older_version(machine: HITLStateMachine, task_id: str, **fields: Any) -> None:
+    """Append a task's ``start`` event straight to the store, unchecked, as an older version could have."""
+    store = machine.store
+    await store.open()
+    at = machine_module.now_us()  # the machine's clock, which the snapshot tests freeze
+    data = {k: v for k, v in fields.items() if k != "current_step"}
+    if "current_step" in fields:
+        data["step"] = fields["current_step"]
+    event = EventRecord(task_id, 1, "start", None, TaskState.RUNNING, fields.get("agent") or "agent", "agent", at, data)
+    record = TaskRecord(
+        task_id=task_id, state=TaskState.RUNNING, version=1, created_at=at, updated_at=at, history=(event,), **fields
+    )
+    await store.append(event, record, None)
 
 
 def make_app(machine: HITLStateMachine, **kwargs: Any) -> ConsoleApp:

@@ -65,7 +65,12 @@ def test_control_and_escape_characters_are_made_visible() -> None:
 
 async def test_hostile_reason_and_agent_name_are_rendered_literally(machine: HITLStateMachine) -> None:
     await waiting(
-        machine, "evil", HOSTILE_REASON, agent="[b]x[/b]\x1b]0;title\x07", context={"k": "[red]v[/red]\x1b[5m"}
+        machine,
+        "evil",
+        HOSTILE_REASON,
+        agent="[b]x[/b]\x1b]0;title\x07",
+        context={"k": "[red]v[/red]\x1b[5m"},
+        older_version=True,
     )
     app = make_app(machine)
     async with app.run_test(size=(200, 40)) as pilot:
@@ -80,7 +85,7 @@ async def test_hostile_reason_and_agent_name_are_rendered_literally(machine: HIT
 
 async def test_huge_context_is_truncated_and_scrolls_without_freezing(machine: HITLStateMachine) -> None:
     big = {f"key{i}": "x" * 200 for i in range(4000)}  # about 850 KB of JSON
-    await waiting(machine, "big", "r" * 100_000, context=big)
+    await waiting(machine, "big", "r" * 20_000, context=big)  # the longest reason accepted
     app = make_app(machine)
     async with app.run_test(size=(160, 40)) as pilot:
         loop = asyncio.get_running_loop()

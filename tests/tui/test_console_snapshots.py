@@ -91,6 +91,7 @@ def test_reason_with_rich_markup_and_an_escape_sequence_is_shown_literally(
             HOSTILE_REASON,
             agent="[blink]agent[/blink]\x1b]0;t\x07",
             context={"note": "[red]x[/red]\x1b[5m", "bidi": "abc\u202edef"},
+            older_version=True,
         )
         await waiting(machine, "plain-0002", "An ordinary request")
 
