@@ -26,6 +26,7 @@ from ..adapters import Adapter, Capabilities, Request
 from ..canonical import checked_copy
 from ..errors import HITLError, PayloadError
 from ..models import Action, Decision, Severity
+from ..text import dumps, quoted, visible
 from .blocking import SignalWithdrawal, Withdrawn, ask_in_place, effective_args, parse_duration, timed_out
 
 #: A person rejected the request (the reason is on stderr, or in --json).
@@ -103,7 +104,7 @@ async def _run_command(command: list[str], env: dict[str, str], signals: SignalW
     try:
         process = await asyncio.create_subprocess_exec(*command, env=env)
     except OSError as exc:
-        return EXIT_CANNOT_RUN, f"cannot run {command[0]!r}: {exc.strerror or exc}"
+        return EXIT_CANNOT_RUN, f"cannot run {quoted(command[0])}: {visible(exc.strerror or exc)}"
     signals.task = None  # from now on a signal is CMD's business: forward it, keep waiting
     loop = asyncio.get_running_loop()
     for sig in signals.SIGNALS:
@@ -143,7 +144,7 @@ async def ask_command(args: argparse.Namespace, store_url: str) -> int:
                     return 128 + (signals.signal_number or 2)
                 result = decision_json(task_id, decision, call_args)
                 if args.json:
-                    print(json.dumps(result, ensure_ascii=False), flush=True)
+                    print(dumps(result), flush=True)
                 who = printable(decision.actor.id)
                 if not decision.approved:
                     await adapter.delivered([task_id], {"carried": "rejection"})

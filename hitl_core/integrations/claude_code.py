@@ -36,6 +36,7 @@ from ..adapters import Adapter, Capabilities, Request
 from ..canonical import checked_copy
 from ..errors import HITLError, PayloadError
 from ..models import Action, Decision, DecisionType, Severity
+from ..text import quoted
 from .blocking import SignalWithdrawal, Withdrawn, ask_in_place, effective_args
 
 EVENT = "PreToolUse"
@@ -93,7 +94,7 @@ def parse_event(raw: bytes) -> dict[str, Any]:
         raise BadHookInput(f"the hook input must be a JSON object, got {type(event).__name__}")
     name = event.get("hook_event_name")
     if name not in (EVENT, "SessionEnd"):
-        raise BadHookInput(f"unknown hook event {name!r}: hitl answers PreToolUse (and SessionEnd)")
+        raise BadHookInput(f"unknown hook event {quoted(name)}: hitl answers PreToolUse (and SessionEnd)")
     if name == EVENT:
         missing = [f for f in REQUIRED if event.get(f) in (None, "")]
         if missing:

@@ -8,7 +8,6 @@ tools. Only the capabilities the fronted server advertises are served.
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from typing import Any
 
@@ -24,8 +23,6 @@ from hitl_core.machine import HITLStateMachine
 from hitl_core.models import Action, DecisionType, InterruptKind, Severity
 
 from . import CAPABILITIES
-
-log = logging.getLogger("hitl.mcp")
 
 
 class MCPApprovals(Adapter):

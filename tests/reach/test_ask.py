@@ -152,3 +152,14 @@ async def test_a_command_that_cannot_start_exits_127_and_the_decision_stays_deli
     assert code == 127 and b"cannot run" in err
     done = (await all_tasks(tmp_path))[0]
     assert done.state is TaskState.COMPLETED and done.result is not None and done.result["exit_code"] == 127
+
+
+async def test_a_deciders_message_with_escape_sequences_is_printed_as_visible_text(tmp_path: Path) -> None:
+    process = start(tmp_path, "ask", "Deploy", "--json")
+    task = await waiting_task(tmp_path, process)
+    await decide(tmp_path, task.task_id, "reject", "mallory", "no\x1b[2J\u202e")
+    code, out, err = finish(process)
+    assert code == EXIT_REJECTED
+    for stream in (out, err):
+        assert b"\x1b" not in stream and "\u202e".encode() not in stream
+    assert json.loads(out)["message"] == "no\x1b[2J\u202e"  # JSON escapes parse back to the original

@@ -230,3 +230,10 @@ def test_a_hook_that_breaks_unexpectedly_blocks_with_exit_2(tmp_path: Path) -> N
     result = hitl(tmp_path, "hook", "claude-code", input=json.dumps(event()).encode(), HITL_MAX_PAYLOAD_BYTES="lots")
     assert result.returncode == 2 and result.stdout == b""
     assert b"hitl hook failed, so the call is blocked: ValueError" in result.stderr
+
+
+def test_an_escape_sequence_in_the_input_reaches_the_terminal_only_as_visible_text(tmp_path: Path) -> None:
+    code, _, err = run_hook(tmp_path, event(hook_event_name="\x1b]0;pwned\x07\u202e"))
+    assert code == 2
+    assert b"\x1b" not in err and b"\x07" not in err and "\u202e".encode() not in err
+    assert b"\\x1b]0;pwned\\x07\\u202e" in err
