@@ -97,14 +97,18 @@ async def ask_in_place(
     metadata: dict[str, Any] | None = None,
     parent: bool = False,
     why_cancelled: Callable[[], str] = lambda: "cancelled",
+    caller_ids: bool = True,
 ) -> tuple[str, Decision]:
     """``Adapter.ask_and_claim``, returning the task id, and withdrawing on cancellation.
 
     A cancelled wait (the caller's signal handler, a disconnected client) fails the task with
     ``WITHDRAWN`` and ``why_cancelled()`` and raises ``Withdrawn``; the store records who left,
-    and a person looking at the console sees the request gone, not decided.
+    and a person looking at the console sees the request gone, not decided. ``caller_ids``: the
+    id comes from the caller, so an existing task must be about the same action
+    (``check_same_action``); an integration that makes fresh ids itself skips that read.
     """
-    await check_same_action(adapter, base_id, request)
+    if caller_ids:
+        await check_same_action(adapter, base_id, request)
     try:
         if parent and run_id is not None:
             await adapter.open_run(run_id)

@@ -133,6 +133,7 @@ class Gateway:
                 self.run_id,
                 request,
                 parent=True,
+                caller_ids=False,  # fresh ids of this gateway's own
                 why_cancelled=lambda: "the MCP server stopped asking",
             )
         except HITLError as exc:
@@ -166,6 +167,7 @@ class Gateway:
                 self.run_id,
                 request,
                 parent=True,
+                caller_ids=False,  # fresh ids of this gateway's own
                 why_cancelled=lambda: "the MCP client went away",
             )
         except Withdrawn:
