@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
 def _mcp_proxy(args: argparse.Namespace) -> int:
-    from hitl_mcp.cli import run_proxy  # the `mcp` extra: imported only when the gateway runs
+    try:
+        import mcp  # noqa: F401  (the `mcp` extra: imported only when the gateway runs)
+    except ImportError as exc:
+        print(f"hitl mcp-proxy: the MCP SDK is not installed ({exc}): pip install 'hitl[mcp]'", file=sys.stderr)
+        return 2
+    from hitl_mcp.cli import run_proxy
 
     return run_proxy(args)
 

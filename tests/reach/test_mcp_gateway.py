@@ -19,7 +19,7 @@ from hitl_core import HITLStateMachine
 from hitl_core.models import InterruptKind, TaskContext, TaskState
 from hitl_core.policies import parse_config
 
-from .helpers import DEADLINE, all_tasks, asked_action, decide, env_for, store_url, waiting_task
+from .helpers import DEADLINE, all_tasks, asked_action, decide, env_for, hitl, store_url, waiting_task
 from .mcp_server import SERVER
 
 RULES = """
@@ -228,3 +228,12 @@ async def test_an_elicitation_nobody_answers_by_the_deadline_is_cancelled(tmp_pa
     async with in_process(tmp_path, timeout=1.0) as client:
         result = await client.call_tool("delete_branch", {"name": "main"})
     assert text_of(result) == "kept main (cancel)"
+
+
+def test_without_the_mcp_sdk_the_gateway_says_what_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "mcp"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'mcp'\", name='mcp')\n")
+    result = hitl(tmp_path, "mcp-proxy", "--", "true", PYTHONPATH=str(tmp_path / "shadow"))
+    assert result.returncode == 2
+    assert b"the MCP SDK is not installed" in result.stderr and b"pip install 'hitl[mcp]'" in result.stderr
