@@ -29,7 +29,6 @@ adapter package importable without its framework (``docs/adapters.md`` shows a w
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -49,11 +48,12 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .models import Action, Actor, Decision, InterruptKind, InterruptPoint, Severity, TaskContext, TaskState
+from .text import hitl_logger
 
 if TYPE_CHECKING:
     from .machine import HITLStateMachine
 
-log = logging.getLogger("hitl.adapters")
+log = hitl_logger("hitl.adapters")  # with the rendering filter (test_every_hitl_logger_renders_its_records)
 S = TaskState
 T = TypeVar("T")
 
