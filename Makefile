@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,mcp
+EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server,mcp
 
 .PHONY: demo test test-main test-crewai bench soak lint fmt clean install pg-server
 
@@ -61,6 +61,7 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_policies.py
 	$(BIN)/python benchmarks/bench_postgres.py
 	$(BIN)/python benchmarks/bench_langgraph.py
+	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_reach.py
 
 # Soak and fault injection (benchmarks/soak.py): agents, deciders and followers for MINUTES on SQLite

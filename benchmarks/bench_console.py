@@ -3,7 +3,9 @@
 Prints a table of: time to first full paint; latency from a transition being committed to its
 row being drawn in the new state (median, p99, over transitions of rows on screen); key-press to
 screen latency for ``j`` and ``a``, from posting the key event to the next frame that shows its
-effect (not through Pilot's ``press``, which adds its own waits); peak RSS.
+effect (not through Pilot's ``press``, which adds its own waits); the same keys again while the
+fleet keeps up its rate, with the dwell rule on (``a`` is pressed only once the rule allows it: an
+allowed key must not get slower); first paint at 80x24; peak RSS.
 
 Headless: Textual composes every frame (our ``render_line`` runs) but does not write ANSI to a
 terminal, so a real terminal adds the cost of its own drawing. Store: ``memory://`` (``--store``
@@ -65,7 +67,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     await populate(machine, args.tasks)
     populate_s = time.perf_counter() - t
 
-    app = ConsoleApp(machine, actor="bench", follow=False)
+    app = ConsoleApp(machine, actor="bench", follow=False, dwell=0)  # the dwell phase below turns it on
     frames: list[float] = []
     original_display = app._display
 
@@ -127,7 +129,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             else:
                 await machine.fail(task_id, "bench") if not record.state.terminal else None
 
-        async def fleet() -> None:
+        async def fleet(only_others: bool = False) -> None:
             nonlocal done, errors
             tick = 0.01
             per_tick = max(int(args.rate * tick), 1)
@@ -136,7 +138,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             next_at = time.perf_counter()
             while time.perf_counter() < stop:
                 for k in range(per_tick):
-                    pool = visible if k % 2 == 0 else live_others
+                    pool = visible if k % 2 == 0 and not only_others else live_others
                     try:
                         await step(pool[i % len(pool)])
                         done += 1
@@ -199,6 +201,46 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         j_lat = [x for x in j_lat if x == x]
         a_lat = [x for x in a_lat if x == x]
 
+        # The same keys while transitions keep arriving, with the dwell rule as `hitl console` runs it.
+        app.dwell = 0.3
+        app.advance = True
+        stop = time.perf_counter() + 60.0  # the fleet runs until the keys are measured
+        busy = asyncio.create_task(fleet(only_others=True))  # not the rows the keys decide
+        keys_until = time.perf_counter() + 40.0
+        jd_lat: list[float] = []
+        ad_lat: list[float] = []
+        refused = 0
+        while time.perf_counter() < keys_until and len(ad_lat) < max(args.keys // 4, 1):
+            before = app.table.cursor_index
+            if before >= len(app.view.order) - 2:
+                app.table.move_cursor(0)
+                await pilot.pause()
+                before = app.table.cursor_index
+            jd_lat.append(await key_latency("j", lambda b=before: app.table.cursor_index != b))
+            give_up = time.perf_counter() + 2.0
+            while not app.ready_to_decide() and time.perf_counter() < give_up:  # noqa: ASYNC110 (polling the dwell rule)
+                await asyncio.sleep(0.01)
+            row = app.table.cursor_row
+            if row is None or not row.waiting or not app.ready_to_decide():
+                refused += 1
+                continue
+            marker = f"✓ approved {row.task_id}"
+            ad_lat.append(await key_latency("a", lambda m=marker: app.flash_text.startswith(m)))
+        stop = 0.0
+        await busy
+        jd_lat = [x for x in jd_lat if x == x]
+        ad_lat = [x for x in ad_lat if x == x]
+
+    small = ConsoleApp(machine, actor="bench", follow=False)
+    small_paint: list[float] = []
+    t0 = time.perf_counter()
+    async with small.run_test(size=(80, 24)):
+        small.table.on_row_drawn = lambda row: small_paint.append(time.perf_counter()) if not small_paint else None
+        await small.loaded.wait()
+        while not small_paint:  # noqa: ASYNC110 (polling the paint, not waiting for an event)
+            await asyncio.sleep(0.001)
+    first_paint_small = small_paint[0] - t0
+
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ms = 1000.0
     return [
@@ -225,6 +267,17 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             f"{statistics.median(a_lat) * ms:.1f} / {pct(a_lat, 0.99) * ms:.1f} ms" if a_lat else "-",
             f"{len(a_lat)} presses (commit + flash line); target p99 ≤ 50 ms",
         ),
+        (
+            f"key j → screen during {args.rate:g}/s, median / p99",
+            f"{statistics.median(jd_lat) * ms:.1f} / {pct(jd_lat, 0.99) * ms:.1f} ms" if jd_lat else "-",
+            f"{len(jd_lat)} presses while the fleet runs",
+        ),
+        (
+            f"key a (dwell 0.3 s) → screen during {args.rate:g}/s, median / p99",
+            f"{statistics.median(ad_lat) * ms:.1f} / {pct(ad_lat, 0.99) * ms:.1f} ms" if ad_lat else "-",
+            f"{len(ad_lat)} allowed presses ({refused} skipped: no waiting task or not yet allowed)",
+        ),
+        ("time to first paint at 80x24", f"{first_paint_small:.3f} s", "rows drawn in the small terminal"),
         ("peak memory (RSS)", f"{peak_mb:.0f} MB", "target ≤ 300 MB"),
     ]
 

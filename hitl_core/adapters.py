@@ -53,7 +53,7 @@ from .text import hitl_logger
 if TYPE_CHECKING:
     from .machine import HITLStateMachine
 
-log = hitl_logger("hitl.adapters")  # with the rendering filter (test_every_hitl_logger_renders_its_records)
+log = hitl_logger("hitl.adapters")
 S = TaskState
 T = TypeVar("T")
 

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .policies.cli import add_policy_commands
 
     add_policy_commands(sub)  # policy test, policy check (hitl_core.policies)
+    from .server.cli import add_server_commands
+
+    add_server_commands(sub)  # serve, token (hitl_core.server)
     from .integrations.cli import add_integration_commands
 
     add_integration_commands(sub, EXIT_CODES_HELP)  # ask, hook claude-code, mcp-proxy

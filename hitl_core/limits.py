@@ -101,6 +101,10 @@ def check_text(field: str, value: Any, limit: int, *, task_id: str | None = None
         raise PayloadError(f"{what} must be a string, got {type(value).__name__}")
     if len(value) > limit:
         raise _over(what, len(value), limit, key)
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate: no store or JSON reader can take it back
+        raise PayloadError(f"{what} is not valid Unicode ({exc.reason} at {exc.start})") from None
     return value
 
 

@@ -147,6 +147,17 @@ class HITLStateMachine:
     the entry-point plugins (``load_entrypoints=False`` skips those, e.g. in tests).
     """
 
+    def __new__(cls, store: Store | str | None = None, *args: Any, **kwargs: Any) -> Any:
+        # Server mode: a ``hitl serve`` URL (here or in HITL_STORE) gives a client with this same
+        # API (hitl_core.client.RemoteMachine), so callers never know which mode they run in.
+        if cls is HITLStateMachine:
+            url = store if store is not None else settings.store_url_from_env()
+            if isinstance(url, str) and url.partition("://")[0].lower() in ("hitl+unix", "https", "hitl+https"):
+                from .client import RemoteMachine
+
+                return RemoteMachine(url, *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(
         self,
         store: Store | str | None = None,
@@ -1012,9 +1023,17 @@ class HITLStateMachine:
         return (await self._commit("complete", record, task_id, None, data, **changes)).to_context()
 
     async def fail(self, task_id: str, error: str) -> TaskContext:
-        """Any non-terminal state → FAILED (terminal), with the error kept."""
+        """Any non-terminal state → FAILED (terminal), with the error kept.
+
+        Failing is never refused for its message (an agent's failure path must always land): an
+        error longer than the message limit is clipped, and text no store can hold (lone
+        surrogates) is kept as backslash escapes.
+        """
         record = await self._get_record(task_id)
-        error = str(error)
+        error = str(error).encode("utf-8", "backslashreplace").decode("utf-8")
+        limit = self.limits.message_chars
+        if len(error) > limit:
+            error = f"{error[:limit]}… ({len(error) - limit:,} more characters)"
         return (await self._commit("fail", record, task_id, None, {"error": error}, error=error)).to_context()
 
     # -- queries --------------------------------------------------------------------------
@@ -1100,18 +1119,20 @@ class HITLStateMachine:
         while True:
             try:
                 async for event in store.follow(after):
-                    after = event.seq
                     backoff = 0.05
                     if event.task_id in self._waiters or event.task_id in self._pause_flags:
                         record = await store.get(event.task_id)
                         if record is not None:
                             self._wake(record)
+                    # Only now: if reading the task failed (the store went away), the follower
+                    # starts again before this event, and its waiter is still woken.
+                    after = event.seq
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("following %s failed (%r); retrying in %.2fs", store.url, exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)  # a store that is back is noticed within 2 s
                 # Anything decided meanwhile is caught up by ``after``; re-check the waiters'
                 # tasks too, in case the failure hid a decision from this follower.
                 for task_id in list(self._waiters) + list(self._pause_flags):

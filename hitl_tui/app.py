@@ -19,12 +19,13 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -34,7 +35,7 @@ from textual.screen import ModalScreen
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from hitl_core import (
     AlreadyDecidedError,
@@ -48,8 +49,18 @@ from hitl_core import (
     hookimpl,
 )
 
-from .keymap import keymap_path
-from .model import DEADLINE_WARNING, SORT_ORDER, STATE_FILTERS, FleetView, Row
+from .keymap import check_conflicts, keymap_path
+from .model import (
+    DEADLINE_WARNING,
+    SORT_ORDER,
+    STATE_FILTERS,
+    STATE_LABEL,
+    TRIAGE_HORIZON,
+    FilterError,
+    FleetView,
+    Row,
+    countdown,
+)
 from .screens import ConfirmScreen, EditScreen, HelpScreen, HistoryScreen, ReasonScreen
 from .text import literal
 from .widgets import DetailPane, TaskTable, column_header
@@ -58,11 +69,37 @@ S = TaskState
 Clock = Callable[[], float]
 
 #: Actions that change a task; read-only mode hides them all.
-DECIDING = frozenset({"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked"})
+DECIDING = frozenset(
+    {"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked", "reject_marked"}
+)
 _REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "block"})
 
 #: How long a request that replaced another on screen is protected from one-key decisions.
 FRESH_REQUEST_SECONDS = 1.0
+#: How long the detail pane must have shown a task before a deciding key may act on it.
+DWELL_SECONDS = 0.3
+#: Actions whose key opens a text input (the filter box, a dialog, the palette): keys typed
+#: after them, however fast, belong to that input.
+INPUT_ACTIONS = frozenset({"filter", "reject", "respond", "edit", "pause", "command_palette", "reject_marked"})
+#: How long keys wait for their input to take focus before they are dropped (never delivered elsewhere).
+CAPTURE_TIMEOUT = 10.0
+#: After an input-opening key was refused, keys arriving closer together than this are dropped too.
+CAPTURE_QUIET = 0.3
+
+
+@dataclass
+class KeyCapture:
+    """Keys typed after an input-opening key, held until the input has focus."""
+
+    opener: str
+    started: float
+    last_key: float
+    #: True once the keys may go on (the input has focus, or the filter box has given it back).
+    ready: Callable[[], bool]
+    keys: list[events.Key] = field(default_factory=list)
+    #: The opening key was refused: drop the rest of the burst instead of holding it.
+    dropping: bool = False
+    dropped: int = 0
 
 
 class ConsolePlugin:
@@ -70,10 +107,21 @@ class ConsolePlugin:
 
     def __init__(self) -> None:
         self.queue: deque[Row] = deque()
+        #: When (epoch seconds) deadlines expired and requests were escalated: the header counts
+        #: the last hour's.
+        self.expiries: deque[float] = deque(maxlen=10_000)
+        self.escalations: deque[float] = deque(maxlen=10_000)
 
     @hookimpl
     def hitl_transition(self, event: Event, task: TaskContext) -> None:
         self.queue.append(Row.from_context(task))
+        self.count(event.action, event.actor.id if event.actor is not None else None, event.at.timestamp())
+
+    def count(self, action: str, actor: str | None, at: float) -> None:
+        if action == "escalate":
+            self.escalations.append(at)
+        elif actor == "hitl:timeout":
+            self.expiries.append(at)
 
 
 class ColumnHeader(Widget):
@@ -119,17 +167,37 @@ class KeyFooter(Widget):
     DEFAULT_CSS = "KeyFooter { height: 1; background: $footer-background; }"
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
         app = self.app
         seen: set[str] = set()
-        for key, active in app.screen.active_bindings.items():
+        keys: list[tuple[str, str]] = []
+        # its own screen's bindings: drawn while a dialog is up, the footer still tells the truth
+        # about the main screen (not the dialog's keys)
+        for active in self.screen.active_bindings.values():
             binding = active.binding
             if not binding.show or not active.enabled or binding.action in seen:
                 continue
             seen.add(binding.action)
-            text.append(f" {app.get_key_display(binding)} ", style="bold #ffa62b")
-            text.append(f"{binding.description} ", style="#e0e0e0")
-            _ = key
+            keys.append((app.get_key_display(binding), binding.description))
+        # Help and quit go last and stay; when the line is too narrow the view keys go first
+        # (help lists them), then the remaining descriptions shrink to a few letters.
+        last = [k for k in keys if k[1] in ("Help", "Quit")]
+        first = [k for k in keys if k not in last]
+        width = self.size.width or 200
+        text = Text()
+        attempts: list[tuple[list[tuple[str, str]], int | None]] = [(first, None)]
+        shown_keys = list(first)
+        for name in ("History", "Freeze", "By deadline", "Sort", "Pending/active/all", "Mark"):
+            shown_keys = [k for k in shown_keys if k[1] != name]
+            attempts.append((shown_keys, None))
+        attempts += [(shown_keys, 5), (shown_keys, 0)]
+        for chosen, cut in attempts:
+            text = Text(no_wrap=True, overflow="ellipsis")
+            for key, description in [*chosen, *last]:
+                shown = description if cut is None or description in ("Help", "Quit") else description[:cut]
+                text.append(f" {key}", style="bold #ffa62b")
+                text.append(f" {shown} " if shown else " ", style="#e0e0e0")
+            if text.cell_len <= width:
+                break
         return text
 
 
@@ -149,6 +217,7 @@ class ConsoleCommands(Provider):
         ("task: resume", "resume", "Resume the selected decided task"),
         ("task: mark / unmark", "mark", "Mark the selected task for a batch approve"),
         ("task: approve marked", "approve_marked", "Approve every marked task"),
+        ("task: reject marked", "reject_marked", "Reject every marked task with one reason"),
         ("view: pending only", "set_state_filter('pending')", "Show only tasks waiting for a decision"),
         ("view: active", "set_state_filter('active')", "Hide completed and failed tasks"),
         ("view: all", "set_state_filter('all')", "Show every task"),
@@ -156,6 +225,8 @@ class ConsoleCommands(Provider):
         ("view: clear filter", "clear_filter", "Show every task again"),
         ("view: next sort column", "sort", "Sort by the next column"),
         ("view: flip sort", "flip_sort", "Reverse the sort"),
+        ("view: sort by deadline", "sort_deadline", "Soonest deadline first"),
+        ("view: freeze / unfreeze", "freeze", "Stop re-sorting while you read"),
         ("view: history", "history", "The audit trail of the selected task"),
         ("view: help", "help", "Every key"),
     ]
@@ -190,6 +261,9 @@ class ConsoleApp(App[None]):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
     COMMAND_PALETTE_BINDING = "ctrl+p"
+    #: Under 140 columns the detail pane stacks below the table; under 30 rows dialogs tighten.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("a", "approve", "Approve", id="decide.approve", tooltip="Approve the selected task"),
@@ -211,13 +285,25 @@ class ConsoleApp(App[None]):
         ],
         Binding("space", "mark", "Mark", id="task.mark", tooltip="Mark for a batch approve"),
         Binding("A", "approve_marked", "Approve marked", id="decide.approve_marked"),
+        Binding(
+            "X",
+            "reject_marked",
+            "Reject marked",
+            id="decide.reject_marked",
+            tooltip="Reject every marked task, one reason",
+        ),
         Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter by id, agent, reason"),
         Binding("escape", "clear_filter", "Clear filter", id="view.clear_filter"),
         Binding("f", "cycle_state_filter", "Pending/active/all", id="view.state_filter"),
         Binding("s", "sort", "Sort", id="view.sort", tooltip="Sort by the next column"),
         Binding("S", "flip_sort", "Flip sort", show=False, id="view.flip_sort"),
+        Binding(
+            "d", "sort_deadline", "By deadline", id="view.sort_deadline", tooltip="Sort by deadline, soonest first"
+        ),
+        Binding("z", "freeze", "Freeze", id="view.freeze", tooltip="Stop re-sorting while you read (again: re-sort)"),
         Binding("enter", "focus_detail", "Detail", show=False, id="view.detail"),
         Binding("h", "history", "History", id="view.history", tooltip="The audit trail"),
+        Binding("b", "mute", "Mute", show=False, id="app.mute", tooltip="Mute or unmute the bell"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -237,8 +323,19 @@ class ConsoleApp(App[None]):
         before_load: Callable[[], Awaitable[None]] | None = None,
         background: Callable[[], Awaitable[None]] | None = None,
         detail_delay: float = 0.08,
+        dwell: float = DWELL_SECONDS,
+        advance: bool = True,
+        triage_horizon: float = TRIAGE_HORIZON,
+        quit_warning: str | None = None,
     ) -> None:
         super().__init__()
+        # No stacked toasts: they covered the table, the filter box, dialogs and the flash line.
+        # Notifications are still recorded (``notify``); the console draws them on its alert line.
+        self._disable_notifications = True
+        if keymap:
+            from .cli import default_keys
+
+            check_conflicts(default_keys(), keymap)
         self.machine = machine
         self.actor = actor
         self.readonly = readonly
@@ -248,7 +345,7 @@ class ConsoleApp(App[None]):
         self.tick_interval = tick_interval
         self.before_load = before_load
         self.background = background
-        self.view = FleetView()
+        self.view = FleetView(clock=clock, horizon=triage_horizon)
         self.plugin = ConsolePlugin()
         self.machine.plugins.register(self.plugin, name="hitl.console")
         self.flash_text = ""
@@ -261,12 +358,33 @@ class ConsoleApp(App[None]):
         self.initial_keymap = keymap or {}
         self.detail_delay = detail_delay
         self._detail_timer: Timer | None = None
+        #: A deciding key acts only on what the detail pane has shown for this long (seconds).
+        #: Off (0) for an embedded app; ``hitl console`` and ``hitl demo`` run with ``DWELL_SECONDS``
+        #: (or ``$HITL_CONSOLE_DWELL``).
+        self.dwell = dwell
+        #: After a decision, move the cursor to the next waiting task (``hitl console`` and ``hitl demo`` do).
+        self.advance = advance
+        #: (task id, interrupt id) the detail pane shows, and since when (monotonic).
+        self._shown_key: tuple[str, str | None] | None = None
+        self._shown_at = 0.0
+        #: Tasks with a decision of ours on its way to the store: a second key on them is refused.
+        self.in_flight: set[str] = set()
+        #: The last tasks decided from this console (their leaving the view is no surprise).
+        self._decided_here: deque[str] = deque(maxlen=64)
+        self._capture: KeyCapture | None = None
+        self._capture_timer: Timer | None = None
+        #: Said before quitting (the demo deletes its store); None quits at once when nothing is in flight.
+        self.quit_warning = quit_warning
+        self.muted = False
+        self._alert_times: deque[float] = deque()
+        self._alert_shown_at = 0.0
 
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield TextLine(id="summary")
         yield TextLine(id="banner")
+        yield TextLine(id="alert")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield ColumnHeader(self.view, id="columns")
@@ -305,6 +423,133 @@ class ConsoleApp(App[None]):
         except ValueError:
             pass
 
+    # -- keys typed ahead -----------------------------------------------------------------
+    #
+    # Textual routes a key to the widget focused when the key is read. A key that opens an
+    # input (``/``, ``r``, ``:``…) is handled a little later, so without care the keys typed
+    # right after it (a paste, SSH bundling a burst) reach the table and run as commands. Here
+    # the app looks at each key as it is read: after an input-opening key the following keys
+    # are held until that input has focus, then delivered to it in order — never to the screen
+    # underneath. If the opening key was refused, the rest of its burst is dropped.
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and await self._hold_key(event):
+            return
+        await super().on_event(event)
+
+    def _input_ready(self) -> bool:
+        focused = self.focused
+        if isinstance(focused, TextArea):
+            return True
+        if not isinstance(focused, Input):
+            return False
+        return self.modal_open or focused.id == "filter"
+
+    def _filter_focused(self) -> bool:
+        focused = self.focused
+        return isinstance(focused, Input) and focused.id == "filter" and not self.modal_open
+
+    def _filter_left(self) -> bool:
+        return not self._filter_focused()
+
+    def _opens_input(self, key: str) -> bool:
+        if self.modal_open or isinstance(self.focused, (Input, TextArea)):
+            return False
+        try:
+            active = self.screen.active_bindings.get(key)
+        except Exception:  # not composed yet
+            return False
+        return active is not None and active.enabled and active.binding.action.split("(", 1)[0] in INPUT_ACTIONS
+
+    async def _hold_key(self, event: events.Key) -> bool:
+        """True when the key is held (or dropped) for an input that is opening."""
+        capture = self._capture
+        now = time.monotonic()
+        if capture is not None:
+            if capture.dropping:
+                if now - capture.last_key < CAPTURE_QUIET:
+                    capture.last_key = now
+                    capture.dropped += 1
+                    return True
+                self._end_capture()
+            elif capture.ready():
+                await self._release_keys()
+                return False
+            elif now - capture.started > CAPTURE_TIMEOUT:
+                self._drop_capture("its input did not open")
+            else:
+                capture.keys.append(event)
+                capture.last_key = now
+                return True
+        ready: Callable[[], bool] | None = None
+        if self._opens_input(event.key):
+            ready = self._input_ready
+        elif event.key in ("escape", "enter") and self._filter_focused():
+            # leaving the filter box: what follows is for the table again (esc then "/" reopens it)
+            ready = self._filter_left
+        if ready is not None:
+            self._capture = KeyCapture(event.key, now, now, ready)
+            if self._capture_timer is None:
+                self._capture_timer = self.set_interval(0.05, self._check_capture, name="capture")
+        return False
+
+    async def _release_keys(self) -> None:
+        capture = self._capture
+        self._end_capture()
+        if capture is None:
+            return
+        for key in capture.keys:
+            # each held key is looked at again: a "/" among them opens the filter and holds the rest
+            if not await self._hold_key(key):
+                await super().on_event(key)
+
+    def _end_capture(self) -> None:
+        self._capture = None
+        if self._capture_timer is not None:
+            self._capture_timer.stop()
+            self._capture_timer = None
+
+    def _drop_capture(self, why: str) -> None:
+        capture = self._capture
+        if capture is None:
+            return
+        dropped = len(capture.keys) + capture.dropped
+        self._end_capture()
+        if dropped:
+            self.set_flash(f"{dropped} key(s) typed after {capture.opener!r} were dropped: {why}", "bold yellow")
+
+    def refuse_capture(self) -> None:
+        """The input-opening key was refused: what was typed after it is dropped, not run."""
+        capture = self._capture
+        if capture is None or capture.dropping:
+            return
+        capture.dropping = True
+        capture.dropped += len(capture.keys)
+        capture.keys.clear()
+
+    async def _check_capture(self) -> None:
+        capture = self._capture
+        if capture is None:
+            self._end_capture()
+            return
+        now = time.monotonic()
+        if capture.dropping:
+            if now - capture.last_key >= CAPTURE_QUIET:
+                dropped = capture.dropped
+                self._end_capture()
+                if dropped:
+                    self.set_flash(
+                        f"{self.flash_text} · {dropped} key(s) typed after {capture.opener!r} were ignored", "bold red"
+                    )
+        elif capture.ready():
+            await self._release_keys()
+        elif now - capture.started > CAPTURE_TIMEOUT:
+            self._drop_capture("its input did not open")
+
+    async def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if self._capture is not None and not self._capture.dropping and self._capture.ready():
+            await self._release_keys()
+
     async def _start(self) -> None:
         if self.before_load is not None:
             await self.before_load()
@@ -328,9 +573,28 @@ class ConsoleApp(App[None]):
         records = await store.query()
         self.view.load(Row.from_record(r) for r in records)
         self.plugin.queue.clear()  # everything queued so far is already in what we loaded
+        # the header's hour of expiries and escalations: read after the first paint, not before it
+        self.plugin.expiries.clear()
+        self.plugin.escalations.clear()
+        self.run_worker(self._count_recent(after), group="count", exclusive=True)
         self.table.rows_changed(None)
         self._update_summary()
         return after
+
+    async def _count_recent(self, after: int) -> None:
+        events = await self.machine.store.events(after_seq=max(after - 5000, 0))
+        expiries: list[float] = []
+        escalations: list[float] = []
+        for event in events:
+            if event.action == "escalate":
+                escalations.append(event.at / 1_000_000)
+            elif event.actor_id == "hitl:timeout":
+                expiries.append(event.at / 1_000_000)
+        # the live hook may have counted newer ones meanwhile: those come after `after`
+        self.plugin.expiries.extendleft(reversed(expiries))
+        self.plugin.escalations.extendleft(reversed(escalations))
+        with contextlib.suppress(NoMatches):
+            self._update_summary()
 
     async def _follow_store(self, after: int) -> None:
         """Re-emit other processes' transitions through ``hitl_transition``; reconnect on failure."""
@@ -378,9 +642,27 @@ class ConsoleApp(App[None]):
     def modal_open(self) -> bool:
         return isinstance(self.screen, ModalScreen)
 
+    def pop_screen(self) -> Any:
+        result = super().pop_screen()
+        # a dialog closed: what the footer offers may have changed while it was open
+        self.call_after_refresh(self._footer_after_dialog)
+        return result
+
+    def _footer_after_dialog(self) -> None:
+        self._bindings_signature = None
+        self.refresh_bindings()
+
     def _apply_batch(self) -> None:
+        try:
+            self._apply_queued()
+        except NoMatches:
+            return  # the app is quitting: its widgets are going away while the timer fires once more
+
+    def _apply_queued(self) -> None:
+        # Batches apply while a dialog is open too: the table behind it stays live, and the
+        # dialog is told when its task changes (it keeps the operator's text either way).
         queue = self.plugin.queue
-        if not queue or self.modal_open:
+        if not queue:
             return
         try:
             self.table  # noqa: B018 - the batch timer may fire once more while the app is quitting
@@ -413,6 +695,8 @@ class ConsoleApp(App[None]):
         self.view.marked -= {t for t in changed_ids if not self.view.rows[t].waiting}
         self.table.rows_changed(changed_ids)
         self._update_summary()
+        self._tell_dialog(changed)
+        self.refresh_bindings()
         if self.table.cursor_key in changed_ids:
             # The selected task changed under the cursor: its detail and footer follow, at most
             # a few times a second (each costs a layout), on the ``_follow_selection`` timer.
@@ -446,9 +730,51 @@ class ConsoleApp(App[None]):
         if len(urgent) > 3:
             self.notify(f"and {len(urgent) - 3} more urgent tasks waiting", severity="warning", markup=False)
         if urgent:
+            top = max(urgent, key=lambda r: r.interrupt.severity.rank if r.interrupt else 0)
+            assert top.interrupt is not None
+            line = Text(f"{top.interrupt.severity.value} waiting: ", style="bold")
+            line.append_text(literal(top.task_id, "bold", limit=60))
+            line.append(" ")
+            line.append_text(literal(top.reason, limit=160))
+            self._alert(
+                line,
+                len(urgent),
+                critical=any(r.interrupt.severity is Severity.CRITICAL for r in urgent if r.interrupt),
+            )
+
+    def _alert(self, line: Text, count: int = 1, *, critical: bool) -> None:
+        """The one alert line (instead of stacked toasts): the latest urgent event and how many
+        came in the last minute. The bell rings for critical ones only, unless muted."""
+        now = time.monotonic()
+        self._alert_times.extend([now] * count)
+        while self._alert_times and now - self._alert_times[0] > 60:
+            self._alert_times.popleft()
+        text = Text("⚠ ", style="bold")
+        text.append_text(line)
+        if len(self._alert_times) > 1:
+            text.append(f"  ({len(self._alert_times)} alerts in the last minute)", style="grey70")
+        if self.muted:
+            text.append("  [muted: b]", style="grey50")
+        widget = self.query_one("#alert", TextLine)
+        widget.update(text)
+        widget.add_class("shown")
+        self._alert_shown_at = now
+        if critical and not self.muted:
             self.bell()
 
+    def action_mute(self) -> None:
+        self.muted = not self.muted
+        self.set_flash("bell muted (b again to unmute)" if self.muted else "bell on for critical requests")
+
     _selection_stale = False
+
+    def _tell_dialog(self, changed: Iterable[tuple[Row | None, Row]]) -> None:
+        screen = self.screen
+        notify = getattr(screen, "task_changed", None)
+        if notify is None:
+            return
+        for _, new in changed:
+            notify(new)
 
     def _follow_selection(self) -> None:
         if self._selection_stale and not self.modal_open:
@@ -458,6 +784,13 @@ class ConsoleApp(App[None]):
 
     def _tick(self) -> None:
         """Once a second: ages and countdowns move; a deadline about to expire is announced once."""
+        view = self.view
+        if view.sort_column == "attention" and not view.frozen and not self.modal_open:
+            # deadlines come within the triage horizon as time passes
+            before = view.order
+            view.reorder()
+            if view.order != before:
+                self.table.rows_changed(None)
         self.table.tick()
         now = self.clock()
         for row in self.view.rows.values():
@@ -472,7 +805,11 @@ class ConsoleApp(App[None]):
                     f": deadline in {left:.0f}s, then {row.interrupt.default_decision if row.interrupt else 'reject'}"
                 )
                 self.notify(message.plain, title="deadline", severity="error", markup=False)
-                self.bell()
+                critical = row.interrupt is not None and row.interrupt.severity is Severity.CRITICAL
+                self._alert(Text("deadline: ").append_text(message), critical=critical)
+        if self._alert_shown_at and time.monotonic() - self._alert_shown_at > 60:
+            self._alert_shown_at = 0.0
+            self.query_one("#alert", TextLine).remove_class("shown")
 
     def _update_summary(self) -> None:
         view = self.view
@@ -499,7 +836,7 @@ class ConsoleApp(App[None]):
                 style=(
                     "bold bright_red"
                     if sev is Severity.CRITICAL and n
-                    else "dark_orange"
+                    else "bold #9f6fef"
                     if sev is Severity.HIGH and n
                     else "grey62"
                 ),
@@ -520,6 +857,14 @@ class ConsoleApp(App[None]):
             text.append_text(literal(view.text_filter, limit=40))
         if view.marked:
             text.append(f" · marked {len(view.marked)}", style="bright_cyan")
+        if view.frozen:
+            text.append(" · FROZEN (z)", style="bold bright_cyan")
+        hour_ago = self.clock() - 3600
+        expired = sum(1 for at in self.plugin.expiries if at >= hour_ago)
+        escalated = sum(1 for at in self.plugin.escalations if at >= hour_ago)
+        text.append("   │ last hour: ", style="grey50")
+        text.append(f"expired {expired}", style="bold bright_red" if expired else "grey62")
+        text.append(f"  escalated {escalated}", style="bold magenta" if escalated else "grey62")
         self.query_one("#summary", TextLine).update(text)
 
     def set_flash(self, message: str | Text, style: str = "") -> None:
@@ -560,6 +905,13 @@ class ConsoleApp(App[None]):
     @on(TaskTable.CursorMoved)
     def _cursor_moved(self, message: TaskTable.CursorMoved) -> None:
         self.refresh_bindings()
+        left = message.left
+        if left is not None and left not in self._decided_here and message.task_id is not None:
+            row = self.view.rows.get(left)
+            now = f"now {STATE_LABEL[row.state]}" if row is not None else "gone"
+            self.set_flash(
+                f"{left} left the view ({now}); the cursor stayed in its place, on {message.task_id}", "bold yellow"
+            )
         # Holding j scrolls through many tasks: draw the detail of the one the cursor stops on,
         # so the cursor itself moves at key speed.
         if self._detail_timer is not None:
@@ -577,6 +929,7 @@ class ConsoleApp(App[None]):
         if task_id is None:
             with contextlib.suppress(NoMatches):
                 self.detail.show(None, None)
+            self._shown_key = None
             return
         record = await self.machine.store.get(task_id)
         try:
@@ -584,6 +937,12 @@ class ConsoleApp(App[None]):
         except NoMatches:  # the main screen is gone (quitting)
             return
         detail.show(record, self.view.rows.get(task_id))
+        shown = (task_id, record.interrupt.interrupt_id if record is not None and record.interrupt else None)
+        if record is None:
+            self._shown_key = None
+        elif shown != self._shown_key:
+            self._shown_key = shown
+            self._shown_at = time.monotonic()
 
     @property
     def selected(self) -> Row | None:
@@ -612,12 +971,12 @@ class ConsoleApp(App[None]):
             number = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
             return number <= len(row.interrupt.options)
         if action == "resume":
-            return row is not None and row.state in (S.APPROVED, S.REJECTED)
+            return row is not None and (row.state in (S.APPROVED, S.REJECTED) or self._my_pause(row))
         if action == "pause":
             return row is not None and row.state is S.RUNNING
         if action == "mark":
             return row is not None
-        if action == "approve_marked":
+        if action in ("approve_marked", "reject_marked"):
             return bool(self.view.marked)
         if action == "clear_filter":
             return bool(self.view.text_filter) or self.query_one("#filter", Input).display
@@ -643,11 +1002,14 @@ class ConsoleApp(App[None]):
             "pause",
             "mark",
             "approve_marked",
+            "reject_marked",
             "filter",
             "clear_filter",
             "cycle_state_filter",
             "sort",
             "flip_sort",
+            "sort_deadline",
+            "freeze",
             "focus_detail",
             "history",
             "set_state_filter",
@@ -657,10 +1019,51 @@ class ConsoleApp(App[None]):
     # -- deciding -------------------------------------------------------------------------
 
     def _decide(self, row: Row, verb: str, call: Callable[[], Awaitable[Any]]) -> None:
+        # In flight from now (not from when the worker starts): a second key read before the
+        # worker runs is refused instead of deciding the same task twice.
+        self.in_flight.add(row.task_id)
         self.run_worker(self._run_decision(row, verb, call), group="decide")
+
+    def _may_decide(self, row: Row, verb: str) -> bool:
+        """The dwell rule: a deciding key acts only on the task (and the request) the detail pane
+        has shown for at least ``dwell`` seconds. When the cursor moved, or the task asked
+        something new, more recently than that, the key is refused and the flash line names the
+        task now under the cursor — the key was meant for what was there before."""
+        if row.task_id in self.in_flight:
+            self.set_flash(
+                f"✗ {row.task_id}: your decision on it is still being recorded; nothing more was done", "bold red"
+            )
+            self.refuse_capture()
+            return False
+        why = self._too_soon(row)
+        if why is None:
+            return True
+        self.set_flash(f"✗ not {verb}: {why}; read it, then press again", "bold red")
+        self.refuse_capture()
+        return False
+
+    def _too_soon(self, row: Row) -> str | None:
+        """Why the dwell rule refuses a key on ``row`` now, or None when it allows it."""
+        if self.dwell <= 0:
+            return None
+        key = (row.task_id, row.interrupt.interrupt_id if row.interrupt is not None else None)
+        since = time.monotonic() - self._shown_at
+        if self._shown_key == key and since >= self.dwell:
+            return None
+        if self._shown_key is not None and self._shown_key[0] == row.task_id and self._shown_key != key:
+            return f"{row.task_id} asked something new just now"
+        if self._shown_key == key:
+            return f"the cursor moved to {row.task_id} {since:.1f}s ago"
+        return f"the cursor moved to {row.task_id} just now"
+
+    def ready_to_decide(self) -> bool:
+        """Would a deciding key act on the selected task now (the dwell rule, nothing in flight)?"""
+        row = self.selected
+        return row is not None and row.task_id not in self.in_flight and self._too_soon(row) is None
 
     async def _run_decision(self, row: Row, verb: str, call: Callable[[], Awaitable[Any]]) -> None:
         task_id = row.task_id
+        self.in_flight.add(task_id)
         try:
             await call()
         except AlreadyDecidedError as exc:
@@ -678,11 +1081,39 @@ class ConsoleApp(App[None]):
         except Exception as exc:  # the store went away, most likely
             self.set_flash(f"✗ {task_id}: {verb} failed: {type(exc).__name__}: {exc}", "bold red")
         else:
-            self.set_flash(f"✓ {verb} {task_id}", "bold green")
+            after = self._advance_after(task_id) if row.waiting and self.advance else ""
+            self.set_flash(f"✓ {verb} {task_id}{after}", "bold green")
+        finally:
+            self.in_flight.discard(task_id)
+            self._decided_here.append(task_id)
         if self.table.cursor_key == task_id:
             # The operator just acted on this task: show the outcome now, not at the next
             # throttled refresh of the selection.
             self.run_worker(partial(self._load_detail, task_id), group="detail", exclusive=True)
+
+    def _advance_after(self, task_id: str) -> str:
+        """After a decision on the selected task, put the cursor on the next waiting task (below
+        it in the view, then from the top), in every view; returns the flash line's "next" part.
+        The dwell rule then holds keys until that task has been on screen long enough."""
+        view = self.view
+        table = self.table
+        if task_id in view.index:
+            if table.cursor_key != task_id:
+                return ""  # the operator moved on already: leave the cursor where they put it
+            start = view.index[task_id] + 1
+        else:
+            start = table.cursor_index  # it left the view: the cursor parked on its position
+        order = view.order
+        for i in [*range(start, len(order)), *range(0, min(start, len(order)))]:
+            candidate = view.rows[order[i]]
+            if candidate.task_id != task_id and candidate.waiting and candidate.task_id not in self.in_flight:
+                if table.cursor_key != candidate.task_id:
+                    table.select(candidate.task_id)
+                left = countdown(candidate, self.clock())
+                severity = candidate.severity.value if candidate.severity is not None else ""
+                facts = ", ".join(x for x in (severity, f"{left} left" if left and left != "expired" else left) if x)
+                return f" · next: {candidate.task_id}" + (f" ({facts})" if facts else "")
+        return " · nothing else is waiting"
 
     async def reload_task(self, task_id: str) -> None:
         """Put the store's version of a task on screen (after a conflict, the row catches up)."""
@@ -724,7 +1155,7 @@ class ConsoleApp(App[None]):
 
     def action_approve(self) -> None:
         row = self.selected
-        if row is None or row.interrupt is None or self._changed_just_now(row):
+        if row is None or row.interrupt is None or self._changed_just_now(row) or not self._may_decide(row, "approved"):
             return
         seen = self._seen(row)
         fingerprint = row.interrupt.args_fingerprint
@@ -754,18 +1185,25 @@ class ConsoleApp(App[None]):
             )
 
         self.push_screen(
-            ReasonScreen(f"Reject {row.task_id}", "Why? The agent is told.", required=required, placeholder="reason"),
+            ReasonScreen(
+                f"Reject {row.task_id}",
+                "Why? The agent is told.",
+                required=required,
+                placeholder="reason",
+                row=row,
+                clock=self.clock,
+            ),
             done,
         )
 
     def action_reject(self) -> None:
         row = self.selected
-        if row is not None and row.interrupt is not None:
+        if row is not None and row.interrupt is not None and self._may_decide(row, "rejected"):
             self._ask_reason_then_reject(row)
 
     def action_edit(self) -> None:
         row = self.selected
-        if row is None or row.interrupt is None or row.interrupt.action is None:
+        if row is None or row.interrupt is None or row.interrupt.action is None or not self._may_decide(row, "edited"):
             return
         action = row.interrupt.action
         seen = self._seen(row)
@@ -789,7 +1227,7 @@ class ConsoleApp(App[None]):
 
     def action_respond(self) -> None:
         row = self.selected
-        if row is None or row.interrupt is None:
+        if row is None or row.interrupt is None or not self._may_decide(row, "answered"):
             return
         seen = self._seen(row)
         schema = row.interrupt.response_schema
@@ -807,14 +1245,22 @@ class ConsoleApp(App[None]):
             self._decide(row, "answered", lambda: self.machine.respond(row.task_id, response, self.actor, **seen))
 
         self.push_screen(
-            ReasonScreen(f"Answer {row.task_id}", "Your answer", required=True, placeholder="type the answer"), done
+            ReasonScreen(
+                f"Answer {row.task_id}",
+                "Your answer",
+                required=True,
+                placeholder="type the answer",
+                row=row,
+                clock=self.clock,
+            ),
+            done,
         )
 
     def action_option(self, number: int) -> None:
         row = self.selected
         if row is None or row.interrupt is None or not 1 <= number <= len(row.interrupt.options):
             return
-        if self._changed_just_now(row):
+        if self._changed_just_now(row) or not self._may_decide(row, "decided"):
             return
         option = row.interrupt.options[number - 1]
         allowed = row.interrupt.allowed_decisions
@@ -841,14 +1287,39 @@ class ConsoleApp(App[None]):
         else:
             self.set_flash(f"option {number} is not a decision this task allows ({', '.join(allowed)})")
 
+    def _my_pause(self, row: Row | None) -> bool:
+        """A review this operator asked for by pausing the task (``R`` lets it go on)."""
+        return (
+            row is not None
+            and row.waiting
+            and row.interrupt is not None
+            and row.interrupt.kind.value == "review"
+            and row.interrupt.requested_by == self.actor
+        )
+
     def action_resume(self) -> None:
         row = self.selected
-        if row is not None:
-            self._decide(row, "resumed", lambda: self.machine.resume(row.task_id, actor=self.actor))
+        if row is None or not self._may_decide(row, "resumed"):
+            return
+        if self._my_pause(row):
+            # taking back one's own pause: approve the review with its "resume" option
+            assert row.interrupt is not None
+            seen = self._seen(row)
+            fingerprint = row.interrupt.args_fingerprint
+            option = "resume" if "resume" in row.interrupt.options else None
+            self._decide(
+                row,
+                "resumed (pause lifted)",
+                lambda: self.machine.approve(
+                    row.task_id, self.actor, option=option, args_fingerprint=fingerprint, **seen
+                ),
+            )
+            return
+        self._decide(row, "resumed", lambda: self.machine.resume(row.task_id, actor=self.actor))
 
     def action_pause(self) -> None:
         row = self.selected
-        if row is None:
+        if row is None or not self._may_decide(row, "paused"):
             return
 
         def done(reason: str | None) -> None:
@@ -863,6 +1334,8 @@ class ConsoleApp(App[None]):
                 "Why? The agent stops at its next checkpoint.",
                 required=True,
                 placeholder="reason",
+                row=row,
+                clock=self.clock,
             ),
             done,
         )
@@ -917,6 +1390,85 @@ class ConsoleApp(App[None]):
 
         self.push_screen(ConfirmScreen("Approve marked", message, f"Approve {len(waiting)}"), done)
 
+    def action_reject_marked(self) -> None:
+        """One reason for every marked waiting task (fifteen identical requests, one dialog);
+        critical ones among them need their own confirm, focused on Cancel."""
+        view = self.view
+        shown, hidden = view.visible_marked()
+        rows = [view.rows[t] for t in shown + hidden if t in view.rows]
+        waiting = [
+            r
+            for r in rows
+            if r.waiting
+            and r.interrupt is not None
+            and "reject" in r.interrupt.allowed_decisions
+            and r.task_id not in self.in_flight
+        ]
+        if not waiting:
+            self.set_flash("nothing marked is waiting for a decision")
+            self.refuse_capture()
+            return
+        n_hidden = sum(1 for r in waiting if r.task_id not in view.index)
+        critical = [r for r in waiting if r.interrupt is not None and r.interrupt.severity is Severity.CRITICAL]
+        required = any(r.interrupt is not None and r.interrupt.severity.rank >= 2 for r in waiting)
+
+        def reject_all(reason: str) -> None:
+            self.run_worker(self._reject_many(waiting, reason), group="decide")
+
+        def with_reason(reason: str | None) -> None:
+            if reason is None:
+                self.set_flash("cancelled: nothing rejected")
+                return
+            if not critical:
+                reject_all(reason)
+                return
+            message = Text(f"{len(critical)} of the {len(waiting)} marked tasks are ")
+            message.append("critical", style="bold bright_red")
+            message.append(": ")
+            message.append_text(literal(", ".join(r.task_id for r in critical[:5]), "bold", limit=300))
+            message.append("\nReject them too, with the same reason?")
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    reject_all(reason)
+                else:
+                    self.set_flash("cancelled: nothing rejected")
+
+            self.push_screen(
+                ConfirmScreen("Reject critical tasks", message, f"Reject {len(waiting)}", danger=True), confirmed
+            )
+
+        self.push_screen(
+            ReasonScreen(
+                f"Reject {len(waiting)} marked ({n_hidden} hidden by filter)",
+                "One reason for all of them. The agents are told.",
+                required=required,
+                placeholder="reason",
+            ),
+            with_reason,
+        )
+
+    async def _reject_many(self, rows: list[Row], reason: str) -> None:
+        done, failed = 0, []
+        self.in_flight.update(r.task_id for r in rows)
+        try:
+            for row in rows:
+                try:
+                    await self.machine.reject(row.task_id, self.actor, reason or None, **self._seen(row))
+                    done += 1
+                except HITLError as exc:
+                    failed.append(f"{row.task_id}: {exc}")
+                    await self.reload_task(row.task_id)
+                self.view.marked.discard(row.task_id)
+                self.in_flight.discard(row.task_id)
+        finally:
+            self.in_flight.difference_update(r.task_id for r in rows)
+        if failed:
+            self.set_flash(f"rejected {done}, {len(failed)} not: {failed[0]}", "bold red")
+        else:
+            self.set_flash(f"✓ rejected {done} marked task(s)", "bold green")
+        self._update_summary()
+
     async def _approve_many(self, rows: list[Row]) -> None:
         done, failed = 0, []
         for row in rows:
@@ -939,8 +1491,8 @@ class ConsoleApp(App[None]):
     # -- viewing --------------------------------------------------------------------------
 
     def _relist(self) -> None:
-        self.view.reorder()
-        self.table.rows_changed(None)
+        self.view.reorder(force=True)
+        self.table.rows_changed(None, report_left=False)  # the operator changed the view: no surprise
         self.query_one("#columns", ColumnHeader).refresh()
         self._update_summary()
         self.refresh_bindings()
@@ -948,19 +1500,24 @@ class ConsoleApp(App[None]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        # at once, not on the next idle (``focus()``): the keys that follow are the filter's
+        self.screen.set_focus(box)
         self.refresh_bindings()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.view.text_filter = event.value
+        try:
+            self.view.text_filter = event.value
+        except FilterError as exc:
+            self.set_flash(f"✗ {exc}; the filter is unchanged", "bold red")
+            return
         self._relist()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         if not event.value:
             event.input.display = False
-        self.table.focus()
+        self.screen.set_focus(self.table)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -968,7 +1525,7 @@ class ConsoleApp(App[None]):
         box.display = False
         self.view.text_filter = ""
         self._relist()
-        self.table.focus()
+        self.screen.set_focus(self.table)  # at once: a "/" right after esc opens the filter again
         self.set_flash("filter cleared")
 
     def action_cycle_state_filter(self) -> None:
@@ -986,6 +1543,22 @@ class ConsoleApp(App[None]):
         self.view.sort_reverse = False
         self._relist()
         self.set_flash(f"sorted by {self.view.sort_column}")
+
+    def action_sort_deadline(self) -> None:
+        self.view.sort_column = "deadline"
+        self.view.sort_reverse = False
+        self._relist()
+        self.set_flash("sorted by deadline, soonest first (s cycles, S flips)")
+
+    def action_freeze(self) -> None:
+        view = self.view
+        view.frozen = not view.frozen
+        if not view.frozen:
+            self._relist()
+        self._update_summary()
+        self.set_flash(
+            "frozen: rows keep their places while you read (z again re-sorts)" if view.frozen else "unfrozen: re-sorted"
+        )
 
     def action_flip_sort(self) -> None:
         self.view.sort_reverse = not self.view.sort_reverse
@@ -1031,6 +1604,32 @@ class ConsoleApp(App[None]):
             )
         rows.append(("ctrl+p", "Command palette", "(textual)"))
         return rows
+
+    async def action_quit(self) -> None:
+        """Quit — after a confirm when decisions are still on their way to the store, or when
+        quitting loses something (the demo deletes its store). Cancel is focused."""
+        if self.modal_open and isinstance(self.screen, ConfirmScreen) and self.screen.title_text == "Quit":
+            return
+        reasons = []
+        if self.in_flight:
+            reasons.append(
+                f"{len(self.in_flight)} decision(s) are still being recorded: {', '.join(sorted(self.in_flight)[:3])}."
+            )
+        if self.quit_warning:
+            reasons.append(self.quit_warning)
+        if not reasons:
+            self.exit()
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.exit()
+            else:
+                self.set_flash("still here")
+
+        self.push_screen(
+            ConfirmScreen("Quit", Text("\n".join(reasons) + "\n\nQuit anyway?"), "Quit", danger=True), done
+        )
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

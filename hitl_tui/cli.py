@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 import tempfile
 from pathlib import Path
 
+from textual.binding import Binding
+
 from hitl_core import HITLError, HITLStateMachine
 
-from .app import ConsoleApp
+from .app import DWELL_SECONDS, ConsoleApp
 from .fleet import Fleet
 from .keymap import KeymapError, keymap_path, load_keymap
 
@@ -26,13 +29,37 @@ def _operator(args: argparse.Namespace) -> str:
 
 
 def known_binding_ids() -> list[str]:
+    return list(default_keys())
+
+
+def default_keys() -> dict[str, str]:
+    """Binding id -> default keys, for every binding of the main screen (one key press reaches all)."""
     from .widgets import TaskTable
 
-    return [b.id for b in [*ConsoleApp.BINDINGS, *TaskTable.BINDINGS] if getattr(b, "id", None)]  # type: ignore[union-attr]
+    return {b.id: b.key for b in [*ConsoleApp.BINDINGS, *TaskTable.BINDINGS] if isinstance(b, Binding) and b.id}
+
+
+def console_dwell() -> float:
+    """Seconds the detail pane must show a task before a deciding key acts on it: ``$HITL_CONSOLE_DWELL``
+    or ``DWELL_SECONDS``. A value that is not a number from 0 to 5 is an error naming it."""
+    raw = os.environ.get("HITL_CONSOLE_DWELL")
+    if raw is None or not raw.strip():
+        return DWELL_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 5:
+        raise HITLConsoleConfigError(f"HITL_CONSOLE_DWELL={raw!r}: must be a number of seconds from 0 to 5")
+    return value
+
+
+class HITLConsoleConfigError(ValueError):
+    """A console setting from the environment can't be used; the message names it."""
 
 
 def _keymap() -> dict[str, str]:
-    return load_keymap(keymap_path(), known_binding_ids())
+    return load_keymap(keymap_path(), default_keys())
 
 
 def run_console(args: argparse.Namespace) -> int:
@@ -40,16 +67,23 @@ def run_console(args: argparse.Namespace) -> int:
     data directory (the same default as ``hitl ls``), following other processes' transitions."""
     try:
         keymap = _keymap()
+        dwell = console_dwell()
         from hitl_core.cli_commands import resolve_store_url
         from hitl_core.policies import found_config
 
         # the hitl.toml's policies apply to the console's decisions, and its sweeper runs here
         machine = HITLStateMachine(resolve_store_url(getattr(args, "store", None)), config=found_config())
-    except (KeymapError, HITLError) as exc:
+    except (KeymapError, HITLConsoleConfigError, HITLError) as exc:
         print(f"hitl console: {exc}", file=sys.stderr)
         return 2
     app = ConsoleApp(
-        machine, actor=_operator(args), readonly=bool(getattr(args, "readonly", False)), follow=True, keymap=keymap
+        machine,
+        actor=_operator(args),
+        readonly=bool(getattr(args, "readonly", False)),
+        follow=True,
+        keymap=keymap,
+        dwell=dwell,
+        advance=True,
     )
     app.run()
     return 0
@@ -66,7 +100,8 @@ def run_demo(args: argparse.Namespace) -> int:
     """The console in-process with a simulated fleet on a temporary store (deleted on exit)."""
     try:
         keymap = _keymap()
-    except KeymapError as exc:
+        dwell = console_dwell()
+    except (KeymapError, HITLConsoleConfigError) as exc:
         print(f"hitl demo: {exc}", file=sys.stderr)
         return 2
     agents = int(getattr(args, "agents", 8) or 8)
@@ -83,6 +118,15 @@ def run_demo(args: argparse.Namespace) -> int:
         machine = HITLStateMachine(url, config=demo_config(_operator(args)))
         fleet = Fleet(machine, agents=agents, rate=rate)
         fleet.colleague = DEMO_COLLEAGUE
-        app = ConsoleApp(machine, actor=_operator(args), follow=False, keymap=keymap, background=fleet.run)
+        app = ConsoleApp(
+            machine,
+            actor=_operator(args),
+            follow=False,
+            keymap=keymap,
+            background=fleet.run,
+            dwell=dwell,
+            advance=True,
+            quit_warning=f"The demo's store ({url}) is deleted when it quits.",
+        )
         app.run()
     return 0

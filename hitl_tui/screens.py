@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.syntax import Syntax
@@ -23,24 +23,71 @@ from textual.widgets import Button, DataTable, Input, Label, Static, TextArea
 
 from hitl_core.records import EventRecord
 
+from .model import Row, countdown
 from .text import literal, visible
 
 
+def task_context(row: Row) -> Text:
+    """What the operator is deciding about, for a dialog: the request's reason and options."""
+    text = Text()
+    interrupt = row.interrupt if row.waiting else None
+    text.append_text(literal(row.agent or "-", "grey62", limit=60))
+    if interrupt is None:  # pausing a running task: say what it is doing
+        text.append(f" is {row.state.value}", "grey50")
+        if row.step:
+            text.append(" at step ", "grey50")
+            text.append_text(literal(row.step, limit=80))
+        return text
+    text.append(" asks: ", "grey50")
+    text.append_text(literal(row.reason, single_line=False, limit=600))
+    if interrupt is not None and interrupt.options:
+        text.append("\noptions ", "grey50")
+        for number, option in enumerate(interrupt.options[:9], start=1):
+            text.append(f"{number} ", "bold cyan")
+            text.append_text(literal(option, limit=60))
+            text.append("  ")
+    if interrupt is not None:
+        text.append(f"\n{interrupt.severity.value}", "bold")
+    return text
+
+
 class ReasonScreen(ModalScreen[str | None]):
-    """Ask for one line of text: a rejection reason, a pause reason, an answer."""
+    """Ask for one line of text: a rejection reason, a pause reason, an answer.
+
+    With ``row`` the dialog shows what is being decided (reason, options) and a live countdown,
+    and the console tells it (``task_changed``) when the task changes while it is open: if it is
+    decided by someone else or expires, the dialog says so and keeps the operator's text, and OK
+    no longer sends it.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    def __init__(self, title: str, prompt: str, *, required: bool, placeholder: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        prompt: str,
+        *,
+        required: bool,
+        placeholder: str = "",
+        row: Row | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.prompt = prompt
         self.required = required
         self.placeholder = placeholder
+        self.row = row
+        self.clock = clock
+        #: What happened to the task while the dialog was open ("" while it still waits).
+        self.outcome = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(literal(self.title_text, "bold"), classes="dialog-title")
+            if self.row is not None:
+                yield Static(task_context(self.row), id="dialog-context")
+                yield Static(self._status(), id="dialog-status")
             yield Label(Text(self.prompt + (" (required)" if self.required else " (optional)")))
             yield Input(placeholder=self.placeholder, id="reason")
             yield Static("", id="dialog-error", classes="dialog-error")
@@ -50,8 +97,56 @@ class ReasonScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()
+        if self.row is not None and self.row.deadline is not None:
+            self.set_interval(1.0, self._update_status, name="countdown")
+
+    def _status(self) -> Text:
+        row = self.row
+        if self.outcome:
+            return Text(self.outcome, style="bold red")
+        if row is None or not row.waiting:
+            return Text("")
+        if row.deadline is None or self.clock is None:
+            return Text("no deadline", style="grey50")
+        left = countdown(row, self.clock())
+        default = row.interrupt.default_decision if row.interrupt is not None else "reject"
+        style = "bold bright_red" if row.deadline - self.clock() <= 30 else "bold"
+        return Text(f"{left} left, then {default}" if left != "expired" else f"expired: {default} applies", style)
+
+    def _update_status(self) -> None:
+        if self.row is not None:
+            self.query_one("#dialog-status", Static).update(self._status())
+
+    def task_changed(self, row: Row) -> None:
+        """The console's batch saw ``row`` change; if it is this dialog's task and its request is
+        no longer waiting, say what happened and keep the typed text."""
+        mine = self.row
+        if mine is None or row.task_id != mine.task_id or self.outcome:
+            return
+        same_request = (
+            row.waiting
+            and row.interrupt is not None
+            and mine.interrupt is not None
+            and row.interrupt.interrupt_id == mine.interrupt.interrupt_id
+        )
+        if same_request or (not mine.waiting and row.state is mine.state):
+            self.row = row  # e.g. escalated (a new deadline), or a running task's next step
+        elif not mine.waiting:
+            self.outcome = f"{row.task_id} is now {row.state.value}; your text below was not sent — copy it, then esc"
+            self.query_one("#ok", Button).disabled = True
+        else:
+            who = f" by {row.decided_by}" if row.decided_by else ""
+            self.outcome = (
+                f"{row.task_id} was decided{who} while you typed ({row.state.value}); "
+                "your text below was not sent — copy it, then esc"
+            )
+            ok = self.query_one("#ok", Button)
+            ok.disabled = True
+        self._update_status()
 
     def _submit(self) -> None:
+        if self.outcome:
+            return  # decided elsewhere: nothing to send; the text stays until the operator closes
         value = self.query_one("#reason", Input).value.strip()
         if self.required and not value:
             self.query_one("#dialog-error", Static).update("A reason is required for this task.")

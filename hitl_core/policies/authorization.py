@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import NotAuthorizedError
 from ..hookspecs import hookimpl
-from ..models import Actor, Decision, InterruptPoint, TaskContext
+from ..models import Actor, Decision, InterruptKind, InterruptPoint, TaskContext
 from .config import AuthorizationConfig, RolesFile
 
 audit_log = logging.getLogger("hitl.audit")
@@ -67,7 +67,10 @@ class AuthorizationPlugin:
             )
         if config.no_self_approval and decision.approved:
             requester = interrupt.requested_by or task.agent
-            if requester is not None and requester == actor.id:
+            # A person who paused a task (a review they asked for) may let it go on: that is
+            # taking back their own interruption, not approving an agent's request.
+            own_pause = interrupt.kind is InterruptKind.REVIEW and interrupt.requested_by == actor.id
+            if requester is not None and requester == actor.id and not own_pause:
                 return "no self-approval: the actor that requested this may not approve it"
         return None
 

@@ -1,7 +1,7 @@
 """The PostgreSQL store: one shared, durable log for agents and consoles on many hosts.
 
 Selected by ``postgresql://user:password@host:port/dbname`` (or ``postgres://``); needs the
-``postgres`` extra (``pip install 'hitl[postgres]'``: psycopg 3 and psycopg_pool), imported only
+``postgres`` extra (``pip install 'hitl[postgres]'``: psycopg 3), imported only
 when such a store is made, so ``hitl_core`` never loads a driver it doesn't use.
 
 How an append stays correct under any concurrency, and why it is fast anyway:
@@ -27,31 +27,38 @@ yielded on every notification (and every ``poll_interval`` regardless, in case o
 and reconnects with backoff when the server goes away — resuming from that sequence, so
 nothing is skipped or repeated.
 
-Connections are pooled with psycopg_pool, one pool per event loop (a psycopg async connection
-belongs to the loop that made it; the machine may be used from its caller's loop and from the
-synchronous facade's loop at once).
+Connections are pooled, one small pool per event loop (a psycopg async connection belongs to the
+loop that made it; the machine may be used from its caller's loop and from the synchronous
+facade's loop at once). The pool is our own, not psycopg_pool's: it runs no background task, so
+the end of ``asyncio.run`` has nothing of ours to cancel (psycopg_pool's workers swallow a
+cancellation that lands while they connect, and ``asyncio.run`` then waits for them forever), and
+it closes itself when its loop shuts down or the store is garbage-collected, so a machine nobody
+closed does not keep its connections until the process exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from ..canonical import canonical_json
 from ..errors import ConflictError, DuplicateTaskError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
+from ..transitions import TRANSITIONS
 from .base import Store, StoredCheckpoint, StoredTask
 
 log = logging.getLogger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
 
@@ -144,7 +151,12 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $fn$;
     """,
-    # -- audit checkpoints (hitl_core.audit): schema version 2 --------------------------------
+    # 1 -> 2: least privilege that holds. Writes go only through hitl_append, now SECURITY DEFINER
+    # with a fixed search_path, which checks each transition against hitl_transitions (the
+    # Python table, TRANSITIONS, as rows) and the snapshot against the event, and hashes the
+    # event's columns itself. Day-to-day roles keep SELECT and EXECUTE, nothing else.
+    "",  # filled in below from TRANSITIONS: see _migration_2()
+    # -- audit checkpoints (hitl_core.audit): schema version 3 --------------------------------
     """
     CREATE TABLE hitl_checkpoints (
         id bigserial PRIMARY KEY,
@@ -156,6 +168,207 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+_OLD_APPEND = "hitl_append(text, integer, text, integer, text, text, text, text, text, bigint, text, text)"
+APPEND_SIGNATURE = "hitl_append(text, integer, integer, text, text, text, text, text, bigint, text, text)"
+
+#: What hitl_append can be called with and may find in the tables; also the grants' subject.
+TABLES = (
+    "hitl_schema_version",
+    "hitl_transitions",
+    "hitl_chain_head",
+    "hitl_tasks",
+    "hitl_events",
+    "hitl_checkpoints",
+)
+
+
+def transition_rows() -> list[tuple[str, str | None, str]]:
+    """``TRANSITIONS`` as ``(action, from_state, to_state)`` rows: what ``hitl_transitions`` holds."""
+    return sorted(
+        (
+            (action, None if src is None else src.value, dst.value)
+            for action, moves in TRANSITIONS.items()
+            for src, dst in moves.items()
+        ),
+        key=lambda row: (row[0], row[1] or ""),
+    )
+
+
+def _literal(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    if not value.replace("_", "").isalnum():  # actions and states are plain words
+        raise ValueError(f"unexpected character in {value!r}")
+    return f"'{value}'"
+
+
+def _transitions_sql() -> str:
+    """Make ``hitl_transitions`` hold exactly ``transition_rows()``: generated from the Python
+    table each time, never a second hand-written copy. A later change to ``TRANSITIONS`` needs a
+    migration that runs this again (``open`` refuses a database whose table differs)."""
+    values = ",\n        ".join(f"({_literal(a)}, {_literal(f)}, {_literal(t)})" for a, f, t in transition_rows())
+    return f"DELETE FROM hitl_transitions;\nINSERT INTO hitl_transitions (action, from_state, to_state) VALUES\n        {values};\n"
+
+
+def _migration_2() -> str:
+    return (
+        """
+    CREATE TABLE hitl_transitions (
+        action text NOT NULL,
+        from_state text,
+        to_state text NOT NULL
+    );
+    CREATE UNIQUE INDEX hitl_transitions_move ON hitl_transitions (action, coalesce(from_state, ''));
+    """
+        + _transitions_sql()
+        + f"""
+    CREATE FUNCTION hitl_append(
+        p_task_id text, p_expected integer, p_version integer, p_action text, p_from text, p_to text,
+        p_actor_id text, p_actor_source text, p_at bigint, p_data text, p_snapshot text,
+        OUT status integer, OUT seq bigint, OUT prev_hash text, OUT hash text,
+        OUT current_version integer, OUT current_state text
+    ) LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+    -- Runs as the schema's owner, so a caller needs no privilege on the tables; it must therefore
+    -- check everything a caller could forge. status 0: appended; 1: the task exists (p_expected
+    -- was NULL); 2: the version moved (compare-and-set lost). Anything forged raises.
+    DECLARE
+        head_seq bigint;
+        head_hash text;
+        snap jsonb;
+        n integer;
+    BEGIN
+        IF p_task_id IS NULL OR p_version IS NULL OR p_action IS NULL OR p_to IS NULL OR p_at IS NULL
+           OR p_data IS NULL OR p_snapshot IS NULL THEN
+            RAISE EXCEPTION 'hitl_append refused: task, version, action, to-state, time, data and snapshot are required';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM hitl_transitions t WHERE t.action = p_action
+                       AND t.from_state IS NOT DISTINCT FROM p_from AND t.to_state = p_to) THEN
+            RAISE EXCEPTION 'hitl_append refused: % from % to % is not a legal transition',
+                p_action, coalesce(p_from, '(new task)'), p_to;
+        END IF;
+        IF (p_expected IS NULL) <> (p_from IS NULL) THEN
+            RAISE EXCEPTION 'hitl_append refused: a new task has no from-state and an existing one has one';
+        END IF;
+        IF p_version IS DISTINCT FROM coalesce(p_expected, 0) + 1 THEN
+            RAISE EXCEPTION 'hitl_append refused: version % does not follow version %', p_version, coalesce(p_expected, 0);
+        END IF;
+        -- Text that is not JSON fails these casts ("invalid input syntax for type json"). No
+        -- EXCEPTION block to reword that: it would cost a subtransaction per append, and a
+        -- group commit runs hundreds of appends in one transaction.
+        snap := p_snapshot::jsonb;
+        IF jsonb_typeof(p_data::jsonb) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'hitl_append refused: the event data is not a JSON object';
+        END IF;
+        IF jsonb_typeof(snap) IS DISTINCT FROM 'object' OR snap->>'task_id' IS DISTINCT FROM p_task_id
+           OR snap->>'state' IS DISTINCT FROM p_to OR snap->'version' IS DISTINCT FROM to_jsonb(p_version) THEN
+            RAISE EXCEPTION 'hitl_append refused: the snapshot (task %, state %, version %) does not match the event (task %, state %, version %)',
+                snap->>'task_id', snap->>'state', snap->>'version', p_task_id, p_to, p_version;
+        END IF;
+
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM hitl_chain_head h WHERE h.id FOR UPDATE;
+        seq := head_seq + 1;
+        IF p_expected IS NULL THEN
+            INSERT INTO hitl_tasks (task_id, state, version, last_seq, snapshot)
+            VALUES (p_task_id, p_to, p_version, seq, p_snapshot)
+            ON CONFLICT (task_id) DO NOTHING;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                SELECT t.version, t.state INTO current_version, current_state
+                FROM hitl_tasks t WHERE t.task_id = p_task_id;
+                status := 1; seq := NULL;
+                RETURN;
+            END IF;
+        ELSE
+            UPDATE hitl_tasks t SET state = p_to, version = p_version, last_seq = seq, snapshot = p_snapshot
+            WHERE t.task_id = p_task_id AND t.version = p_expected AND t.state = p_from;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                SELECT t.version, t.state INTO current_version, current_state
+                FROM hitl_tasks t WHERE t.task_id = p_task_id;
+                IF current_version = p_expected THEN
+                    RAISE EXCEPTION 'hitl_append refused: task % is %, not % (the event''s from-state)',
+                        p_task_id, current_state, p_from;
+                END IF;
+                status := 2; seq := NULL;
+                RETURN;
+            END IF;
+        END IF;
+        -- The same bytes hitl_core.canonical.event_hash hashes: prev, newline, canonical JSON of
+        -- [seq, task_id, version, action, from, to, actor_id, actor_source, at, data]. to_json
+        -- escapes a string exactly as Python's json.dumps(ensure_ascii=False) does.
+        prev_hash := head_hash;
+        hash := encode(sha256(convert_to(
+            head_hash || E'\\n[' || seq::text || ',' || to_json(p_task_id)::text || ',' || p_version::text
+            || ',' || to_json(p_action)::text || ',' || coalesce(to_json(p_from)::text, 'null')
+            || ',' || to_json(p_to)::text || ',' || coalesce(to_json(p_actor_id)::text, 'null')
+            || ',' || coalesce(to_json(p_actor_source)::text, 'null') || ',' || p_at::text
+            || ',' || p_data || ']', 'UTF8')), 'hex');
+        INSERT INTO hitl_events (seq, task_id, version, action, from_state, to_state, actor_id,
+                                 actor_source, at, data, prev_hash, hash)
+        VALUES (seq, p_task_id, p_version, p_action, p_from, p_to, p_actor_id, p_actor_source,
+                p_at, p_data, prev_hash, hash);
+        UPDATE hitl_chain_head h SET seq = hitl_append.seq, hash = hitl_append.hash WHERE h.id;
+        PERFORM pg_notify('hitl_events', seq::text);
+        status := 0;
+    END
+    $fn$;
+    REVOKE ALL ON FUNCTION {APPEND_SIGNATURE} FROM PUBLIC;
+    DO $mig$
+    DECLARE
+        home text := (SELECT c.relnamespace::regnamespace::text FROM pg_class c WHERE c.oid = 'hitl_tasks'::regclass);
+        r record;
+    BEGIN
+        -- pg_catalog first, then only hitl's own schema, pg_temp last (PostgreSQL's "Writing
+        -- SECURITY DEFINER Functions Safely"): nothing a caller creates elsewhere is found.
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %s, pg_temp',
+                       '{APPEND_SIGNATURE}', home);
+        -- Whoever could run the old function may run the new one (PUBLIC excepted: it had
+        -- EXECUTE by default, which is exactly what must not carry over).
+        FOR r IN SELECT DISTINCT a.grantee FROM pg_proc p, aclexplode(p.proacl) a
+                 WHERE p.oid = '{_OLD_APPEND}'::regprocedure AND a.privilege_type = 'EXECUTE'
+                   AND a.grantee <> 0 AND a.grantee <> p.proowner LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', '{APPEND_SIGNATURE}', pg_get_userbyid(r.grantee));
+        END LOOP;
+        -- Whoever could read the tasks may read the new table (the store reads it at open).
+        FOR r IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                 WHERE c.oid = 'hitl_tasks'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner LOOP
+            EXECUTE format('GRANT SELECT ON %s.hitl_transitions TO %s', home,
+                           CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r.grantee)) END);
+        END LOOP;
+        -- Nobody but the owner writes hitl's tables any more: take back what the old README's
+        -- grants gave (INSERT, UPDATE) and anything else that writes.
+        FOR r IN SELECT DISTINCT c.relname, a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                 WHERE c.relnamespace = home::regnamespace AND c.relname LIKE 'hitl\\_%' AND c.relkind = 'r'
+                   AND a.grantee <> c.relowner AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') LOOP
+            EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s.%I FROM %s', home, r.relname,
+                           CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r.grantee)) END);
+        END LOOP;
+    END
+    $mig$;
+    DROP FUNCTION {_OLD_APPEND};
+    """
+    )
+
+
+MIGRATIONS = (*MIGRATIONS[:1], _migration_2(), *MIGRATIONS[2:])
+
+
+def grant_sql(role: str, schema: str = "public") -> str:
+    """The SQL an administrator runs to let ``role`` use hitl day to day (agents and consoles):
+    read hitl's tables and run ``hitl_append``, nothing else. The README's grants are this
+    function's output; the tests log in as a role given exactly these."""
+    for name in (role, schema):
+        if not name.replace("_", "").isalnum() or not name.isascii():
+            raise ValueError(f"{name!r}: use a plain identifier (letters, digits, underscores)")
+    tables = ", ".join(f"{schema}.{t}" for t in TABLES)
+    return (
+        f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC;\n"
+        f"GRANT USAGE ON SCHEMA {schema} TO {role};\n"
+        f"GRANT SELECT ON {tables} TO {role};\n"
+        f"GRANT EXECUTE ON FUNCTION {schema}.{APPEND_SIGNATURE} TO {role};\n"
+    )
+
+
 # Explicit casts: psycopg picks int2/int4/int8/numeric by a number's size, and the function must
 # resolve (and an out-of-range version fail as such) whatever the values are.
 _EVENT_COLUMNS_OF_E = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
@@ -165,19 +378,18 @@ _GET_SQL = (
     "WHERE t.task_id = %s ORDER BY e.seq"
 )
 _APPEND_SQL = (
-    "SELECT * FROM hitl_append(%s::text, %s::integer, %s::text, %s::integer, %s::text, %s::text, "
-    "%s::text, %s::text, %s::text, %s::bigint, %s::text, %s::text)"
+    "SELECT * FROM hitl_append(%s::text, %s::integer, %s::integer, %s::text, %s::text, %s::text, "
+    "%s::text, %s::text, %s::bigint, %s::text, %s::text)"
 )
 _MAX_BATCH = 256
 
 
-def _driver() -> tuple[Any, Any]:
+def _driver() -> Any:
     try:
         import psycopg
-        import psycopg_pool
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise StoreError("the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'hitl[postgres]'") from exc
-    return psycopg, psycopg_pool
+        raise StoreError("the PostgreSQL store needs psycopg 3: pip install 'hitl[postgres]'") from exc
+    return psycopg
 
 
 def _state(value: str | None) -> TaskState | None:
@@ -214,39 +426,130 @@ class _Pending:
         self.task = task
         self.future = future
         self.params = (
-            task.task_id,
+            event.task_id,
             expected,
-            task.state.value,
-            task.version,
-            task.snapshot_json(),
+            event.version,
             event.action,
             event.from_state.value if event.from_state is not None else None,
+            event.to_state.value,
             event.actor_id,
             event.actor_source,
             event.at,
             event.data_json(),
-            canonical_json(
-                [
-                    event.task_id,
-                    event.version,
-                    event.action,
-                    event.from_state.value if event.from_state is not None else None,
-                    event.to_state.value,
-                    event.actor_id,
-                    event.actor_source,
-                    event.at,
-                ]
-            )[1:-1],
+            task.snapshot_json(),
         )
+
+
+def _finish(conn: Any) -> None:
+    """Close a connection synchronously, from any thread, with or without its event loop.
+
+    ``AsyncConnection.close()`` does no I/O of its own (it is ``PQfinish``), so this is what it
+    does, minus the ``await``: usable from a finalizer or once the connection's loop is gone.
+    """
+    try:
+        conn.pgconn.finish()
+    except Exception:  # pragma: no cover - finishing a connection twice or a broken one
+        pass
+
+
+async def _open_connection(
+    psycopg: Any, conninfo: str, connect_timeout: float, statement_timeout: float | None, application_name: str
+) -> Any:
+    conn = await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, connect_timeout=max(1, int(connect_timeout)), application_name=application_name
+    )
+    try:
+        if statement_timeout is not None:
+            await conn.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+    except BaseException:
+        _finish(conn)
+        raise
+    return conn
+
+
+class _Pool:
+    """At most ``max_size`` connections for one event loop, made on demand by the task that needs
+    one (so a cancellation reaches that task as usual) and kept while idle.
+
+    No background task: when the loop ends, nothing of the pool is left running. A connection is
+    reused only if it came back idle (not in a transaction, not broken); anything else is closed.
+    """
+
+    def __init__(self, connect: Any, max_size: int, idle_status: Any) -> None:
+        self._connect = connect
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[Any] = []
+        self._idle_status = idle_status
+        self.closed = False
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        if self.closed:
+            raise StoreError("the connection pool is closed")
+        async with self._slots:
+            if self.closed:
+                raise StoreError("the connection pool is closed")
+            conn = None
+            while self._idle:
+                candidate = self._idle.pop()
+                if not candidate.closed:
+                    conn = candidate
+                    break
+            if conn is None:
+                conn = await self._connect()
+            try:
+                yield conn
+            finally:
+                if conn.closed:
+                    # Lost (the server restarted, or the network broke): the idle connections made
+                    # before it most likely are too, and each would cost a failed try and a
+                    # backoff to find out. Drop them; the next caller connects afresh.
+                    self._drop_idle()
+                if self.closed or conn.closed or conn.pgconn.transaction_status != self._idle_status:
+                    _finish(conn)
+                else:
+                    self._idle.append(conn)
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            _finish(conn)
+
+    def close_now(self) -> None:
+        """Close the idle connections at once, synchronously; one in use is closed when its user
+        gives it back. (Closing it under its user could pull a socket from under a libpq call
+        running on another thread: the synchronous facade's loop runs in one.)"""
+        self.closed = True
+        self._drop_idle()
+
+
+async def _close_at_loop_shutdown(pool: _Pool) -> AsyncGenerator[None, None]:
+    """An async generator that closes ``pool`` when its loop shuts down.
+
+    ``asyncio.run`` (and ``asyncio.Runner``) call ``loop.shutdown_asyncgens()`` after cancelling
+    the remaining tasks and before closing the loop: every async generator still suspended is
+    closed then, which runs this ``finally``. It is the one hook asyncio offers at a loop's end.
+    """
+    try:
+        yield
+    finally:
+        pool.close_now()
 
 
 class _LoopState:
     """What the store keeps per event loop: its pool and its group-commit queue."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: _Pool) -> None:
         self.pool = pool
         self.queue: list[_Pending] = []
         self.flusher: asyncio.Task[None] | None = None
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
+def _close_pools(loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]) -> None:
+    """The store's finalizer: it was garbage-collected without ``close()``."""
+    for state in list(loops.values()):
+        state.pool.close_now()
 
 
 class PostgresStore(Store):
@@ -257,7 +560,6 @@ class PostgresStore(Store):
         self,
         url: str,
         *,
-        pool_min: int = 1,
         pool_max: int = 10,
         statement_timeout: float | None = 30.0,
         connect_timeout: float = 10.0,
@@ -267,11 +569,11 @@ class PostgresStore(Store):
         """``retry_for``: how long an append keeps retrying while the server is unreachable
         before it raises ``StoreError`` (agents wait out a restart; they don't lose a decision).
         ``poll_interval``: how often a follower reads even without a notification."""
-        self._psycopg, self._pool_mod = _driver()
+        self._psycopg = _driver()
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://") :]
         self._conninfo = url
-        self.pool_min, self.pool_max = pool_min, pool_max
+        self.pool_max = pool_max
         self.statement_timeout = statement_timeout
         self.connect_timeout = connect_timeout
         self.retry_for = retry_for
@@ -279,7 +581,11 @@ class PostgresStore(Store):
         self._where = self._describe(url)
         #: What the CLI and the console show: the URL without its password (or query string).
         self.url = f"postgresql://{self._where}"
-        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        # Weak keys: a loop that is gone takes its pool's entry with it (and the loop-shutdown hook
+        # or the finalizer below has closed that pool's connections).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        # A store dropped without close() returns its connections when it is collected.
+        self._finalizer = weakref.finalize(self, _close_pools, self._loops)
         self._opened = False
         self._closed = False
         #: Why the database can't be reached right now, or None. Operations and followers keep
@@ -322,15 +628,9 @@ class PostgresStore(Store):
 
     def _is_disconnect(self, exc: BaseException) -> bool:
         pg = self._psycopg
-        if isinstance(exc, self._pool_mod.PoolTimeout):
-            return True
         if isinstance(exc, pg.errors.QueryCanceled):
             return False
         return isinstance(exc, (pg.OperationalError, pg.InterfaceError))
-
-    async def _configure(self, conn: Any) -> None:
-        if self.statement_timeout is not None:
-            await conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
 
     async def _connect(self, application_name: str = "hitl") -> Any:
         """A new autocommit connection, or ``StoreError`` naming the host (never the password).
@@ -339,20 +639,17 @@ class PostgresStore(Store):
         followers (``hitl-follow``) from its pooled connections (``hitl``).
         """
         try:
-            conn = await self._psycopg.AsyncConnection.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=max(1, int(self.connect_timeout)),
-                application_name=application_name,
-            )
+            conn = await self._raw_connect(application_name)
         except Exception as exc:
             raise self._error("connecting", exc) from None
-        try:
-            await self._configure(conn)
-        except Exception as exc:
-            await conn.close()
-            raise self._error("configuring the connection", exc) from None
         return conn
+
+    def _raw_connect(self, application_name: str = "hitl") -> Any:
+        """A new configured autocommit connection; psycopg's own error when that fails (the
+        retry loops tell a refused or lost connection, worth retrying, from the rest)."""
+        return _open_connection(
+            self._psycopg, self._conninfo, self.connect_timeout, self.statement_timeout, application_name
+        )
 
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
@@ -360,30 +657,24 @@ class PostgresStore(Store):
         if state is None:
             if self._closed:
                 raise StoreError(f"PostgreSQL store at {self._where} is closed")
-            pool = self._pool_mod.AsyncConnectionPool(
-                self._conninfo,
-                min_size=self.pool_min,
-                max_size=self.pool_max,
-                open=False,
-                kwargs={
-                    "autocommit": True,
-                    "connect_timeout": max(1, int(self.connect_timeout)),
-                    "application_name": "hitl",
-                },
-                configure=self._configure,
-                timeout=self.connect_timeout,
-                reconnect_timeout=max(self.retry_for, 1.0),
-                name=f"hitl {self._where}",
+            # The pool must not hold the store (a loop's finalizer holds the pool): it gets what
+            # a connection needs, not a bound method, so an unclosed store can be collected.
+            connect = functools.partial(
+                _open_connection, self._psycopg, self._conninfo, self.connect_timeout, self.statement_timeout, "hitl"
             )
+            pool = _Pool(connect, self.pool_max, self._psycopg.pq.TransactionStatus.IDLE)
             state = self._loops[loop] = _LoopState(pool)
+            # When this loop is collected without having shut down through asyncio.run (a loop
+            # closed by hand), its connections go with it.
+            weakref.finalize(loop, pool.close_now)
         return state
 
-    async def _pool(self) -> Any:
+    async def _pool(self) -> _Pool:
         state = self._loop_state()
-        pool = state.pool
-        if pool.closed:
-            await pool.open(wait=False)
-        return pool
+        if state.closer is None:
+            state.closer = _close_at_loop_shutdown(state.pool)
+            await state.closer.__anext__()  # registers it with the loop's shutdown_asyncgens
+        return state.pool
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -430,7 +721,9 @@ class PostgresStore(Store):
         if version is not None:
             self._check_version(version)
             if version == SCHEMA_VERSION:
-                return  # the common case: no lock, no DDL, works for a role without CREATE
+                # The common case: no lock, no DDL, works for a role without CREATE.
+                await self._check_transitions(conn)
+                return
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
             version = await self._schema_version(conn)  # another process may have migrated meanwhile
@@ -445,27 +738,32 @@ class PostgresStore(Store):
                 await conn.execute(MIGRATIONS[target - 1])
                 await conn.execute("INSERT INTO hitl_schema_version (version) VALUES (%s)", (target,))
                 log.info("migrated %s to hitl schema version %d", self._where, target)
+        await self._check_transitions(conn)
+
+    async def _check_transitions(self, conn: Any) -> None:
+        """The database checks appends against its own copy of the transition table: refuse to
+        run if it is not this hitl's (a changed ``TRANSITIONS`` shipped without a migration)."""
+        rows = await (await conn.execute("SELECT action, from_state, to_state FROM hitl_transitions")).fetchall()
+        if sorted(rows, key=lambda r: (r[0], r[1] or "")) != transition_rows():
+            raise StoreError(
+                f"PostgreSQL database {self._where}: its transition table (hitl_transitions) differs "
+                "from this hitl's, so the database would refuse or allow the wrong moves; this hitl "
+                "needs a schema migration that updates it"
+            )
 
     async def close(self) -> None:
         self._closed = True
-        loops, self._loops = self._loops, {}
         running = asyncio.get_running_loop()
-        for loop, state in loops.items():
-            if loop is running:
-                if state.flusher is not None and not state.flusher.done():
-                    await asyncio.wait([state.flusher], timeout=self.connect_timeout)
-                await state.pool.close()
-            elif not loop.is_closed():
-                # Another loop's pool (e.g. the sync facade's) must be closed on its own loop: on
-                # its thread while it runs, or — once the facade has stopped it — in a helper thread.
-                try:
-                    if loop.is_running():
-                        fut = asyncio.run_coroutine_threadsafe(state.pool.close(), loop)
-                        await asyncio.wait_for(asyncio.wrap_future(fut), timeout=5)
-                    else:
-                        await asyncio.to_thread(loop.run_until_complete, state.pool.close())
-                except Exception as exc:
-                    log.debug("could not close the pool of another event loop: %s", exc)
+        states = list(self._loops.items())
+        self._loops.clear()
+        for loop, state in states:
+            if loop is running and state.flusher is not None and not state.flusher.done():
+                # Let queued appends finish on this loop; another loop's (the sync facade's)
+                # callers have returned or will get a connection error.
+                await asyncio.wait([state.flusher], timeout=self.connect_timeout)
+            # Closing is synchronous (no I/O beyond the socket's close), so any loop's pool can
+            # be closed from here, whether that loop runs, has stopped or is gone.
+            state.pool.close_now()
         self._opened = False
 
     # -- append: group commit --------------------------------------------------------------
@@ -622,8 +920,12 @@ class PostgresStore(Store):
                     self.problem = None
                 return results
             except Exception as exc:
-                if not self._is_disconnect(exc) or loop.time() + delay > deadline:
+                if not self._is_disconnect(exc):
                     raise self._error(what, exc) from None
+                if loop.time() + delay > deadline:
+                    raise self._error(
+                        f"{what} (retried for {self.retry_for:g}s; the database is unreachable)", exc
+                    ) from None
                 self.problem = self._unreachable(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -842,7 +1144,9 @@ class PostgresStore(Store):
                             pass
                         conn = None
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0) * (0.8 + 0.4 * random.random())
+                    # At most ~2 s between attempts: a server that is back is noticed soon after
+                    # (a waiting agent's wake-up waits on it), and one attempt in 2 s costs nothing.
+                    delay = min(delay * 2, 2.0) * (0.8 + 0.4 * random.random())
         finally:
             if conn is not None:
                 await conn.close()

@@ -41,12 +41,16 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("reason", 0),
 )
 
+#: Four colours that stay apart on dark and light backgrounds (medium and high used to be two
+#: oranges); with NO_COLOR the weight still tells them apart: low dim, medium plain, high bold,
+#: critical bold and reversed (the severity cell only, see ``SEVERITY_CELL_STYLE``).
 SEVERITY_STYLE = {
-    Severity.LOW: Style(color="green"),
-    Severity.MEDIUM: Style(color="yellow"),
-    Severity.HIGH: Style(color="dark_orange", bold=True),
-    Severity.CRITICAL: Style(color="bright_red", bold=True),
+    Severity.LOW: Style(color="#5f9f3f", dim=True),
+    Severity.MEDIUM: Style(color="#b58900"),
+    Severity.HIGH: Style(color="#9f6fef", bold=True),
+    Severity.CRITICAL: Style(color="#ef2f4f", bold=True),
 }
+SEVERITY_CELL_STYLE = {**SEVERITY_STYLE, Severity.CRITICAL: Style(color="#ef2f4f", bold=True, reverse=True)}
 STATE_STYLE = {
     S.PENDING: Style(color="grey62"),
     S.RUNNING: Style(color="cyan"),
@@ -62,6 +66,21 @@ CURSOR = Style(bgcolor="#264f78")
 MARKED = Style(color="bright_cyan", bold=True)
 URGENT = Style(bgcolor="#5f0000")
 HEADER = Style(color="grey70", bold=True, underline=True)
+
+
+#: Columns dropped, in this order, while the reason would get fewer than ``MIN_REASON`` cells.
+DROP_ORDER = ("step", "framework", "age", "agent")
+MIN_REASON = 28
+
+
+def columns_for(width: int) -> tuple[tuple[str, int], ...]:
+    """The columns that fit ``width`` with room for the reason (the column an operator reads)."""
+    columns = COLUMNS
+    for name in DROP_ORDER:
+        if width - sum(w for _, w in columns) >= MIN_REASON:
+            break
+        columns = tuple(c for c in columns if c[0] != name)
+    return columns
 
 
 def _cell(text: str, width: int) -> str:
@@ -90,7 +109,7 @@ def set_virtual_size(widget: ScrollView, size: Size) -> None:
 def column_header(width: int, sort_column: str, reverse: bool) -> Strip:
     segments = []
     used = 0
-    for name, w in COLUMNS:
+    for name, w in columns_for(width):
         w = w or max(width - used, 0)
         label = name + ((" ▼" if reverse else " ▲") if name == sort_column else "")
         segments.append(Segment(_cell(label, w), HEADER if name else Style()))
@@ -117,9 +136,11 @@ class TaskTable(ScrollView, can_focus=True):
     class CursorMoved(Message):
         """The selected task changed (or its row did): the detail pane and the footer follow."""
 
-        def __init__(self, task_id: str | None) -> None:
+        def __init__(self, task_id: str | None, left: str | None = None) -> None:
             super().__init__()
             self.task_id = task_id
+            #: The task that was selected and left the view (the cursor parked on its position).
+            self.left = left
 
     def __init__(self, view: FleetView, clock: Callable[[], float], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -140,7 +161,7 @@ class TaskTable(ScrollView, can_focus=True):
     def cursor_row(self) -> Row | None:
         return self.view.rows.get(self.cursor_key) if self.cursor_key is not None else None
 
-    def rows_changed(self, changed_ids: set[str] | None = None) -> None:
+    def rows_changed(self, changed_ids: set[str] | None = None, *, report_left: bool = True) -> None:
         """Call after ``view.reorder()``: keep the cursor on its task and redraw what moved.
 
         ``changed_ids`` None means "anything may have moved" (a sort, a filter); otherwise only
@@ -161,7 +182,8 @@ class TaskTable(ScrollView, can_focus=True):
         self.refresh()
         self.scroll_to_cursor()
         if self.cursor_key != old_key:
-            self.post_message(self.CursorMoved(self.cursor_key))
+            left = old_key if report_left and old_key is not None and old_key not in view.index else None
+            self.post_message(self.CursorMoved(self.cursor_key, left))
 
     def tick(self) -> None:
         """Once a second: age and countdown columns move; nothing else is recomputed."""
@@ -247,18 +269,21 @@ class TaskTable(ScrollView, can_focus=True):
         urgent = row.waiting and deadline_close(row, now)
         marked = row.task_id in self.view.marked
         base = DIM if row.state in (S.COMPLETED,) else BASE
-        values: list[tuple[str, Style]] = [
-            ("●" if marked else " ", MARKED),
-            (visible(row.task_id, limit=64), base),
-            (visible(row.agent, limit=64), base),
-            (visible(row.framework, limit=32), DIM),
-            (visible(row.step, limit=64), base),
-            (STATE_LABEL[row.state], STATE_STYLE[row.state]),
-            (severity.value if severity is not None else "", SEVERITY_STYLE[severity] if severity else DIM),
-            (format_duration(now - row.updated_at), DIM),
-            (countdown(row, now), Style(color="bright_red", bold=True) if urgent else base),
-            (visible(row.reason, limit=TABLE_TEXT_LIMIT), SEVERITY_STYLE[severity] if severity else DIM),
-        ]
+        values: dict[str, tuple[str, Style]] = {
+            "": ("●" if marked else " ", MARKED),
+            "id": (visible(row.task_id, limit=64), base),
+            "agent": (visible(row.agent, limit=64), base),
+            "framework": (visible(row.framework, limit=32), DIM),
+            "step": (visible(row.step, limit=64), base),
+            "state": (STATE_LABEL[row.state], STATE_STYLE[row.state]),
+            "severity": (
+                severity.value if severity is not None else "",
+                SEVERITY_CELL_STYLE[severity] if severity else DIM,
+            ),
+            "age": (format_duration(now - row.requested_at), DIM),
+            "deadline": (countdown(row, now), Style(color="bright_red", bold=True) if urgent else base),
+            "reason": (visible(row.reason, limit=TABLE_TEXT_LIMIT), SEVERITY_STYLE[severity] if severity else DIM),
+        }
         segments: list[Segment] = []
         used = 0
         extra = Style()
@@ -266,7 +291,8 @@ class TaskTable(ScrollView, can_focus=True):
             extra = extra + URGENT
         if is_cursor:
             extra = extra + CURSOR
-        for (text, style), (_, w) in zip(values, COLUMNS, strict=True):
+        for name, w in columns_for(width):
+            text, style = values[name]
             w = w or max(width - used, 0)
             if w <= 0:
                 break

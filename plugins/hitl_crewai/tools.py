@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -35,10 +34,11 @@ from crewai.hooks import (
 
 from hitl_core import Action, Decision, DecisionType, HITLStateMachine, Severity
 from hitl_core.adapters import Adapter, Request
+from hitl_core.text import hitl_logger
 
 from . import CAPABILITIES, TOOL_DECISIONS
 
-log = logging.getLogger("hitl.crewai")
+log = hitl_logger("hitl.crewai")
 
 #: The text CrewAI gives the model for a call a before hook blocked (crewai 1.15).
 BLOCKED_PREFIX = "Tool execution blocked by hook"

@@ -41,16 +41,16 @@ def test_schema_1_sqlite_file_gains_checkpoints(
     conn.close()
 
 
-def test_schema_1_postgresql_database_gains_checkpoints(
+def test_schema_2_postgresql_database_gains_checkpoints(
     tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = postgres_target(tmp_path)
     with monkeypatch.context() as old:
-        old.setattr(postgres_store, "SCHEMA_VERSION", 1)
+        old.setattr(postgres_store, "SCHEMA_VERSION", 2)  # least privilege, before checkpoints
         asyncio.run(make_history(target.url))
     with target.open_db() as db:
-        assert db.rows("SELECT version FROM hitl_schema_version ORDER BY version") == [(1,)]
+        assert db.rows("SELECT version FROM hitl_schema_version ORDER BY version") == [(1,), (2,)]
     report = asyncio.run(_checkpoint_and_verify(target.url, *keys))
     assert report.ok and report.valid_checkpoints == 1 and report.chain.events == 12
     with target.open_db() as db:
-        assert db.rows("SELECT version FROM hitl_schema_version ORDER BY version") == [(1,), (2,)]
+        assert db.rows("SELECT version FROM hitl_schema_version ORDER BY version") == [(1,), (2,), (3,)]

@@ -157,3 +157,36 @@ async def test_pause_watch_and_state_wait_are_covered_too(
     assert task.state == TaskState.AWAITING_APPROVAL
     await operator.approve("a", approver="alice")
     await asyncio.wait_for(wait_a, 20)
+
+
+async def test_a_store_read_failing_after_the_decision_arrived_does_not_lose_the_wake_up(
+    two_machines: tuple[HITLStateMachine, HITLStateMachine],
+) -> None:
+    """The follower heard of the decision but could not read the task (the store went away, and
+    was still away when it looked again): it must hear of the decision once more, not skip it."""
+    agent, operator = two_machines
+    await _ask(operator, "a")
+    waiting = asyncio.create_task(agent.wait_for_decision("a", timeout=30))
+    await asyncio.sleep(0)
+    original = agent.store.get
+    failures = {"left": 0}
+
+    async def flaky_get(task_id: str):  # type: ignore[no-untyped-def]
+        task = asyncio.current_task()
+        follower = task is not None and task.get_name() == "hitl-follow"  # others read as usual
+        if task_id == "a" and failures["left"] and follower:
+            failures["left"] -= 1
+            raise OSError("connection lost")
+        return await original(task_id)
+
+    # Let the waiter settle on its future first (it reads the task once, unarmed).
+    for _ in range(200):
+        if "a" in agent._waiters and agent._followers:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    agent.store.get = flaky_get  # type: ignore[method-assign]
+    failures["left"] = 2  # the follower's read, and its re-check after the backoff
+    await operator.approve("a", approver="alice")
+    decision = await asyncio.wait_for(waiting, 20)
+    assert decision.approved and failures["left"] == 0

@@ -302,3 +302,12 @@ async def test_whitespace_in_agent_and_step_names_is_folded_not_refused(machine:
     assert (await machine.get_task("t")).current_step == "send"  # type: ignore[union-attr]
     with pytest.raises(PayloadError, match=r"^run_id 'r"):  # ids are exact: refused, never tidied
         await machine.start_task("u", run_id="r\n1")
+
+
+async def test_failing_is_never_refused_for_its_message(machine: HITLStateMachine) -> None:
+    """An agent's failure path must land: a huge or unencodable error is clipped and escaped, not refused."""
+    await machine.start_task("t1")
+    task = await machine.fail("t1", "boom \ud800 " + "x" * 100_000)
+    assert task.state is TaskState.FAILED
+    assert task.error is not None and "\\ud800" in task.error and "more characters" in task.error
+    assert len(task.error) < 100_000

@@ -75,7 +75,8 @@ async def test_console_shows_four_eyes_escalation_policy_and_countdown(configure
     await m.expire("deploy")  # escalates to level 1
     await m.start_task("search", agent="research-1")
     await m.request_approval("search", "Search the web", severity="low", action="web_search", args={"q": "x"})
-    app = ConsoleApp(m, actor="alice", clock=time.time, tick_interval=None)
+    # dwell is tested in tests/tui; advance off: this test reads the decided task's own detail
+    app = ConsoleApp(m, actor="alice", clock=time.time, tick_interval=None, dwell=0, advance=False)
     async with app.run_test(size=(180, 50)) as pilot:
         grant = await show(pilot, app, "grant")
         assert "1 of 2 (four eyes) by bob" in grant
@@ -97,7 +98,7 @@ async def test_console_shows_four_eyes_escalation_policy_and_countdown(configure
 async def test_deadline_and_urgent_request_toasts_render(configured: MachineFactory) -> None:
     """The demo's policies make deadline toasts common; a toast must be drawable."""
     m = configured(POLICY)
-    app = ConsoleApp(m, actor="alice", clock=time.time, tick_interval=None)
+    app = ConsoleApp(m, actor="alice", clock=time.time, tick_interval=None, dwell=0)  # dwell: tests/tui
     async with app.run_test(size=(180, 50)) as pilot:
         await settle(pilot, app)
         await m.start_task("hot", agent="infra-guard")

@@ -11,11 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from pg_cluster import LocalCluster
+from pg_cluster import LocalCluster, require_psycopg
 
 from hitl_core.stores.postgres import PostgresStore
 
-psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+psycopg = require_psycopg()
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(400)]
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from pg_cluster import PASSWORD, LocalCluster, free_port
+from pg_cluster import PASSWORD, LocalCluster, free_port, require_psycopg
 
 from hitl_core import (
     AlreadyDecidedError,
@@ -20,7 +20,7 @@ from hitl_core.canonical import now_us
 from hitl_core.records import EventRecord, TaskRecord
 from hitl_core.stores.postgres import SCHEMA_VERSION, PostgresStore
 
-psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+psycopg = require_psycopg()
 
 
 def machine(url: str) -> HITLStateMachine:
@@ -28,10 +28,14 @@ def machine(url: str) -> HITLStateMachine:
 
 
 def new_task(
-    task_id: str, version: int = 1, state: TaskState = TaskState.RUNNING, from_state: TaskState | None = None
+    task_id: str,
+    version: int = 1,
+    state: TaskState = TaskState.RUNNING,
+    from_state: TaskState | None = None,
+    action: str = "start",
 ) -> tuple[EventRecord, TaskRecord]:
     at = now_us()
-    event = EventRecord(task_id, version, "start", from_state, state, "agent", "agent", at, {"n": version})
+    event = EventRecord(task_id, version, action, from_state, state, "agent", "agent", at, {"n": version})
     return event, TaskRecord(task_id=task_id, state=state, version=version, created_at=at, updated_at=at)
 
 
@@ -96,9 +100,14 @@ async def test_append_is_compare_and_set(pg_url: str) -> None:
         dup_event, dup_task = new_task("t")
         with pytest.raises(DuplicateTaskError, match="'t' already exists"):
             await store.append(dup_event, dup_task, None)
-        stale_event, stale_task = new_task("t", version=2, from_state=TaskState.RUNNING)
+        stale_event, stale_task = new_task(
+            "t", version=2, state=TaskState.AWAITING_APPROVAL, from_state=TaskState.RUNNING, action="request_approval"
+        )
+        ahead_event, ahead_task = new_task(
+            "t", version=6, state=TaskState.AWAITING_APPROVAL, from_state=TaskState.RUNNING, action="request_approval"
+        )
         with pytest.raises(ConflictError, match="expected version 5, found 1"):
-            await store.append(stale_event, stale_task, 5)
+            await store.append(ahead_event, ahead_task, 5)
         assert await store.last_seq() == 1  # nothing written by the losers
         await store.append(stale_event, stale_task, 1)
         assert stale_event.seq == 2 and stale_event.prev_hash == event.hash
@@ -367,7 +376,7 @@ async def test_unreachable_host_is_a_clear_error_naming_the_host(pg_url: str) ->
 
 
 async def test_invalid_url_is_a_clear_error() -> None:
-    pytest.importorskip("psycopg")
+    require_psycopg()
     with pytest.raises(StoreError, match="not a valid PostgreSQL URL"):
         PostgresStore("postgresql://user:pw@host:notaport:/x?bogus_option=1")
 
@@ -399,27 +408,3 @@ async def test_statement_timeout_is_a_clear_error_and_writes_nothing(pg_url: str
         assert await store.last_seq() == 1
     finally:
         await store.close()
-
-
-async def test_a_role_with_only_table_privileges_can_use_a_migrated_database(
-    pg_cluster: LocalCluster, pg_url: str
-) -> None:
-    """What the README promises: after the first migration, SELECT/INSERT/UPDATE and EXECUTE suffice."""
-    owner = PostgresStore(pg_url)
-    await owner.open()  # the first open migrates, as the database owner
-    await owner.close()
-    dbname = pg_url.rsplit("/", 1)[1]
-    role = f"agent_{dbname[-8:]}"
-    pg_cluster.psql(
-        f"CREATE ROLE {role} LOGIN PASSWORD 'agentpw'; "
-        f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
-        f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}; "
-        f"GRANT EXECUTE ON FUNCTION hitl_append TO {role}",
-        dbname=dbname,
-    )
-    url = pg_cluster.url(dbname, user=role, password="agentpw")
-    async with machine(url) as m:
-        await m.start_task("t")
-        await m.request_approval("t", "ok?")
-        await m.approve("t", "op")
-        assert (await m.verify()).ok

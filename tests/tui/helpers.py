@@ -77,6 +77,8 @@ def make_app(machine: HITLStateMachine, **kwargs: Any) -> ConsoleApp:
     kwargs.setdefault("clock", frozen_clock)
     kwargs.setdefault("tick_interval", None)
     kwargs.setdefault("detail_delay", 0)
+    kwargs.setdefault("dwell", 0)  # tests of the dwell rule set it
+    kwargs.setdefault("advance", True)  # as `hitl console` runs
     return ConsoleApp(machine, **kwargs)
 
 
@@ -191,3 +193,30 @@ async def eventually(pilot: Pilot[Any], app: ConsoleApp, predicate: Any, seconds
     while not predicate():
         assert loop.time() < deadline, "condition not met in time"
         await settle(pilot, app)
+
+
+def burst(app: ConsoleApp, *keys: str) -> None:
+    """Send keys the way a paste or an SSH connection bundling keystrokes does: all at once,
+    without waiting for the app to handle one before the next arrives (``Pilot.press`` waits)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        character = key if len(key) == 1 else {"space": " ", "enter": "\r"}.get(key)
+        event = events.Key(name, character)
+        event.set_sender(app)
+        driver.send_message(event)
+
+
+async def poll(pilot: Pilot[Any], predicate: Any, seconds: float = 20.0) -> None:
+    """Let the app run (its real timers included) until ``predicate()`` holds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await pilot.pause(0.02)

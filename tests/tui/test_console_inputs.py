@@ -104,17 +104,19 @@ async def test_huge_context_is_truncated_and_scrolls_without_freezing(machine: H
 
 
 class OutageStore(MemoryStore):
-    """A real in-memory store whose ``follow`` fails the first time, as a dropped connection would."""
+    """A real in-memory store whose ``follow`` fails, as a dropped connection would, until ``restored``.
+
+    The outage lasts until the test ends it, so the banner is seen however slowly the test runs.
+    """
 
     shared = True
 
     def __init__(self) -> None:
         super().__init__()
-        self.outages = 1
+        self.restored = asyncio.Event()
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
-        if self.outages:
-            self.outages -= 1
+        if not self.restored.is_set():
             await asyncio.sleep(0.05)
             raise ConnectionError("server closed the connection unexpectedly")
         async for event in super().follow(after_seq):
@@ -131,6 +133,7 @@ async def test_store_that_goes_away_shows_a_banner_and_reconnects() -> None:
         banner = app.query_one("#banner")
         assert "store unavailable" in banner.text.plain and "reconnecting" in banner.text.plain  # type: ignore[attr-defined]
         assert banner.has_class("shown")
+        store.restored.set()
         await eventually(pilot, app, lambda: app.store_ok)
         assert not banner.has_class("shown")
         assert app.flash_text == "store reconnected"

@@ -25,7 +25,7 @@ async def test_approve_key_approves_the_selected_task(machine: HITLStateMachine)
         assert task.decision is not None and task.decision.actor.id == "alice"
         assert task.decision.actor.source == "console"
         assert (await machine.get_task("t1")).state is S.AWAITING_APPROVAL  # type: ignore[union-attr]
-        assert app.flash_text == "✓ approved t2"
+        assert app.flash_text == "✓ approved t2 · next: t1 (medium)"
         assert app.view.rows["t2"].state is S.APPROVED
 
 
@@ -41,7 +41,7 @@ async def test_reject_asks_for_a_reason_and_records_it(machine: HITLStateMachine
         task = await machine.get_task("t1")
         assert task is not None and task.state is S.REJECTED
         assert task.decision is not None and task.decision.message == "wrong customer"
-        assert app.flash_text == "✓ rejected t1"
+        assert app.flash_text == "✓ rejected t1 · nothing else is waiting"
 
 
 async def test_rejecting_a_high_task_without_a_reason_is_refused(machine: HITLStateMachine) -> None:
@@ -460,7 +460,7 @@ async def test_command_palette_offers_only_possible_commands(machine: HITLStateM
         assert app.view.state_filter == "pending"
 
 
-async def test_a_high_task_starting_to_wait_raises_a_toast_and_the_bell(machine: HITLStateMachine) -> None:
+async def test_a_high_task_starting_to_wait_shows_the_alert_line_and_rings_no_bell(machine: HITLStateMachine) -> None:
     app = make_app(machine)
     bells: list[int] = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
@@ -471,16 +471,17 @@ async def test_a_high_task_starting_to_wait_raises_a_toast_and_the_bell(machine:
         assert not bells
         await waiting(machine, "hot1", "rotate the key", severity="high")
         await settle(pilot, app)
-        assert bells == [1]
+        assert bells == [], "the bell is for critical requests"
         titles = [n.title for n in app._notifications]
         assert "high task waiting" in titles
+        assert "high waiting: hot1 rotate the key" in str(app.query_one("#alert").render())
 
 
 async def test_deadline_about_to_expire_turns_red_and_is_announced_once(machine: HITLStateMachine) -> None:
     from .helpers import deadline_in
 
-    await waiting(machine, "t1", deadline=deadline_in(20))
-    await waiting(machine, "t2", deadline=deadline_in(3600))
+    await waiting(machine, "t1", severity="critical", deadline=deadline_in(20))
+    await waiting(machine, "t2", severity="critical", deadline=deadline_in(3600))
     app = make_app(machine)
     bells: list[int] = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]

@@ -63,7 +63,7 @@ async def test_console_approval_reaches_an_agent_in_another_process(tmp_path: Pa
             answer = await asyncio.wait_for(agent.stdout.readline(), 60)
             assert json.loads(answer) == {"type": "approve", "actor": "alice", "source": "console"}
             assert await asyncio.wait_for(agent.wait(), 30) == 0
-            assert app.flash_text == "✓ approved xp-1"
+            assert app.flash_text == "✓ approved xp-1 · nothing else is waiting"
         finally:
             if agent.returncode is None:
                 agent.kill()

@@ -51,6 +51,8 @@ def test_reject_modal(snap_compare: Any, machine: HITLStateMachine) -> None:
         await select(pilot, app, "billing-0003")
         await pilot.press("r", *"wrong order")
         await pilot.pause()
+        app.screen.query_one("#reason").cursor_blink = False  # type: ignore[attr-defined]
+        await settle(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
@@ -104,3 +106,65 @@ def test_reason_with_rich_markup_and_an_escape_sequence_is_shown_literally(
         assert "[bold red]URGENT[/]" in line and "\\x1b[2J" in line and "\x1b" not in line
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+#: The sizes an operator was seen using: a laptop split, a wide monitor, and the 80x24 fallback.
+SIZES = [(80, 24), (120, 40), (200, 50)]
+
+
+async def _open_reject(pilot: Pilot[Any], app: Any) -> None:
+    await select(pilot, app, "billing-0003")
+    await pilot.press("r", *"wrong order")
+
+
+async def _open_answer(pilot: Pilot[Any], app: Any) -> None:
+    await select(pilot, app, "crm-0009")
+    await pilot.press("m", *"eu-west")
+
+
+async def _open_pause(pilot: Pilot[Any], app: Any) -> None:
+    await select(pilot, app, "ops-0004")
+    await pilot.press("p")
+
+
+async def _open_edit(pilot: Pilot[Any], app: Any) -> None:
+    await select(pilot, app, "billing-0003")
+    await pilot.press("e")
+    await pilot.pause()
+    app.screen.query_one("#args", TextArea).text = '{\n  "order_id": 88121,\n  "amount": 99.0\n}'
+    await pilot.pause()
+    await pilot.press("ctrl+s")
+
+
+async def _open_critical_confirm(pilot: Pilot[Any], app: Any) -> None:
+    await select(pilot, app, "deploy-0007")
+    await pilot.press("a")
+
+
+async def _main(pilot: Pilot[Any], app: Any) -> None:
+    await select(pilot, app, "deploy-0007")
+
+
+SCREENS = {
+    "main": _main,
+    "reject": _open_reject,
+    "answer": _open_answer,
+    "pause": _open_pause,
+    "edit": _open_edit,
+    "critical_confirm": _open_critical_confirm,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_every_screen_fits(snap_compare: Any, machine: HITLStateMachine, screen: str, size: tuple[int, int]) -> None:
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await SCREENS[screen](pilot, app)
+        await settle(pilot, app)
+        for box in app.screen.query("Input, TextArea"):
+            box.cursor_blink = False  # type: ignore[attr-defined]  # a blinking cursor differs between runs
+        await settle(pilot, app)
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)

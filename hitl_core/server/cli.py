@@ -1,0 +1,225 @@
+"""``hitl serve`` and ``hitl token create|ls|revoke``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import HITLError
+
+
+def _missing(*modules: str) -> list[str]:
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"hitl: error: {message}", file=sys.stderr)
+    return code
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..cli_commands import exit_code_for, resolve_store_url
+    from .run import ServeError, ServeOptions, serve
+
+    if args.socket is None and args.listen is None:
+        return _fail("give --socket PATH and/or --listen HOST:PORT (with --tls-cert and --tls-key)", 2)
+    missing = _missing("uvicorn", "starlette", "argon2")
+    if missing:
+        return _fail(f"hitl serve needs {', '.join(missing)}: pip install 'hitl[server]'", 2)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config: Any = args.config if args.config is not None else True
+    options = ServeOptions(
+        store=resolve_store_url(args.store),
+        socket_path=Path(args.socket) if args.socket else None,
+        socket_group=args.socket_group,
+        listen=args.listen,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        config=config,
+        tokens=Path(args.tokens) if args.tokens else None,
+        agent_users=frozenset(args.agent_user or ()),
+    )
+    try:
+        asyncio.run(serve(options))
+    except KeyboardInterrupt:
+        return 0
+    except ServeError as exc:
+        return _fail(str(exc), 2)
+    except HITLError as exc:
+        return _fail(str(exc), exit_code_for(exc))
+    return 0
+
+
+def _tokens(args: argparse.Namespace) -> Any:
+    from .tokens import TokenStore, default_tokens_path
+
+    return TokenStore(Path(args.tokens) if args.tokens else default_tokens_path())
+
+
+def _server_url(args: argparse.Namespace) -> str | None:
+    """The server to manage tokens through (as an admin), or None for the local token file."""
+    from ..client import is_server_url
+    from ..settings import store_url_from_env
+
+    if args.tokens:
+        return None
+    url = getattr(args, "store", None) or store_url_from_env()
+    return url if is_server_url(url) else None
+
+
+def _remote(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    from ..client import RemoteMachine
+
+    async def call() -> Any:
+        async with RemoteMachine(url) as machine:
+            return await machine._call(method, path, body)
+
+    return asyncio.run(call())
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from .tokens import parse_duration
+
+    url = _server_url(args)
+    if url is not None:
+        body = {"name": args.name, "role": args.role, "expires": args.expires, "impersonate": args.impersonate}
+        try:
+            made = _remote(url, "POST", "/v1/tokens", body)
+        except HITLError as exc:
+            return _fail(str(exc), _code(exc))
+        print(made["token"])
+        print(
+            f"token {made['name']!r} ({made['role']}), expires {made['expires_at'] or 'never'}: shown once.",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        expires = parse_duration(args.expires) if args.expires else None
+        secret, info = _tokens(args).create(args.name, args.role, expires=expires, impersonate=args.impersonate)
+    except HITLError as exc:
+        return _fail(str(exc), 2)
+    print(secret)
+    until = info.expires_at.isoformat(timespec="seconds") if info.expires_at else "never"
+    print(
+        f"token {info.name!r} ({info.role.value}{', impersonate' if info.impersonate else ''}), expires {until}."
+        " It is shown once: store it now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _code(exc: BaseException) -> int:
+    from ..cli_commands import exit_code_for
+    from .problems import KINDS
+
+    kind = getattr(exc, "problem_kind", None)
+    return KINDS[kind][2] if kind in KINDS and kind != "error" else exit_code_for(exc)
+
+
+def _token_ls(args: argparse.Namespace) -> int:
+    from .tokens import Role, TokenInfo
+
+    url = _server_url(args)
+    try:
+        if url is not None:
+            tokens = [
+                TokenInfo(
+                    "",
+                    t["name"],
+                    Role(t["role"]),
+                    t["impersonate"],
+                    datetime.fromisoformat(t["created_at"]),
+                    datetime.fromisoformat(t["expires_at"]) if t["expires_at"] else None,
+                    datetime.fromisoformat(t["revoked_at"]) if t["revoked_at"] else None,
+                )
+                for t in _remote(url, "GET", "/v1/tokens")
+            ]
+        else:
+            tokens = _tokens(args).list()
+    except HITLError as exc:
+        return _fail(str(exc), _code(exc))
+    now = datetime.now(UTC)
+    rows = [("NAME", "ROLE", "IMPERSONATE", "STATUS", "CREATED", "EXPIRES")]
+    for t in tokens:
+        rows.append(
+            (
+                t.name,
+                t.role.value,
+                "yes" if t.impersonate else "no",
+                t.status(now),
+                t.created_at.isoformat(timespec="seconds"),
+                t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    url = _server_url(args)
+    try:
+        if url is not None:
+            _remote(url, "POST", f"/v1/tokens/{quote(args.name, safe='')}/revoke")
+        else:
+            _tokens(args).revoke(args.name)
+    except HITLError as exc:
+        return _fail(str(exc), _code(exc))
+    print(f"revoked token {args.name!r}")
+    return 0
+
+
+def add_server_commands(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the hitl server: the one authority between agents, operators and the store",
+        description="Own the store, enforce the server's policy, authenticate every caller.",
+    )
+    serve.add_argument(
+        "--store", metavar="URL", default=argparse.SUPPRESS, help="the store this server owns (as hitl --store)"
+    )
+    serve.add_argument("--socket", metavar="PATH", help="listen on a Unix socket (mode 0660; peers named by the OS)")
+    serve.add_argument("--socket-group", metavar="GROUP", help="group that may connect to the socket")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="listen on TCP with TLS (needs --tls-cert, --tls-key)")
+    serve.add_argument("--tls-cert", metavar="FILE")
+    serve.add_argument("--tls-key", metavar="FILE")
+    serve.add_argument("--config", metavar="FILE", help="the policy in force (default: the hitl.toml found)")
+    serve.add_argument("--tokens", metavar="FILE", help="token file (default: $HITL_TOKENS or the user data dir)")
+    serve.add_argument(
+        "--agent-user",
+        action="append",
+        metavar="USER",
+        help="an OS user that runs agents only: over the socket it may not decide (repeatable)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    token = sub.add_parser(
+        "token",
+        help="bearer tokens for remote callers of hitl serve",
+        description="With --store (or HITL_STORE) naming a hitl server, through its API (admins only);"
+        " otherwise on the token file of a server on this host.",
+    )
+    token.add_argument("--tokens", metavar="FILE", help="token file (default: $HITL_TOKENS or the user data dir)")
+    verbs = token.add_subparsers(dest="token_command", metavar="VERB", required=True)
+    create = verbs.add_parser("create", help="make a token (printed once)")
+    create.add_argument("name")
+    create.add_argument("--role", required=True, choices=["agent", "operator", "admin"])
+    create.add_argument("--expires", metavar="DURATION", help="e.g. 30d, 12h, 90m (default: never)")
+    create.add_argument(
+        "--impersonate", action="store_true", help="may act for a named person (recorded as 'person via NAME')"
+    )
+    create.set_defaults(handler=_token_create)
+    verbs.add_parser("ls", help="list tokens (never their secrets)").set_defaults(handler=_token_ls)
+    revoke = verbs.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_token_revoke)

@@ -1,0 +1,203 @@
+"""``hitl serve``: bind the socket(s), open the machine with the server's config, serve until told to stop.
+
+Sockets are bound here, not by uvicorn: uvicorn makes a Unix socket world-writable (0666), and
+who may connect is the point. The Unix socket is 0660 and owned by ``--socket-group``. A Unix
+socket and a TLS listener may run together: two uvicorn servers on one event loop sharing one
+app and one machine (uvicorn applies TLS to every socket of a server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import signal
+import socket
+import ssl
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import HITLError
+
+log = logging.getLogger("hitl.server")
+
+
+class ServeError(HITLError):
+    """``hitl serve`` cannot start: a socket path, group, address or certificate is wrong."""
+
+
+@dataclass
+class ServeOptions:
+    store: str
+    socket_path: Path | None = None
+    socket_group: str | None = None
+    listen: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    config: Any = None  # a path, or True to look for hitl.toml
+    tokens: Path | None = None
+    agent_users: frozenset[str] = frozenset()
+
+
+def bind_unix(path: Path, group: str | None) -> socket.socket:
+    """A listening Unix socket at ``path``, mode 0660, group ``group`` (default: ours). Clear errors."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise ServeError(f"cannot listen on {path}: the directory {parent} does not exist")
+    if path.exists() or path.is_symlink():
+        mode = path.lstat().st_mode
+        if not stat.S_ISSOCK(mode):
+            raise ServeError(f"cannot listen on {path}: it exists and is not a socket (refusing to replace it)")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # a socket nobody listens on: left by a server that died
+        else:
+            raise ServeError(f"cannot listen on {path}: another server is listening there")
+        finally:
+            probe.close()
+    gid: int | None = None
+    if group is not None:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ServeError(f"cannot listen on {path}: no group named {group!r}") from None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o117)  # the socket is never, even for an instant, connectable by others
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old)
+    try:
+        if gid is not None:
+            os.chown(path, -1, gid)
+        os.chmod(path, 0o660)
+    except OSError as exc:
+        sock.close()
+        path.unlink(missing_ok=True)
+        raise ServeError(
+            f"cannot give {path} to group {group!r}: {exc.strerror} (is this user in that group?)"
+        ) from None
+    sock.listen(256)
+    sock.setblocking(False)
+    return sock
+
+
+def bind_tcp(listen: str) -> socket.socket:
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ServeError(f"--listen {listen!r} must be HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they
+    # are TCP, and with Nagle on every small response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port_text)))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {listen}: {exc.strerror}") from None
+    sock.listen(256)
+    sock.setblocking(False)
+    return sock
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ServeError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from None
+    return context
+
+
+@contextlib.contextmanager
+def _quiet_signals() -> Iterator[None]:
+    yield
+
+
+async def serve(options: ServeOptions) -> None:
+    import uvicorn
+
+    from ..machine import HITLStateMachine
+    from ..policies import PolicyConfig, resolve_config
+    from .app import Server, create_app
+    from .auth import Authenticator, PeerCredentialsProtocol
+    from .tokens import TokenStore, default_tokens_path
+
+    if options.socket_path is None and options.listen is None:
+        raise ServeError("nothing to listen on: give --socket PATH and/or --listen HOST:PORT")
+    if options.listen is not None and (options.tls_cert is None or options.tls_key is None):
+        raise ServeError("--listen needs --tls-cert and --tls-key: tokens are never sent in the clear")
+    # The policy config is loaded (and refused, if invalid) before any socket exists. With none,
+    # the server still sweeps deadlines: in server mode nobody else can record a timeout.
+    config = resolve_config(options.config if options.config is not None else True) or PolicyConfig()
+    machine = HITLStateMachine(options.store, config=config)
+    context = tls_context(options.tls_cert, options.tls_key) if options.listen else None  # type: ignore[arg-type]
+    sockets: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+    try:
+        if options.socket_path is not None:
+            sockets.append((bind_unix(options.socket_path, options.socket_group), None))
+        if options.listen is not None:
+            sockets.append((bind_tcp(options.listen), context))
+        tokens = TokenStore(options.tokens or default_tokens_path())
+        server = Server(machine, Authenticator(tokens, agent_users=options.agent_users))
+        await server.start()
+    except BaseException:
+        _release(sockets, options)
+        raise
+    app = create_app(server)
+    servers: list[uvicorn.Server] = []
+    for _sock, ctx in sockets:
+        config = uvicorn.Config(
+            app,
+            http=PeerCredentialsProtocol,
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            access_log=False,
+            # uvicorn would build its own context from file names; ours is already loaded and checked.
+            ssl_context_factory=(lambda c: lambda _config, _default: c)(ctx) if ctx is not None else None,
+        )
+        userver = uvicorn.Server(config)
+        userver.capture_signals = _quiet_signals  # type: ignore[method-assign]
+        servers.append(userver)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for s in servers:
+            s.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)
+    source = machine.policies.config.source if machine.policies is not None else None
+    policy = f"policies from {source}" if source else "no policy config (deadlines are swept)"
+    where = [str(options.socket_path)] if options.socket_path else []
+    if options.listen:
+        where.append(f"https://{options.listen}")
+    log.warning("hitl serve: store %s, %s, listening on %s", machine.store.url, policy, ", ".join(where))
+    try:
+        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, (sock, _) in zip(servers, sockets, strict=True)]
+        await asyncio.gather(*tasks)
+    finally:
+        await server.stop()
+        _release(sockets, options)
+
+
+def _release(sockets: list[tuple[socket.socket, ssl.SSLContext | None]], options: ServeOptions) -> None:
+    for sock, _ in sockets:
+        if sock.family == socket.AF_UNIX and options.socket_path is not None:
+            options.socket_path.unlink(missing_ok=True)  # ours: bound by this process
+        sock.close()
