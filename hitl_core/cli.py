@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .stats_cli import add_stats_command
 
     add_stats_command(sub)  # stats (hitl_core.stats_cli)
+
+    from .integrations.cli import add_integration_commands
+
+    add_integration_commands(sub, EXIT_CODES_HELP)  # ask, hook claude-code, mcp-proxy
     return parser
 
 

@@ -63,6 +63,9 @@ exit codes:
   7  not authorized (a policy plugin refused the decision)
   8  audit verify found an altered, missing or reordered event, an edited snapshot or a
      checkpoint the log does not match (audit checkpoint: refused to sign such a log)
+  9  hitl ask: rejected (-- CMD was not run)
+ 10  hitl ask: nobody decided before --timeout; the default, reject, applied
+130/143  hitl ask: withdrawn by Ctrl-C / SIGTERM (recorded as failed, not as a decision)
 
 store: --store URL, else $HITL_STORE, else the SQLite file under the user data directory
 (`hitl store info` prints where)."""

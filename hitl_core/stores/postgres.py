@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import logging
 import random
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -51,10 +50,11 @@ from typing import Any
 from ..errors import ConflictError, DuplicateTaskError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
+from ..text import hitl_logger
 from ..transitions import TRANSITIONS
 from .base import Store, StoredCheckpoint, StoredTask
 
-log = logging.getLogger("hitl.postgres")
+log = hitl_logger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.
