@@ -60,6 +60,8 @@ class DeadlinesConfig(_Strict):
     warn_before: Seconds = Field(default=60.0, ge=0)
     #: A deadline for requests that come without one, by severity (seconds from the request).
     default_timeout: dict[Severity, Seconds] = Field(default_factory=dict)
+    #: A deadline for an operator's pause (a review a person asked for); none unless set.
+    pause_timeout: Seconds | None = Field(default=None, gt=0)
     #: Run the sweeper in this process (a one-shot CLI command or a console may turn it off).
     sweep: bool = True
     #: Let a request name ``default_decision = "approve"`` (approved at its deadline if nobody
