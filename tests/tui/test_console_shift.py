@@ -469,3 +469,42 @@ def test_the_four_severities_stay_apart_with_no_color(monkeypatch: pytest.Monkey
         assert len(set(seen.values())) == 4, seen
     critical = SEVERITY_CELL_STYLE[Severity.CRITICAL]
     assert critical.reverse and critical.bold
+
+
+async def test_quitting_while_a_decision_is_still_being_recorded_asks_first() -> None:
+    """A decision on its way to the store must not be cut off by `q`: the console asks, naming it."""
+    import asyncio
+
+    from hitl_core.stores.memory import MemoryStore
+
+    class SlowStore(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = asyncio.Event()
+            self.gate.set()
+
+        async def append(self, event, task, expected_version):  # type: ignore[no-untyped-def]
+            await self.gate.wait()
+            await super().append(event, task, expected_version)
+
+    store = SlowStore()
+    machine = HITLStateMachine(store, load_entrypoints=False)
+    await waiting(machine, "t1")
+    app = make_app(machine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(pilot, app, "t1")
+        store.gate.clear()  # the approval will wait at the store
+        burst(app, "a")
+        await poll(pilot, lambda: "t1" in app.in_flight)
+        burst(app, "q")
+        await poll(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "still being recorded: t1" in app.screen.message.plain  # type: ignore[attr-defined]
+        await poll(pilot, lambda: app.focused is not None and app.focused.id == "cancel")
+        burst(app, "enter")
+        await poll(pilot, lambda: app.flash_text == "still here" or not isinstance(app.screen, ConfirmScreen))
+        assert app.is_running
+        store.gate.set()
+        await poll(pilot, lambda: not app.in_flight)
+        assert (await machine.get_task("t1")).state is TaskState.APPROVED  # type: ignore[union-attr]
+        burst(app, "q")  # nothing in flight, no warning: quits at once
+        await poll(pilot, lambda: not app.is_running)
