@@ -55,18 +55,37 @@ def run_hitl(
     )
 
 
+# The child reports its own peak (VmHWM of its own address space, read as it exits): the rusage of
+# a forked child also counts the pages it shared with this test process before exec, which grows
+# with whatever the worker ran before.
+_MEASURED = """
+import atexit, runpy, sys
+where = sys.argv[1]
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(where, "w").write(line.split()[1])
+atexit.register(peak)
+sys.argv = ["hitl", *sys.argv[2:]]
+runpy.run_module("hitl_core.cli", run_name="__main__")
+"""
+
+
 def run_hitl_measured(tmp_path: Path, *args: str) -> tuple[int, bytes, bytes, float, float]:
     """``run_hitl``, plus the wall time and the peak memory (MB) of that one child process."""
-    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    out_path, err_path, peak_path = tmp_path / "out", tmp_path / "err", tmp_path / "peak-kb"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hitl_core.cli", *args], stdout=out, stderr=err, env=hitl_env(tmp_path), cwd=tmp_path
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURED, str(peak_path), *args],
+            stdout=out,
+            stderr=err,
+            env=hitl_env(tmp_path),
+            cwd=tmp_path,
+            check=False,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
         took = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out_path.read_bytes(), err_path.read_bytes(), took, usage.ru_maxrss / 1024
+    return proc.returncode, out_path.read_bytes(), err_path.read_bytes(), took, int(peak_path.read_text()) / 1024
 
 
 def no_control_bytes(output: bytes) -> bool:

@@ -219,7 +219,12 @@ def test_resumer_follow_survives_a_graph_exception_and_resumes_later_threads(tmp
         assert follower.poll() is None  # still following
     finally:
         follower.send_signal(signal.SIGINT)
-        out, err = follower.communicate(timeout=60)
+        try:
+            out, err = follower.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            follower.kill()  # never leave it behind; the failure says what it had printed
+            out, err = follower.communicate()
+            raise AssertionError(f"the resumer ignored SIGINT for 60 s\nstdout: {out}\nstderr: {err[-3000:]}") from None
     assert "thread a: resuming failed: RuntimeError: the deploy target is down" in err
     assert "thread b: finished" in out and "thread a: finished" in out
     for thread in ("a", "b"):
