@@ -111,17 +111,29 @@ class ConsolePlugin:
         #: the last hour's.
         self.expiries: deque[float] = deque(maxlen=10_000)
         self.escalations: deque[float] = deque(maxlen=10_000)
+        # The same event can arrive twice (this process's hook and the store's follower, or the
+        # start-up count and the live hook): it is counted once, by its sequence number.
+        self._counted: set[int] = set()
+        self._counted_order: deque[int] = deque()
 
     @hookimpl
     def hitl_transition(self, event: Event, task: TaskContext) -> None:
         self.queue.append(Row.from_context(task))
-        self.count(event.action, event.actor.id if event.actor is not None else None, event.at.timestamp())
+        self.count(
+            event.seq, event.action, event.actor.source if event.actor is not None else None, event.at.timestamp()
+        )
 
-    def count(self, action: str, actor: str | None, at: float) -> None:
-        if action == "escalate":
-            self.escalations.append(at)
-        elif actor == "hitl:timeout":
-            self.expiries.append(at)
+    def count(self, seq: int, action: str, source: str | None, at: float) -> None:
+        """Count an expiry (a decision by the deadline: source ``timeout``) or an escalation."""
+        if action != "escalate" and source != "timeout":
+            return
+        if seq in self._counted:
+            return
+        self._counted.add(seq)
+        self._counted_order.append(seq)
+        if len(self._counted_order) > 20_000:
+            self._counted.discard(self._counted_order.popleft())
+        (self.escalations if action == "escalate" else self.expiries).append(at)
 
 
 class ColumnHeader(Widget):
@@ -586,16 +598,8 @@ class ConsoleApp(App[None]):
 
     async def _count_recent(self, after: int) -> None:
         events = await self.machine.store.events(after_seq=max(after - 5000, 0))
-        expiries: list[float] = []
-        escalations: list[float] = []
-        for event in events:
-            if event.action == "escalate":
-                escalations.append(event.at / 1_000_000)
-            elif event.actor_id == "hitl:timeout":
-                expiries.append(event.at / 1_000_000)
-        # the live hook may have counted newer ones meanwhile: those come after `after`
-        self.plugin.expiries.extendleft(reversed(expiries))
-        self.plugin.escalations.extendleft(reversed(escalations))
+        for event in events:  # the live hook may have counted some meanwhile: counted once by seq
+            self.plugin.count(event.seq, event.action, event.actor_source, event.at / 1_000_000)
         with contextlib.suppress(NoMatches):
             self._update_summary()
 

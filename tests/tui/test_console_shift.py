@@ -7,6 +7,7 @@ arrived as one (a paste, SSH bundling keystrokes), and poll for conditions inste
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -508,3 +509,34 @@ async def test_quitting_while_a_decision_is_still_being_recorded_asks_first() ->
         assert (await machine.get_task("t1")).state is TaskState.APPROVED  # type: ignore[union-attr]
         burst(app, "q")  # nothing in flight, no warning: quits at once
         await poll(pilot, lambda: not app.is_running)
+
+
+async def test_age_counts_from_the_request_and_the_header_counts_the_last_hours_expiries_and_escalations(
+    machine: HITLStateMachine,
+) -> None:
+    """A colleague's partial approval does not make a request look new; expiries and escalations
+    of the last hour are counted in the header as they happen."""
+    from datetime import UTC, datetime, timedelta
+
+    from hitl_tui.app import TextLine
+
+    await machine.start_task("grant")
+    await machine.request_approval("grant", "Grant admin", severity="critical", required_approvals=2)
+    await waiting(machine, "late", "Rotate the key", deadline=datetime.now(UTC) - timedelta(seconds=1))
+    await waiting(machine, "slow", "Restart the queue")
+    app = make_app(machine, clock=time.time)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await started(pilot, app)
+        asked = app.view.rows["grant"].requested_at
+        await machine.approve("grant", "bob")  # 1 of 2: the task changes, the request does not
+        await poll(pilot, lambda: app.view.rows["grant"].version == 3)
+        assert app.view.rows["grant"].requested_at == asked
+        assert app.view.rows["grant"].updated_at > asked
+
+        def header() -> str:
+            return app.query_one("#summary", TextLine).text.plain
+
+        assert "expired 0" in header() and "escalated 0" in header()
+        await machine.expire("late")
+        await machine.escalate("slow", level=1, assignees=["carol"], deadline=None)
+        await poll(pilot, lambda: "expired 1" in header() and "escalated 1" in header())
