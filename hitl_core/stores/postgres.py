@@ -59,6 +59,7 @@ from .sql import (
     QueuedAppend,
     chain_head,
     checkpoints_from_rows,
+    event_fields,
     event_from_row,
     record_from_snapshot,
     steps,
@@ -72,14 +73,8 @@ SCHEMA_VERSION = 3
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
 
-SQL = Dialect(
-    ph="%s",
-    events="hitl_events",
-    tasks="hitl_tasks",
-    checkpoints="hitl_checkpoints",
-    # The head has a row of its own, moved by hitl_append under its row lock.
-    head_sql="SELECT seq, hash FROM hitl_chain_head",
-)
+# The chain head has a row of its own, moved by hitl_append under its row lock.
+SQL = Dialect("%s", prefix="hitl_", head_sql="SELECT seq, hash FROM hitl_chain_head")
 
 #: Forward migrations, as for SQLite: ``MIGRATIONS[n]`` takes a database from version n - 1 to n
 #: (``sql.steps``). Each is one multi-statement script, run in the migrating transaction.
@@ -412,20 +407,8 @@ def _driver() -> Any:
 
 def _append_params(item: QueuedAppend) -> tuple[Any, ...]:
     """``hitl_append``'s arguments (``_APPEND_SQL``) for one queued append."""
-    event = item.event
-    return (
-        event.task_id,
-        item.expected_version,
-        event.version,
-        event.action,
-        event.from_state.value if event.from_state is not None else None,
-        event.to_state.value,
-        event.actor_id,
-        event.actor_source,
-        event.at,
-        item.data_json,
-        item.snapshot_json,
-    )
+    task_id, *fields = event_fields(item.event)
+    return (task_id, item.expected_version, *fields, item.data_json, item.snapshot_json)
 
 
 def _finish(conn: Any) -> None:

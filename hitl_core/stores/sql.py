@@ -43,15 +43,27 @@ def steps(migrations: Migrations, current: int, target: int) -> Iterator[tuple[i
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one backend spells the shared SQL: its parameter placeholder and its table names."""
+    """How one backend spells the shared SQL: its parameter placeholder and its table names
+    (``events``, ``tasks``, ``checkpoints`` behind a prefix: none in SQLite's own file,
+    ``hitl_`` in a PostgreSQL schema shared with other applications)."""
 
     ph: str  # "?" (sqlite3) or "%s" (psycopg)
-    events: str
-    tasks: str
-    checkpoints: str
+    prefix: str
     #: ``(seq, hash)`` of the chain head, no row for an empty log. PostgreSQL keeps the head in a
     #: row of its own (locked by ``hitl_append``); SQLite reads the last event (under the write lock).
     head_sql: str
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    @property
+    def tasks(self) -> str:
+        return f"{self.prefix}tasks"
+
+    @property
+    def checkpoints(self) -> str:
+        return f"{self.prefix}checkpoints"
 
     def events_sql(self, after_seq: int, limit: int | None, task_id: str | None = None) -> tuple[str, list[Any]]:
         """Events after ``after_seq`` (of one task, if given), oldest first."""
@@ -198,6 +210,21 @@ def record_from_snapshot(snapshot: str, last_seq: int, history: Any) -> TaskReco
 _encode_head = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
+def event_fields(event: EventRecord) -> tuple[Any, ...]:
+    """An event's columns from ``task_id`` to ``at`` as stored (states as their text): what the
+    chain hash covers before ``data``, and what both backends' inserts write."""
+    return (
+        event.task_id,
+        event.version,
+        event.action,
+        event.from_state.value if event.from_state is not None else None,
+        event.to_state.value,
+        event.actor_id,
+        event.actor_source,
+        event.at,
+    )
+
+
 def chain_hash(prev_hash: str, seq: int, event: EventRecord, data_json: str) -> str:
     """``EventRecord.compute_hash`` without serialising ``data`` a second time.
 
@@ -206,19 +233,7 @@ def chain_hash(prev_hash: str, seq: int, event: EventRecord, data_json: str) -> 
     conformance suite checks the two agree. (PostgreSQL's ``hitl_append`` builds the same bytes
     on the server.)
     """
-    head = _encode_head(
-        [
-            seq,
-            event.task_id,
-            event.version,
-            event.action,
-            event.from_state.value if event.from_state is not None else None,
-            event.to_state.value,
-            event.actor_id,
-            event.actor_source,
-            event.at,
-        ]
-    )
+    head = _encode_head([seq, *event_fields(event)])
     body = f"{head[:-1]},{data_json}]"
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 

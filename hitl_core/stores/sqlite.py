@@ -54,6 +54,7 @@ from .sql import (
     chain_hash,
     chain_head,
     checkpoints_from_rows,
+    event_fields,
     event_from_row,
     record_from_snapshot,
     steps,
@@ -116,14 +117,8 @@ CHECKPOINT_EVERY = 256
 #: After a checkpoint the WAL file is cut back to this many bytes when it is reused.
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
-SQL = Dialect(
-    ph="?",
-    events="events",
-    tasks="tasks",
-    checkpoints="checkpoints",
-    # Read inside the write lock: the last event is the head (no other process can append meanwhile).
-    head_sql="SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-)
+# The chain head is read inside the write lock: the last event is it (nobody appends meanwhile).
+SQL = Dialect("?", prefix="", head_sql="SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
 SQL_PENDING = "SELECT task_id, version, last_seq, snapshot FROM tasks WHERE state = ? ORDER BY last_seq"
 _SQL_GET = "SELECT version, last_seq, snapshot FROM tasks WHERE task_id = ?"
 _SQL_VERSION = "SELECT version FROM tasks WHERE task_id = ?"
@@ -620,23 +615,7 @@ class SqliteStore(Store):
                     continue
                 seq += 1
                 digest = chain_hash(prev, seq, event, item.data_json)
-                conn.execute(
-                    _SQL_INSERT_EVENT,
-                    (
-                        seq,
-                        event.task_id,
-                        event.version,
-                        event.action,
-                        event.from_state.value if event.from_state is not None else None,
-                        event.to_state.value,
-                        event.actor_id,
-                        event.actor_source,
-                        event.at,
-                        item.data_json,
-                        prev,
-                        digest,
-                    ),
-                )
+                conn.execute(_SQL_INSERT_EVENT, (seq, *event_fields(event), item.data_json, prev, digest))
                 item.seq, item.prev_hash, item.hash = seq, prev, digest
                 prev = digest
                 written.append(item)
