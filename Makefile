@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server
+EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server,stats,mcp
 
 .PHONY: demo test test-main test-crewai bench soak lint fmt clean install pg-server
 
@@ -62,6 +62,8 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_postgres.py
 	$(BIN)/python benchmarks/bench_langgraph.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_stats.py
+	$(BIN)/python benchmarks/bench_reach.py
 
 # Soak and fault injection (benchmarks/soak.py): agents, deciders and followers for MINUTES on SQLite
 # and then on PostgreSQL while processes are killed, the server crashes and stalls, the disk fills.

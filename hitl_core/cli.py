@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .server.cli import add_server_commands
 
     add_server_commands(sub)  # serve, token (hitl_core.server)
+    from .stats_cli import add_stats_command
+
+    add_stats_command(sub)  # stats (hitl_core.stats_cli)
+
+    from .integrations.cli import add_integration_commands
+
+    add_integration_commands(sub, EXIT_CODES_HELP)  # ask, hook claude-code, mcp-proxy
     return parser
 
 

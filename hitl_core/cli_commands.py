@@ -63,6 +63,9 @@ exit codes:
   7  not authorized (a policy plugin refused the decision)
   8  audit verify found an altered, missing or reordered event, an edited snapshot or a
      checkpoint the log does not match (audit checkpoint: refused to sign such a log)
+  9  hitl ask: rejected (-- CMD was not run)
+ 10  hitl ask: nobody decided before --timeout; the default, reject, applied
+130/143  hitl ask: withdrawn by Ctrl-C / SIGTERM (recorded as failed, not as a decision)
 
 store: --store URL, else $HITL_STORE, else the SQLite file under the user data directory
 (`hitl store info` prints where)."""
@@ -326,12 +329,16 @@ async def _export(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
         after, count, first = args.after, 0, True
         if args.format == "json":
             target.write("[")
+        from .stats_cli import read_check_field
+
+        with_read_check = read_check_field()
         while True:
             batch = await store.events(after_seq=after, limit=5000, task_id=args.task)
             if not batch:
                 break
             for record in batch:
                 line = json_text(record.to_event().model_dump_json())  # bidi/C1 as \uXXXX: inert, same value
+                line = with_read_check(record, line)  # hitl_core.stats_cli: the rubber-stamp flag
                 if args.format == "json":
                     target.write(("\n" if first else ",\n") + line)
                 else:

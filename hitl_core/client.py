@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import ssl
 import threading
@@ -46,13 +45,14 @@ from .errors import (
 )
 from .models import Action, Decision, DecisionType, Event, InterruptKind, Severity, TaskContext, TaskState
 from .records import EventRecord, TaskRecord
+from .text import hitl_logger
 
 if TYPE_CHECKING:
     import httpx
 
     from .sync import SyncHITL
 
-log = logging.getLogger("hitl.client")
+log = hitl_logger("hitl.client")
 
 _STOPPED = (TaskState.AWAITING_APPROVAL, TaskState.APPROVED, TaskState.REJECTED)
 ENV_TOKEN = "HITL_TOKEN"

@@ -183,6 +183,8 @@ class HITLStateMachine:
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[TaskRecord]]]] = {}
         # event loop -> (its follower task, set once the follower has its starting point)
         self._followers: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        #: Seconds a follower outlives the last waiter before it stops polling the store.
+        self.follower_linger = 5.0
         # task id -> flag set while the task waits on a person (for @interruptible checkpoints)
         self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
@@ -1170,14 +1172,7 @@ class HITLStateMachine:
                         raise DecisionTimeoutError(task_id, timeout or 0) from None
                     outcome = _decision_of(record)
             finally:
-                waiters = self._waiters.get(task_id)
-                if waiters is not None:
-                    try:
-                        waiters.remove(entry)
-                    except ValueError:
-                        pass
-                    if not waiters:
-                        del self._waiters[task_id]
+                self._release(task_id, entry)
             if outcome is not None:
                 return outcome
 
@@ -1198,6 +1193,36 @@ class HITLStateMachine:
 
     def unwatch_pause(self, task_id: str) -> None:
         self._pause_flags.pop(task_id, None)
+        self._when_idle()
+
+    def _release(self, task_id: str, entry: tuple[asyncio.AbstractEventLoop, asyncio.Future[TaskRecord]]) -> None:
+        """A waiter is done: forget it, and let the follower go once nobody is left waiting."""
+        waiters = self._waiters.get(task_id)
+        if waiters is not None and entry in waiters:
+            waiters.remove(entry)
+            if not waiters:
+                del self._waiters[task_id]
+        self._when_idle()
+
+    def _when_idle(self) -> None:
+        """Stop this loop's follower ``follower_linger`` seconds after the last waiter left (if
+        nobody came meanwhile): an idle agent should not poll the store. The next waiter starts a
+        new one, and waits for its starting point like any waiter (``_ensure_follower``)."""
+        if self._waiters or self._pause_flags:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # unwatch_pause from a thread without a loop: the follower stays until next time
+        if loop in self._followers:
+            loop.call_later(self.follower_linger, self._stop_idle_follower, loop)
+
+    def _stop_idle_follower(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._waiters or self._pause_flags:
+            return
+        entry = self._followers.pop(loop, None)
+        if entry is not None:
+            entry[0].cancel()
 
     async def wait_for_state(
         self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
@@ -1225,11 +1250,7 @@ class HITLStateMachine:
                 if record.state in wanted:
                     return record.to_context()
             finally:
-                waiters = self._waiters.get(task_id)
-                if waiters is not None and entry in waiters:
-                    waiters.remove(entry)
-                    if not waiters:
-                        del self._waiters[task_id]
+                self._release(task_id, entry)
 
     # -- audit ----------------------------------------------------------------------------
 

@@ -229,6 +229,7 @@ class ConsoleCommands(Provider):
         ("view: freeze / unfreeze", "freeze", "Stop re-sorting while you read"),
         ("view: history", "history", "The audit trail of the selected task"),
         ("view: help", "help", "Every key"),
+        ("view: stats", "stats", "Waiting, time to decision, who decides, rubber stamps"),
     ]
 
     def _available(self) -> list[tuple[str, str, str]]:
@@ -307,6 +308,8 @@ class ConsoleApp(App[None]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # -- stats screen (hitl_tui/stats_screen.py) --
+        Binding("t", "stats", "Stats", show=False, id="view.stats", tooltip="Queue and operator figures, live"),
     ]
 
     def __init__(
@@ -1634,3 +1637,11 @@ class ConsoleApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.binding_rows(), str(keymap_path())))
+
+    # -- stats screen (hitl_tui/stats_screen.py) ------------------------------------------------
+
+    def action_stats(self) -> None:
+        from .stats_screen import StatsScreen
+
+        if not isinstance(self.screen, StatsScreen):
+            self.push_screen(StatsScreen(self.machine, clock=self.clock))

@@ -60,6 +60,8 @@ class DeadlinesConfig(_Strict):
     warn_before: Seconds = Field(default=60.0, ge=0)
     #: A deadline for requests that come without one, by severity (seconds from the request).
     default_timeout: dict[Severity, Seconds] = Field(default_factory=dict)
+    #: A deadline for an operator's pause (a review a person asked for); none unless set.
+    pause_timeout: Seconds | None = Field(default=None, gt=0)
     #: Run the sweeper in this process (a one-shot CLI command or a console may turn it off).
     sweep: bool = True
     #: Let a request name ``default_decision = "approve"`` (approved at its deadline if nobody
@@ -249,6 +251,24 @@ class LimitsConfig(_Strict):
     name_chars: int | None = Field(default=None, gt=0)
 
 
+class StatsConfig(_Strict):
+    """``[stats]``: how fast a person can read a request; faster decisions are flagged as rubber
+    stamps in ``hitl stats`` and ``hitl audit export`` (never blocked). See ``hitl_core.stats``."""
+
+    #: Characters of the request (reason, action, args, context) a person reads per second.
+    chars_per_second: float = Field(default=40.0, gt=0)
+    #: Seconds any request of a severity takes to take in, however short (merged with the defaults).
+    floor: dict[Severity, Seconds] = Field(default_factory=dict)
+
+    @field_validator("floor")
+    @classmethod
+    def _not_negative(cls, value: dict[Severity, float]) -> dict[Severity, float]:
+        for severity, seconds in value.items():
+            if seconds < 0:
+                raise ValueError(f"the floor for {severity.value} must not be negative, got {seconds}")
+        return value
+
+
 class PolicyConfig(_Strict):
     """A whole ``hitl.toml``. Every section is optional; an absent section adds no policy."""
 
@@ -258,6 +278,7 @@ class PolicyConfig(_Strict):
     rules: list[RuleConfig] = Field(default_factory=list)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
     #: Where the file was read from (set by the loader; relative paths inside resolve against it).
     source: Path | None = None
     #: The roles file's contents, loaded with the config.

@@ -19,7 +19,7 @@ from typing import Any
 from ..canonical import datetime_to_us, now_us
 from ..errors import ConflictError, HITLError
 from ..hookspecs import hookimpl
-from ..models import Decision, InterruptPoint, TaskContext, TaskState
+from ..models import Decision, InterruptKind, InterruptPoint, TaskContext, TaskState
 from .config import DeadlinesConfig, EscalationConfig
 from .host import PolicyHost
 
@@ -50,7 +50,12 @@ class DeadlinePlugin:
     def hitl_assess(self, task: TaskContext, interrupt: InterruptPoint) -> dict[str, Any] | None:
         if interrupt.deadline is not None:
             return None
-        seconds = self.deadlines.default_timeout.get(interrupt.severity)
+        if interrupt.kind is InterruptKind.REVIEW:
+            # A person's pause is theirs to lift: the per-severity defaults are for agents'
+            # requests, and would reject the run while the operator is still looking.
+            seconds = self.deadlines.pause_timeout
+        else:
+            seconds = self.deadlines.default_timeout.get(interrupt.severity)
         if seconds is None:
             return None
         return {"deadline": datetime.now(UTC) + timedelta(seconds=seconds)}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -29,14 +28,14 @@ from ..errors import HITLError, NotAuthorizedError, PayloadError, StoreError, Ta
 from ..machine import HITLStateMachine
 from ..models import TaskContext, TaskState
 from ..records import EventRecord, TaskRecord
-from ..text import clip
+from ..text import clip, hitl_logger
 from . import api
 from .auth import Authenticator, Principal
 from .problems import PROBLEM_JSON, problem_of
 from .tokens import Role, TokenStore, parse_duration
 
-log = logging.getLogger("hitl.server")
-audit_log = logging.getLogger("hitl.audit")
+log = hitl_logger("hitl.server")
+audit_log = hitl_logger("hitl.audit")
 
 KEEPALIVE_SECONDS = 15.0
 #: How often an open stream re-checks its caller's token (at most; on the next event or keepalive).

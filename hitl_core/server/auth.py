@@ -11,7 +11,6 @@ TLS: ``Authorization: Bearer hitl_…`` checked against the token file (``tokens
 
 from __future__ import annotations
 
-import logging
 import os
 import pwd
 import socket
@@ -22,10 +21,11 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import NotAuthorizedError
+from ..text import hitl_logger
 from .problems import UnauthenticatedError
 from .tokens import Role, TokenStore
 
-audit_log = logging.getLogger("hitl.audit")
+audit_log = hitl_logger("hitl.audit")
 
 PEER_KEY = "hitl.peer"
 

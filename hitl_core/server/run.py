@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import grp
-import logging
 import os
 import signal
 import socket
@@ -23,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HITLError
+from ..text import hitl_logger
 
-log = logging.getLogger("hitl.server")
+log = hitl_logger("hitl.server")
 
 
 class ServeError(HITLError):

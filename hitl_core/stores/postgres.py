@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import random
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -50,6 +49,7 @@ from typing import Any
 from ..errors import ConflictError, DuplicateTaskError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
+from ..text import hitl_logger
 from ..transitions import TRANSITIONS
 from .base import Store, StoredCheckpoint, StoredTask
 from .sql import (
@@ -65,7 +65,7 @@ from .sql import (
     steps,
 )
 
-log = logging.getLogger("hitl.postgres")
+log = hitl_logger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.

@@ -41,9 +41,9 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("reason", 0),
 )
 
-#: Four colours that stay apart on dark and light backgrounds (medium and high used to be two
-#: oranges); with NO_COLOR the weight still tells them apart: low dim, medium plain, high bold,
-#: critical bold and reversed (the severity cell only, see ``SEVERITY_CELL_STYLE``).
+#: Four colours (medium and high used to be two oranges). With NO_COLOR, Textual turns them into
+#: four grey levels, and the weight adds to it: high bold, critical bold and reversed (the
+#: severity cell only, see ``SEVERITY_CELL_STYLE``) — ``test_the_four_severities_stay_apart_with_no_color``.
 SEVERITY_STYLE = {
     Severity.LOW: Style(color="#5f9f3f", dim=True),
     Severity.MEDIUM: Style(color="#b58900"),

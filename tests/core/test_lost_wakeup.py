@@ -190,3 +190,33 @@ async def test_a_store_read_failing_after_the_decision_arrived_does_not_lose_the
     await operator.approve("a", approver="alice")
     decision = await asyncio.wait_for(waiting, 20)
     assert decision.approved and failures["left"] == 0
+
+
+async def test_the_follower_stops_once_nobody_waits_and_a_new_waiter_starts_it_again(
+    two_machines: tuple[HITLStateMachine, HITLStateMachine],
+) -> None:
+    """An idle agent does not poll the store: its follower stops ``follower_linger`` after the last
+    waiter left; the next waiter gets a fresh one and its decision all the same."""
+    agent, operator = two_machines
+    agent.follower_linger = 0.05
+    await _ask(operator, "a", "b")
+    waiting = asyncio.create_task(agent.wait_for_decision("a", timeout=30))
+    for _ in range(500):
+        if agent._followers:
+            break
+        await asyncio.sleep(0.01)
+    [(follower, _)] = agent._followers.values()
+    await operator.approve("a", approver="alice")
+    assert (await asyncio.wait_for(waiting, 20)).approved
+    for _ in range(500):
+        if follower.done():
+            break
+        await asyncio.sleep(0.01)
+    assert follower.done() and not agent._followers
+    waiting = asyncio.create_task(agent.wait_for_decision("b", timeout=30))
+    for _ in range(500):
+        if agent._followers and "b" in agent._waiters:
+            break
+        await asyncio.sleep(0.01)
+    await operator.reject("b", rejector="bob", reason="no")
+    assert not (await asyncio.wait_for(waiting, 20)).approved

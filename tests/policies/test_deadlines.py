@@ -242,3 +242,25 @@ def test_sync_facade_agent_gets_the_timeout_from_the_sweeper() -> None:
         m.sync.run(m.close())
     finally:
         m.sync.close()
+
+
+async def test_an_operators_pause_gets_no_default_deadline_unless_configured(tmp_path: Path) -> None:
+    """Pausing is a person's review: the per-severity defaults (meant for agents' requests) would
+    reject the run while the operator is still reading. ``pause_timeout`` sets one if wanted."""
+    from hitl_core import HITLStateMachine
+    from hitl_core.policies import parse_config
+
+    base = "[deadlines]\nsweep = false\n[deadlines.default_timeout]\nmedium = 60\n"
+    for text, expect_deadline in (
+        (base, False),
+        (base.replace("sweep = false", "sweep = false\npause_timeout = 120"), True),
+    ):
+        config = parse_config(text, tmp_path / "hitl.toml")
+        async with HITLStateMachine("memory://", load_entrypoints=False, config=config) as m:
+            await m.start_task("agent-ask")
+            asked = await m.request_approval("agent-ask", "may I?", severity="medium")
+            assert asked.interrupt_point is not None and asked.interrupt_point.deadline is not None
+            await m.start_task("run")
+            paused = await m.pause("run", actor="alice", reason="let me look")
+            assert paused.interrupt_point is not None
+            assert (paused.interrupt_point.deadline is not None) is expect_deadline

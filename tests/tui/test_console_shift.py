@@ -439,3 +439,33 @@ async def test_fifteen_identical_critical_requests_are_rejected_with_one_reason(
             assert task is not None and task.state is S.REJECTED
             assert task.decision is not None and task.decision.message == "duplicate of INC-4411"
         assert await state(machine, "other") is S.AWAITING_APPROVAL
+
+
+def test_the_four_severities_stay_apart_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: Textual's own filters turn the colours to greys; the four severities must still
+    look different (a grey level and a weight each), and a critical severity cell is reversed."""
+    from rich.segment import Segment
+    from textual.color import Color
+
+    from hitl_core.models import Severity
+    from hitl_tui.widgets.task_table import SEVERITY_CELL_STYLE, SEVERITY_STYLE
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = ConsoleApp(HITLStateMachine("memory://", load_entrypoints=False), actor="alice")
+    filters = app.get_line_filters()
+    assert filters, "NO_COLOR installs a colour filter"
+    for styles in (SEVERITY_CELL_STYLE, SEVERITY_STYLE):
+        seen = {}
+        for severity in Severity:
+            segments = [Segment(severity.value, styles[severity])]
+            for line_filter in filters:
+                segments = line_filter.apply(segments, Color(0, 0, 0))
+            style = segments[0].style
+            assert style is not None and style.color is not None
+            assert style.color.triplet is not None
+            r, g, b = style.color.triplet
+            assert r == g == b, f"{severity.value} is not grey under NO_COLOR: {style}"
+            seen[severity] = (r, bool(style.bold), bool(style.reverse))
+        assert len(set(seen.values())) == 4, seen
+    critical = SEVERITY_CELL_STYLE[Severity.CRITICAL]
+    assert critical.reverse and critical.bold

@@ -1,0 +1,62 @@
+"""``hitl mcp-proxy``: serve the gateway on stdio in front of SERVER_CMD (stdio) or a URL."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+
+async def serve(args: argparse.Namespace, store_url: str) -> int:
+    from mcp import Client, StdioServerParameters
+
+    from hitl_core.machine import HITLStateMachine
+    from hitl_core.policies import found_config
+
+    from .gateway import Gateway
+
+    server_argv = list(args.server or [])
+    if server_argv and server_argv[0] == "--":
+        server_argv = server_argv[1:]
+    if not server_argv:
+        print("hitl mcp-proxy: name the server: -- SERVER_CMD ARGS, or an http(s) URL", file=sys.stderr)
+        return 2
+    target: str | StdioServerParameters
+    if len(server_argv) == 1 and server_argv[0].startswith(("http://", "https://")):
+        target = server_argv[0]
+    else:
+        target = StdioServerParameters(command=server_argv[0], args=server_argv[1:], env=dict(os.environ))
+    async with HITLStateMachine(store_url, config=found_config(sweep=False)) as machine:
+        gateway: Gateway | None = None
+
+        async def elicit(context: Any, params: Any) -> Any:
+            assert gateway is not None  # set before the upstream session can send anything
+            return await gateway.elicit(context, params)
+
+        async with Client(target, cache=None, mode="legacy", elicitation_callback=elicit) as upstream:
+            gateway = Gateway(upstream, machine, name=args.name, timeout=args.timeout, severity=args.severity)
+            await _serve_stdio(gateway)
+    return 0
+
+
+async def _serve_stdio(gateway: Any) -> None:
+    from mcp.server.stdio import stdio_server
+
+    server = gateway.server()
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from hitl_core.cli_commands import exit_code_for, resolve_store_url
+    from hitl_core.errors import HITLError
+
+    try:
+        return asyncio.run(serve(args, resolve_store_url(getattr(args, "store", None))))
+    except HITLError as exc:
+        print(f"hitl mcp-proxy: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        return 130
