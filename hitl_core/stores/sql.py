@@ -225,15 +225,16 @@ def event_fields(event: EventRecord) -> tuple[Any, ...]:
     )
 
 
-def chain_hash(prev_hash: str, seq: int, event: EventRecord, data_json: str) -> str:
-    """``EventRecord.compute_hash`` without serialising ``data`` a second time.
+def chain_hash(prev_hash: str, seq: int, fields: tuple[Any, ...], data_json: str) -> str:
+    """``EventRecord.compute_hash`` from the event's ``event_fields`` (made once, also written by
+    the insert) and its data's JSON, without serialising ``data`` a second time.
 
     The canonical JSON of ``[..., data]`` is the canonical JSON of the list without it with
     ``,<data json>`` spliced before the closing bracket (no spaces, same key order); the
     conformance suite checks the two agree. (PostgreSQL's ``hitl_append`` builds the same bytes
     on the server.)
     """
-    head = _encode_head([seq, *event_fields(event)])
+    head = _encode_head([seq, *fields])
     body = f"{head[:-1]},{data_json}]"
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 

@@ -614,8 +614,9 @@ class SqliteStore(Store):
                     )
                     continue
                 seq += 1
-                digest = chain_hash(prev, seq, event, item.data_json)
-                conn.execute(_SQL_INSERT_EVENT, (seq, *event_fields(event), item.data_json, prev, digest))
+                fields = event_fields(event)
+                digest = chain_hash(prev, seq, fields, item.data_json)
+                conn.execute(_SQL_INSERT_EVENT, (seq, *fields, item.data_json, prev, digest))
                 item.seq, item.prev_hash, item.hash = seq, prev, digest
                 prev = digest
                 written.append(item)
