@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import random
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -53,6 +52,18 @@ from ..records import EventRecord, TaskRecord
 from ..text import hitl_logger
 from ..transitions import TRANSITIONS
 from .base import Store, StoredCheckpoint, StoredTask
+from .sql import (
+    EVENT_COLUMNS,
+    Dialect,
+    Migrations,
+    QueuedAppend,
+    chain_head,
+    checkpoints_from_rows,
+    event_fields,
+    event_from_row,
+    record_from_snapshot,
+    steps,
+)
 
 log = hitl_logger("hitl.postgres")
 
@@ -62,12 +73,12 @@ SCHEMA_VERSION = 3
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
 
-_EVENT_COLUMNS = (
-    "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
-)
+# The chain head has a row of its own, moved by hitl_append under its row lock.
+SQL = Dialect("%s", prefix="hitl_", head_sql="SELECT seq, hash FROM hitl_chain_head")
 
-#: ``MIGRATIONS[n]`` takes a database from schema version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (
+#: Forward migrations, as for SQLite: ``MIGRATIONS[n]`` takes a database from version n - 1 to n
+#: (``sql.steps``). Each is one multi-statement script, run in the migrating transaction.
+_SCRIPTS: tuple[str, ...] = (
     """
     CREATE TABLE hitl_chain_head (
         id boolean PRIMARY KEY DEFAULT true CHECK (id),
@@ -350,7 +361,9 @@ def _migration_2() -> str:
     )
 
 
-MIGRATIONS = (*MIGRATIONS[:1], _migration_2(), *MIGRATIONS[2:])
+MIGRATIONS: Migrations = {
+    version: (_migration_2() if version == 2 else script,) for version, script in enumerate(_SCRIPTS, start=1)
+}
 
 
 def grant_sql(role: str, schema: str = "public") -> str:
@@ -371,7 +384,7 @@ def grant_sql(role: str, schema: str = "public") -> str:
 
 # Explicit casts: psycopg picks int2/int4/int8/numeric by a number's size, and the function must
 # resolve (and an out-of-range version fail as such) whatever the values are.
-_EVENT_COLUMNS_OF_E = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+_EVENT_COLUMNS_OF_E = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
 _GET_SQL = (
     "SELECT CASE WHEN row_number() OVER (ORDER BY e.seq) = 1 THEN t.snapshot END, t.last_seq, "
     f"{_EVENT_COLUMNS_OF_E} FROM hitl_tasks t LEFT JOIN hitl_events e ON e.task_id = t.task_id "
@@ -392,52 +405,10 @@ def _driver() -> Any:
     return psycopg
 
 
-def _state(value: str | None) -> TaskState | None:
-    return TaskState(value) if value is not None else None
-
-
-def _event_from_row(row: tuple[Any, ...]) -> EventRecord:
-    seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev, hash_ = row
-    return EventRecord(
-        task_id,
-        version,
-        action,
-        _state(from_state),
-        TaskState(to_state),
-        actor_id,
-        actor_source,
-        at,
-        json.loads(data),
-        seq,
-        prev,
-        hash_,
-    )
-
-
-class _Pending:
-    """One queued append: its parameters and the future its caller awaits."""
-
-    __slots__ = ("event", "future", "params", "task")
-
-    def __init__(
-        self, event: EventRecord, task: TaskRecord, expected: int | None, future: asyncio.Future[None]
-    ) -> None:
-        self.event = event
-        self.task = task
-        self.future = future
-        self.params = (
-            event.task_id,
-            expected,
-            event.version,
-            event.action,
-            event.from_state.value if event.from_state is not None else None,
-            event.to_state.value,
-            event.actor_id,
-            event.actor_source,
-            event.at,
-            event.data_json(),
-            task.snapshot_json(),
-        )
+def _append_params(item: QueuedAppend) -> tuple[Any, ...]:
+    """``hitl_append``'s arguments (``_APPEND_SQL``) for one queued append."""
+    task_id, *fields = event_fields(item.event)
+    return (task_id, item.expected_version, *fields, item.data_json, item.snapshot_json)
 
 
 def _finish(conn: Any) -> None:
@@ -541,7 +512,7 @@ class _LoopState:
 
     def __init__(self, pool: _Pool) -> None:
         self.pool = pool
-        self.queue: list[_Pending] = []
+        self.queue: list[QueuedAppend] = []
         self.flusher: asyncio.Task[None] | None = None
         self.closer: AsyncGenerator[None, None] | None = None
 
@@ -734,8 +705,9 @@ class PostgresStore(Store):
                 )
                 version = 0
             self._check_version(version)
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                await conn.execute(MIGRATIONS[target - 1])
+            for target, statements in steps(MIGRATIONS, version, SCHEMA_VERSION):
+                for statement in statements:
+                    await conn.execute(statement)
                 await conn.execute("INSERT INTO hitl_schema_version (version) VALUES (%s)", (target,))
                 log.info("migrated %s to hitl schema version %d", self._where, target)
         await self._check_transitions(conn)
@@ -770,11 +742,11 @@ class PostgresStore(Store):
 
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         state = self._loop_state()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state.queue.append(_Pending(event, task, expected_version, future))
+        item = QueuedAppend.make(event, task, expected_version)
+        state.queue.append(item)
         if state.flusher is None or state.flusher.done():
-            state.flusher = asyncio.get_running_loop().create_task(self._flush(state), name="hitl-pg-flush")
-        await future
+            state.flusher = item.loop.create_task(self._flush(state), name="hitl-pg-flush")
+        await item.future
 
     async def _flush(self, state: _LoopState) -> None:
         """Commit whatever is queued, batch after batch, until the queue is empty."""
@@ -791,7 +763,7 @@ class PostgresStore(Store):
                 if not isinstance(exc, Exception):
                     raise
 
-    async def _commit_batch(self, batch: list[_Pending]) -> None:
+    async def _commit_batch(self, batch: list[QueuedAppend]) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for
         delay = 0.05
@@ -842,17 +814,17 @@ class PostgresStore(Store):
                 self._settle(item, row)
             return
 
-    async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[tuple[Any, ...]]:
+    async def _run_batch(self, conn: Any, batch: list[QueuedAppend]) -> list[tuple[Any, ...]]:
         if len(batch) == 1:
-            cur = await conn.execute(_APPEND_SQL, batch[0].params)
+            cur = await conn.execute(_APPEND_SQL, _append_params(batch[0]))
             return [await cur.fetchone()]
         cursors = []
         async with conn.pipeline(), conn.transaction():
             for item in batch:
-                cursors.append(await conn.execute(_APPEND_SQL, item.params))
+                cursors.append(await conn.execute(_APPEND_SQL, _append_params(item)))
         return [await cur.fetchone() for cur in cursors]
 
-    async def _settle_committed(self, conn: Any, batch: list[_Pending]) -> list[_Pending]:
+    async def _settle_committed(self, conn: Any, batch: list[QueuedAppend]) -> list[QueuedAppend]:
         """After a lost connection: resolve the appends that did commit, return the rest to retry.
 
         ``(task_id, version)`` is unique among events, and an event carries its own timestamp,
@@ -874,21 +846,17 @@ class PostgresStore(Store):
                 self._settle(item, (0, row[0], row[1], row[2], None, None))
         return remaining
 
-    def _settle(self, item: _Pending, row: tuple[Any, ...]) -> None:
+    def _settle(self, item: QueuedAppend, row: tuple[Any, ...]) -> None:
         status, seq, prev_hash, hash_, current_version, current_state = row
         if item.future.done():
             return
         if status == 0:
-            item.event.seq = seq
-            item.event.prev_hash = prev_hash
-            item.event.hash = hash_
-            item.task.last_seq = seq
+            item.committed(seq, prev_hash, hash_)
             item.future.set_result(None)
         elif status == 1:
             item.future.set_exception(DuplicateTaskError(item.task.task_id, current_state))
         else:
-            expected = item.params[1]
-            item.future.set_exception(ConflictError(item.task.task_id, expected, current_version))
+            item.future.set_exception(ConflictError(item.task.task_id, item.expected_version, current_version))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -930,38 +898,23 @@ class PostgresStore(Store):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    @staticmethod
-    def _record(snapshot: str, last_seq: int, history: list[EventRecord]) -> TaskRecord:
-        record = TaskRecord.from_snapshot(json.loads(snapshot), tuple(history))
-        record.last_seq = last_seq
-        return record
-
     async def get(self, task_id: str) -> TaskRecord | None:
         # One statement, so the snapshot and its history come from one database snapshot; the
         # snapshot text travels once (on the first row), not once per event.
         rows = await self._read(f"reading task {task_id!r}", _GET_SQL, (task_id,))
         if not rows:
             return None
-        return self._record(rows[0][0], rows[0][1], [_event_from_row(r[2:]) for r in rows if r[2] is not None])
+        return record_from_snapshot(
+            rows[0][0], rows[0][1], tuple(event_from_row(r[2:]) for r in rows if r[2] is not None)
+        )
 
     async def query(
         self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
     ) -> list[TaskRecord]:
-        where, params = [], []
-        if state is not None:
-            states = [state] if isinstance(state, (TaskState, str)) else list(state)
-            where.append("state = ANY(%s)")
-            params.append([TaskState(s).value for s in states])
-        if after is not None:
-            where.append("last_seq > %s")
-            params.append(after)
-        selected = "SELECT task_id, snapshot, last_seq FROM hitl_tasks"
-        if where:
-            selected += " WHERE " + " AND ".join(where)
-        selected += " ORDER BY last_seq"  # served by the (state, last_seq) index
-        if limit is not None:
-            selected += " LIMIT %s"
-            params.append(limit)
+        tasks = SQL.tasks_sql(state, limit, after, columns="task_id, snapshot, last_seq")
+        if tasks is None:
+            return []
+        selected, params = tasks
         sql = (
             f"WITH selected AS ({selected}) "
             "SELECT CASE WHEN row_number() OVER (PARTITION BY s.task_id ORDER BY e.seq) = 1 "
@@ -974,34 +927,26 @@ class PostgresStore(Store):
         for row in await self._read("querying tasks", sql, params):
             if row[0] is not None:  # the first row of the next task
                 if snapshot is not None:
-                    records.append(self._record(snapshot[0], snapshot[1], history))
+                    records.append(record_from_snapshot(snapshot[0], snapshot[1], tuple(history)))
                 snapshot, history = (row[0], row[1]), []
             if row[2] is not None:
-                history.append(_event_from_row(row[2:]))
+                history.append(event_from_row(row[2:]))
         if snapshot is not None:
-            records.append(self._record(snapshot[0], snapshot[1], history))
+            records.append(record_from_snapshot(snapshot[0], snapshot[1], tuple(history)))
         return records
 
     async def events(
         self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
     ) -> list[EventRecord]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s"
-        params: list[Any] = [after_seq]
-        if task_id is not None:
-            sql += " AND task_id = %s"
-            params.append(task_id)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        return [_event_from_row(r) for r in await self._read("reading events", sql, params)]
+        sql, params = SQL.events_sql(after_seq, limit, task_id)
+        return [event_from_row(r) for r in await self._read("reading events", sql, params)]
 
     async def last_seq(self) -> int:
-        rows = await self._read("reading the last sequence number", "SELECT seq FROM hitl_chain_head")
-        return int(rows[0][0]) if rows else 0
+        rows = await self._read("reading the last sequence number", SQL.head_sql)
+        return chain_head(rows[0] if rows else None)[0]
 
     async def count_by_state(self) -> dict[TaskState, int]:
-        rows = await self._read("counting tasks", "SELECT state, count(*) FROM hitl_tasks GROUP BY state")
+        rows = await self._read("counting tasks", SQL.count_by_state_sql)
         return {TaskState(s): int(n) for s, n in rows}
 
     async def info(self) -> dict[str, Any]:
@@ -1062,31 +1007,23 @@ class PostgresStore(Store):
             if row[4] is not None or not page or page[-1][0].task_id != row[0]:
                 page.append((StoredTask(row[0], row[1], int(row[2]), int(row[3]), row[4] or ""), []))
             if row[5] is not None:
-                page[-1][1].append(_event_from_row(row[5:]))
+                page[-1][1].append(event_from_row(row[5:]))
         return page
 
     async def tasks_without_snapshot(self, limit: int = 10) -> list[str]:
-        rows = await self._read(
-            "finding events without a task",
-            "SELECT DISTINCT e.task_id FROM hitl_events e "
-            "WHERE NOT EXISTS (SELECT 1 FROM hitl_tasks t WHERE t.task_id = e.task_id) LIMIT %s",
-            (limit,),
-        )
+        rows = await self._read("finding events without a task", SQL.tasks_without_snapshot_sql(), (limit,))
         return [r[0] for r in rows]
 
     async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         # Retried like a read: a checkpoint written twice after a lost connection is two valid copies.
         await self._read(
             "writing a checkpoint",
-            "INSERT INTO hitl_checkpoints (seq, body, signature) VALUES (%s, %s, %s) RETURNING id",
+            SQL.insert_checkpoint_sql() + " RETURNING id",  # _read fetches a result
             (checkpoint.seq, checkpoint.body, checkpoint.signature),
         )
 
     async def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = await self._read(
-            "reading checkpoints", "SELECT seq, body, signature FROM hitl_checkpoints ORDER BY seq, id"
-        )
-        return [StoredCheckpoint(int(seq), body, signature) for seq, body, signature in rows]
+        return checkpoints_from_rows(await self._read("reading checkpoints", SQL.checkpoints_sql))
 
     # -- follow ----------------------------------------------------------------------------
 
@@ -1110,14 +1047,9 @@ class PostgresStore(Store):
                             self.problem = None
                         delay = 0.05
                     while True:
-                        rows = await (
-                            await conn.execute(
-                                f"SELECT {_EVENT_COLUMNS} FROM hitl_events WHERE seq > %s ORDER BY seq LIMIT 1000",
-                                (seq,),
-                            )
-                        ).fetchall()
+                        rows = await (await conn.execute(*SQL.events_sql(seq, 1000))).fetchall()
                         for row in rows:
-                            event = _event_from_row(row)
+                            event = event_from_row(row)
                             seq = event.seq
                             yield event
                         if len(rows) < 1000:

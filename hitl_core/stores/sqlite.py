@@ -31,8 +31,6 @@ also wake local followers at once.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import queue
 import random
@@ -40,24 +38,35 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ..canonical import GENESIS_HASH, canonical_json
-from ..errors import ConflictError, DuplicateTaskError, HITLError, PayloadError, StoreError
-from ..models import Decision, InterruptPoint, TaskState
+from ..errors import ConflictError, DuplicateTaskError, HITLError, StoreError
+from ..models import TaskState
 from ..records import EventRecord, TaskRecord
 from .base import Store, StoredCheckpoint, StoredTask
+from .sql import (
+    EVENT_COLUMNS,
+    Dialect,
+    Migrations,
+    QueuedAppend,
+    chain_hash,
+    chain_head,
+    checkpoints_from_rows,
+    event_fields,
+    event_from_row,
+    record_from_snapshot,
+    steps,
+)
 
 #: The schema this code writes. Opening a file with a higher ``PRAGMA user_version`` is refused.
 SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of a hitl database ("hitl" in ASCII): tells ours from other SQLite files.
 APPLICATION_ID = 0x6869746C
 
-#: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n-1 to n.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+#: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n - 1 to n (``sql.steps``).
+MIGRATIONS: Migrations = {
     1: (
         """CREATE TABLE events (
             seq INTEGER PRIMARY KEY,
@@ -108,14 +117,13 @@ CHECKPOINT_EVERY = 256
 #: After a checkpoint the WAL file is cut back to this many bytes when it is reused.
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
-_EVENT_COLUMNS = (
-    "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
-)
+# The chain head is read inside the write lock: the last event is it (nobody appends meanwhile).
+SQL = Dialect("?", prefix="", head_sql="SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
 SQL_PENDING = "SELECT task_id, version, last_seq, snapshot FROM tasks WHERE state = ? ORDER BY last_seq"
 _SQL_GET = "SELECT version, last_seq, snapshot FROM tasks WHERE task_id = ?"
 _SQL_VERSION = "SELECT version FROM tasks WHERE task_id = ?"
-_SQL_HISTORY = f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = ? AND seq <= ? ORDER BY version"
-_SQL_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQL_HISTORY = f"SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ? AND seq <= ? ORDER BY version"
+_SQL_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SQL_INSERT_TASK = "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?)"
 _SQL_UPDATE_TASK = (
     "UPDATE tasks SET state = ?, version = ?, last_seq = ?, snapshot = ? WHERE task_id = ? AND version = ?"
@@ -178,108 +186,7 @@ def _int_option(options: dict[str, str], name: str, default: int, url: str) -> i
     return value
 
 
-def _hydrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Turn the interrupt/decision an event carries back into models, as the writer had them.
-
-    ``TaskContext.history`` summarises events from these models; an event whose stored JSON no
-    longer validates (it was edited by hand) keeps its plain JSON so that reading never fails —
-    ``verify`` reports the edit.
-    """
-    interrupt = data.get("interrupt")
-    decision = data.get("decision")
-    if not isinstance(interrupt, dict) and not isinstance(decision, dict):
-        return data
-    data = dict(data)
-    try:
-        if isinstance(interrupt, dict):
-            data["interrupt"] = InterruptPoint.model_validate(interrupt)
-        if isinstance(decision, dict):
-            data["decision"] = Decision.model_validate(decision)
-    except ValueError:
-        pass
-    return data
-
-
-def _state_of(value: Any) -> Any:
-    try:
-        return TaskState(value)
-    except ValueError:
-        return value  # an edited row: keep what is there so that ``verify`` reports it
-
-
-def _event_from_row(row: tuple[Any, ...], hydrate: bool = False) -> EventRecord:
-    """An event as stored. A row edited into something unreadable still reads (its raw text kept
-    under ``unreadable_data``) so that ``verify`` can name it instead of every reader failing."""
-    seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev, digest = row
-    try:
-        payload = json.loads(data)
-    except (TypeError, ValueError):
-        payload = None
-    if not isinstance(payload, dict):
-        payload = {"unreadable_data": data}
-    return EventRecord(
-        task_id=task_id,
-        version=version,
-        action=action,
-        from_state=_state_of(from_state) if from_state is not None else None,
-        to_state=_state_of(to_state),
-        actor_id=actor_id,
-        actor_source=actor_source,
-        at=at,
-        data=_hydrate(payload) if hydrate else payload,
-        seq=seq,
-        prev_hash=prev,
-        hash=digest,
-    )
-
-
-#: ``canonical_json`` for a flat list of strings, ints and None: sorting keys and the ``default``
-#: hook have nothing to do there, and skipping them halves the cost on the commit path.
-_encode_head = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-
-
-def _chain_hash(prev_hash: str, seq: int, event: EventRecord, data_json: str) -> str:
-    """``EventRecord.compute_hash`` without serialising ``data`` a second time.
-
-    The canonical JSON of ``[..., data]`` is the canonical JSON of the list without it with
-    ``,<data json>`` spliced before the closing bracket (no spaces, same key order); the
-    conformance suite checks the two agree.
-    """
-    head = _encode_head(
-        [
-            seq,
-            event.task_id,
-            event.version,
-            event.action,
-            event.from_state.value if event.from_state is not None else None,
-            event.to_state.value,
-            event.actor_id,
-            event.actor_source,
-            event.at,
-        ]
-    )
-    body = f"{head[:-1]},{data_json}]"
-    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
-
-
 _CHECKPOINT = object()  # a writer-thread request to checkpoint the WAL
-
-
-@dataclass(slots=True)
-class _Append:
-    """One queued append and where to send its outcome."""
-
-    event: EventRecord
-    task: TaskRecord
-    expected_version: int | None
-    data_json: str
-    snapshot_json: str
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
-    error: BaseException | None = None
-    seq: int = 0
-    prev_hash: str = ""
-    hash: str = ""
 
 
 class _LazyHistory:
@@ -340,7 +247,7 @@ class SqliteStore(Store):
         self._readers: list[sqlite3.Connection] = []
         self._writer_conn: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Append]] = {}
+        self._pending: dict[asyncio.AbstractEventLoop, list[QueuedAppend]] = {}
         self._inline_commits = 0
         #: Transactions committed and appends they held: their ratio is the group-commit batch size.
         self.commits = 0
@@ -462,8 +369,8 @@ class SqliteStore(Store):
         try:
             # Another process may have migrated while we waited for the lock.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target]:
+            for _target, statements in steps(MIGRATIONS, version, SCHEMA_VERSION):
+                for statement in statements:
                     conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -505,13 +412,13 @@ class SqliteStore(Store):
 
     def _fail_leftovers(self) -> None:
         """Answer appends that reached the queue after the writer stopped (a close racing them)."""
-        leftovers: list[_Append] = []
+        leftovers: list[QueuedAppend] = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, _Append):
+            if isinstance(item, QueuedAppend):
                 item.error = StoreError(
                     f"the SQLite store {self.path} was closed before this transition was written; nothing was written"
                 )
@@ -543,14 +450,8 @@ class SqliteStore(Store):
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         if self._writer is None:
             await self.open()
-        try:
-            data_json = canonical_json(event.data)
-            snapshot_json = task.snapshot_json()
-        except (TypeError, ValueError) as exc:
-            raise PayloadError(f"task {task.task_id!r}: the transition is not JSON-serialisable: {exc}") from None
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        item = _Append(event, task, expected_version, data_json, snapshot_json, loop, future)
+        item = QueuedAppend.make(event, task, expected_version)
+        loop = item.loop
         # Group commit without a thread hop: every append made in this turn of the event loop
         # goes into one transaction, committed at the end of the turn (``_flush``).
         pending = self._pending.get(loop)
@@ -560,7 +461,7 @@ class SqliteStore(Store):
         pending.append(item)
         # A caller cancelled while waiting stops waiting, not the append: once taken it commits or
         # fails as a whole, and the caller must re-read the task to know which.
-        await future
+        await item.future
         self._remember(task)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -670,17 +571,16 @@ class SqliteStore(Store):
                 time.sleep(min(delay * (0.5 + random.random()), remaining))
                 delay = min(delay * 1.5, 0.005)
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: list[_Append]) -> bool:
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[QueuedAppend]) -> bool:
         """Inside an open write transaction: check and write each append, then commit.
 
         Returns whether anything was committed. A compare-and-set failure fails only its own
         append; an SQLite error rolls the whole transaction back and fails every append in it.
         """
-        written: list[_Append] = []
+        written: list[QueuedAppend] = []
         try:
             # Read inside the write lock: another process may have appended since our last batch.
-            row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = row if row is not None else (0, GENESIS_HASH)
+            seq, prev = chain_head(conn.execute(SQL.head_sql).fetchone())
             for item in batch:
                 task, event = item.task, item.event
                 # The snapshot write is the compare-and-set: one statement that only matches the
@@ -708,30 +608,15 @@ class SqliteStore(Store):
                     ).rowcount
                     != 1
                 ):
-                    current = conn.execute("SELECT version FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
+                    current = conn.execute(_SQL_VERSION, (task.task_id,)).fetchone()
                     item.error = ConflictError(
                         task.task_id, item.expected_version, current[0] if current is not None else None
                     )
                     continue
                 seq += 1
-                digest = _chain_hash(prev, seq, event, item.data_json)
-                conn.execute(
-                    _SQL_INSERT_EVENT,
-                    (
-                        seq,
-                        event.task_id,
-                        event.version,
-                        event.action,
-                        event.from_state.value if event.from_state is not None else None,
-                        event.to_state.value,
-                        event.actor_id,
-                        event.actor_source,
-                        event.at,
-                        item.data_json,
-                        prev,
-                        digest,
-                    ),
-                )
+                fields = event_fields(event)
+                digest = chain_hash(prev, seq, fields, item.data_json)
+                conn.execute(_SQL_INSERT_EVENT, (seq, *fields, item.data_json, prev, digest))
                 item.seq, item.prev_hash, item.hash = seq, prev, digest
                 prev = digest
                 written.append(item)
@@ -753,9 +638,7 @@ class SqliteStore(Store):
         self.committed_appends += len(written)
         # Only now, committed, do the records learn their place in the log.
         for item in written:
-            item.event.seq = item.task.last_seq = item.seq
-            item.event.prev_hash = item.prev_hash
-            item.event.hash = item.hash
+            item.committed(item.seq, item.prev_hash, item.hash)
         return True
 
     @staticmethod
@@ -764,8 +647,8 @@ class SqliteStore(Store):
         return str(row[0]) if row is not None else "unknown"
 
     @staticmethod
-    def _deliver(batch: list[_Append]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Append]] = {}
+    def _deliver(batch: list[QueuedAppend]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[QueuedAppend]] = {}
         for item in batch:
             by_loop.setdefault(item.loop, []).append(item)
         for loop, items in by_loop.items():
@@ -794,13 +677,7 @@ class SqliteStore(Store):
                 del cache[next(iter(cache))]
 
     def _history(self, task_id: str, last_seq: int) -> tuple[EventRecord, ...]:
-        return tuple(_event_from_row(r, hydrate=True) for r in self._read(_SQL_HISTORY, (task_id, last_seq)))
-
-    @staticmethod
-    def _record(last_seq: int, snapshot: str, history: tuple[EventRecord, ...]) -> TaskRecord:
-        data = json.loads(snapshot)
-        data["last_seq"] = last_seq
-        return TaskRecord.from_snapshot(data, history)
+        return tuple(event_from_row(r, hydrate=True) for r in self._read(_SQL_HISTORY, (task_id, last_seq)))
 
     async def get(self, task_id: str) -> TaskRecord | None:
         cached = self._cache.get(task_id)
@@ -814,32 +691,17 @@ class SqliteStore(Store):
         if not rows:
             return None
         _, last_seq, snapshot = rows[0]
-        record = self._record(last_seq, snapshot, self._history(task_id, last_seq))
+        record = record_from_snapshot(snapshot, last_seq, self._history(task_id, last_seq))
         self._remember(record)
         return record
 
     async def query(
         self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
     ) -> list[TaskRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if state is not None:
-            states = [TaskState(state)] if isinstance(state, str) else [TaskState(s) for s in state]
-            if not states:
-                return []
-            where.append("state = ?" if len(states) == 1 else f"state IN ({', '.join('?' * len(states))})")
-            params.extend(s.value for s in states)
-        if after is not None:
-            where.append("last_seq > ?")
-            params.append(after)
-        sql = "SELECT task_id, version, last_seq, snapshot FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY last_seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        rows = self._read(sql, params)
+        selected = SQL.tasks_sql(state, limit, after)
+        if selected is None:
+            return []
+        rows = self._read(*selected)
         cache = self._cache
         # Take the hits now: remembering the misses below may evict them from the bounded cache.
         hits: dict[str, TaskRecord] = {}
@@ -859,7 +721,7 @@ class SqliteStore(Store):
             # A listing rarely needs each task's history (the console shows one task's at a time):
             # read it when something first iterates it, not for thousands of tasks up front.
             history = _LazyHistory(self, task_id, last_seq)
-            record = self._record(last_seq, snapshot, history)  # type: ignore[arg-type]
+            record = record_from_snapshot(snapshot, last_seq, history)
             self._remember(record)
             records.append(record)
         return records
@@ -870,22 +732,13 @@ class SqliteStore(Store):
         return self._events(after_seq, limit, task_id)
 
     def _events(self, after_seq: int, limit: int | None, task_id: str | None = None) -> list[EventRecord]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ?"
-        params: list[Any] = [after_seq]
-        if task_id is not None:
-            sql += " AND task_id = ?"
-            params.append(task_id)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [_event_from_row(r) for r in self._read(sql, params)]
+        return [event_from_row(r) for r in self._read(*SQL.events_sql(after_seq, limit, task_id))]
 
     async def last_seq(self) -> int:
         return self._read("SELECT max(seq) FROM events")[0][0] or 0
 
     async def count_by_state(self) -> dict[TaskState, int]:
-        return {TaskState(s): n for s, n in self._read("SELECT state, count(*) FROM tasks GROUP BY state")}
+        return {TaskState(s): n for s, n in self._read(SQL.count_by_state_sql)}
 
     def _data_version(self) -> int:
         return int(self._read("PRAGMA data_version")[0][0])
@@ -947,7 +800,7 @@ class SqliteStore(Store):
                 ids = [r[0] for r in rows]
                 events = (
                     conn.execute(
-                        f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id IN ({', '.join('?' * len(ids))}) ORDER BY seq",
+                        f"SELECT {EVENT_COLUMNS} FROM events WHERE task_id IN ({', '.join('?' * len(ids))}) ORDER BY seq",
                         ids,
                     ).fetchall()
                     if ids
@@ -959,15 +812,13 @@ class SqliteStore(Store):
             raise self._error(exc, "reading tasks for replay") from None
         by_task: dict[str, list[EventRecord]] = {i: [] for i in ids}
         for row in events:
-            by_task[row[1]].append(_event_from_row(row))
+            by_task[row[1]].append(event_from_row(row))
         return [(StoredTask(str(r[0]), str(r[1]), r[2], r[3], r[4]), by_task[r[0]]) for r in rows]
 
     async def tasks_without_snapshot(self, limit: int = 10) -> list[str]:
         if self._writer is None:
             await self.open()
-        rows = self._read(
-            "SELECT DISTINCT task_id FROM events WHERE task_id NOT IN (SELECT task_id FROM tasks) LIMIT ?", (limit,)
-        )
+        rows = self._read(SQL.tasks_without_snapshot_sql(), (limit,))
         return [str(r[0]) for r in rows]
 
     async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
@@ -982,10 +833,7 @@ class SqliteStore(Store):
             try:
                 with conn:
                     conn.execute("BEGIN IMMEDIATE")
-                    conn.execute(
-                        "INSERT INTO checkpoints (seq, body, signature) VALUES (?, ?, ?)",
-                        (checkpoint.seq, checkpoint.body, checkpoint.signature),
-                    )
+                    conn.execute(SQL.insert_checkpoint_sql(), (checkpoint.seq, checkpoint.body, checkpoint.signature))
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -994,8 +842,7 @@ class SqliteStore(Store):
     async def checkpoints(self) -> list[StoredCheckpoint]:
         if self._writer is None:
             await self.open()
-        rows = self._read("SELECT seq, body, signature FROM checkpoints ORDER BY seq, id")
-        return [StoredCheckpoint(int(seq), str(body), str(sig)) for seq, body, sig in rows]
+        return checkpoints_from_rows(self._read(SQL.checkpoints_sql))
 
     # -- administration -----------------------------------------------------------------------
 
@@ -1028,7 +875,7 @@ class SqliteStore(Store):
         }
 
 
-def _settle(items: list[_Append]) -> None:
+def _settle(items: list[QueuedAppend]) -> None:
     for item in items:
         future = item.future
         if future.done():

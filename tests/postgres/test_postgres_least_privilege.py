@@ -387,7 +387,7 @@ def test_a_version_1_database_migrates_forward_keeping_its_data_and_its_roles(
         conn.execute(
             "CREATE TABLE hitl_schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        conn.execute(MIGRATIONS[0])
+        conn.execute(MIGRATIONS[1][0])
         conn.execute("INSERT INTO hitl_schema_version (version) VALUES (1)")
         at = now_us()
         for task_id in ("old-1", "old-2"):

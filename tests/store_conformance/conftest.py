@@ -92,6 +92,29 @@ async def opened(url: str) -> AsyncIterator[Store]:
         await store.close()
 
 
+def _edit_by_hand(url: str, sql: str, params: tuple[object, ...] = ()) -> None:
+    """Run ``sql`` on a durable store's database directly, as someone with write access to it
+    would: not through hitl. ``{events}``/``{tasks}`` name the backend's tables and ``?`` is the
+    placeholder; the SQLite file through ``sqlite3``, PostgreSQL through ``psycopg`` (as the
+    cluster's superuser, who owns the schema)."""
+    if url.startswith("sqlite:"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            conn.execute(sql.format(events="events", tasks="tasks"), params)
+            conn.commit()
+        finally:
+            conn.close()
+    elif url.startswith("postgresql:"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute(sql.format(events="hitl_events", tasks="hitl_tasks").replace("?", "%s"), params)
+    else:
+        raise ValueError(f"no hand-editing for {url!r}: add it here with its backend")
+
+
 @pytest.fixture(params=_params(lambda b: True))
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     backend: Backend = request.param
@@ -123,3 +146,9 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 def open_url() -> Callable[[str], AbstractAsyncContextManager[Store]]:
     """``async with open_url(url) as store``: a second instance on a URL (another process's view)."""
     return opened
+
+
+@pytest.fixture
+def edit_by_hand() -> Callable[..., None]:
+    """``edit_by_hand(url, sql, params)``: change a durable store's database directly (``_edit_by_hand``)."""
+    return _edit_by_hand

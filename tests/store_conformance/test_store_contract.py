@@ -482,3 +482,33 @@ async def test_checkpoints_survive_a_restart(durable_url: str, open_url: OpenUrl
         await before.add_checkpoint(StoredCheckpoint(1, "body\n", "c2ln"))
     async with open_url(durable_url) as after:
         assert await after.checkpoints() == [StoredCheckpoint(1, "body\n", "c2ln")]
+
+
+# -- a hand-edited database ---------------------------------------------------------------------
+
+
+async def test_an_event_row_edited_into_invalid_json_and_state_still_reads_and_verify_names_it(
+    durable_url: str, open_url: OpenUrl, edit_by_hand: Callable[..., None]
+) -> None:
+    """Someone with write access to the database turns an event's data into text that is not JSON
+    and its state into a word that is no state: every reader still works (the row reads with its
+    raw text kept), and ``verify`` reports that event instead of crashing."""
+    async with open_url(durable_url) as store:
+        await waiting_task(store, "t1")
+        await waiting_task(store, "t2")
+    await asyncio.to_thread(
+        edit_by_hand, durable_url, "UPDATE {events} SET data = ?, to_state = ? WHERE seq = ?", ("{not json", "bogus", 2)
+    )
+    async with open_url(durable_url) as store:
+        edited = (await store.events(after_seq=1, limit=1))[0]
+        assert edited.seq == 2 and edited.data == {"unreadable_data": "{not json"} and edited.to_state == "bogus"
+        assert [e.seq for e in await store.events()] == [1, 2, 3, 4]
+        task = await store.get("t1")
+        assert task is not None and [e.seq for e in task.history] == [1, 2]
+        listed = await store.query()
+        assert [t.task_id for t in listed] == ["t1", "t2"] and [e.seq for e in listed[0].history] == [1, 2]
+        page = await store.tasks_with_events()
+        assert [[e.seq for e in events] for _, events in page] == [[1, 2], [3, 4]]
+        report = await store.verify()
+    assert not report.ok and report.first_bad_seq == 2, report
+    assert report.problem is not None and "2" in report.problem
