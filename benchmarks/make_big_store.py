@@ -10,7 +10,7 @@ How it is fast: the events are generated in memory, sorted by time, and written 
 ``executemany`` calls inside one transaction straight into the store's schema (created by opening
 a real ``SqliteStore`` first). The hash chain is valid: each link is computed as the store computes
 it (canonical JSON of the event's head with the data's canonical JSON spliced in, the same
-splice ``hitl_core.stores.sqlite._chain_hash`` does), so ``hitl audit verify`` passes on it.
+splice ``hitl_core.stores.sql.chain_hash`` does), so ``hitl audit verify`` passes on it.
 """
 
 from __future__ import annotations
