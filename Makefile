@@ -35,9 +35,11 @@ test: $(STAMP) pg-server
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-crewai
 
-# Everything but CrewAI's tests, in the main environment.
+# Everything but CrewAI's tests, in the main environment. Three workers on two cores: much of the
+# suite waits on real processes, servers and timers rather than computing; the slowest tests are
+# listed at the end so the 10-minute budget stays visible.
 test-main: $(STAMP) pg-server
-	$(BIN)/python -m pytest -n 2 -q --ignore=tests/plugins/crewai
+	$(BIN)/python -m pytest -n 3 -q --durations=15 --ignore=tests/plugins/crewai
 
 # CrewAI pins openai<3 and pydantic<2.13, which the OpenAI Agents SDK in .venv cannot share: its
 # tests run in their own environment, built here (after .venv, so the two editable installs of

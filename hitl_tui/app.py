@@ -896,6 +896,8 @@ class ConsoleApp(App[None]):
     def refresh_bindings(self) -> None:
         """Re-check the footer only when what is possible changed: a footer rebuild costs a
         frame, and the cursor moves (and rows change) many times a second."""
+        if not self.screen_stack:
+            return  # quitting: a late message (a cursor move) finds no screen left to refresh
         try:
             signature: tuple[bool, ...] | None = (
                 self.modal_open,
