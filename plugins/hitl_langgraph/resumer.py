@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
+import signal
 import sys
-import time
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,25 @@ def _report(results: dict[str, GraphRun | BaseException]) -> bool:
     return ok
 
 
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C or SIGTERM ends ``--follow`` after the thread being resumed, never in the middle of it.
+
+    Raised as KeyboardInterrupt, a Ctrl-C could land inside a graph's own code, which may catch it
+    (the resumer then seemed to ignore it for good); a flag the loop reads cannot be lost that
+    way. A second Ctrl-C interrupts at once, as usual.
+    """
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hitl_langgraph.resumer", description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True, help="the hitl store URL the agent used (sqlite:///…)")
@@ -123,41 +142,23 @@ def main(argv: list[str] | None = None) -> int:
         help="also re-deliver decisions claimed by a process that died before delivering",
     )
     args = parser.parse_args(argv)
-    machine: HITLStateMachine | None = None
+    stop = _stop_on_signals() if args.follow else threading.Event()
     try:
         graph = load_graph(args.graph)
         machine = HITLStateMachine(args.store)
         adapter = GraphApprovals(machine, agent="hitl_langgraph.resumer")
-        while True:
+        while not stop.is_set():
             ok = _report(resume_decided(graph, adapter, args.thread, takeover=args.takeover))
             if not args.follow:
                 return 0 if ok else 1
-            time.sleep(args.interval)
+            stop.wait(args.interval)
+        return 0
     except HITLError as exc:
         print(f"hitl_langgraph.resumer: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        _close_quickly(machine)
-        raise
-
-
-def _close_quickly(machine: HITLStateMachine | None) -> None:
-    """A bounded try at closing the store cleanly after Ctrl-C (whatever the resumer was doing)."""
-    if machine is not None:
-        try:
-            machine.sync.run(machine.close(), timeout=5)
-        except BaseException:
-            pass
+        return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        # Interrupted mid-call, the sync facade's loop may still be running that call in a thread
-        # the interpreter would wait for at exit: seen as a resumer that ignored SIGINT for a
-        # minute on a loaded machine. Everything acknowledged is in the store already (a kill -9
-        # is as safe), so the process leaves at once.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    sys.exit(main())
