@@ -887,14 +887,21 @@ class HITLStateMachine:
         if decision.approved:
             approvals = (*approvals, decision)
             final = not person or len(approvals) >= interrupt.required_approvals
-            if final and person and decision.type is not DecisionType.EDIT:
+            if final and person:
+                # Under four eyes the last approval closes what the earlier ones gave: edited
+                # args (this person approved them) and an answer reach the agent with it,
+                # instead of a bare approve that would drop them.
+                carried: dict[str, Any] = {}
                 edit = next((a for a in approvals if a.type is DecisionType.EDIT), None)
-                if edit is not None:
-                    # The args were edited under four eyes and this person approved the edited
-                    # args: the decision the agent gets carries them, as an edit does.
-                    decision = build_model(
-                        Decision, {**decision.__dict__, "type": DecisionType.EDIT, "edited_args": edit.edited_args}
-                    )
+                if edit is not None and decision.type is not DecisionType.EDIT:
+                    carried = {"type": DecisionType.EDIT, "edited_args": edit.edited_args}
+                answer = next((a for a in reversed(approvals) if a.type is DecisionType.RESPOND), None)
+                if answer is not None and decision.response is None:
+                    carried["response"] = answer.response
+                    if decision.type is DecisionType.APPROVE and "type" not in carried:
+                        carried["type"] = DecisionType.RESPOND
+                if carried:
+                    decision = build_model(Decision, {**decision.__dict__, **carried})
                     approvals = (*approvals[:-1], decision)
                     data["decision"] = decision
             action = "approve" if final else "approve_partial"
