@@ -145,9 +145,7 @@ def pending_confirmations(session: Session) -> list[PendingConfirmation]:
     without the call it is about, or two unanswered requests about one call (a session written by
     hand: answering both would run the call twice).
     """
-    answered = {
-        r.id for e in session.events if e.author == "user" for r in e.get_function_responses() if r.id is not None
-    }
+    answered = _consumed_answers(session.events)
     pending: list[PendingConfirmation] = []
     seen_ids: set[str] = set()
     seen_calls: dict[str, str] = {}
@@ -187,6 +185,38 @@ def pending_confirmations(session: Session) -> list[PendingConfirmation]:
                 )
             )
     return pending
+
+
+def _consumed_answers(events: Sequence[Event]) -> set[str]:
+    """Confirmation ids whose answer ADK acted on: the confirmed call has a result after the answer.
+
+    An answer alone is not enough. When the resumed call raises, the user's answer is already in
+    the session but nothing ran; ADK takes the same answer again (a client retry), so such a
+    confirmation is still pending — that is what lets ``Adapter.failed``'s retry question carry
+    the decision back. The placeholder result ADK writes when it asks comes before the answer
+    and does not count.
+    """
+    original_of: dict[str, str] = {}
+    for event in events:
+        for call in event.get_function_calls():
+            original = (call.args or {}).get("originalFunctionCall") if call.name == REQUEST_CONFIRMATION else None
+            if call.id and isinstance(original, dict) and original.get("id"):
+                original_of[call.id] = str(original["id"])
+    answered_at: dict[str, int] = {}  # confirmation id -> index of the first user answer to it
+    results_at: dict[str, list[int]] = {}  # call id -> indexes of the results the agent wrote for it
+    for index, event in enumerate(events):
+        for response in event.get_function_responses():
+            if response.id is None:
+                continue
+            if event.author == "user":
+                answered_at.setdefault(response.id, index)
+            else:
+                results_at.setdefault(response.id, []).append(index)
+    return {
+        conf
+        for conf, at in answered_at.items()
+        if conf in original_of and any(i > at for i in results_at.get(original_of[conf], ()))
+    }
 
 
 def confirmation_message(

@@ -25,6 +25,8 @@ from hitl_adk import ConfirmationPlugin, ScriptedLlm
 from hitl_core import HITLStateMachine, TaskContext
 
 DONE: list[tuple[str, dict[str, Any]]] = []
+#: Errors the next transfers raise, one each (a payment provider that is down).
+FAIL_NEXT: list[Exception] = []
 
 PAY_BOB = {"name": "transfer", "args": {"to": "bob", "amount": 500}, "id": "call-bob"}
 PAY_EVE = {"name": "transfer", "args": {"to": "eve", "amount": 5}, "id": "call-eve"}
@@ -34,6 +36,8 @@ REFUND = {"name": "refund", "args": {"order": "A-1", "amount": 80}, "id": "call-
 
 def transfer(to: str, amount: int) -> str:
     """Send ``amount`` EUR to ``to``."""
+    if FAIL_NEXT:
+        raise FAIL_NEXT.pop(0)
     DONE.append(("transfer", {"to": to, "amount": amount}))
     return f"sent {amount} EUR to {to}"
 

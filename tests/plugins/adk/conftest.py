@@ -11,4 +11,5 @@ import pytest
 @pytest.fixture(autouse=True)
 def done() -> list[tuple[str, dict[str, Any]]]:
     adk_support.DONE.clear()
+    adk_support.FAIL_NEXT.clear()
     return adk_support.DONE

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adk_support import CLOSE, PAY_BOB, PAY_EVE, REFUND, runner, seen, when_pending
+from adk_support import CLOSE, FAIL_NEXT, PAY_BOB, PAY_EVE, REFUND, runner, seen, when_pending
 from google.adk.events.event import Event
 from google.adk.sessions import DatabaseSessionService, InMemorySessionService
 from google.genai import types
@@ -27,6 +27,7 @@ from hitl_core import (
     TaskNotFoundError,
     TaskState,
 )
+from hitl_core.adapters import RetryDeclinedError
 
 Done = list[tuple[str, dict[str, Any]]]
 
@@ -171,6 +172,46 @@ async def test_of_two_resumers_exactly_one_answers_the_pause(machine: HITLStateM
     )
     assert sorted(type(r).__name__ for r in results) == ["AdkRunResult", "HITLError"]
     assert done == [("transfer", {"to": "bob", "amount": 500})]
+
+
+async def test_a_call_that_raises_is_asked_again_and_an_approved_retry_runs_the_same_edit(
+    machine: HITLStateMachine, done: Done
+) -> None:
+    adk, model = runner([PAY_BOB])
+    adapter = AdkApprovals(machine, adk)
+    paused = await adapter.start("u1", "pay bob", session_id="s-retry")
+    await machine.edit(paused.task_ids[0], {"to": "bob", "amount": 90}, "alice")
+    FAIL_NEXT.append(RuntimeError("payment provider down"))
+    with pytest.raises(RuntimeError, match="payment provider down"):
+        await adapter.resume("u1", "s-retry")
+    assert done == []
+    failed = await machine.get_task(paused.task_ids[0])
+    assert failed.state is TaskState.FAILED and "payment provider down" in (failed.error or "")
+    [retry] = await machine.get_pending_approvals()
+    assert retry.task_id == paused.task_ids[0] + "~1"
+    assert retry.interrupt_point.context["retry"]["decision"] == "edit"
+
+    await machine.approve(retry.task_id, "carol")  # carry alice's edit again, not a new decision
+    result = await AdkApprovals(machine, adk).resume("u1", "s-retry")  # a fresh adapter, as another process would
+    assert isinstance(result, AdkRunResult)
+    assert done == [("transfer", {"to": "bob", "amount": 90})]
+    assert seen(model)["call-bob"] == {"result": "sent 90 EUR to bob"}
+    assert (await machine.get_task(retry.task_id)).state is TaskState.COMPLETED
+
+
+async def test_a_declined_retry_gives_the_run_up_and_nothing_runs(machine: HITLStateMachine, done: Done) -> None:
+    adk, _ = runner([PAY_BOB])
+    adapter = AdkApprovals(machine, adk)
+    paused = await adapter.start("u1", "pay bob", session_id="s-declined")
+    await machine.approve(paused.task_ids[0], "alice")
+    FAIL_NEXT.append(RuntimeError("payment provider down"))
+    with pytest.raises(RuntimeError):
+        await adapter.resume("u1", "s-declined")
+    await machine.reject(paused.task_ids[0] + "~1", "carol", "we pay by hand")
+    with pytest.raises(RetryDeclinedError, match="carol declined to retry the failed resume: we pay by hand"):
+        await adapter.resume("u1", "s-declined")
+    assert done == []
+    assert (await machine.get_task("adk:s-declined")).state is TaskState.FAILED
 
 
 # -- bad input ------------------------------------------------------------------------------------
