@@ -26,6 +26,7 @@ COMPLETED once ADK took it — or FAILED with the error and asked again at once 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from google.genai import types
 
 from hitl_core import Action, Decision, DecisionType, HITLError, HITLStateMachine, Severity, TaskNotFoundError
 from hitl_core.adapters import Adapter, Request
-from hitl_core.canonical import checked_copy
+from hitl_core.canonical import checked_copy, fingerprint
 
 from . import CAPABILITIES, FRAMEWORK
 
@@ -368,6 +369,7 @@ class AdkApprovals(Adapter):
             decided = await self.decisions(list(task_ids.values()), wait=wait, wait_timeout=wait_timeout)
             if decided is None:
                 return AdkRunPaused(session_id, user_id, list(task_ids.values()))
+            await self._check_bound(session_id, pending, task_ids)
             message = confirmation_message(pending, dict(zip(task_ids, decided, strict=True)), task_ids)
             claimed = await self.claim(list(task_ids.values()), takeover=takeover)
             if claimed is None:
@@ -424,6 +426,26 @@ class AdkApprovals(Adapter):
         task_ids = await self.ask_batch(session_id, questions)
         return {p.confirmation_id: t for p, t in zip(pending, task_ids, strict=True)}
 
+    async def _check_bound(
+        self, session_id: str, pending: Sequence[PendingConfirmation], task_ids: Mapping[str, str]
+    ) -> None:
+        """Refuse to answer a confirmation whose call is not the one a person decided on.
+
+        The session is read again at every resume, from a store hitl does not guard: a call whose
+        tool or args changed there since the question was asked (``DatabaseSessionService``'s file
+        edited by hand) would have ADK run what nobody approved. Nothing is claimed or sent.
+        """
+        for p in pending:
+            task = await self.machine.get_task(task_ids[p.confirmation_id])
+            action = task.interrupt_point.action if task is not None and task.interrupt_point else None
+            if action is None or action.name != p.tool or fingerprint(action.args) != fingerprint(p.args):
+                raise HITLError(
+                    f"ADK session {session_id!r}: tool call {p.function_call_id!r} is now {p.tool} "
+                    f"{_short_json(p.args)}, not what task {task_ids[p.confirmation_id]!r} was decided on "
+                    f"({action.name if action else 'nothing'} {_short_json(action.args) if action else ''}); "
+                    "nothing was sent to ADK"
+                )
+
     def _request_for(self, p: PendingConfirmation) -> Request:
         rule = self.tool_severity
         context: dict[str, Any] = {"function_call_id": p.function_call_id, "confirmation_id": p.confirmation_id}
@@ -458,6 +480,11 @@ class AdkApprovals(Adapter):
         if await service.get_session(app_name=self.runner.app_name, user_id=user_id, session_id=session_id) is None:
             await service.create_session(app_name=self.runner.app_name, user_id=user_id, session_id=session_id)
         return session_id
+
+
+def _short_json(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _as_content(message: str | types.Content) -> types.Content:
