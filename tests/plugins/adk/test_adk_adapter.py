@@ -58,6 +58,7 @@ async def test_approve_runs_the_call_and_the_model_reads_its_result(machine: HIT
     assert interrupt.allowed_decisions == ["approve", "reject", "edit"]
     assert interrupt.context["function_call_id"] == "call-bob"
     assert task.framework == "adk" and task.run_id == "s-approve" and task.parent_id == "adk:s-approve"
+    assert task.agent == "payer"  # the ADK agent that made the call
     assert task.task_id == f"adk:s-approve:{interrupt.context['confirmation_id']}"
     states = {t.task_id: t.state for t in await machine.get_all_tasks()}
     assert states == {"adk:s-approve": TaskState.COMPLETED, task.task_id: TaskState.COMPLETED}
