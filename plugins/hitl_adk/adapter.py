@@ -41,7 +41,18 @@ from google.adk.tools.tool_confirmation import ToolConfirmation
 from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 
-from hitl_core import Action, Decision, DecisionType, HITLError, HITLStateMachine, Severity, TaskNotFoundError
+from hitl_core import (
+    Action,
+    ConflictError,
+    Decision,
+    DecisionType,
+    HITLError,
+    HITLStateMachine,
+    InvalidTransitionError,
+    Severity,
+    TaskNotFoundError,
+    TaskState,
+)
 from hitl_core.adapters import Adapter, Request
 from hitl_core.canonical import checked_copy, fingerprint
 
@@ -350,10 +361,34 @@ class AdkApprovals(Adapter):
         """
         session = await self._session(user_id, session_id)
         if not pending_confirmations(session):
+            if await self._settle(session):
+                await self.finish_run(session_id)
+                return AdkRunResult(session_id, user_id, [])
             raise TaskNotFoundError(
                 f"{parent_task_id(session_id)} (ADK session {session_id!r} waits on no confirmation)"
             )
         return await self._until_done(user_id, session_id, [], wait, wait_timeout, takeover)
+
+    async def _settle(self, session: Session) -> list[str]:
+        """Complete the claimed tasks whose answer ADK already acted on; their ids.
+
+        A process that dies after ADK took its answer and before ``delivered`` leaves its tasks
+        RUNNING: the session shows the confirmed calls' results, so the answer was delivered —
+        whoever sent it — and sending it again is exactly what must not happen.
+        """
+        consumed = _consumed_answers(session.events)
+        settled = []
+        for task in await self.machine.get_tasks_by_state(TaskState.RUNNING):
+            meta = task.metadata.get(META_KEY)
+            if task.framework != FRAMEWORK or task.run_id != session.id or task.decision is None:
+                continue
+            if isinstance(meta, dict) and meta.get("confirmation_id") in consumed:
+                try:
+                    await self.machine.complete(task.task_id, {"delivered": True, "settled": "ADK had acted on it"})
+                except (InvalidTransitionError, ConflictError):
+                    continue  # its own process delivered it a moment ago
+                settled.append(task.task_id)
+        return settled
 
     async def _until_done(
         self,
@@ -438,6 +473,9 @@ class AdkApprovals(Adapter):
         for p in pending:
             task = await self.machine.get_task(task_ids[p.confirmation_id])
             action = task.interrupt_point.action if task is not None and task.interrupt_point else None
+            if action is None and task is not None:  # claimed (RUNNING): the question is in its events
+                asked = await self._asked_from_store(task.task_id)
+                action = asked.request.action if asked is not None else None
             if action is None or action.name != p.tool or fingerprint(action.args) != fingerprint(p.args):
                 raise HITLError(
                     f"ADK session {session_id!r}: tool call {p.function_call_id!r} is now {p.tool} "

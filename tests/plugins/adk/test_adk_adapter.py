@@ -177,6 +177,53 @@ async def test_of_two_resumers_exactly_one_answers_the_pause(machine: HITLStateM
     assert done == [("transfer", {"to": "bob", "amount": 500})]
 
 
+async def _claim_and_send_then_die(machine: HITLStateMachine, adk: Any, session_id: str, send: bool) -> list[str]:
+    """What a process does up to its crash: claim the decided pause and (maybe) answer ADK."""
+    dying = AdkApprovals(machine, adk)
+    session = await adk.session_service.get_session(app_name=adk.app_name, user_id="u1", session_id=session_id)
+    pending = pending_confirmations(session)
+    task_ids = {p.confirmation_id: f"adk:{session_id}:{p.confirmation_id}" for p in pending}
+    decided = await dying.decisions(list(task_ids.values()))
+    message = confirmation_message(pending, dict(zip(task_ids, decided, strict=True)), task_ids)
+    claimed = await dying.claim(list(task_ids.values()))
+    assert claimed is not None
+    if send:
+        async for _ in adk.run_async(user_id="u1", session_id=session_id, new_message=message):
+            pass
+    return claimed  # … and dies here, before delivered()
+
+
+async def test_a_process_that_died_after_adk_took_its_answer_is_settled_not_sent_again(
+    machine: HITLStateMachine, done: Done
+) -> None:
+    adk, _ = runner([PAY_BOB])
+    paused = await AdkApprovals(machine, adk).start("u1", "pay bob", session_id="s-died")
+    await machine.approve(paused.task_ids[0], "alice")
+    await _claim_and_send_then_die(machine, adk, "s-died", send=True)
+    assert (await machine.get_task(paused.task_ids[0])).state is TaskState.RUNNING
+    result = await AdkApprovals(machine, adk).resume("u1", "s-died", takeover=True)
+    assert isinstance(result, AdkRunResult)
+    assert done == [("transfer", {"to": "bob", "amount": 500})]  # once
+    assert {t.task_id: t.state for t in await machine.get_all_tasks()} == {
+        "adk:s-died": TaskState.COMPLETED,
+        paused.task_ids[0]: TaskState.COMPLETED,
+    }
+
+
+async def test_a_pause_claimed_by_a_process_that_died_before_sending_needs_takeover(
+    machine: HITLStateMachine, done: Done
+) -> None:
+    adk, _ = runner([PAY_BOB])
+    paused = await AdkApprovals(machine, adk).start("u1", "pay bob", session_id="s-claimed")
+    await machine.approve(paused.task_ids[0], "alice")
+    await _claim_and_send_then_die(machine, adk, "s-claimed", send=False)
+    with pytest.raises(HITLError, match="another process claimed the decisions of ADK session 's-claimed'"):
+        await AdkApprovals(machine, adk).resume("u1", "s-claimed")
+    assert done == []
+    await AdkApprovals(machine, adk).resume("u1", "s-claimed", takeover=True)
+    assert done == [("transfer", {"to": "bob", "amount": 500})]
+
+
 async def test_a_call_that_raises_is_asked_again_and_an_approved_retry_runs_the_same_edit(
     machine: HITLStateMachine, done: Done
 ) -> None:
