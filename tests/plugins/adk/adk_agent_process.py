@@ -1,9 +1,10 @@
 """An ADK agent process for the cross-process tests.
 
-``python adk_agent_process.py run|start|resume HITL_STORE SESSIONS_DB SESSION_ID``: ``run`` blocks
-until the run is done (decisions come from other processes); ``start`` runs to the first pause and
-exits; ``resume`` continues a run another process paused. ADK's sessions live in the SQLite file
-SESSIONS_DB (``DatabaseSessionService``), hitl's tasks in HITL_STORE. Prints JSON.
+``python adk_agent_process.py start|resume HITL_STORE SESSIONS_DB SESSION_ID``: ``start`` runs to the
+first pause and exits; ``resume`` continues a run another process paused, waiting for whatever is
+not decided yet (it prints ``{"resuming": …}`` first, so a test knows it is running). ADK's
+sessions live in the SQLite file SESSIONS_DB (``DatabaseSessionService``), hitl's tasks in
+HITL_STORE. Prints JSON lines.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ async def main() -> int:
     )
     machine = HITLStateMachine(store)
     adapter = AdkApprovals(machine, adk, agent=f"payer-{mode}")
-    if mode == "run":
-        result = await adapter.run("u1", "pay bob and eve, close c-9", session_id=session_id, wait_timeout=90)
-    elif mode == "start":
+    if mode == "start":
         result = await adapter.start("u1", "pay bob and eve, close c-9", session_id=session_id)
     else:
-        result = await adapter.resume("u1", session_id, wait=False)
+        print(json.dumps({"resuming": session_id}), flush=True)
+        result = await adapter.resume("u1", session_id, wait_timeout=90)
     if isinstance(result, AdkRunPaused):
         print(json.dumps({"paused": result.task_ids, "done": DONE}), flush=True)
     else:
