@@ -356,12 +356,14 @@ class AdkApprovals(Adapter):
 
         With ``wait`` it blocks until the pause is decided and runs to the end (asking again at
         each later pause); without, it continues only if everything is decided and returns the
-        next ``AdkRunPaused`` (recorded, not waited for) or the result. ``takeover`` answers a
-        pause another process claimed but died before answering.
+        next ``AdkRunPaused`` (recorded, not waited for) or the result. ``takeover`` is for a
+        process that died: a pause it claimed but did not answer is answered; one whose answer ADK
+        already acted on is not sent again, its tasks are completed (and the run's events are not
+        returned: they belong to the process that died).
         """
         session = await self._session(user_id, session_id)
         if not pending_confirmations(session):
-            if await self._settle(session):
+            if takeover and await self._settle(session):
                 await self.finish_run(session_id)
                 return AdkRunResult(session_id, user_id, [])
             raise TaskNotFoundError(

@@ -201,6 +201,9 @@ async def test_a_process_that_died_after_adk_took_its_answer_is_settled_not_sent
     await machine.approve(paused.task_ids[0], "alice")
     await _claim_and_send_then_die(machine, adk, "s-died", send=True)
     assert (await machine.get_task(paused.task_ids[0])).state is TaskState.RUNNING
+    with pytest.raises(TaskNotFoundError, match="waits on no confirmation"):
+        await AdkApprovals(machine, adk).resume("u1", "s-died")  # it might still be running: left alone
+    assert (await machine.get_task(paused.task_ids[0])).state is TaskState.RUNNING
     result = await AdkApprovals(machine, adk).resume("u1", "s-died", takeover=True)
     assert isinstance(result, AdkRunResult)
     assert done == [("transfer", {"to": "bob", "amount": 500})]  # once
