@@ -173,7 +173,9 @@ async def test_of_two_resumers_exactly_one_answers_the_pause(machine: HITLStateM
         AdkApprovals(machine, adk).resume("u1", "s-race"),
         return_exceptions=True,
     )
-    assert sorted(type(r).__name__ for r in results) == ["AdkRunResult", "HITLError"]
+    # The loser finds the pause claimed (or, if it looks later, already answered): it sends nothing.
+    assert sum(isinstance(r, AdkRunResult) for r in results) == 1
+    assert sum(isinstance(r, HITLError) for r in results) == 1
     assert done == [("transfer", {"to": "bob", "amount": 500})]
 
 
