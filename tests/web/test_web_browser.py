@@ -354,6 +354,13 @@ def test_session_cookie_is_host_only_httponly_secure_and_strict(web_server: WebS
     cookie = next(c for c in page.context.cookies() if c["name"] == "__Host-hitl_session")
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
     assert page.evaluate("document.cookie") == ""
+    headers = page.goto("/web/").headers
+    assert (
+        "script-src 'self'" in headers["content-security-policy"]
+        and "frame-ancestors 'none'" in headers["content-security-policy"]
+    )
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
+    assert headers["referrer-policy"] == "same-origin"
     # the token file keeps only a hash of the session id
     with sqlite3.connect(web_server.token_file) as conn:
         stored = [r[0] for r in conn.execute("SELECT id_hash FROM web_sessions")]
@@ -421,3 +428,13 @@ def test_the_webhook_notice_carries_the_action_link(web_server: WebServer) -> No
     notice = web_server.receiver.notice_for(task_id)  # type: ignore[attr-defined]
     assert notice["action_link"].startswith(f"{web_server.url}/web/a/")
     assert Path(notice["action_link"]).name.count(".") == 1
+
+
+def test_a_login_post_without_the_login_forms_token_is_refused(web_server: WebServer, new_page: Any) -> None:
+    page = new_page()
+    forged = page.request.post(
+        "/web/login", form={"username": "alice", "password": PASSWORDS["alice"], "csrf": "guess"}
+    )
+    assert forged.status == 403
+    assert not any(c["name"] == "__Host-hitl_session" for c in page.context.cookies())
+    web_server.wait_log(r"refused: alice \(-, web\) may not log in -: the login form's CSRF token is missing or wrong")
