@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -124,20 +125,21 @@ class WebServer(ServerProcess):
     ) -> dict[str, Any]:
         """Start ``task_id`` and ask for approval over the Unix socket (this process as the agent)."""
         with self.unix_client() as client:
-            client.post(f"/v1/tasks/{task_id}/start", json={}).raise_for_status()
+            path = f"/v1/tasks/{quote(task_id, safe='/')}"
+            client.post(f"{path}/start", json={}).raise_for_status()
             body = {
                 "reason": reason,
                 "severity": severity,
                 "action": {"name": "refund", "args": args or {"amount": 7}},
                 **extra,
             }
-            response = client.post(f"/v1/tasks/{task_id}/request", json=body)
+            response = client.post(f"{path}/request", json=body)
             response.raise_for_status()
             return response.json()
 
     def task(self, task_id: str) -> dict[str, Any]:
         with self.unix_client() as client:
-            response = client.get(f"/v1/tasks/{task_id}")
+            response = client.get(f"/v1/tasks/{quote(task_id, safe='/')}")
             response.raise_for_status()
             return response.json()
 

@@ -438,3 +438,16 @@ def test_a_login_post_without_the_login_forms_token_is_refused(web_server: WebSe
     assert forged.status == 403
     assert not any(c["name"] == "__Host-hitl_session" for c in page.context.cookies())
     web_server.wait_log(r"refused: alice \(-, web\) may not log in -: the login form's CSRF token is missing or wrong")
+
+
+def test_a_task_id_with_slash_hash_and_question_mark_opens_and_is_decided(web_server: WebServer, new_page: Any) -> None:
+    task_id = f"deploy/prod #1?x={uuid.uuid4().hex[:6]}"
+    web_server.ask(task_id, "deploy with an awkward id")
+    page = new_page()
+    log_in(page, "alice")
+    page.locator("#tasks a", has_text=task_id).click()
+    expect(page.locator("#task-id")).to_have_text(task_id)
+    page.fill("#reject-reason", "not today")
+    page.click("#reject")
+    expect(page.locator("#problem")).to_contain_text(f"rejected {task_id} as alice")
+    assert state_of(web_server, task_id) == "rejected"

@@ -174,7 +174,8 @@ class Web:
 
     async def decide(self, session: Session, task_id: str, form: dict[str, str], what: str) -> tuple[int, str, str]:
         """Approve or reject as the session's user: (status, message, problem kind)."""
-        decision = form.get("decision") or what
+        # the URL's verb wins (/approve, /reject); the task page's one form names it (/decide)
+        decision = what or form.get("decision") or ""
         if decision not in ("approve", "reject"):
             return 400, f"unknown decision {decision!r}: approve or reject", "invalid"
         if not session.role.may_decide:
@@ -361,7 +362,7 @@ class Web:
             return self.to_login(request)
         task_id = request.path_params["task_id"]
         what = request.path_params["what"]
-        form = await self.checked_post(request, session, what if what != "decide" else "decide", task_id)
+        form = await self.checked_post(request, session, what, task_id)
         if isinstance(form, Response):
             return form
         status, message, problem = await self.decide(session, task_id, form, what if what != "decide" else "")
@@ -455,8 +456,8 @@ class Web:
                     Route("/rows", self.rows, methods=["GET"]),
                     Route("/stream", self.stream, methods=["GET"]),
                     Route("/status", self.status, methods=["GET"]),
-                    Route("/tasks/{task_id}", self.task_page, methods=["GET"]),
-                    Route("/tasks/{task_id}/{what:str}", self.task_decide, methods=["POST"]),
+                    Route("/tasks/{task_id:path}/{what:str}", self.task_decide, methods=["POST"]),
+                    Route("/tasks/{task_id:path}", self.task_page, methods=["GET"]),
                     Route("/a/{token}", self.link_page, methods=["GET"]),
                     Route("/a/{token}", self.link_decide, methods=["POST"]),
                     Route("/static/hitl.css", static(CSS, "text/css"), methods=["GET"]),

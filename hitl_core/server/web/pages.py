@@ -12,6 +12,7 @@ import html
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from ...models import Severity
 from ...records import EventRecord, TaskRecord
@@ -23,6 +24,11 @@ SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Se
 def text(value: object, *, single_line: bool = True, limit: int | None = 4000) -> str:
     """Untrusted text → inert HTML (also safe inside a double-quoted attribute)."""
     return html.escape(visible("" if value is None else value, single_line=single_line, limit=limit), quote=True)
+
+
+def task_url(task_id: str) -> str:
+    """The task page's path: the id percent-encoded (``/``, ``#``, ``?`` and all), then attribute-safe."""
+    return html.escape("/web/tasks/" + quote(task_id, safe=""), quote=True)
 
 
 def pretty(value: Any, limit: int = 20000) -> str:
@@ -199,7 +205,7 @@ def _row(record: TaskRecord, now: datetime) -> str:
         f'<tr data-task="{text(record.task_id)}" data-interrupt="{text(interrupt.interrupt_id)}"'
         f' data-fingerprint="{text(interrupt.args_fingerprint or "")}" class="sev-{text(sev)}">'
         f'<td><span class="sev {text(sev)}">{text(sev)}</span></td>'
-        f'<td><a href="/web/tasks/{text(record.task_id)}">{text(record.task_id, limit=80)}</a></td>'
+        f'<td><a href="{task_url(record.task_id)}">{text(record.task_id, limit=80)}</a></td>'
         f"<td>{text(record.agent or '-', limit=60)}</td><td>{text(action, limit=60)}</td>"
         f'<td class="reason">{text(interrupt.reason, limit=200)}</td>'
         f"<td>{until(interrupt.deadline, now)}</td><td>{ago(interrupt.created_at, now)}</td></tr>"
@@ -257,7 +263,7 @@ def status_page(records: list[TaskRecord], decisions: list[EventRecord], *, user
         if not tasks:
             continue
         items = "".join(
-            f'<li><a href="/web/tasks/{text(r.task_id)}">{text(r.task_id, limit=60)}</a>'
+            f'<li><a href="{task_url(r.task_id)}">{text(r.task_id, limit=60)}</a>'
             f' <span class="deadline">{until(r.interrupt.deadline, now)}</span>'  # type: ignore[union-attr]
             f"<br><small>{text(r.interrupt.reason, limit=120)}</small></li>"  # type: ignore[union-attr]
             for r in tasks
