@@ -219,3 +219,15 @@ def test_user_cli_adds_lists_and_removes(hitl_cli: Any, tmp_path: Path) -> None:
     assert hitl_cli("user", "--tokens", tokens, "remove", "ann").returncode == 0
     gone = hitl_cli("user", "--tokens", tokens, "remove", "ann")
     assert gone.returncode == 2 and "no web user" in gone.stderr
+
+
+def test_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.web import conftest
+
+    monkeypatch.setattr(conftest, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run under CI"):
+        conftest.chromium_or_skip()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        conftest.chromium_or_skip()
