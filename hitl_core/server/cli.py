@@ -35,6 +35,16 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(f"hitl serve needs {', '.join(missing)}: pip install 'hitl[server]'", 2)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config: Any = args.config if args.config is not None else True
+    every = None
+    if args.checkpoint_every is not None:
+        from .tokens import parse_duration
+
+        if args.checkpoint_key is None:
+            return _fail("--checkpoint-every needs --checkpoint-key FILE (the key that signs)", 2)
+        try:
+            every = parse_duration(args.checkpoint_every).total_seconds()
+        except HITLError as exc:
+            return _fail(f"--checkpoint-every: {exc}", 2)
     options = ServeOptions(
         store=resolve_store_url(args.store),
         socket_path=Path(args.socket) if args.socket else None,
@@ -45,6 +55,9 @@ def _serve(args: argparse.Namespace) -> int:
         config=config,
         tokens=Path(args.tokens) if args.tokens else None,
         agent_users=frozenset(args.agent_user or ()),
+        metrics_public=args.metrics_public,
+        checkpoint_key=Path(args.checkpoint_key) if args.checkpoint_key else None,
+        checkpoint_every=every,
     )
     try:
         asyncio.run(serve(options))
@@ -200,6 +213,19 @@ def add_server_commands(sub: Any) -> None:
         action="append",
         metavar="USER",
         help="an OS user that runs agents only: over the socket it may not decide (repeatable)",
+    )
+    serve.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve /metrics without authentication (default: any token, or the Unix socket)",
+    )
+    serve.add_argument(
+        "--checkpoint-key",
+        metavar="FILE",
+        help="sign checkpoints of the audit chain with this Ed25519 key (hitl audit keygen; 0600, owned by this user)",
+    )
+    serve.add_argument(
+        "--checkpoint-every", metavar="DURATION", help="how often to sign a checkpoint, e.g. 10m (default: 10m)"
     )
     serve.set_defaults(handler=_serve)
 
