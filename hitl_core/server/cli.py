@@ -19,6 +19,12 @@ def _missing(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"hitl: error: {message}", file=sys.stderr)
     return code
@@ -58,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_public=args.metrics_public,
         checkpoint_key=Path(args.checkpoint_key) if args.checkpoint_key else None,
         checkpoint_every=every,
+        refusal_audit_limit=args.refusal_audit_limit,
+        auth_failure_limit=args.auth_failure_limit,
     )
     try:
         asyncio.run(serve(options))
@@ -226,6 +234,20 @@ def add_server_commands(sub: Any) -> None:
     )
     serve.add_argument(
         "--checkpoint-every", metavar="DURATION", help="how often to sign a checkpoint, e.g. 10m (default: 10m)"
+    )
+    serve.add_argument(
+        "--refusal-audit-limit",
+        type=_positive,
+        default=10,
+        metavar="N",
+        help="refusals recorded in the audit chain per principal (or address) a minute; more are counted (10)",
+    )
+    serve.add_argument(
+        "--auth-failure-limit",
+        type=_positive,
+        default=10,
+        metavar="N",
+        help="failed token checks per address a minute before it gets 429 until the minute ends (10)",
     )
     serve.set_defaults(handler=_serve)
 

@@ -45,6 +45,8 @@ class ServeOptions:
     metrics_public: bool = False
     checkpoint_key: Path | None = None
     checkpoint_every: float | None = None  # seconds; default 10 minutes when a key is given
+    refusal_audit_limit: int = 10  # refusal records per principal (or address) a minute
+    auth_failure_limit: int = 10  # failed token checks per address a minute before 429
 
 
 def bind_unix(path: Path, group: str | None) -> socket.socket:
@@ -182,7 +184,7 @@ async def serve(options: ServeOptions) -> None:
     from .app import Server, create_app
     from .auth import Authenticator, PeerCredentialsProtocol
     from .tokens import TokenStore, default_tokens_path
-    from .trail import parse_policy
+    from .trail import AuthThrottle, RefusalAudit, parse_policy
 
     if options.socket_path is None and options.listen is None:
         raise ServeError("nothing to listen on: give --socket PATH and/or --listen HOST:PORT")
@@ -205,7 +207,11 @@ async def serve(options: ServeOptions) -> None:
             sockets.append((bind_tcp(options.listen), context))
         tokens = TokenStore(options.tokens or default_tokens_path())
         server = Server(
-            machine, Authenticator(tokens, agent_users=options.agent_users), metrics_public=options.metrics_public
+            machine,
+            Authenticator(tokens, agent_users=options.agent_users),
+            metrics_public=options.metrics_public,
+            throttle=AuthThrottle(limit=options.auth_failure_limit),
+            refusal_audit=RefusalAudit(machine.store, per_key=options.refusal_audit_limit),
         )
         await server.start()
         try:
