@@ -382,6 +382,7 @@ async def authenticate(server: Server, request: Request) -> Principal | Response
         if peer is not None and _has_credentials(request):
             server.throttle.failed(peer)
         if isinstance(exc, NotAuthorizedError):
+            exc.what = "authenticate"  # type: ignore[attr-defined]
             await server.audit_refusal(request, None, exc, 401)
         return problem_response(exc, request.url.path)
 

@@ -54,8 +54,12 @@ class VerifyReport:
     last_seq: int = 0
     last_hash: str = GENESIS_HASH
     hashes: dict[int, str] = field(default_factory=dict)
-    #: How many server audit records (``append_audit``) the walk of their own chain checked.
+    #: How many server audit records (``append_audit``) the walk of their own chain checked, the
+    #: head it reached, and the stored hash at each audit seq asked for (checkpoints compare them).
     audit_records: int = 0
+    audit_last_seq: int = 0
+    audit_last_hash: str = GENESIS_HASH
+    audit_hashes: dict[int, str] = field(default_factory=dict)
 
     def fail(self, problem: str, seq: int | None = None) -> None:
         if self.ok:
@@ -251,7 +255,9 @@ class Store(abc.ABC):
                 return found
             found, after = batch[-1], batch[-1].seq
 
-    async def verify(self, *, hashes_at: Collection[int] = (), replay: bool = True) -> VerifyReport:
+    async def verify(
+        self, *, hashes_at: Collection[int] = (), replay: bool = True, audit_hashes_at: Collection[int] = ()
+    ) -> VerifyReport:
         """Walk the whole chain, then replay every task; report every problem found (up to a limit).
 
         The chain: every link must hash to what it says, point at its predecessor, and sequence
@@ -260,11 +266,12 @@ class Store(abc.ABC):
         events (``hitl_core.records.fold``), and every task with events must have a snapshot.
         Reads a page at a time. ``hashes_at``: sequence numbers whose stored hash to report
         (checkpoints compare them). ``replay=False`` walks the chain only (for stores filled by
-        hand with events that are not a legal history, as some backend tests do).
+        hand with events that are not a legal history, as some backend tests do). The server's
+        audit chain is walked too; ``audit_hashes_at``: its seqs whose stored hash to report.
         """
         report = VerifyReport(ok=True, checked=0)
         await self._verify_chain(report, set(hashes_at))
-        await self._verify_audit_chain(report)
+        await self._verify_audit_chain(report, set(audit_hashes_at))
         if replay:
             await self._verify_replay(report)
         if report.ok:
@@ -312,7 +319,7 @@ class Store(abc.ABC):
                 report.last_seq, report.last_hash = event.seq, prev
                 after = event.seq
 
-    async def _verify_audit_chain(self, report: VerifyReport) -> None:
+    async def _verify_audit_chain(self, report: VerifyReport, wanted: set[int]) -> None:
         prev = GENESIS_HASH
         expected_seq = 1
         after = 0
@@ -328,9 +335,12 @@ class Store(abc.ABC):
                     report.fail(f"{where} was altered: its content does not match its hash")
                 elif record.seq != expected_seq:
                     report.fail(f"{where} follows audit record {expected_seq - 1}: audit records were removed")
+                if record.seq in wanted:
+                    report.audit_hashes[record.seq] = record.hash
                 prev = record.hash
                 expected_seq = record.seq + 1
                 report.audit_records += 1
+                report.audit_last_seq, report.audit_last_hash = record.seq, record.hash
                 after = record.seq
 
     async def _verify_replay(self, report: VerifyReport) -> None:

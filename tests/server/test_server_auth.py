@@ -93,7 +93,7 @@ def test_no_token_is_401(tls_server: ServerProcess) -> None:
         problem(c.post("/v1/tasks/t/approve", json={}), 401, "unauthenticated")
     first, second = mark.refusals()
     assert first["status"] == 401 and first["actor"] is None and first["peer"] == "127.0.0.1"
-    assert first["path"] == "/v1/tasks" and "no credentials" in first["reason"]
+    assert first["path"] == "/v1/tasks" and first["what"] == "authenticate" and "no credentials" in first["reason"]
     assert second["method"] == "POST" and second["path"] == "/v1/tasks/t/approve"
 
 

@@ -100,3 +100,43 @@ def test_audit_verify_catches_an_audit_record_edited_by_hand(start_server: Serve
     db.close()
     bad = hitl_cli("--store", server.store_url, "audit", "verify")
     assert bad.returncode != 0 and "audit record 2 (refused) was altered" in bad.stderr
+
+
+def test_a_rehashed_audit_chain_is_caught_by_the_servers_checkpoint(
+    start_server: ServerFactory, keypair: tuple[Path, Path], hitl_cli: Any
+) -> None:
+    """The attacker with write access to the store removes the trace of a refusal and recomputes the
+    audit chain's hashes so that it is consistent again: only the signed checkpoint, which fixed
+    the audit chain's head, catches it."""
+    import json
+
+    from hitl_core.stores.base import audit_hash
+
+    key, pub = keypair
+    server = start_server(
+        "[authorization]\nno_self_approval = true\n",
+        listen=True,
+        extra=("--checkpoint-key", str(key), "--checkpoint-every", "1s"),
+    )
+    with server.https_client("hitl_00000000deadbeef_guess") as c:
+        assert c.get("/v1/tasks").status_code == 401  # audit record 2 names the token id tried
+    until_verified(server, pub, hitl_cli, transitions(server, "cp-audit"))
+    out = verify(server, pub, hitl_cli)
+    assert "2 server audit records" in out.stdout
+    db = sqlite3.connect(server.store_url.removeprefix("sqlite:///"))
+    with db:
+        rows = db.execute("SELECT seq, kind, actor, at, data FROM audit ORDER BY seq").fetchall()
+        prev = rows[0] and db.execute("SELECT hash FROM audit WHERE seq = 1").fetchone()[0]
+        seq, kind, actor, at, data = rows[1]
+        data = json.loads(data)
+        data["token_id"] = "0000000000000000"
+        new_hash = audit_hash(prev, seq, kind, actor, at, data)
+        db.execute(
+            "UPDATE audit SET data = ?, hash = ? WHERE seq = ?",
+            (json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False), new_hash, seq),
+        )
+    db.close()
+    plain = hitl_cli("--store", server.store_url, "audit", "verify")
+    assert plain.returncode == 0, plain.stderr  # consistent again: the chain alone cannot tell
+    signed = verify(server, pub, hitl_cli)
+    assert signed.returncode != 0 and "the server's audit chain was rewritten" in signed.stderr
