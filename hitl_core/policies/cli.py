@@ -108,15 +108,10 @@ def _server(args: argparse.Namespace) -> str:
 
 
 def _remote(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    import asyncio
+    # The server package's one HTTP helper (hitl token uses it too): no machine internals here.
+    from ..server.cli import _remote as call
 
-    from ..client import RemoteMachine
-
-    async def call() -> Any:
-        async with RemoteMachine(url) as machine:
-            return await machine._call(method, path, body)
-
-    return asyncio.run(call())
+    return call(url, method, path, body)
 
 
 def _fail(verb: str, exc: Exception) -> int:
