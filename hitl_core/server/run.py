@@ -289,6 +289,8 @@ async def _policy_at_start(server: Any, file_text: str | None, path: Path | None
                 f" {stored.hash[:16]}…, applied by {stored.applied_by}): apply it with `hitl policy apply {path}`"
                 " through a running server, or start without --config"
             )
+        if file_text is not None and policy_hash(file_text) != stored.hash:
+            log.warning("ignoring %s: the store's policy v%d is in force", path, stored.version)
         await server.use_policy(stored, parse_policy(stored.text, stored.source or "<applied policy>"))
         return
     if file_text is not None and path is not None:
