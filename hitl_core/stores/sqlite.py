@@ -37,7 +37,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, unquote
 from ..errors import ConflictError, DuplicateTaskError, HITLError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AppendStep, Store, StoredCheckpoint, StoredTask
 from .sql import (
     EVENT_COLUMNS,
     Dialect,
@@ -228,6 +228,7 @@ class _LazyHistory:
 class SqliteStore(Store):
     shared = True
     durable = True
+    atomic_batches = True
 
     def __init__(self, url: str = "sqlite://") -> None:
         self.url = url
@@ -450,7 +451,17 @@ class SqliteStore(Store):
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         if self._writer is None:
             await self.open()
-        item = QueuedAppend.make(event, task, expected_version)
+        await self._enqueue(QueuedAppend.make(event, task, expected_version))
+        self._remember(task)
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        if self._writer is None:
+            await self.open()
+        await self._enqueue(QueuedAppend.make_group(steps))
+        for _, task, _ in steps:
+            self._remember(task)
+
+    async def _enqueue(self, item: QueuedAppend) -> None:
         loop = item.loop
         # Group commit without a thread hop: every append made in this turn of the event loop
         # goes into one transaction, committed at the end of the turn (``_flush``).
@@ -462,7 +473,6 @@ class SqliteStore(Store):
         # A caller cancelled while waiting stops waiting, not the append: once taken it commits or
         # fails as a whole, and the caller must re-read the task to know which.
         await item.future
-        self._remember(task)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Commit this loop's appends inline if the write lock is free right now, else via the thread.
@@ -582,43 +592,31 @@ class SqliteStore(Store):
             # Read inside the write lock: another process may have appended since our last batch.
             seq, prev = chain_head(conn.execute(SQL.head_sql).fetchone())
             for item in batch:
-                task, event = item.task, item.event
-                # The snapshot write is the compare-and-set: one statement that only matches the
-                # version the caller read (or, for a new task, only inserts a new id).
-                if item.expected_version is None:
-                    try:
-                        conn.execute(
-                            _SQL_INSERT_TASK,
-                            (task.task_id, task.state.value, task.version, seq + 1, item.snapshot_json),
-                        )
-                    except sqlite3.IntegrityError:
-                        item.error = DuplicateTaskError(task.task_id, self._state_in(conn, task.task_id))
-                        continue
-                elif (
-                    conn.execute(
-                        _SQL_UPDATE_TASK,
-                        (
-                            task.state.value,
-                            task.version,
-                            seq + 1,
-                            item.snapshot_json,
-                            task.task_id,
-                            item.expected_version,
-                        ),
-                    ).rowcount
-                    != 1
-                ):
-                    current = conn.execute(_SQL_VERSION, (task.task_id,)).fetchone()
-                    item.error = ConflictError(
-                        task.task_id, item.expected_version, current[0] if current is not None else None
-                    )
+                steps = item.steps()
+                group = len(steps) > 1
+                if group:
+                    # An ``append_many``: all of its steps or none, whatever its neighbours do.
+                    conn.execute("SAVEPOINT hitl_group")
+                start = (seq, prev)
+                for step in steps:
+                    error = self._check_and_set(conn, step, seq + 1)
+                    if error is not None:
+                        item.error = error
+                        break
+                    seq += 1
+                    fields = event_fields(step.event)
+                    digest = chain_hash(prev, seq, fields, step.data_json)
+                    conn.execute(_SQL_INSERT_EVENT, (seq, *fields, step.data_json, prev, digest))
+                    step.seq, step.prev_hash, step.hash = seq, prev, digest
+                    prev = digest
+                if item.error is not None:
+                    if group:
+                        conn.execute("ROLLBACK TO hitl_group")
+                        conn.execute("RELEASE hitl_group")
+                        seq, prev = start
                     continue
-                seq += 1
-                fields = event_fields(event)
-                digest = chain_hash(prev, seq, fields, item.data_json)
-                conn.execute(_SQL_INSERT_EVENT, (seq, *fields, item.data_json, prev, digest))
-                item.seq, item.prev_hash, item.hash = seq, prev, digest
-                prev = digest
+                if group:
+                    conn.execute("RELEASE hitl_group")
                 written.append(item)
             if not written:
                 conn.execute("ROLLBACK")
@@ -635,11 +633,36 @@ class SqliteStore(Store):
                 item.error = item.error or error
             return False
         self.commits += 1
-        self.committed_appends += len(written)
+        self.committed_appends += sum(len(item.rest) + 1 for item in written)
         # Only now, committed, do the records learn their place in the log.
         for item in written:
-            item.committed(item.seq, item.prev_hash, item.hash)
+            for step in item.steps():
+                step.committed(step.seq, step.prev_hash, step.hash)
         return True
+
+    def _check_and_set(self, conn: sqlite3.Connection, step: QueuedAppend, seq: int) -> HITLError | None:
+        """Write ``step``'s snapshot if the task is still at the version read; else the error, nothing written.
+
+        The snapshot write is the compare-and-set: one statement that only matches the version the
+        caller read (or, for a new task, only inserts a new id).
+        """
+        task = step.task
+        if step.expected_version is None:
+            try:
+                conn.execute(_SQL_INSERT_TASK, (task.task_id, task.state.value, task.version, seq, step.snapshot_json))
+            except sqlite3.IntegrityError:
+                return DuplicateTaskError(task.task_id, self._state_in(conn, task.task_id))
+            return None
+        if (
+            conn.execute(
+                _SQL_UPDATE_TASK,
+                (task.state.value, task.version, seq, step.snapshot_json, task.task_id, step.expected_version),
+            ).rowcount
+            != 1
+        ):
+            current = conn.execute(_SQL_VERSION, (task.task_id,)).fetchone()
+            return ConflictError(task.task_id, step.expected_version, current[0] if current is not None else None)
+        return None
 
     @staticmethod
     def _state_in(conn: sqlite3.Connection, task_id: str) -> str:
