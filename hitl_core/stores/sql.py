@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..canonical import GENESIS_HASH, canonical_json
+from ..canonical import GENESIS_HASH, canonical_json_checked
 from ..errors import PayloadError
 from ..models import Decision, InterruptPoint, TaskState
 from ..records import EventRecord, TaskRecord
@@ -289,7 +289,7 @@ class QueuedAppend:
         future: asyncio.Future[None],
     ) -> QueuedAppend:
         try:
-            data_json = canonical_json(event.data)
+            data_json = canonical_json_checked(event.data)
             snapshot_json = task.snapshot_json()
         except (TypeError, ValueError) as exc:
             raise PayloadError(f"task {task.task_id!r}: the transition is not JSON-serialisable: {exc}") from None
