@@ -57,6 +57,7 @@ test-crewai: $(CREWAI_STAMP)
 	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core/test_models.py tests/plugins/crewai
 
 bench: $(STAMP) pg-server
+	$(BIN)/python benchmarks/bench_issue14.py
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_console.py
 	$(BIN)/python benchmarks/bench_sqlite.py

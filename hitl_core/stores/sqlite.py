@@ -110,8 +110,9 @@ DEFAULT_POLL_MS = 10
 DEFAULT_MAX_POLL_MS = 40
 #: Most appends one group commit takes: bounds how long one transaction holds the write lock.
 MAX_BATCH = 256
-#: Task snapshots (with history) kept in memory; a hit costs one indexed version lookup.
-CACHE_SIZE = 4096
+#: Task snapshots (with history) kept in memory; a hit costs one indexed version lookup. Sized so
+#: that a listing of 10,000 waiting tasks is served from memory after its first read.
+CACHE_SIZE = 16384
 #: Inline commits between two passive WAL checkpoints run by the writer thread.
 CHECKPOINT_EVERY = 256
 #: After a checkpoint the WAL file is cut back to this many bytes when it is reused.
@@ -721,22 +722,42 @@ class SqliteStore(Store):
     async def query(
         self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
     ) -> list[TaskRecord]:
-        selected = SQL.tasks_sql(state, limit, after)
+        selected = SQL.tasks_sql(state, limit, after, columns="task_id, version, last_seq")
         if selected is None:
             return []
-        rows = self._read(*selected)
         cache = self._cache
-        # Take the hits now: remembering the misses below may evict them from the bounded cache.
-        hits: dict[str, TaskRecord] = {}
-        missing = []
-        for r in rows:
-            c = cache.get(r[0])
-            if c is not None and c.version == r[1]:
-                hits[r[0]] = c
-            else:
-                missing.append(r)
+        conn = self._reader()
+        try:
+            # One read transaction (a WAL snapshot): the ids and the snapshots of the misses agree.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(*selected).fetchall()
+                # Take the hits now: remembering the misses below may evict them from the bounded
+                # cache. Only the misses' snapshots are read and parsed: a listing of thousands
+                # of waiting tasks costs one indexed scan of ids and versions when they are known.
+                hits: dict[str, TaskRecord] = {}
+                missing: list[str] = []
+                for task_id, version, _ in rows:
+                    c = cache.get(task_id)
+                    if c is not None and c.version == version:
+                        hits[task_id] = c
+                    else:
+                        missing.append(task_id)
+                snapshots: dict[str, str] = {}
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    snapshots.update(
+                        conn.execute(
+                            f"SELECT task_id, snapshot FROM tasks WHERE task_id IN ({', '.join('?' * len(chunk))})",
+                            chunk,
+                        ).fetchall()
+                    )
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "reading") from None
         records: list[TaskRecord] = []
-        for task_id, _version, last_seq, snapshot in rows:
+        for task_id, _version, last_seq in rows:
             cached = hits.get(task_id)
             if cached is not None:
                 records.append(cached)
@@ -744,7 +765,7 @@ class SqliteStore(Store):
             # A listing rarely needs each task's history (the console shows one task's at a time):
             # read it when something first iterates it, not for thousands of tasks up front.
             history = _LazyHistory(self, task_id, last_seq)
-            record = record_from_snapshot(snapshot, last_seq, history)
+            record = record_from_snapshot(snapshots[task_id], last_seq, history)
             self._remember(record)
             records.append(record)
         return records
