@@ -64,6 +64,7 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_policies.py
 	$(BIN)/python benchmarks/bench_postgres.py
 	$(BIN)/python benchmarks/bench_langgraph.py
+	$(BIN)/python benchmarks/bench_adapters.py
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_reach.py
