@@ -260,12 +260,7 @@ class Adapter:
             task = await self.machine.get_task(task_id)
             if task is None:
                 try:
-                    if self._asks_at_once():
-                        # Start and ask in one transaction: never a task running without its question.
-                        request = self._retry_request(asked, failed) if failed else asked.request
-                        await self.machine._start_and_request(  # type: ignore[union-attr]
-                            task_id, self._start_fields(asked, failed), **self._request_fields(task_id, request)
-                        )
+                    if self._asks_at_once() and await self._start_and_ask(task_id, asked, failed):
                         return task_id
                     task = await self._create(task_id, asked, failed)
                 except DuplicateTaskError:
@@ -300,6 +295,28 @@ class Adapter:
             self.open_run(run_id), *(self.ask(b, run_id, r, m) for b, r, m in questions)
         )
         return list(task_ids)
+
+    async def _start_and_ask(self, task_id: str, asked: _Asked, failed: TaskContext | None) -> bool:
+        """Start ``task_id`` and ask in one transaction: never a task running without its question.
+
+        False when the question cannot be asked (a severity rule raised, the request is refused):
+        then nothing was written, and ``ask`` starts the task and asks in two steps as it always
+        did, so that the error is raised with the task in place and the caller fails it — a
+        question that could not be asked leaves a FAILED task behind, not nothing.
+        """
+        request = self._retry_request(asked, failed) if failed else asked.request
+        try:
+            fields = self._request_fields(task_id, request)
+            await self.machine._start_and_request(  # type: ignore[union-attr]
+                task_id, self._start_fields(asked, failed), **fields
+            )
+        except DuplicateTaskError:
+            raise
+        except Exception:
+            if await self.machine.get_task(task_id) is not None:
+                raise  # it was written (an observer or policy raised after the commit)
+            return False
+        return True
 
     def _asks_at_once(self) -> bool:
         """Can the machine start a task and ask in one transaction? (A server client asks in two.)"""
