@@ -30,6 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.socket is None and args.listen is None:
         return _fail("give --socket PATH and/or --listen HOST:PORT (with --tls-cert and --tls-key)", 2)
+    if args.web and args.listen is None:
+        return _fail("--web needs --listen HOST:PORT with TLS: browsers get Secure cookies only over HTTPS", 2)
     missing = _missing("uvicorn", "starlette", "argon2")
     if missing:
         return _fail(f"hitl serve needs {', '.join(missing)}: pip install 'hitl[server]'", 2)
@@ -45,6 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
         config=config,
         tokens=Path(args.tokens) if args.tokens else None,
         agent_users=frozenset(args.agent_user or ()),
+        web=args.web,
+        web_url=args.web_url,
     )
     try:
         asyncio.run(serve(options))
@@ -201,6 +205,12 @@ def add_server_commands(sub: Any) -> None:
         metavar="USER",
         help="an OS user that runs agents only: over the socket it may not decide (repeatable)",
     )
+    serve.add_argument(
+        "--web", action="store_true", help="also serve browsers on --listen: login, console, status page, action links"
+    )
+    serve.add_argument(
+        "--web-url", metavar="URL", help="the https://host[:port] browsers reach (for action links; default: --listen)"
+    )
     serve.set_defaults(handler=_serve)
 
     token = sub.add_parser(
@@ -223,3 +233,7 @@ def add_server_commands(sub: Any) -> None:
     revoke = verbs.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("name")
     revoke.set_defaults(handler=_token_revoke)
+
+    from .web.cli import add_user_commands
+
+    add_user_commands(sub)

@@ -42,6 +42,8 @@ class ServeOptions:
     config: Any = None  # a path, or True to look for hitl.toml
     tokens: Path | None = None
     agent_users: frozenset[str] = frozenset()
+    web: bool = False
+    web_url: str | None = None
 
 
 def bind_unix(path: Path, group: str | None) -> socket.socket:
@@ -158,6 +160,10 @@ async def serve(options: ServeOptions) -> None:
         _release(sockets, options)
         raise
     app = create_app(server)
+    if options.web:
+        from .web.serve import enable_web
+
+        enable_web(app, server, tokens, options)
     servers: list[uvicorn.Server] = []
     for _sock, ctx in sockets:
         config = uvicorn.Config(
