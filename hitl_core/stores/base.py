@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,9 @@ from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import StoreError
 from ..models import TaskState
 from ..records import EventRecord, ReplayError, TaskRecord, fold, snapshot_differences
+
+#: One transition for ``Store.append_many``: the event, the new snapshot, the version read (None: new task).
+AppendStep = tuple[EventRecord, TaskRecord, "int | None"]
 
 #: ``verify`` stops collecting problems after this many (the first is what matters; the rest say "how bad").
 MAX_PROBLEMS = 20
@@ -138,6 +141,10 @@ class Store(abc.ABC):
     url: str = ""
     shared: bool = False
     durable: bool = False
+    #: True when ``append_many`` commits its steps atomically (all or none). The machine commits
+    #: what happens together (a task that starts and asks at once, a run's last completions) in
+    #: one ``append_many`` only then; on other stores it makes one ``append`` per step, as before.
+    atomic_batches: bool = False
 
     async def open(self) -> None:
         """Connect, create or migrate. Idempotent."""
@@ -155,6 +162,22 @@ class Store(abc.ABC):
         ``event.seq`` (store-wide, increasing) and ``task.last_seq``; the chain hash may be
         computed now or lazily, but ``events``/``follow`` return events with ``hash`` set.
         """
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        """Commit several transitions in one transaction: every step or none.
+
+        Each step is ``(event, task, expected_version)`` as for ``append``, checked in order
+        against the store *as the earlier steps of the same call left it* (a task may take two
+        steps: its version 1 and then 2). Every event is its own entry in the log, with its own
+        sequence number and chain hash; only the transaction is shared. If any step's
+        compare-and-set fails, nothing is written and that step's ``ConflictError`` /
+        ``DuplicateTaskError`` is raised. Stores that set ``atomic_batches`` implement it; this
+        default refuses, so that nobody mistakes a loop of appends for an atomic one.
+        """
+        if len(steps) == 1:
+            await self.append(*steps[0])
+            return
+        raise StoreError(f"the {type(self).__name__} store at {self.url} cannot commit several transitions atomically")
 
     @abc.abstractmethod
     async def get(self, task_id: str) -> TaskRecord | None:

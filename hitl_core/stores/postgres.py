@@ -42,7 +42,7 @@ import asyncio
 import functools
 import random
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -51,7 +51,7 @@ from ..models import TaskState
 from ..records import EventRecord, TaskRecord
 from ..text import hitl_logger
 from ..transitions import TRANSITIONS
-from .base import AuditRecord, Store, StoredCheckpoint, StoredTask, audit_record_from_row
+from .base import AppendStep, AuditRecord, Store, StoredCheckpoint, StoredTask, audit_record_from_row
 from .sql import (
     EVENT_COLUMNS,
     Dialect,
@@ -427,6 +427,10 @@ _APPEND_SQL = (
 _MAX_BATCH = 256
 
 
+class _GroupRefused(Exception):
+    """A step of an ``append_many`` was refused: roll its transaction back (never leaves the store)."""
+
+
 def _driver() -> Any:
     try:
         import psycopg
@@ -556,6 +560,7 @@ def _close_pools(loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lo
 class PostgresStore(Store):
     shared = True
     durable = True
+    atomic_batches = True
 
     def __init__(
         self,
@@ -771,8 +776,13 @@ class PostgresStore(Store):
     # -- append: group commit --------------------------------------------------------------
 
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
+        await self._enqueue(QueuedAppend.make(event, task, expected_version))
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        await self._enqueue(QueuedAppend.make_group(steps))
+
+    async def _enqueue(self, item: QueuedAppend) -> None:
         state = self._loop_state()
-        item = QueuedAppend.make(event, task, expected_version)
         state.queue.append(item)
         if state.flusher is None or state.flusher.done():
             state.flusher = item.loop.create_task(self._flush(state), name="hitl-pg-flush")
@@ -840,19 +850,39 @@ class PostgresStore(Store):
                 continue
             if uncertain:
                 self.problem = None
-            for item, row in zip(batch, rows, strict=True):
-                self._settle(item, row)
+            for item, item_rows in zip(batch, rows, strict=True):
+                self._settle(item, item_rows)
             return
 
-    async def _run_batch(self, conn: Any, batch: list[QueuedAppend]) -> list[tuple[Any, ...]]:
+    async def _run_batch(self, conn: Any, batch: list[QueuedAppend]) -> list[list[tuple[Any, ...]]]:
+        """``hitl_append``'s answer rows for each queued append (one per step it got to)."""
+        if any(item.rest for item in batch):
+            # ``append_many`` groups: each in a transaction of its own, rolled back at its first
+            # refused step, so that a group is all or nothing whatever its neighbours do.
+            return [await self._run_group(conn, item) for item in batch]
         if len(batch) == 1:
             cur = await conn.execute(_APPEND_SQL, _append_params(batch[0]))
-            return [await cur.fetchone()]
+            return [[await cur.fetchone()]]
         cursors = []
         async with conn.pipeline(), conn.transaction():
             for item in batch:
                 cursors.append(await conn.execute(_APPEND_SQL, _append_params(item)))
-        return [await cur.fetchone() for cur in cursors]
+        return [[await cur.fetchone()] for cur in cursors]
+
+    async def _run_group(self, conn: Any, item: QueuedAppend) -> list[tuple[Any, ...]]:
+        if not item.rest:
+            return [await (await conn.execute(_APPEND_SQL, _append_params(item))).fetchone()]
+        rows: list[tuple[Any, ...]] = []
+        try:
+            async with conn.transaction():
+                for step in item.steps():
+                    row = await (await conn.execute(_APPEND_SQL, _append_params(step))).fetchone()
+                    rows.append(row)
+                    if row[0] != 0:
+                        raise _GroupRefused
+        except _GroupRefused:
+            pass  # rolled back: the refused step's row says why
+        return rows
 
     async def _settle_committed(self, conn: Any, batch: list[QueuedAppend]) -> list[QueuedAppend]:
         """After a lost connection: resolve the appends that did commit, return the rest to retry.
@@ -862,31 +892,41 @@ class PostgresStore(Store):
         """
         remaining = []
         for item in batch:
-            ev = item.event
-            row = await (
-                await conn.execute(
-                    "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
-                    "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
-                    (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id),
-                )
-            ).fetchone()
-            if row is None:
+            rows = []
+            for step in item.steps():
+                ev = step.event
+                row = await (
+                    await conn.execute(
+                        "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
+                        "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
+                        (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id),
+                    )
+                ).fetchone()
+                if row is None:
+                    break  # a group commits whole: its first step missing means none did
+                rows.append((0, row[0], row[1], row[2], None, None))
+            if not rows:
                 remaining.append(item)
             else:
-                self._settle(item, (0, row[0], row[1], row[2], None, None))
+                self._settle(item, rows)
         return remaining
 
-    def _settle(self, item: QueuedAppend, row: tuple[Any, ...]) -> None:
-        status, seq, prev_hash, hash_, current_version, current_state = row
+    def _settle(self, item: QueuedAppend, rows: list[tuple[Any, ...]]) -> None:
+        """Answer ``item`` from ``hitl_append``'s rows: committed if every step's status is 0."""
         if item.future.done():
             return
-        if status == 0:
-            item.committed(seq, prev_hash, hash_)
+        steps = item.steps()
+        status, _seq, _prev, _hash, current_version, current_state = rows[-1]
+        if status == 0 and len(rows) == len(steps):
+            for step, row in zip(steps, rows, strict=True):
+                step.committed(row[1], row[2], row[3])
             item.future.set_result(None)
-        elif status == 1:
-            item.future.set_exception(DuplicateTaskError(item.task.task_id, current_state))
+            return
+        refused = steps[len(rows) - 1]
+        if status == 1:
+            item.future.set_exception(DuplicateTaskError(refused.task.task_id, current_state))
         else:
-            item.future.set_exception(ConflictError(item.task.task_id, item.expected_version, current_version))
+            item.future.set_exception(ConflictError(refused.task.task_id, refused.expected_version, current_version))
 
     # -- reads -----------------------------------------------------------------------------
 

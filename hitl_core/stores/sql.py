@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..canonical import GENESIS_HASH, canonical_json
+from ..canonical import GENESIS_HASH, canonical_json, canonical_json_checked
 from ..errors import PayloadError
 from ..models import Decision, InterruptPoint, TaskState
 from ..records import EventRecord, TaskRecord
@@ -285,7 +285,8 @@ class QueuedAppend:
     """One append waiting for its group commit, serialised once, and where its outcome goes.
 
     The committer fills ``error`` or ``seq``/``prev_hash``/``hash``; the records learn their
-    place in the log only once the transaction has committed.
+    place in the log only once the transaction has committed. ``rest``: the further steps of an
+    ``append_many``, committed with this one or not at all (they share its future and its error).
     """
 
     event: EventRecord
@@ -299,17 +300,42 @@ class QueuedAppend:
     seq: int = 0
     prev_hash: str = ""
     hash: str = ""
+    rest: tuple[QueuedAppend, ...] = ()
 
     @classmethod
     def make(cls, event: EventRecord, task: TaskRecord, expected_version: int | None) -> QueuedAppend:
         """Serialise the transition (``PayloadError`` if it is not JSON) and make its future."""
+        loop = asyncio.get_running_loop()
+        return cls._serialised(event, task, expected_version, loop, loop.create_future())
+
+    @classmethod
+    def make_group(cls, steps: Sequence[tuple[EventRecord, TaskRecord, int | None]]) -> QueuedAppend:
+        """One queued append for all of ``steps`` (``Store.append_many``): the first carries the rest."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        items = [cls._serialised(e, t, v, loop, future) for e, t, v in steps]
+        items[0].rest = tuple(items[1:])
+        return items[0]
+
+    @classmethod
+    def _serialised(
+        cls,
+        event: EventRecord,
+        task: TaskRecord,
+        expected_version: int | None,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[None],
+    ) -> QueuedAppend:
         try:
-            data_json = canonical_json(event.data)
+            data_json = canonical_json_checked(event.data)
             snapshot_json = task.snapshot_json()
         except (TypeError, ValueError) as exc:
             raise PayloadError(f"task {task.task_id!r}: the transition is not JSON-serialisable: {exc}") from None
-        loop = asyncio.get_running_loop()
-        return cls(event, task, expected_version, data_json, snapshot_json, loop, loop.create_future())
+        return cls(event, task, expected_version, data_json, snapshot_json, loop, future)
+
+    def steps(self) -> tuple[QueuedAppend, ...]:
+        """This append and the steps committed with it, in order."""
+        return (self, *self.rest) if self.rest else (self,)
 
     def committed(self, seq: int, prev_hash: str, digest: str) -> None:
         """The append is durable at ``seq``: tell the records where they stand in the log."""

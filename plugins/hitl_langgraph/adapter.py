@@ -242,10 +242,11 @@ class GraphApprovals(Adapter):
         wait_timeout: float | None,
         takeover: bool = False,
     ) -> _Step:
-        await self.delivered(delivered)
         if not interrupts:
-            await self.finish_run(thread_id)
+            # The delivered tasks and the thread's task complete in one transaction.
+            await self.delivered(delivered, finish_run=thread_id)
             return _Step(None, [])
+        await self.delivered(delivered)
         pending = [read_interrupt(i.id, i.value, i.response_schema, nodes.get(i.id)) for i in interrupts]
         task_ids = await self.submit(thread_id, pending)
         decisions = await self.decisions(task_ids, wait=wait, wait_timeout=wait_timeout)
