@@ -140,3 +140,40 @@ def test_hitl_main_reports_a_clash_as_a_usage_error(
     assert main(["ls"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hitl: hitl plugin 'my-plugin' registers the command 'approve'")
+
+
+def _verbs(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def test_every_built_in_verb_parses_as_its_module_defines_it() -> None:
+    """The verbs are listed from ``BUILTIN_VERBS`` and filled in only when used: the listing and
+    every verb's help and defaults must be exactly what its module's own parser says."""
+    lazy, eager = _verbs(build_parser(load_entrypoints=False)), _verbs(build_parser(load_entrypoints=False, lazy=False))
+    assert [(a.dest, a.help) for a in lazy._choices_actions] == [(a.dest, a.help) for a in eager._choices_actions]
+    for name, parser in eager.choices.items():
+        assert lazy.choices[name].format_help() == parser.format_help(), name
+        assert _named(lazy.choices[name]._defaults) == _named(parser._defaults), name
+
+
+def _named(defaults: dict[str, object]) -> dict[str, object]:
+    """A parser's defaults with each handler as the names of what it runs (closures differ per build)."""
+
+    def name(value: object) -> object:
+        if not callable(value):
+            return value
+        inner = [name(c.cell_contents) for c in getattr(value, "__closure__", None) or () if callable(c.cell_contents)]
+        return (getattr(value, "__qualname__", repr(value)), *inner)
+
+    return {key: name(value) for key, value in defaults.items()}
+
+
+def test_a_verb_parses_only_its_own_group(tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom hitl_core.cli import build_parser\n"
+        "build_parser(load_entrypoints=False).parse_args(['policy', 'check'])\n"
+        "print(sorted(m for m in ('hitl_core.stats_cli', 'hitl_core.server.cli', 'hitl_core.policies.cli') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['hitl_core.policies.cli']"
