@@ -98,7 +98,7 @@ async def test_hook_hitl_transition() -> None:
     m = machine_with(Observer())
     await m.start_task("t")
     await m.request_approval("t", "why")
-    await m.approve("t", approver="alice")
+    await m.approve("t", actor="alice")
     assert seen == [
         (1, "start", None, TaskState.RUNNING, "running"),
         (2, "request_approval", TaskState.RUNNING, TaskState.AWAITING_APPROVAL, "awaiting_approval"),
@@ -199,13 +199,13 @@ async def test_hook_hitl_authorize() -> None:
     await m.start_task("t")
     await m.request_approval("t", "why")
     with pytest.raises(NotAuthorizedError, match="intern may not decide task 't'"):
-        await m.approve("t", approver="intern")
+        await m.approve("t", actor="intern")
     assert (await m.get_task("t")).state == TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]
-    assert (await m.approve("t", approver="lead")).state == TaskState.APPROVED
+    assert (await m.approve("t", actor="lead")).state == TaskState.APPROVED
     await m.start_task("boom")
     await m.request_approval("boom", "why")
     with pytest.raises(NotAuthorizedError, match="roles file missing"):
-        await m.approve("boom", approver="lead")
+        await m.approve("boom", actor="lead")
 
 
 async def test_hook_hitl_deadline_expired() -> None:
