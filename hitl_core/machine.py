@@ -1246,7 +1246,9 @@ class HITLStateMachine:
     async def wait_for_state(
         self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
     ) -> TaskContext:
-        """Block until the task is in one of ``states`` (used by checkpoints to notice a pause)."""
+        """Block until the task is in one of ``states``, here or in another process (woken by the
+        transitions, as ``wait_for_decision``); ``DecisionTimeoutError`` after ``timeout`` seconds.
+        Checkpoints notice a pause through ``watch_pause``, not this."""
         wanted = {TaskState(s) for s in states}
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout

@@ -91,7 +91,9 @@ class _Model(BaseModel):
 
 
 class Actor(_Model):
-    """Who did something. ``source`` says through what: api, cli, console, agent, policy, timeout."""
+    """Who did something. ``source`` says through what: ``api``, ``cli``, ``console``, ``demo``,
+    ``agent``, ``person`` (a person named on ``resume`` or on a request they made), ``policy``,
+    ``timeout``."""
 
     id: str
     source: str = "api"

@@ -191,3 +191,18 @@ TestMachineAgainstTable = MachineAgainstTable.TestCase
 TestMachineAgainstTable.settings = settings(
     max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_allowed_actions_are_exactly_the_tables_moves_from_a_state() -> None:
+    from hitl_core.transitions import allowed_actions
+
+    assert allowed_actions(None) == ["create", "start"]
+    assert allowed_actions(TaskState.AWAITING_APPROVAL) == [
+        "approve",
+        "approve_partial",
+        "reject",
+        "escalate",
+        "fail",
+    ]
+    assert allowed_actions(TaskState.APPROVED) == ["resume", "fail"]
+    assert allowed_actions(TaskState.COMPLETED) == allowed_actions(TaskState.FAILED) == []
