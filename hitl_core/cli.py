@@ -59,9 +59,21 @@ def _stats_verbs(sub: Any) -> None:
 
 def _integration_verbs(sub: Any) -> None:
     from .cli_commands import EXIT_CODES_HELP
-    from .integrations.cli import add_integration_commands
 
-    add_integration_commands(sub, EXIT_CODES_HELP)
+    # `hitl ask` and the hook start a process per call: each imports only its own module
+    verb = sub.name if isinstance(sub, _OneVerb) else None
+    if verb == "ask":
+        from .integrations.ask import add_ask_command
+
+        add_ask_command(sub, EXIT_CODES_HELP)
+    elif verb == "hook":
+        from .integrations.claude_code import add_hook_command
+
+        add_hook_command(sub, EXIT_CODES_HELP)
+    else:
+        from .integrations.cli import add_integration_commands
+
+        add_integration_commands(sub, EXIT_CODES_HELP)
 
 
 #: The built-in verb groups: the function that adds a group's verbs to a subparsers action, and each
