@@ -100,6 +100,7 @@ BUILTIN_VERBS: tuple[tuple[Callable[[Any], None], dict[str, str]], ...] = (
         {
             "serve": "run the hitl server: the one authority between agents, operators and the store",
             "token": "bearer tokens for remote callers of hitl serve",
+            "user": "local accounts for hitl serve --web (passwords argon2-hashed, optional TOTP)",
         },
     ),
     (_stats_verbs, {"stats": "how the queue and its deciders are doing: waiting, times, operators, rubber stamps"}),

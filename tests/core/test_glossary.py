@@ -62,7 +62,7 @@ def test_the_glossary_page_lists_every_retired_word() -> None:
     page = (ROOT / "docs" / "glossary.md").read_text()
     for old, new in RETIRED.items():
         assert f"`{old}`" in page and f"`{new}`" in page, old
-    renamed_names = ("GraphRun", "AgentRunPaused", "PendingRun", "PausedRun")
+    renamed_names = ("GraphRun", "AgentRunPaused", "PendingRun", "AdkRunPaused", "PausedRun")
     for renamed in (*renamed_names, "hitl approve --comment", "hitl reject --reason", "hitl reject --message"):
         assert f"`{renamed}`" in page, renamed
 
@@ -177,6 +177,7 @@ PAUSED_RUNS = [
     ("hitl_langgraph", "GraphRun"),
     ("hitl_pydantic_ai", "AgentRunPaused"),
     ("hitl_openai_agents", "PendingRun"),
+    ("hitl_adk", "AdkRunPaused"),
 ]
 
 
