@@ -91,7 +91,7 @@ class _Model(BaseModel):
 
 
 class Actor(_Model):
-    """Who did something. ``source`` says through what: ``api``, ``cli``, ``console``, ``demo``,
+    """Who did something. ``source`` says through what: ``api``, ``cli``, ``console``, ``web``, ``demo``,
     ``agent``, ``person`` (a person named on ``resume`` or on a request they made), ``policy``,
     ``timeout``."""
 
