@@ -33,6 +33,7 @@ from .errors import (
     TaskFailedError,
     TaskNotFoundError,
 )
+from .glossary import renamed_keywords
 from .limits import (
     DEFAULT_LIMITS,
     Limits,
@@ -815,45 +816,54 @@ class HITLStateMachine:
     async def approve(
         self,
         task_id: str,
-        approver: str | None = None,
+        actor: str | None = None,
         *,
         option: str | None = None,
-        comment: str | None = None,
-        notes: str | None = None,
+        message: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
         args_fingerprint: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
         """AWAITING_APPROVAL → APPROVED (or, under four eyes, the first of two approvals).
 
+        ``actor``: who decides (default: the OS user); ``message``: a note the agent reads.
         ``interrupt_id``/``args_fingerprint``: pass what the person saw; if the task has since
         asked something else, ``ConflictError`` instead of approving what nobody looked at.
+        ``approver=``, ``comment=`` and ``notes=`` still work, with a ``DeprecationWarning``.
         """
+        if retired:
+            words = renamed_keywords("approve", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         decision = _person_decision(
             type=DecisionType.APPROVE,
-            actor=actor_of(approver or settings.os_user(), source),
+            actor=actor_of(actor or settings.os_user(), source),
             option=option,
-            message=comment if comment is not None else notes,
+            message=message,
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id, args_fingerprint=args_fingerprint)
 
     async def reject(
         self,
         task_id: str,
-        rejector: str | None = None,
-        reason: str | None = None,
+        actor: str | None = None,
+        message: str | None = None,
         *,
         option: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
-        approver: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """AWAITING_APPROVAL → REJECTED. The reason reaches the agent (and, via adapters, the model)."""
+        """AWAITING_APPROVAL → REJECTED. ``message`` (why) reaches the agent (and, via adapters, the
+        model). ``rejector=``, ``approver=`` and ``reason=`` still work, with a ``DeprecationWarning``."""
+        if retired:
+            words = renamed_keywords("reject", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         decision = _person_decision(
             type=DecisionType.REJECT,
-            actor=actor_of(rejector or approver or settings.os_user(), source),
+            actor=actor_of(actor or settings.os_user(), source),
             option=option,
-            message=reason,
+            message=message,
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
@@ -861,19 +871,24 @@ class HITLStateMachine:
         self,
         task_id: str,
         edited_args: dict[str, Any],
-        approver: str | None = None,
+        actor: str | None = None,
         *,
-        comment: str | None = None,
+        message: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
         args_fingerprint: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """Approve with edited args: the action runs with ``edited_args`` instead of its own."""
+        """Approve with edited args: the action runs with ``edited_args`` instead of its own.
+        ``approver=`` and ``comment=`` still work, with a ``DeprecationWarning``."""
+        if retired:
+            words = renamed_keywords("edit", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         decision = _person_decision(
             type=DecisionType.EDIT,
-            actor=actor_of(approver or settings.os_user(), source),
+            actor=actor_of(actor or settings.os_user(), source),
             edited_args=edited_args,
-            message=comment,
+            message=message,
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id, args_fingerprint=args_fingerprint)
 
@@ -881,14 +896,18 @@ class HITLStateMachine:
         self,
         task_id: str,
         response: Any,
-        responder: str | None = None,
+        actor: str | None = None,
         *,
         source: str = "api",
         interrupt_id: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """Approve with an answer (questions): checked against the interrupt's ``response_schema``."""
+        """Approve with an answer (questions): checked against the interrupt's ``response_schema``.
+        ``responder=`` still works, with a ``DeprecationWarning``."""
+        if retired:
+            actor = renamed_keywords("respond", retired, actor=actor)["actor"]
         decision = _person_decision(
-            type=DecisionType.RESPOND, actor=actor_of(responder or settings.os_user(), source), response=response
+            type=DecisionType.RESPOND, actor=actor_of(actor or settings.os_user(), source), response=response
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
@@ -1397,7 +1416,9 @@ class HITLStateMachine:
     async def wait_for_state(
         self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
     ) -> TaskContext:
-        """Block until the task is in one of ``states`` (used by checkpoints to notice a pause)."""
+        """Block until the task is in one of ``states``, here or in another process (woken by the
+        transitions, as ``wait_for_decision``); ``DecisionTimeoutError`` after ``timeout`` seconds.
+        Checkpoints notice a pause through ``watch_pause``, not this."""
         wanted = {TaskState(s) for s in states}
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout

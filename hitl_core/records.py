@@ -399,7 +399,7 @@ def apply_event(record: TaskRecord | None, event: EventRecord) -> TaskRecord:
     """``record`` after ``event``: the machine's ``_commit`` for each action, read back from the log.
 
     Mirrors ``HITLStateMachine``: what each action writes into its event's ``data`` is what it
-    changes in the snapshot. ``tests/audit/test_replay.py`` drives random legal sequences through
+    changes in the snapshot. ``tests/audit/test_audit_replay.py`` drives random legal sequences through
     the real machine on every backend and checks that this fold equals the stored snapshot, so a
     change to one without the other fails there.
     """

@@ -241,7 +241,7 @@ def test_the_chain_hash_is_computed_server_side_from_the_stored_columns(agent: t
         async with machine(url) as m:
             await m.start_task(name)
             await m.request_approval(name, odd, {odd: [odd]})
-            await m.approve(name, name, comment=odd)
+            await m.approve(name, name, message=odd)
             report = await m.verify()
             assert report.ok and report.checked == 4
 
