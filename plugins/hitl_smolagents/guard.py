@@ -233,7 +233,7 @@ class _GuardedExecutor(PythonExecutor):
         step = getattr(self.agent, "step_number", 0)
         task_id, decision = approvals._decide(self.agent, CodeExecution.TOOL, {"code": code_action}, step, "code")
         if not decision.approved:
-            text = decision.rejection_text("Code execution") + " The code did not run."
+            text = f"{decision.rejection_text('Code execution')}\nThe code did not run."
             approvals._finish(task_id, decision, text)
             return CodeOutput(output=None, logs=text + "\n", is_final_answer=False)
         note = ""

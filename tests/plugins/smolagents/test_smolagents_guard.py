@@ -172,7 +172,7 @@ async def test_rejected_code_does_not_run_and_the_model_reads_why(
     await decide(tmp_path, final.task_id, "approve", "alice")
     await asyncio.wait_for(run, DEADLINE)
     assert transfers == []
-    reason = "Code execution rejected by alice: no transfers today The code did not run."
+    reason = "Code execution rejected by alice: no transfers today\nThe code did not run."
     assert reason in observations(agent) and reason in model.last_seen_text()
 
 
