@@ -96,6 +96,26 @@ async def test_the_calls_of_one_step_are_each_asked_and_each_runs_once_decided(
     assert "Tool call rejected by alice: too much" in model.last_seen_text()
 
 
+async def test_a_second_run_of_the_same_agent_is_asked_again_not_given_the_first_runs_decision(
+    tmp_path: Path, approvals: SmolagentsApprovals, transfers: list[tuple[str, int]]
+) -> None:
+    # smolagents restarts step numbers and the model's call ids on every run: the same call again
+    model = ScriptedModel([[("transfer", {"to": "bob", "amount": 5})]])
+    agent = approvals.guard(tool_agent(model))
+    run = running(lambda: agent.run("pay bob"))
+    (first,) = await waiting_tasks(tmp_path)
+    await decide(tmp_path, first.task_id, "approve", "alice")
+    await asyncio.wait_for(run, DEADLINE)
+    model.seen.clear()  # the same script from the start
+    run = running(lambda: agent.run("pay bob"))
+    (second,) = await waiting_tasks(tmp_path)
+    assert second.task_id != first.task_id and second.task_id.startswith("r1:1:call_0_0-")
+    assert transfers == [("bob", 5)]  # the second call waits for its own decision
+    await decide(tmp_path, second.task_id, "reject", "alice", "paid already")
+    await asyncio.wait_for(run, DEADLINE)
+    assert transfers == [("bob", 5)]
+
+
 async def test_final_answer_and_tools_left_out_of_tools_run_without_asking(
     tmp_path: Path, agent_machine: HITLStateMachine
 ) -> None:
