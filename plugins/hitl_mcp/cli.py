@@ -35,6 +35,11 @@ async def serve(args: argparse.Namespace, store_url: str) -> int:
             print(f"hitl mcp-proxy: --url must be an http:// or https:// URL, not {url!r}", file=sys.stderr)
             return 2
         target = url
+        try:
+            await tcp_probe(url)()
+        except OSError as exc:
+            print(f"hitl mcp-proxy: nothing answers at {url} ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return 1
     else:
         target = StdioServerParameters(command=server_argv[0], args=server_argv[1:], env=dict(os.environ))
     async with HITLStateMachine(store_url, config=found_config(sweep=False)) as machine:

@@ -178,3 +178,11 @@ async def test_an_http_server_that_dies_while_a_person_decides_withdraws_the_req
     assert withdrawn.state is TaskState.FAILED and withdrawn.decision is None
     assert (withdrawn.error or "").startswith("withdrawn by the caller (the MCP server behind the gateway went away (")
     assert not (tmp_path / "c.txt").exists()
+
+
+def test_a_url_where_nothing_listens_is_a_clear_error(tmp_path: Path) -> None:
+    port = free_port()  # bound, then released: nothing listens there
+    result = hitl(tmp_path, "mcp-proxy", "--url", f"http://127.0.0.1:{port}/mcp")
+    assert result.returncode == 1
+    assert f"hitl mcp-proxy: nothing answers at http://127.0.0.1:{port}/mcp (".encode() in result.stderr
+    assert b"Traceback" not in result.stderr
