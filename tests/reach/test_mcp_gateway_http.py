@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
+from hitl_core.cli import main as cli_main
 from hitl_core.models import TaskState
 
-from .helpers import DEADLINE, all_tasks, decide, env_for, hitl, waiting_task
+from .helpers import DEADLINE, all_tasks, decide, env_for, waiting_task
 
 pytestmark = pytest.mark.processes
 
@@ -150,16 +151,23 @@ async def test_an_http_server_that_dies_mid_call_is_a_tool_error_and_the_task_fa
     assert crashed.error is not None and "the MCP server behind the gateway failed" in crashed.error
 
 
-def test_a_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
-    result = hitl(tmp_path, "mcp-proxy", "--url", "ftp://127.0.0.1/mcp")
-    assert result.returncode == 2
-    assert b"--url must be an http:// or https:// URL, not 'ftp://127.0.0.1/mcp'" in result.stderr
+def proxy_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """`hitl mcp-proxy …` through the real command line's entry point, in this process: the
+    refusals happen before anything is served, so no process is needed to see them."""
+    code = cli_main(["mcp-proxy", "--store", f"sqlite:///{tmp_path / 'hitl.db'}", *argv])
+    return code, capsys.readouterr().err
 
 
-def test_a_url_and_a_command_together_are_refused(tmp_path: Path) -> None:
-    result = hitl(tmp_path, "mcp-proxy", "--url", "http://127.0.0.1:1/mcp", "--", "true")
-    assert result.returncode == 2
-    assert b"name one server: --url URL or -- SERVER_CMD ARGS, not both" in result.stderr
+def test_a_url_that_is_not_http_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = proxy_in_process(tmp_path, capsys, "--url", "ftp://127.0.0.1/mcp")
+    assert code == 2
+    assert "--url must be an http:// or https:// URL, not 'ftp://127.0.0.1/mcp'" in err
+
+
+def test_a_url_and_a_command_together_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = proxy_in_process(tmp_path, capsys, "--url", "http://127.0.0.1:1/mcp", "--", "true")
+    assert code == 2
+    assert "name one server: --url URL or -- SERVER_CMD ARGS, not both" in err
 
 
 async def test_an_http_server_that_dies_while_a_person_decides_withdraws_the_request(
@@ -180,9 +188,9 @@ async def test_an_http_server_that_dies_while_a_person_decides_withdraws_the_req
     assert not (tmp_path / "c.txt").exists()
 
 
-def test_a_url_where_nothing_listens_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_url_where_nothing_listens_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = free_port()  # bound, then released: nothing listens there
-    result = hitl(tmp_path, "mcp-proxy", "--url", f"http://127.0.0.1:{port}/mcp")
-    assert result.returncode == 1
-    assert f"hitl mcp-proxy: nothing answers at http://127.0.0.1:{port}/mcp (".encode() in result.stderr
-    assert b"Traceback" not in result.stderr
+    code, err = proxy_in_process(tmp_path, capsys, "--url", f"http://127.0.0.1:{port}/mcp")
+    assert code == 1
+    assert f"hitl mcp-proxy: nothing answers at http://127.0.0.1:{port}/mcp (" in err
+    assert "Traceback" not in err

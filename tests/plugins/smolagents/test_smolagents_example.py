@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from hitl_core import HITLStateMachine
 
 pytestmark = pytest.mark.processes
 
@@ -42,18 +45,20 @@ def test_the_example_runs_unattended_with_a_stand_in_reviewer(tmp_path: Path) ->
     )
 
 
-def waiting(env: dict[str, str], count: int) -> list[dict[str, object]]:
+async def pending(store: str) -> list[dict[str, Any]]:
+    async with HITLStateMachine(store, load_entrypoints=False) as machine:
+        return [t.model_dump(mode="json", exclude={"history"}) for t in await machine.get_pending_approvals()]
+
+
+def waiting(tmp_path: Path, env: dict[str, str], count: int) -> list[dict[str, Any]]:
+    """The waiting tasks, read from the store as the console would (the decisions go through `hitl`)."""
     deadline = time.monotonic() + DEADLINE
     while True:
-        listed = subprocess.run(
-            [*HITL, "ls", "--state", "waiting", "--json"], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert listed.returncode == 0, listed.stderr
-        tasks: list[dict[str, object]] = json.loads(listed.stdout)
+        tasks = asyncio.run(pending(env["HITL_STORE"])) if (tmp_path / "hitl.db").exists() else []
         if len(tasks) >= count:
             return tasks
         assert time.monotonic() < deadline, f"expected {count} waiting tasks, saw {len(tasks)}"
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def hitl(env: dict[str, str], *argv: str) -> None:
@@ -67,16 +72,16 @@ def test_the_examples_requests_are_decided_with_the_hitl_command_on_the_same_sto
         [sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        calls = waiting(env, 2)  # the ToolCallingAgent's two transfers of one step, each its own task
-        by_amount = {t["interrupt_point"]["action"]["args"]["amount"]: t for t in calls}  # type: ignore[index]
-        assert by_amount[48_000]["interrupt_point"]["severity"] == "critical"  # type: ignore[index]
+        calls = waiting(tmp_path, env, 2)  # the ToolCallingAgent's two transfers of one step, each its own task
+        by_amount = {t["interrupt_point"]["action"]["args"]["amount"]: t for t in calls}
+        assert by_amount[48_000]["interrupt_point"]["severity"] == "critical"
         assert by_amount[48_000]["framework"] == "smolagents"
         hitl(env, "approve", str(by_amount[250]["task_id"]), "--as", "carol")
         hitl(env, "reject", str(by_amount[48_000]["task_id"]), "--as", "carol", "--reason", "call the CEO back first")
-        (code,) = waiting(env, 1)  # then the CodeAgent's code
-        assert code["interrupt_point"]["action"]["name"] == "python_interpreter"  # type: ignore[index]
+        (code,) = waiting(tmp_path, env, 1)  # then the CodeAgent's code
+        assert code["interrupt_point"]["action"]["name"] == "python_interpreter"
         hitl(env, "approve", str(code["task_id"]), "--as", "carol")
-        (final,) = waiting(env, 1)  # and its final answer, which is code too
+        (final,) = waiting(tmp_path, env, 1)  # and its final answer, which is code too
         hitl(env, "approve", str(final["task_id"]), "--as", "carol")
         out, err = agent.communicate(timeout=DEADLINE)
     finally:
