@@ -31,6 +31,7 @@ person must not let the call through.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -42,6 +43,7 @@ from smolagents.local_python_executor import CodeOutput, PythonExecutor
 
 from hitl_core import Action, Decision, DecisionType, HITLError, HITLStateMachine, Severity
 from hitl_core.adapters import Adapter, Request
+from hitl_core.integrations.blocking import withdraw
 
 from . import CAPABILITIES
 
@@ -153,7 +155,14 @@ class SmolagentsApprovals(Adapter):
             step=f"approve {tool}",
             agent=agent_name,
         )
-        return task_id, self.run_sync(self.ask_and_claim(task_id, self.run_id, request))
+        try:
+            return task_id, self.run_sync(self.ask_and_claim(task_id, self.run_id, request))
+        except (KeyboardInterrupt, SystemExit):
+            # The agent's process is going away while a person decides: a decision could reach
+            # nobody, so the request is withdrawn (recorded as FAILED, never decided) on the way out.
+            with contextlib.suppress(Exception):
+                self.machine.sync.run(withdraw(self, task_id, "the smolagents run was interrupted"), timeout=10)
+            raise
 
     def _finish(self, task_id: str, decision: Decision, observation: Any, error: str | None = None) -> None:
         result: dict[str, Any] = {"decision": decision.effective_type.value}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,39 @@ async def test_hitl_reject_in_another_process_stops_the_code_and_the_model_reads
     await asyncio.wait_for(run, DEADLINE)
     assert transfers == []
     assert "Code execution rejected by carol: call eve first" in model.last_seen_text()
+
+
+AGENT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from hitl_smolagents import ScriptedModel, SmolagentsApprovals
+from smol_helpers import tool_agent
+from hitl_core import HITLStateMachine
+
+approvals = SmolagentsApprovals(HITLStateMachine(sys.argv[2], load_entrypoints=False), run_id="ctrl-c")
+agent = approvals.guard(tool_agent(ScriptedModel([[("transfer", {"to": "bob", "amount": 5})]])))
+agent.run("pay bob")
+"""
+
+
+async def test_ctrl_c_while_a_person_decides_withdraws_the_request(tmp_path: Path) -> None:
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        AGENT,
+        str(Path(__file__).parent),
+        store_url(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        (task,) = await waiting_tasks(tmp_path)
+        agent.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(agent.communicate(), DEADLINE)
+    finally:
+        if agent.returncode is None:
+            agent.kill()
+    assert agent.returncode != 0 and b"KeyboardInterrupt" in err
+    withdrawn = (await all_tasks(tmp_path))[task.task_id]
+    assert withdrawn.state is TaskState.FAILED and withdrawn.decision is None
+    assert withdrawn.error == "withdrawn by the caller (the smolagents run was interrupted)"
