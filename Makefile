@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server,stats,mcp,smolagents
+EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server,stats,mcp,adk,web,smolagents
 
-.PHONY: demo test test-main test-crewai bench soak lint fmt clean install pg-server
+.PHONY: demo test test-main test-crewai bench soak lint fmt clean install pg-server chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,17 +28,25 @@ pg-server:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# Chromium for the web tests (tests/web, Playwright), from Debian's packages when it is missing:
+# Playwright is told to use /usr/bin/chromium and never downloads a browser of its own.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Chromium is not installed: installing it with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(STAMP)
 	$(BIN)/hitl demo
 
-test: $(STAMP) pg-server
+test: $(STAMP) pg-server chromium
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-crewai
 
 # Everything but CrewAI's tests, in the main environment. Three workers on two cores: much of the
 # suite waits on real processes, servers and timers rather than computing; the slowest tests are
 # listed at the end so the 10-minute budget stays visible.
-test-main: $(STAMP) pg-server
+test-main: $(STAMP) pg-server chromium
 	$(BIN)/python -m pytest -n 3 -q --durations=15 --ignore=tests/plugins/crewai
 
 # CrewAI pins openai<3 and pydantic<2.13, which the OpenAI Agents SDK in .venv cannot share: its
@@ -56,7 +64,7 @@ $(CREWAI_STAMP): pyproject.toml | $(STAMP)
 test-crewai: $(CREWAI_STAMP)
 	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core/test_models.py tests/plugins/crewai
 
-bench: $(STAMP) pg-server
+bench: $(STAMP) pg-server chromium
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_console.py
 	$(BIN)/python benchmarks/bench_sqlite.py
@@ -66,6 +74,7 @@ bench: $(STAMP) pg-server
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_reach.py
+	$(BIN)/python benchmarks/bench_web.py
 
 # Soak and fault injection (benchmarks/soak.py): agents, deciders and followers for MINUTES on SQLite
 # and then on PostgreSQL while processes are killed, the server crashes and stalls, the disk fills.

@@ -29,6 +29,7 @@ adapter package importable without its framework (``docs/adapters.md`` shows a w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +45,7 @@ from .errors import (
     HITLError,
     InvalidTransitionError,
     NotAuthorizedError,
+    PayloadError,
     TaskNotFoundError,
 )
 from .hookspecs import hookimpl
@@ -268,7 +270,16 @@ class Adapter:
                 attempt += 1
                 continue
             if task.state is S.RUNNING and task.decision is None:
-                await self._request(task_id, self._retry_request(asked, failed) if failed else request)
+                try:
+                    await self._request(task_id, self._retry_request(asked, failed) if failed else request)
+                except (PayloadError, NotAuthorizedError) as exc:
+                    # Refused for what it asks (a default approve the config forbids, a payload
+                    # over the limits, nothing the adapter can carry back): the task would stay
+                    # RUNNING forever, a ghost on every console. Fail it with the reason, then
+                    # tell the caller. A store outage (StoreError) is not a refusal: left as is.
+                    with contextlib.suppress(HITLError):
+                        await self.machine.fail(task_id, f"the request was refused: {exc}")
+                    raise
             return task_id
 
     async def latest_attempt(self, base_id: str) -> str:
@@ -343,7 +354,7 @@ class Adapter:
             severity = self.severity(request) if callable(self.severity) else self.severity
         allowed = [d for d in request.allowed_decisions if d in self.capabilities.decisions]
         if not allowed:
-            raise HITLError(
+            raise PayloadError(
                 f"task {task_id!r}: the {self.framework} adapter can carry back none of "
                 f"{list(request.allowed_decisions)} (only {', '.join(self.capabilities.decisions)})"
             )

@@ -375,6 +375,8 @@ async def _verify(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
         f"equals the replay of its events ({machine.store.url})",
         file=out,
     )
+    if chain.audit_records:
+        print(f"ok: {chain.audit_records} server audit records, their hash chain is intact", file=out)
     if public_key is not None:
         after = chain.last_seq - report.covered_seq
         print(

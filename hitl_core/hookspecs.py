@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .models import Actor, Decision, Event, InterruptPoint, TaskContext
+    from .models import Actor, Decision, Escalation, Event, InterruptPoint, TaskContext
     from .stores.base import Store
 
 PROJECT = "hitl"
@@ -90,15 +90,16 @@ def hitl_authorize(actor: Actor, task: TaskContext, decision: Decision) -> bool 
 
 
 @hookspec
-def hitl_deadline_expired(task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+def hitl_deadline_expired(task: TaskContext, interrupt: InterruptPoint) -> Decision | Escalation | None:
     """Called when a waiting task's deadline has passed and somebody asks to expire it.
 
     The first answer that is not None, in pluggy's call order, wins (as for
     ``hitl_auto_decide``). Return a ``Decision`` to apply — recorded as type ``timeout`` with
     ``outcome`` approve or reject, by a ``timeout:<name>`` actor unless its id is already a
-    ``policy:``/``timeout:`` one — (an escalation may instead change the assignees itself and
-    return None), or None to apply the interrupt's ``default_decision``, recorded as
-    ``Decision(type="timeout")`` by ``hitl:timeout`` — never as a person's decision.
+    ``policy:``/``timeout:`` one —, an ``Escalation`` (new assignees and deadline, applied by the
+    machine and recorded by ``escalation:level-N``), or None to apply the interrupt's
+    ``default_decision``, recorded as ``Decision(type="timeout")`` by ``hitl:timeout`` — never
+    as a person's decision.
     """
 
 

@@ -51,11 +51,13 @@ from .models import (
     Actor,
     Decision,
     DecisionType,
+    Escalation,
     InterruptKind,
     InterruptPoint,
     Severity,
     TaskContext,
     TaskState,
+    escalation_level,
 )
 from .plugins import PluginHost
 from .records import EventRecord, TaskRecord, approval_data, build_model, compact_fields_set
@@ -126,6 +128,17 @@ def _check_person_decision(task_id: str, decision: Decision) -> None:
         raise PayloadError(
             f"task {task_id!r}: outcome goes only with a policy or timeout decision, not with {decision.type.value}"
         )
+
+
+def _check_not_reserved(field: str, name: str, task_id: str) -> None:
+    """Refuse a caller-named person under an id the machine's own records use.
+
+    ``policy:``, ``timeout:``, ``hitl:`` and ``escalation:`` ids mark what the machine did by
+    itself; a pause, resume or request recorded under one would read in the audit trail as the
+    machine's act.
+    """
+    if name.startswith(MACHINE_ACTOR_PREFIXES):
+        raise NotAuthorizedError(task_id, name, f"{field} {name!r} is reserved for the machine's own records")
 
 
 def open_store(url: str, host: PluginHost) -> Store:
@@ -606,6 +619,8 @@ class HITLStateMachine:
     async def _ask(
         self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
     ) -> TaskContext:
+        if requested_by is not None:
+            _check_not_reserved("requested_by", requested_by, record.task_id)
         if step is not None:
             step = check_label("step", step, self.limits.name_chars, task_id=record.task_id, key="name_chars")
         if self.plugins.has_policies:
@@ -872,14 +887,21 @@ class HITLStateMachine:
         if decision.approved:
             approvals = (*approvals, decision)
             final = not person or len(approvals) >= interrupt.required_approvals
-            if final and person and decision.type is not DecisionType.EDIT:
+            if final and person:
+                # Under four eyes the last approval closes what the earlier ones gave: edited
+                # args (this person approved them) and an answer reach the agent with it,
+                # instead of a bare approve that would drop them.
+                carried: dict[str, Any] = {}
                 edit = next((a for a in approvals if a.type is DecisionType.EDIT), None)
-                if edit is not None:
-                    # The args were edited under four eyes and this person approved the edited
-                    # args: the decision the agent gets carries them, as an edit does.
-                    decision = build_model(
-                        Decision, {**decision.__dict__, "type": DecisionType.EDIT, "edited_args": edit.edited_args}
-                    )
+                if edit is not None and decision.type is not DecisionType.EDIT:
+                    carried = {"type": DecisionType.EDIT, "edited_args": edit.edited_args}
+                answer = next((a for a in reversed(approvals) if a.type is DecisionType.RESPOND), None)
+                if answer is not None and decision.response is None:
+                    carried["response"] = answer.response
+                    if decision.type is DecisionType.APPROVE and "type" not in carried:
+                        carried["type"] = DecisionType.RESPOND
+                if carried:
+                    decision = build_model(Decision, {**decision.__dict__, **carried})
                     approvals = (*approvals[:-1], decision)
                     data["decision"] = decision
             action = "approve" if final else "approve_partial"
@@ -929,6 +951,12 @@ class HITLStateMachine:
             raise InvalidTransitionError(task_id, record.state.value, "expire", "its deadline has not passed")
         context = record.to_context()
         decision = await self.plugins.deadline_expired(context, interrupt)
+        if isinstance(decision, Escalation):
+            try:
+                return await self._escalate(record, context, decision)
+            except ConflictError:
+                # Another sweeper escalated (or a person decided) first: theirs stands.
+                return (await self._get_record(task_id)).to_context()
         if decision is None:
             outcome = interrupt.default_decision
             message = "no decision before the deadline"
@@ -953,43 +981,41 @@ class HITLStateMachine:
         except ConflictError:
             return (await self._get_record(task_id)).to_context()
 
-    async def escalate(
-        self,
-        task_id: str,
-        *,
-        level: int,
-        assignees: Iterable[str],
-        deadline: datetime | None,
-        expected_version: int | None = None,
-        message: str | None = None,
-    ) -> TaskContext:
+    async def _escalate(self, record: TaskRecord, context: TaskContext, escalation: Escalation) -> TaskContext:
         """AWAITING_APPROVAL → AWAITING_APPROVAL: hand the request to the next level of assignees.
 
-        The interrupt keeps its id (a decision already on screen still applies) and gets the new
-        ``assignees`` and ``deadline``; the event records the level, so the audit trail shows who
-        was asked when. ``expected_version``: escalate only if the task is still at that version
-        (``ConflictError`` otherwise) — two sweepers never escalate the same deadline twice.
+        Only ``expire`` calls it, with a deadline plugin's answer: re-assigning a request is the
+        policy's, never a caller's (who could otherwise hand a request to itself, recorded under
+        the policy's name). The interrupt keeps its id (a decision already on screen still
+        applies) and gets the new ``assignees`` and ``deadline``; the event records the level, so
+        the audit trail shows who was asked when. The commit is a compare-and-set on the version
+        ``expire`` read: two sweepers never escalate the same deadline twice.
         """
-        record = await self._get_record(task_id)
         interrupt = record.interrupt
-        if record.state is not S.AWAITING_APPROVAL or interrupt is None:
-            raise self._illegal("escalate", record)
-        if expected_version is not None and record.version != expected_version:
-            raise ConflictError(task_id, expected_version, record.version)
+        assert interrupt is not None  # expire checked it is waiting
+        deadline = escalation.deadline
         if deadline is not None and deadline.tzinfo is None:
             deadline = deadline.replace(tzinfo=UTC)
-        names = [str(a) for a in assignees]
+        # From the operator's own config (the escalation chain), kept as written: a name the
+        # terminal cannot show is rendered inert wherever it appears (test_sqlite_terminal_safety).
+        names = [str(a) for a in escalation.assignees]
+        level = escalation_level(context) + 1
         interrupt = interrupt.model_copy(update={"assignees": names, "deadline": deadline})
         data: dict[str, Any] = {
-            "level": int(level),
+            "level": level,
             "assignees": names,
             "interrupt_id": interrupt.interrupt_id,
             "deadline": deadline.isoformat() if deadline is not None else None,
         }
-        if message is not None:
-            data["message"] = str(message)
+        if escalation.message is not None:
+            data["message"] = str(escalation.message)
         new = await self._commit(
-            "escalate", record, task_id, actor_of(f"escalation:level-{int(level)}", "policy"), data, interrupt=interrupt
+            "escalate",
+            record,
+            record.task_id,
+            actor_of(f"escalation:level-{level}", "policy"),
+            data,
+            interrupt=interrupt,
         )
         return new.to_context()
 
@@ -1012,6 +1038,7 @@ class HITLStateMachine:
             changes["current_step"] = data["step"] = step
         if actor:
             check_name("actor id", actor, self.limits.name_chars, task_id=task_id, key="name_chars")
+            _check_not_reserved("actor", actor, task_id)
         who = actor_of(actor, "person") if actor else actor_of(record.agent or "agent", "agent")
         return (await self._commit("resume", record, task_id, who, data, **changes)).to_context()
 

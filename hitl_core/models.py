@@ -134,6 +134,20 @@ class InterruptPoint(_Model):
         return value.lower() if isinstance(value, str) else value
 
 
+class Escalation(_Model):
+    """A deadline plugin's answer that hands a waiting request to the next assignees.
+
+    Returned from ``hitl_deadline_expired`` instead of a ``Decision``; the machine applies it
+    (``escalate``, recorded by ``escalation:level-N`` where N counts the escalations of this
+    request). There is no public ``escalate`` method: re-assigning a request is the policy's,
+    so a caller of the API cannot hand a request to itself under the policy's name.
+    """
+
+    assignees: list[str]
+    deadline: datetime | None = None
+    message: str | None = None
+
+
 class Decision(_Model):
     """What was decided about one interrupt, by whom, and with what."""
 
@@ -273,3 +287,15 @@ class TaskContext(_Model):
     def __iter__(self) -> Any:
         self._materialise()
         return super().__iter__()
+
+
+def escalation_level(task: TaskContext) -> int:
+    """How many times the current request has escalated (0: still with its first assignees)."""
+    level = 0
+    for entry in task.history:
+        action = entry.get("action")
+        if action in ("request_approval", "pause"):
+            level = 0
+        elif action == "escalate":
+            level += 1
+    return level

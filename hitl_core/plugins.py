@@ -53,6 +53,7 @@ from .models import (
     Actor,
     Decision,
     DecisionType,
+    Escalation,
     Event,
     InterruptPoint,
     Severity,
@@ -396,13 +397,16 @@ class PluginHost:
         finally:
             _close_pending(results)
 
-    async def deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
-        """A plugin's answer at a deadline, recorded as ``type="timeout"``; None: apply the default."""
+    async def deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | Escalation | None:
+        """A plugin's answer at a deadline: a decision (recorded as ``type="timeout"``), an
+        escalation for the machine to apply, or None (apply the default)."""
         decision = await self._first_answer("hitl_deadline_expired", {"task": task, "interrupt": interrupt})
-        if decision is None:
-            return None
+        if decision is None or isinstance(decision, Escalation):
+            return decision
         if not isinstance(decision, Decision):
-            raise HITLError(f"hitl_deadline_expired answered {type(decision).__name__}, not a Decision")
+            raise HITLError(
+                f"hitl_deadline_expired answered {type(decision).__name__}, not a Decision or an Escalation"
+            )
         return _as_machine_decision(decision, DecisionType.TIMEOUT, "timeout")
 
     # -- set-up ---------------------------------------------------------------------------

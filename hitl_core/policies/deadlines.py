@@ -17,25 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..canonical import datetime_to_us, now_us
-from ..errors import ConflictError, HITLError
+from ..errors import HITLError
 from ..hookspecs import hookimpl
-from ..models import Decision, InterruptKind, InterruptPoint, TaskContext, TaskState
+from ..models import Decision, Escalation, InterruptKind, InterruptPoint, TaskContext, TaskState, escalation_level
 from .config import DeadlinesConfig, EscalationConfig
 from .host import PolicyHost
 
 log = logging.getLogger("hitl.policies")
-
-
-def escalation_level(task: TaskContext) -> int:
-    """How many times the current request has escalated (0: still with its first assignees)."""
-    level = 0
-    for entry in task.history:
-        action = entry.get("action")
-        if action in ("request_approval", "pause"):
-            level = 0
-        elif action == "escalate":
-            level += 1
-    return level
 
 
 class DeadlinePlugin:
@@ -61,7 +49,7 @@ class DeadlinePlugin:
         return {"deadline": datetime.now(UTC) + timedelta(seconds=seconds)}
 
     @hookimpl
-    async def hitl_deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | None:
+    async def hitl_deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Decision | Escalation | None:
         chain = self.escalation
         if chain is None or interrupt.severity not in chain.severities:
             return None
@@ -69,20 +57,13 @@ class DeadlinePlugin:
         if level >= len(chain.levels):
             return None  # the chain is exhausted: the default decision applies
         step = chain.levels[level]
-        try:
-            await self.machine.escalate(
-                task.task_id,
-                level=level + 1,
-                assignees=step.assignees,
-                deadline=datetime.now(UTC) + timedelta(seconds=step.wait),
-                expected_version=task.version,
-                message=f"no decision by {', '.join(interrupt.assignees) or 'anyone'} before the deadline",
-            )
-        except ConflictError:
-            pass  # another process escalated or decided first; the machine re-reads and keeps theirs
-        # None: the machine then tries the default decision at the old version, which fails its
-        # compare-and-set against the escalation just committed and returns the escalated task.
-        return None
+        # The machine applies it (compare-and-set on the version it read): two sweepers never
+        # escalate one deadline twice, and no caller of the public API can re-assign a request.
+        return Escalation(
+            assignees=list(step.assignees),
+            deadline=datetime.now(UTC) + timedelta(seconds=step.wait),
+            message=f"no decision by {', '.join(interrupt.assignees) or 'anyone'} before the deadline",
+        )
 
 
 @dataclass(slots=True)

@@ -8,8 +8,6 @@ the policies noticing (a test, ``tests/policies/test_layering.py``, holds them t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -28,14 +26,3 @@ class PolicyHost(Protocol):
     plugins: PluginHost
 
     async def expire(self, task_id: str, *, force: bool = False) -> TaskContext: ...
-
-    async def escalate(
-        self,
-        task_id: str,
-        *,
-        level: int,
-        assignees: Iterable[str],
-        deadline: datetime | None,
-        expected_version: int | None = None,
-        message: str | None = None,
-    ) -> TaskContext: ...

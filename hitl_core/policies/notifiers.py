@@ -24,7 +24,8 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -51,6 +52,8 @@ class Notice:
     action: str | None = None
     deadline: str | None = None
     assignees: tuple[str, ...] = ()
+    #: A signed link to decide this request in a browser (``hitl serve --web``), when there is one.
+    action_link: str | None = None
 
     def payload(self, link: str, delivery: str | None = None) -> dict[str, Any]:
         data = asdict(self)
@@ -305,6 +308,17 @@ class NotifierPlugin:
         self.pending: set[asyncio.Task[None]] = set()
         self.failures = 0
         self.sent = 0
+        #: Set by ``hitl serve --web``: makes a signed action link for a waiting task's notices.
+        self.action_links: Callable[[TaskContext, InterruptPoint], str | None] | None = None
+
+    def _notice(self, kind: NoticeKind, task: TaskContext, interrupt: InterruptPoint, title: str) -> Notice:
+        notice = _notice(kind, task, interrupt, title)
+        if self.action_links is not None and kind != "expired":
+            try:
+                notice = replace(notice, action_link=self.action_links(task, interrupt))
+            except Exception as exc:  # a notice without a link is still a notice
+                log.error("no action link for task %s: %s", task.task_id, exc)
+        return notice
 
     def dispatch(self, notice: Notice) -> None:
         rank = Severity(notice.severity).rank
@@ -341,13 +355,13 @@ class NotifierPlugin:
     @hookimpl
     def hitl_approval_requested(self, task: TaskContext, interrupt: InterruptPoint) -> None:
         self.dispatch(
-            _notice("requested", task, interrupt, f"{interrupt.severity.value} request waiting: {task.task_id}")
+            self._notice("requested", task, interrupt, f"{interrupt.severity.value} request waiting: {task.task_id}")
         )
 
     @hookimpl
     def hitl_deadline_warning(self, task: TaskContext, interrupt: InterruptPoint, seconds_left: float) -> None:
         self.dispatch(
-            _notice(
+            self._notice(
                 "warning",
                 task,
                 interrupt,
@@ -361,7 +375,7 @@ class NotifierPlugin:
         if event.action == "escalate" and interrupt is not None:
             level = event.data.get("level")
             self.dispatch(
-                _notice(
+                self._notice(
                     "escalated",
                     task,
                     interrupt,
@@ -370,4 +384,6 @@ class NotifierPlugin:
             )
         elif event.actor is not None and event.actor.source == "timeout" and interrupt is not None:
             outcome = task.decision.outcome if task.decision is not None else "the default"
-            self.dispatch(_notice("expired", task, interrupt, f"{task.task_id}: deadline passed, {outcome} applied"))
+            self.dispatch(
+                self._notice("expired", task, interrupt, f"{task.task_id}: deadline passed, {outcome} applied")
+            )

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from ..canonical import GENESIS_HASH
 from ..errors import ConflictError, DuplicateTaskError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AuditRecord, Store, StoredCheckpoint, StoredTask
 
 
 class MemoryStore(Store):
@@ -37,6 +38,7 @@ class MemoryStore(Store):
         self._last_hash = GENESIS_HASH
         self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._checkpoints: list[StoredCheckpoint] = []
+        self._audit: list[AuditRecord] = []
 
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         task_id = task.task_id
@@ -149,6 +151,22 @@ class MemoryStore(Store):
     async def checkpoints(self) -> list[StoredCheckpoint]:
         with self._lock:
             return sorted(self._checkpoints, key=lambda c: c.seq)  # stable: equal seqs stay in added order
+
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        from .sql import new_audit_record
+
+        with self._lock:
+            last = self._audit[-1] if self._audit else None
+            record, _row = new_audit_record((last.seq, last.hash) if last else None, kind, actor, data, at)
+            self._audit.append(record)
+        return record
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        with self._lock:
+            selected = [r for r in self._audit[max(after_seq, 0) :] if kind is None or r.kind == kind]
+        return selected if limit is None else selected[:limit]
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         flag = asyncio.Event()

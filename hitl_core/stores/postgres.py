@@ -51,7 +51,7 @@ from ..models import TaskState
 from ..records import EventRecord, TaskRecord
 from ..text import hitl_logger
 from ..transitions import TRANSITIONS
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AuditRecord, Store, StoredCheckpoint, StoredTask, audit_record_from_row
 from .sql import (
     EVENT_COLUMNS,
     Dialect,
@@ -61,6 +61,7 @@ from .sql import (
     checkpoints_from_rows,
     event_fields,
     event_from_row,
+    new_audit_record,
     record_from_snapshot,
     steps,
 )
@@ -69,9 +70,10 @@ log = hitl_logger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
+_AUDIT_LOCK = 7_270_011_508  # pg_advisory_xact_lock key: one audit-chain appender at a time (replicas)
 
 # The chain head has a row of its own, moved by hitl_append under its row lock.
 SQL = Dialect("%s", prefix="hitl_", head_sql="SELECT seq, hash FROM hitl_chain_head")
@@ -177,6 +179,33 @@ _SCRIPTS: tuple[str, ...] = (
         added_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # -- the server's audit chain (refusals, applied policies): schema version 4 --------------
+    # Written only by its owner (``hitl serve`` holds the store's credentials); readable by
+    # whoever could read the tasks, so ``hitl audit verify`` walks it with the same grants.
+    """
+    CREATE TABLE hitl_audit (
+        seq bigint PRIMARY KEY,
+        kind text NOT NULL,
+        actor text,
+        at bigint NOT NULL,
+        data text NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL
+    );
+    CREATE INDEX hitl_audit_kind ON hitl_audit (kind, seq);
+    DO $mig$
+    DECLARE
+        home text := (SELECT c.relnamespace::regnamespace::text FROM pg_class c WHERE c.oid = 'hitl_tasks'::regclass);
+        r record;
+    BEGIN
+        FOR r IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                 WHERE c.oid = 'hitl_tasks'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner LOOP
+            EXECUTE format('GRANT SELECT ON %s.hitl_audit TO %s', home,
+                           CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r.grantee)) END);
+        END LOOP;
+    END
+    $mig$;
+    """,
 )
 
 _OLD_APPEND = "hitl_append(text, integer, text, integer, text, text, text, text, text, bigint, text, text)"
@@ -190,6 +219,7 @@ TABLES = (
     "hitl_tasks",
     "hitl_events",
     "hitl_checkpoints",
+    "hitl_audit",
 )
 
 
@@ -1024,6 +1054,28 @@ class PostgresStore(Store):
 
     async def checkpoints(self) -> list[StoredCheckpoint]:
         return checkpoints_from_rows(await self._read("reading checkpoints", SQL.checkpoints_sql))
+
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        # Several servers (replicas) may append at once: an advisory lock makes reading the head
+        # and inserting after it one step. Not retried: a lost connection is the caller's error.
+        pool = await self._pool()
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+                head = await (await conn.execute(SQL.audit_head_sql)).fetchone()
+                record, row = new_audit_record(head, kind, actor, data, at)
+                await conn.execute(SQL.insert_audit_sql(), row)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error("writing an audit record", exc) from None
+        return record
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        sql, params = SQL.audit_sql(after_seq, limit, kind)
+        return [audit_record_from_row(r) for r in await self._read("reading audit records", sql, params)]
 
     # -- follow ----------------------------------------------------------------------------
 

@@ -24,10 +24,12 @@ from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import PayloadError
 from ..models import Decision, InterruptPoint, TaskState
 from ..records import EventRecord, TaskRecord
-from .base import StoredCheckpoint
+from .base import AuditRecord, StoredCheckpoint, audit_hash
 
 #: An event row, in the order ``event_from_row`` reads it.
 EVENT_COLUMNS = "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
+#: An audit record row, in the order ``audit_record_from_row`` reads it.
+AUDIT_COLUMNS = "seq, kind, actor, at, data, prev_hash, hash"
 #: A task row as ``query``/``get`` read it.
 TASK_COLUMNS = "task_id, version, last_seq, snapshot"
 
@@ -126,6 +128,42 @@ class Dialect:
     @property
     def checkpoints_sql(self) -> str:
         return f"SELECT seq, body, signature FROM {self.checkpoints} ORDER BY seq, id"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    def audit_sql(self, after_seq: int, limit: int | None, kind: str | None) -> tuple[str, list[Any]]:
+        """Audit records after ``after_seq`` (of one kind, if given), oldest first."""
+        sql = f"SELECT {AUDIT_COLUMNS} FROM {self.audit} WHERE seq > {self.ph}"
+        params: list[Any] = [after_seq]
+        if kind is not None:
+            sql += f" AND kind = {self.ph}"
+            params.append(kind)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {self.ph}"
+            params.append(limit)
+        return sql, params
+
+    @property
+    def audit_head_sql(self) -> str:
+        return f"SELECT seq, hash FROM {self.audit} ORDER BY seq DESC LIMIT 1"
+
+    def insert_audit_sql(self) -> str:
+        return f"INSERT INTO {self.audit} ({AUDIT_COLUMNS}) VALUES ({', '.join([self.ph] * 7)})"
+
+
+def new_audit_record(
+    head: tuple[int, str] | None, kind: str, actor: str | None, data: dict[str, Any], at: int
+) -> tuple[AuditRecord, tuple[Any, ...]]:
+    """The record that follows ``head`` (``(seq, hash)`` of the last one, None when there is
+    none), and its row for ``insert_audit_sql``. Called under the backend's write lock."""
+    seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
+    data_json = canonical_json(data)
+    plain = json.loads(data_json)
+    record = AuditRecord(seq, kind, actor, at, plain, prev, audit_hash(prev, seq, kind, actor, at, plain))
+    return record, (seq, kind, actor, at, data_json, prev, record.hash)
 
 
 def checkpoints_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StoredCheckpoint]:

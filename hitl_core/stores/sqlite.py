@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, unquote
 from ..errors import ConflictError, DuplicateTaskError, HITLError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AuditRecord, Store, StoredCheckpoint, StoredTask, audit_record_from_row
 from .sql import (
     EVENT_COLUMNS,
     Dialect,
@@ -56,12 +56,13 @@ from .sql import (
     checkpoints_from_rows,
     event_fields,
     event_from_row,
+    new_audit_record,
     record_from_snapshot,
     steps,
 )
 
 #: The schema this code writes. Opening a file with a higher ``PRAGMA user_version`` is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of a hitl database ("hitl" in ASCII): tells ours from other SQLite files.
 APPLICATION_ID = 0x6869746C
 
@@ -100,6 +101,19 @@ MIGRATIONS: Migrations = {
             body TEXT NOT NULL,
             signature TEXT NOT NULL
         )""",
+    ),
+    # The server's audit chain (refusals, applied policies): ``Store.append_audit``.
+    3: (
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            at INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_by_kind ON audit (kind, seq)",
     ),
 }
 
@@ -843,6 +857,36 @@ class SqliteStore(Store):
         if self._writer is None:
             await self.open()
         return checkpoints_from_rows(self._read(SQL.checkpoints_sql))
+
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        if self._writer is None:
+            await self.open()
+        return await asyncio.to_thread(self._insert_audit, kind, actor, data, at)
+
+    def _insert_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        # Rare and bounded by the server (refusals are rate-limited): its own connection, like a
+        # checkpoint; BEGIN IMMEDIATE makes reading the head and appending after it one step.
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    head = conn.execute(SQL.audit_head_sql).fetchone()
+                    record, row = new_audit_record(head, kind, actor, data, at)
+                    conn.execute(SQL.insert_audit_sql(), row)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "writing an audit record") from None
+        return record
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        if self._writer is None:
+            await self.open()
+        sql, params = SQL.audit_sql(after_seq, limit, kind)
+        return [audit_record_from_row(r) for r in self._read(sql, params)]
 
     # -- administration -----------------------------------------------------------------------
 

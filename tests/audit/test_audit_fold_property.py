@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from escalating import escalate
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -95,7 +96,7 @@ async def _apply(m: HITLStateMachine, op: str, task: str, v: int) -> None:
         await m.fail(task, f"boom {v}")
     elif op == "escalate":
         deadline = datetime.now(UTC) + timedelta(hours=v) if v else None
-        await m.escalate(task, level=v, assignees=[f"boss-{v}"], deadline=deadline)
+        await escalate(m, task, [f"boss-{v}"], deadline)
     elif op == "expire":
         await m.expire(task, force=True)
 

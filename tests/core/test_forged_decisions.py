@@ -295,3 +295,70 @@ async def test_default_approve_expired_where_the_config_does_not_allow_it_reject
     assert task.state == TaskState.REJECTED and task.decision is not None
     assert (task.decision.type, task.decision.outcome) == (DecisionType.TIMEOUT, "reject")
     assert "default approve is not allowed here" in (task.decision.message or "")
+
+
+# -- escalation and the machine's other names ---------------------------------------------------
+
+
+async def test_no_caller_can_escalate_a_request_to_itself(guarded: HITLStateMachine) -> None:
+    """Re-assigning a request is the escalation policy's: there is no public way to do it.
+
+    An attacker holding a machine (or a server client) would hand the request to itself and then
+    approve it as its only assignee, with the audit trail naming ``escalation:level-1``.
+    """
+    from hitl_core.client import RemoteMachine
+
+    assert not hasattr(guarded, "escalate")
+    assert not hasattr(RemoteMachine, "escalate")
+    # expire before the deadline, with no escalation plugin, only ever rejects: it never re-assigns.
+    task = await guarded.expire("t", force=True)
+    assert task.state == TaskState.REJECTED
+    assert not any(e.action == "escalate" for e in await guarded.events())
+
+
+async def test_an_escalation_is_applied_by_the_machine_at_the_level_it_counts() -> None:
+    """A deadline plugin answers where the request goes; the machine numbers the level itself."""
+    from hitl_core import Escalation
+
+    class Chain:
+        @hookimpl
+        def hitl_deadline_expired(self, task: TaskContext, interrupt: InterruptPoint) -> Escalation:
+            return Escalation(assignees=[f"boss-of-{','.join(interrupt.assignees) or 'none'}"], deadline=PAST)
+
+    async with HITLStateMachine("memory://", plugins=[Chain()], load_entrypoints=False) as m:
+        await m.start_task("t")
+        await m.request_approval("t", "why", deadline=PAST, assignees=["alice"])
+        first = await m.expire("t")
+        second = await m.expire("t")
+        assert second.state == TaskState.AWAITING_APPROVAL and second.interrupt_point is not None
+        assert second.interrupt_point.assignees == ["boss-of-boss-of-alice"]
+        assert first.interrupt_point is not None
+        assert second.interrupt_point.interrupt_id == first.interrupt_point.interrupt_id
+        escalations = [e for e in await m.events() if e.action == "escalate"]
+        assert [(e.actor.id, e.actor.source, e.data["level"]) for e in escalations] == [
+            ("escalation:level-1", "policy", 1),
+            ("escalation:level-2", "policy", 2),
+        ]
+        assert (await m.verify()).ok
+
+
+@pytest.mark.parametrize("name", ["policy:allow-all", "hitl:timeout", "timeout:x", "escalation:level-1"])
+async def test_pause_resume_and_requests_may_not_name_the_machine(name: str) -> None:
+    """``pause``/``resume``'s actor and ``requested_by`` are people: the machine's ids are refused.
+
+    Recorded under one, a pause or a resume would read in the audit trail as the machine's own act.
+    """
+    async with HITLStateMachine("memory://", load_entrypoints=False) as m:
+        await m.start_task("t")
+        events = len(await m.events())
+        with pytest.raises(NotAuthorizedError, match="reserved"):
+            await m.pause("t", name, "look at this")
+        with pytest.raises(NotAuthorizedError, match="reserved"):
+            await m.request_approval("t", "why", requested_by=name)
+        assert len(await m.events()) == events
+        await m.request_approval("t", "why")
+        await m.approve("t", "alice")
+        with pytest.raises(NotAuthorizedError, match="reserved"):
+            await m.resume("t", actor=name)
+        task = await m.get_task("t")
+        assert task is not None and task.state == TaskState.APPROVED

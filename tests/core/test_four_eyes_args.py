@@ -103,3 +103,28 @@ async def test_decorated_function_runs_with_the_args_two_people_approved(machine
     await machine.approve(task.task_id, "carol")
     await asyncio.wait_for(call, 10)
     assert ran == [5]
+
+
+async def test_a_response_given_under_four_eyes_reaches_the_agent_after_the_second_approval(
+    machine: HITLStateMachine,
+) -> None:
+    """alice answers, bob approves: the agent gets alice's answer, not a bare approval."""
+    await machine.start_task("q")
+    await machine.request_approval("q", "which account?", required_approvals=2, severity="critical")
+    first = await machine.respond("q", {"account": "ops"}, "alice")
+    assert first.state == TaskState.AWAITING_APPROVAL
+    done = await machine.approve("q", "bob")
+    assert done.state == TaskState.APPROVED and done.decision is not None
+    assert done.decision.type == DecisionType.RESPOND and done.decision.response == {"account": "ops"}
+    assert done.decision.actor.id == "bob"
+    assert (await machine.verify()).ok  # the replayed snapshot carries the response too
+
+
+async def test_an_edit_and_a_response_under_four_eyes_both_reach_the_agent(machine: HITLStateMachine) -> None:
+    seen = await ask(machine)
+    await machine.edit("t", EDITED, "alice", args_fingerprint=seen)
+    done = await machine.respond("t", "go ahead with the larger refund", "bob")
+    assert done.state == TaskState.APPROVED and done.decision is not None
+    assert done.decision.type == DecisionType.EDIT and done.decision.edited_args == EDITED
+    assert done.decision.response == "go ahead with the larger refund"
+    assert (await machine.verify()).ok

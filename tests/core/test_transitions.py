@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from escalating import escalate
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -49,7 +50,7 @@ ACTIONS: dict[str, Callable[[HITLStateMachine], Awaitable[Any]]] = {
     "pause": lambda m: m.pause("t", "alice", "look"),
     "approve": lambda m: m.approve("t", approver="alice"),
     "reject": lambda m: m.reject("t", rejector="bob", reason="no"),
-    "escalate": lambda m: m.escalate("t", level=1, assignees=["carol"], deadline=None),
+    "escalate": lambda m: escalate(m, "t", ["carol"]),
     "resume": lambda m: m.resume("t"),
     "complete": lambda m: m.complete("t"),
     "fail": lambda m: m.fail("t", "boom"),
@@ -81,6 +82,16 @@ async def test_every_state_action_pair_follows_the_table(state: TaskState, actio
         with pytest.raises(DuplicateTaskError):
             await ACTIONS[action](m)
         assert await m.get_task("t") == before
+    elif expected is None and action == "escalate":
+        # Escalation happens only inside expire: a task that is not waiting is refused
+        # (InvalidTransitionError for expire) or, once decided, returned as it is.
+        try:
+            unchanged = await ACTIONS[action](m)
+        except InvalidTransitionError as exc:
+            assert exc.task_id == "t" and exc.action == "expire"
+        else:
+            assert unchanged == before
+        assert await m.get_task("t") == before, "a refused transition changed the task"
     elif expected is None:
         with pytest.raises(InvalidTransitionError) as info:
             await ACTIONS[action](m)
@@ -120,6 +131,9 @@ class MachineAgainstTable(RuleBasedStateMachine):
             if isinstance(exc, AlreadyDecidedError):
                 assert exc.decided_by == self.decided_by.get(task_id)
             return
+        if expected is None and action == "escalate":
+            assert result.state == state, "an escalation outside a wait changed the task"
+            return
         assert expected is not None, f"{action} from {state} should have been refused"
         assert result.state == expected
         self.model[task_id] = expected
@@ -153,9 +167,7 @@ class MachineAgainstTable(RuleBasedStateMachine):
     @rule(task_id=ids)
     def escalate(self, task_id: str) -> None:
         if task_id in self.model:
-            self.apply(
-                task_id, "escalate", lambda: self.m.escalate(task_id, level=1, assignees=["carol"], deadline=None)
-            )
+            self.apply(task_id, "escalate", lambda: escalate(self.m, task_id, ["carol"]))
 
     @rule(task_id=ids)
     def resume(self, task_id: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from examples.custom_adapter import ToyAgent, ToyApprovals
-from hitl_core import Actor, Decision, HITLError, HITLStateMachine, NotAuthorizedError, TaskState
+from hitl_core import Actor, Decision, HITLError, HITLStateMachine, NotAuthorizedError, PayloadError, TaskState
 from hitl_core.adapters import Request, RetryDeclinedError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +77,22 @@ async def test_ask_narrows_allowed_decisions_to_what_the_adapter_can_carry_back(
     assert task.interrupt_point.allowed_decisions == ["approve", "edit"]
     with pytest.raises(HITLError, match="can carry back none of \\['respond'\\]"):
         await adapter.ask("toy:r:2", "r", Request(reason="why", allowed_decisions=("respond",)))
+    # refused for what it asks, the task does not stay RUNNING (a ghost on every console)
+    refused = await machine.get_task("toy:r:2")
+    assert refused.state is TaskState.FAILED and "can carry back none of" in refused.error
+
+
+async def test_a_request_refused_by_the_config_fails_its_task_instead_of_leaving_it_running() -> None:
+    """A default approve the config does not allow: the caller hears why, the task is FAILED."""
+    from hitl_core.policies import parse_config
+
+    machine = HITLStateMachine("memory://", load_entrypoints=False, config=parse_config("[deadlines]\nsweep = false\n"))
+    adapter = ToyApprovals(machine)
+    with pytest.raises(PayloadError, match="allow_default_approve"):
+        await adapter.ask("toy:r:1", "r", Request(reason="why", default_decision="approve"))
+    task = await machine.get_task("toy:r:1")
+    assert task.state is TaskState.FAILED and "allow_default_approve" in task.error
+    await machine.close()
 
 
 async def test_a_decision_the_adapter_cannot_carry_back_fails_the_task_and_runs_nothing(

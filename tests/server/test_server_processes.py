@@ -412,6 +412,18 @@ def test_a_clients_local_config_has_no_say(start_server: ServerFactory, tmp_path
     assert asyncio.run(ask()) is TaskState.AWAITING_APPROVAL  # no local rule decided it
     refused = hitl_cli("--store", server.unix_url, "approve", "local-config", env={"HITL_CONFIG": str(local)})
     assert refused.returncode == 7 and "no self-approval" in refused.stderr
+    # Nor can a client make its local file the policy without the admin role: an operator's token
+    # is refused (403, audited) and the policy in force is still the server's.
+    tls = start_server("[authorization]\nno_self_approval = true\n", listen=True)
+    env = {"HITL_TOKEN": tls.token("carol", "operator"), "HITL_CA_BUNDLE": str(tls.cert)}
+    pushed = hitl_cli("--store", tls.https_url, "policy", "apply", str(local), env=env)
+    assert pushed.returncode == 7 and "apply a policy needs the admin role" in pushed.stderr
+    shown = hitl_cli("--store", tls.https_url, "policy", "show", env=env)
+    assert shown.returncode == 0 and shown.stdout.startswith("version 1\n")
+    assert "no_self_approval = true" in shown.stdout and "[[rules]]" not in shown.stdout
+    with tls.unix_client() as c:
+        refused_records = c.get("/v1/audit", params={"kind": "refused"}).json()["records"]
+    assert [(r["actor"], r["data"]["what"]) for r in refused_records] == [("carol", "apply a policy")]
 
 
 async def test_an_approving_default_is_the_servers_to_allow(start_server: ServerFactory) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from escalating import escalate
 
 from hitl_core import HITLStateMachine, hookimpl
 from hitl_core.models import Event, TaskContext
@@ -160,7 +161,7 @@ async def test_expiries_policy_decisions_and_escalations_are_counted_apart(clock
     async with HITLStateMachine("memory://", load_entrypoints=False) as machine:
         await ask(machine, clock, "late", 900)
         clock.set(800)
-        await machine.escalate("late", level=1, assignees=["oncall"], deadline=datetime.now(UTC) - timedelta(seconds=1))
+        await escalate(machine, "late", ["oncall"], datetime.now(UTC) - timedelta(seconds=1))
         clock.set(700)
         await machine.expire("late", force=True)
         await ask(machine, clock, "decided", 600)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from escalating import escalate
 from textual.pilot import Pilot
 from textual.widgets import Button
 
@@ -538,5 +539,5 @@ async def test_age_counts_from_the_request_and_the_header_counts_the_last_hours_
 
         assert "expired 0" in header() and "escalated 0" in header()
         await machine.expire("late")
-        await machine.escalate("slow", level=1, assignees=["carol"], deadline=None)
+        await escalate(machine, "slow", ["carol"])
         await poll(pilot, lambda: "expired 1" in header() and "escalated 1" in header())
