@@ -714,10 +714,15 @@ class HITLStateMachine:
         if response_schema is not None:
             values["response_schema"] = checked_copy(response_schema, "response_schema", limit)
         if timeout is not None:
-            if timeout <= 0:
-                raise PayloadError(f"timeout must be positive, got {timeout}")
-            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+                raise PayloadError(f"timeout must be a positive number of seconds, got {timeout!r:.100}")
+            try:
+                deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+            except OverflowError:
+                raise PayloadError(f"timeout {timeout!r:.100} seconds is past any date") from None
         if deadline is not None:
+            if not isinstance(deadline, datetime):
+                raise PayloadError(f"deadline must be a datetime, got {type(deadline).__name__}")
             values["deadline"] = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
         if assignees is not None:
             values["assignees"] = check_names(

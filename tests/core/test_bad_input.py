@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -261,3 +262,28 @@ async def test_edit_needs_a_json_object(machine: HITLStateMachine) -> None:
         await machine.edit("t", {"amount": object()}, actor="a")
     t = await machine.edit("t", {"amount": 3}, actor="a")
     assert t.decision is not None and t.decision.edited_args == {"amount": 3}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"options": True}, "options must be a list of strings, got bool"),
+        ({"options": {"a": 1}}, "options must be a list of strings, got dict"),
+        ({"assignees": 5}, "assignees must be a list of strings, got int"),
+        ({"timeout": 1e300}, "past any date"),
+        ({"timeout": float("inf")}, "past any date"),
+        ({"timeout": float("nan")}, "positive number of seconds"),
+        ({"timeout": "5"}, "positive number of seconds"),
+        ({"timeout": True}, "positive number of seconds"),
+        ({"deadline": "tomorrow"}, "deadline must be a datetime"),
+    ],
+)
+async def test_a_request_with_a_wrongly_typed_field_is_a_payload_error_and_asks_nothing(
+    machine: HITLStateMachine, kwargs: dict, words: str
+) -> None:
+    """Found by the fuzzer: these raised a bare TypeError or OverflowError from deep inside."""
+    await machine.start_task("t")
+    with pytest.raises(PayloadError, match=re.escape(words)):
+        await machine.request_approval("t", "why", **kwargs)
+    task = await machine.get_task("t")
+    assert task is not None and task.state is TaskState.RUNNING and task.version == 1
