@@ -1,6 +1,6 @@
 """hitl_tui: the operator console (Textual). Public: ``ConsoleApp``, ``ConsolePlugin``, ``Fleet``.
 
-Imports only ``hitl_core``'s public API (plus ``hitl_core.records`` for the store's row type),
+Imports only ``hitl_core``'s public API (the machine's methods, never its store),
 Textual and Rich. ``hitl console`` and ``hitl demo`` start it through ``hitl_tui.cli``.
 """
 

@@ -4,8 +4,9 @@ How a transition reaches the screen: the machine commits it and calls the ``hitl
 hook; ``ConsolePlugin`` (registered on the machine's plugin host, like any plugin) only appends
 the new row to a queue. A 50 ms timer drains the queue in one batch: rows are reconciled by task
 id and version, the view re-sorted once, and the table redraws the screenful it shows. For a
-store written by other processes a worker follows it (``Store.follow``) and re-emits each event
-through the same hook, so both paths look alike. While a dialog is open the batches wait.
+store written by other processes a worker follows the machine (``machine.follow``) and re-emits
+each event through the same hook, so both paths look alike. The console reads nothing but the
+machine's public API, so it runs unchanged against a ``hitl serve`` (``RemoteMachine``). While a dialog is open the batches wait.
 
 Decisions go through the machine with ``source="console"`` and the interrupt id and args
 fingerprint of what the operator saw, so a stale screen can never approve something else.
@@ -19,36 +20,29 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
-from rich.segment import Segment
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
-from textual.strip import Strip
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
 from hitl_core import (
     AlreadyDecidedError,
     ConflictError,
-    Event,
     HITLError,
     HITLStateMachine,
     Severity,
-    TaskContext,
     TaskState,
-    hookimpl,
 )
 
+from .actions import ACTIONS, BY_NAME, DECIDING, INPUT_ACTIONS, bindings, footer_names
 from .keymap import check_conflicts, keymap_path
 from .model import (
     DEADLINE_WARNING,
@@ -63,207 +57,45 @@ from .model import (
 )
 from .screens import ConfirmScreen, EditScreen, HelpScreen, HistoryScreen, ReasonScreen
 from .text import literal
-from .widgets import DetailPane, TaskTable, column_header
+from .widgets import (
+    ColumnHeader,
+    ConsoleCommands,
+    ConsolePlugin,
+    DetailPane,
+    FilterInput,
+    KeyCapture,
+    KeyFooter,
+    TaskTable,
+    TextLine,
+)
+
+__all__ = [
+    "CAPTURE_QUIET",
+    "CAPTURE_TIMEOUT",
+    "DECIDING",
+    "DWELL_SECONDS",
+    "FRESH_REQUEST_SECONDS",
+    "INPUT_ACTIONS",
+    "ConsoleApp",
+    "ConsoleCommands",
+    "ConsolePlugin",
+    "KeyFooter",
+    "TextLine",
+]
 
 S = TaskState
 Clock = Callable[[], float]
 
-#: Actions that change a task; read-only mode hides them all.
-DECIDING = frozenset(
-    {"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked", "reject_marked"}
-)
 _REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "block"})
 
 #: How long a request that replaced another on screen is protected from one-key decisions.
 FRESH_REQUEST_SECONDS = 1.0
 #: How long the detail pane must have shown a task before a deciding key may act on it.
 DWELL_SECONDS = 0.3
-#: Actions whose key opens a text input (the filter box, a dialog, the palette): keys typed
-#: after them, however fast, belong to that input.
-INPUT_ACTIONS = frozenset({"filter", "reject", "respond", "edit", "pause", "command_palette", "reject_marked"})
 #: How long keys wait for their input to take focus before they are dropped (never delivered elsewhere).
 CAPTURE_TIMEOUT = 10.0
 #: After an input-opening key was refused, keys arriving closer together than this are dropped too.
 CAPTURE_QUIET = 0.3
-
-
-@dataclass
-class KeyCapture:
-    """Keys typed after an input-opening key, held until the input has focus."""
-
-    opener: str
-    started: float
-    last_key: float
-    #: True once the keys may go on (the input has focus, or the filter box has given it back).
-    ready: Callable[[], bool]
-    keys: list[events.Key] = field(default_factory=list)
-    #: The opening key was refused: drop the rest of the burst instead of holding it.
-    dropping: bool = False
-    dropped: int = 0
-
-
-class ConsolePlugin:
-    """The console's ``hitl_transition`` implementation: queue the row, apply it in the next batch."""
-
-    def __init__(self) -> None:
-        self.queue: deque[Row] = deque()
-        #: When (epoch seconds) deadlines expired and requests were escalated: the header counts
-        #: the last hour's.
-        self.expiries: deque[float] = deque(maxlen=10_000)
-        self.escalations: deque[float] = deque(maxlen=10_000)
-        # The same event can arrive twice (this process's hook and the store's follower, or the
-        # start-up count and the live hook): it is counted once, by its sequence number.
-        self._counted: set[int] = set()
-        self._counted_order: deque[int] = deque()
-
-    @hookimpl
-    def hitl_transition(self, event: Event, task: TaskContext) -> None:
-        self.queue.append(Row.from_context(task))
-        self.count(
-            event.seq, event.action, event.actor.source if event.actor is not None else None, event.at.timestamp()
-        )
-
-    def count(self, seq: int, action: str, source: str | None, at: float) -> None:
-        """Count an expiry (a decision by the deadline: source ``timeout``) or an escalation."""
-        if action != "escalate" and source != "timeout":
-            return
-        if seq in self._counted:
-            return
-        self._counted.add(seq)
-        self._counted_order.append(seq)
-        if len(self._counted_order) > 20_000:
-            self._counted.discard(self._counted_order.popleft())
-        (self.escalations if action == "escalate" else self.expiries).append(at)
-
-
-class ColumnHeader(Widget):
-    """The table's column names, drawn with the same fixed widths as its rows."""
-
-    DEFAULT_CSS = "ColumnHeader { height: 1; }"
-
-    def __init__(self, view: FleetView, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.view = view
-
-    def render_line(self, y: int) -> Strip:
-        if y:
-            return Strip([Segment(" " * self.size.width)])
-        return column_header(self.size.width, self.view.sort_column, self.view.sort_reverse)
-
-
-class TextLine(Widget):
-    """A fixed-height line of text. Unlike ``Static.update`` (which asks for a new layout of
-    the whole screen), ``update`` here only repaints this widget: the header and the flash line
-    change several times a second under load."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.text: Text = Text()
-
-    def update(self, text: Text) -> None:
-        self.text = text
-        self.refresh()
-
-    def render(self) -> Text:
-        return self.text
-
-
-class KeyFooter(Widget):
-    """The keys possible right now, on one line (what ``check_action`` allows).
-
-    Textual's ``Footer`` rebuilds a widget per key whenever bindings change — with the selected
-    task changing state several times a second that cost a layout per change. This draws the
-    same information as one line of text and only repaints.
-    """
-
-    DEFAULT_CSS = "KeyFooter { height: 1; background: $footer-background; }"
-
-    def render(self) -> Text:
-        app = self.app
-        seen: set[str] = set()
-        keys: list[tuple[str, str]] = []
-        # its own screen's bindings: drawn while a dialog is up, the footer still tells the truth
-        # about the main screen (not the dialog's keys)
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if not binding.show or not active.enabled or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            keys.append((app.get_key_display(binding), binding.description))
-        # Help and quit go last and stay; when the line is too narrow the view keys go first
-        # (help lists them), then the remaining descriptions shrink to a few letters.
-        last = [k for k in keys if k[1] in ("Help", "Quit")]
-        first = [k for k in keys if k not in last]
-        width = self.size.width or 200
-        text = Text()
-        attempts: list[tuple[list[tuple[str, str]], int | None]] = [(first, None)]
-        shown_keys = list(first)
-        for name in ("History", "Freeze", "By deadline", "Sort", "Pending/active/all", "Mark"):
-            shown_keys = [k for k in shown_keys if k[1] != name]
-            attempts.append((shown_keys, None))
-        attempts += [(shown_keys, 5), (shown_keys, 0)]
-        for chosen, cut in attempts:
-            text = Text(no_wrap=True, overflow="ellipsis")
-            for key, description in [*chosen, *last]:
-                shown = description if cut is None or description in ("Help", "Quit") else description[:cut]
-                text.append(f" {key}", style="bold #ffa62b")
-                text.append(f" {shown} " if shown else " ", style="#e0e0e0")
-            if text.cell_len <= width:
-                break
-        return text
-
-
-class FilterInput(Input):
-    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="filter.clear")]
-
-
-class ConsoleCommands(Provider):
-    """The palette: "namespace: verb" commands, offered only when the action is possible."""
-
-    COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
-        ("task: approve", "approve", "Approve the selected task"),
-        ("task: reject", "reject", "Reject the selected task, with a reason"),
-        ("task: edit args and approve", "edit", "Edit the action's args as JSON, then approve"),
-        ("task: respond", "respond", "Answer the selected task's question"),
-        ("task: pause", "pause", "Pause the selected running task"),
-        ("task: resume", "resume", "Resume the selected decided task"),
-        ("task: mark / unmark", "mark", "Mark the selected task for a batch approve"),
-        ("task: approve marked", "approve_marked", "Approve every marked task"),
-        ("task: reject marked", "reject_marked", "Reject every marked task with one reason"),
-        ("view: pending only", "set_state_filter('pending')", "Show only tasks waiting for a decision"),
-        ("view: active", "set_state_filter('active')", "Hide completed and failed tasks"),
-        ("view: all", "set_state_filter('all')", "Show every task"),
-        ("view: filter text", "filter", "Filter by id, agent or reason"),
-        ("view: clear filter", "clear_filter", "Show every task again"),
-        ("view: next sort column", "sort", "Sort by the next column"),
-        ("view: flip sort", "flip_sort", "Reverse the sort"),
-        ("view: sort by deadline", "sort_deadline", "Soonest deadline first"),
-        ("view: freeze / unfreeze", "freeze", "Stop re-sorting while you read"),
-        ("view: history", "history", "The audit trail of the selected task"),
-        ("view: help", "help", "Every key"),
-        ("view: stats", "stats", "Waiting, time to decision, who decides, rubber stamps"),
-    ]
-
-    def _available(self) -> list[tuple[str, str, str]]:
-        app = self.app
-        assert isinstance(app, ConsoleApp)
-        available = []
-        for name, action, help_text in self.COMMANDS:
-            action_name = action.split("(", 1)[0]
-            if app.command_possible(action_name):
-                available.append((name, action, help_text))
-        return available
-
-    async def discover(self) -> Hits:
-        for name, action, help_text in self._available():
-            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, action, help_text in self._available():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action), help=help_text)
 
 
 class ConsoleApp(App[None]):
@@ -278,51 +110,8 @@ class ConsoleApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (140, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("a", "approve", "Approve", id="decide.approve", tooltip="Approve the selected task"),
-        Binding("r", "reject", "Reject", id="decide.reject", tooltip="Reject, with a reason"),
-        Binding("e", "edit", "Edit", id="decide.edit", tooltip="Edit the args as JSON, then approve"),
-        Binding("m", "respond", "Respond", id="decide.respond", tooltip="Answer with free text"),
-        Binding("R", "resume", "Resume", id="task.resume", tooltip="Let a decided task go on"),
-        Binding("p", "pause", "Pause", id="task.pause", tooltip="Stop a running task for review"),
-        *[
-            Binding(
-                str(n),
-                f"option({n})",
-                f"Option {n}",
-                show=False,
-                id=f"decide.option{n}",
-                tooltip=f"Choose the interrupt's option {n}",
-            )
-            for n in range(1, 10)
-        ],
-        Binding("space", "mark", "Mark", id="task.mark", tooltip="Mark for a batch approve"),
-        Binding("A", "approve_marked", "Approve marked", id="decide.approve_marked"),
-        Binding(
-            "X",
-            "reject_marked",
-            "Reject marked",
-            id="decide.reject_marked",
-            tooltip="Reject every marked task, one reason",
-        ),
-        Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter by id, agent, reason"),
-        Binding("escape", "clear_filter", "Clear filter", id="view.clear_filter"),
-        Binding("f", "cycle_state_filter", "Pending/active/all", id="view.state_filter"),
-        Binding("s", "sort", "Sort", id="view.sort", tooltip="Sort by the next column"),
-        Binding("S", "flip_sort", "Flip sort", show=False, id="view.flip_sort"),
-        Binding(
-            "d", "sort_deadline", "By deadline", id="view.sort_deadline", tooltip="Sort by deadline, soonest first"
-        ),
-        Binding("z", "freeze", "Freeze", id="view.freeze", tooltip="Stop re-sorting while you read (again: re-sort)"),
-        Binding("enter", "focus_detail", "Detail", show=False, id="view.detail"),
-        Binding("h", "history", "History", id="view.history", tooltip="The audit trail"),
-        Binding("b", "mute", "Mute", show=False, id="app.mute", tooltip="Mute or unmute the bell"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        # -- stats screen (hitl_tui/stats_screen.py) --
-        Binding("t", "stats", "Stats", show=False, id="view.stats", tooltip="Queue and operator figures, live"),
-    ]
+    #: Derived from the one table of actions (``hitl_tui.actions``).
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = list(bindings())
 
     def __init__(
         self,
@@ -367,6 +156,9 @@ class ConsoleApp(App[None]):
         self.announced_deadlines: set[str] = set()
         self.loaded = asyncio.Event()
         self.store_ok = True
+        #: What the store says is wrong (``machine.problem``) and what stopped the follower, if anything.
+        self._problem: str | None = None
+        self._follow_error: tuple[str, float] | None = None
         self.batches = 0
         #: task id -> when (monotonic) its row started showing a new request during this session
         self._asked_at: dict[str, float] = {}
@@ -430,6 +222,8 @@ class ConsoleApp(App[None]):
             self.set_keymap(self.initial_keymap)
         self.table.focus()
         self._update_summary()
+        # from the start: a database that is down while the console loads is said at once
+        self.set_interval(0.25, self._watch_problem, name="problem")
         self.run_worker(self._start(), name="load", group="store", exclusive=False)
 
     async def on_unmount(self) -> None:
@@ -576,17 +370,17 @@ class ConsoleApp(App[None]):
         self.loaded.set()
         if self.background is not None:
             self.run_worker(self.background(), name="background", group="background")
-        store = self.machine.store
-        if self.follow if self.follow is not None else store.shared:
-            await self._follow_store(after)
+        if self.follow is not False:
+            await self._follow_machine(after)
 
     async def _load_all(self) -> int:
         machine = self.machine
-        await machine.__aenter__()  # opens the store; idempotent
-        store = machine.store
-        after = await store.last_seq()
-        records = await store.query()
-        self.view.load(Row.from_record(r) for r in records)
+        await machine.open()  # idempotent
+        # the starting point first: anything committed while the tasks are read comes again
+        # through ``follow`` and is reconciled by version
+        after = await machine.last_seq()
+        tasks = await machine.get_all_tasks()
+        self.view.load(Row.from_context(t) for t in tasks)
         self.plugin.queue.clear()  # everything queued so far is already in what we loaded
         # the header's hour of expiries and escalations: read after the first paint, not before it
         self.plugin.expiries.clear()
@@ -597,22 +391,24 @@ class ConsoleApp(App[None]):
         return after
 
     async def _count_recent(self, after: int) -> None:
-        events = await self.machine.store.events(after_seq=max(after - 5000, 0))
+        events = await self.machine.events(after_seq=max(after - 5000, 0))
         for event in events:  # the live hook may have counted some meanwhile: counted once by seq
-            self.plugin.count(event.seq, event.action, event.actor_source, event.at / 1_000_000)
+            source = event.actor.source if event.actor is not None else None
+            self.plugin.count(event.seq, event.action, source, event.at.timestamp())
         with contextlib.suppress(NoMatches):
             self._update_summary()
 
-    async def _follow_store(self, after: int) -> None:
+    async def _follow_machine(self, after: int) -> None:
         """Re-emit other processes' transitions through ``hitl_transition``; reconnect on failure."""
         delay = 0.5
+        machine = self.machine
         while True:
             try:
-                async for event in self.machine.store.follow(after):
+                async for event in machine.follow(after):
                     after = event.seq
-                    record = await self.machine.store.get(event.task_id)
-                    if record is not None and record.version >= event.version:
-                        await self.machine.plugins.transition(event.to_event(), record.to_context())
+                    task = await machine.get_task(event.task_id)
+                    if task is not None and task.version >= event.version:
+                        await machine.plugins.transition(event, task)
                     if not self.store_ok:
                         self._store_back()
                     delay = 0.5
@@ -629,19 +425,40 @@ class ConsoleApp(App[None]):
                     self._store_lost(again, delay)
 
     def _store_lost(self, exc: BaseException, delay: float) -> None:
+        """The console's follower failed: the banner says so until it is back."""
         self.store_ok = False
-        banner = self.query_one("#banner", TextLine)
-        message = Text(f" store unavailable ({self.machine.store.url}): ", style="bold")
-        message.append_text(literal(f"{type(exc).__name__}: {exc}", limit=300))
-        message.append(f" — reconnecting in {delay:g}s")
-        banner.update(message)
-        banner.add_class("shown")
+        self._follow_error = (f"{type(exc).__name__}: {exc}", delay)
+        self._show_banner()
 
     def _store_back(self) -> None:
         self.store_ok = True
-        banner = self.query_one("#banner", TextLine)
-        banner.remove_class("shown")
+        self._follow_error = None
+        self._show_banner()
         self.set_flash("store reconnected")
+
+    def _watch_problem(self) -> None:
+        """The store's own word on its health (``machine.problem``): a database that stopped
+        answering shows at once, while its calls and followers are still retrying by themselves."""
+        problem = self.machine.problem
+        if problem == self._problem:
+            return
+        self._problem = problem
+        with contextlib.suppress(NoMatches):
+            self._show_banner()
+            if problem is None and self._follow_error is None:
+                self.set_flash("store reconnected")
+
+    def _show_banner(self) -> None:
+        banner = self.query_one("#banner", TextLine)
+        problem, error = self._problem, self._follow_error
+        if problem is None and error is None:
+            banner.remove_class("shown")
+            return
+        message = Text(f" store unavailable ({self.machine.url}): ", style="bold")
+        message.append_text(literal(problem or (error[0] if error else ""), limit=300))
+        message.append(f" — reconnecting in {error[1]:g}s" if error is not None else " — reconnecting")
+        banner.update(message)
+        banner.add_class("shown")
 
     # -- batches --------------------------------------------------------------------------
 
@@ -824,7 +641,7 @@ class ConsoleApp(App[None]):
         text = Text()
         text.append(" hitl ", style="bold reverse")
         text.append("  store ", style="grey50")
-        text.append_text(literal(self.machine.store.url, limit=80))
+        text.append_text(literal(self.machine.url, limit=80))
         text.append("  operator ", style="grey50")
         text.append_text(literal(self.actor, "bold", limit=40))
         if self.readonly:
@@ -853,7 +670,7 @@ class ConsoleApp(App[None]):
             (S.RUNNING, "running"),
             (S.APPROVED, "approved"),
             (S.REJECTED, "rejected"),
-            (S.PENDING, "pending"),
+            (S.PENDING, "created"),
             (S.COMPLETED, "done"),
             (S.FAILED, "failed"),
         ):
@@ -881,17 +698,7 @@ class ConsoleApp(App[None]):
 
     # -- selection ------------------------------------------------------------------------
 
-    _FOOTER_ACTIONS = (
-        "approve",
-        "reject",
-        "edit",
-        "respond",
-        "resume",
-        "pause",
-        "mark",
-        "approve_marked",
-        "clear_filter",
-    )
+    _FOOTER_ACTIONS = footer_names()
 
     def refresh_bindings(self) -> None:
         """Re-check the footer only when what is possible changed: a footer rebuild costs a
@@ -940,13 +747,16 @@ class ConsoleApp(App[None]):
                 self.detail.show(None, None)
             self._shown_key = None
             return
-        record = await self.machine.store.get(task_id)
+        machine = self.machine
+        record = await machine.get_task(task_id)
+        events = await machine.events(task_id=task_id) if record is not None else []
         try:
             detail = self.detail
         except NoMatches:  # the main screen is gone (quitting)
             return
-        detail.show(record, self.view.rows.get(task_id))
-        shown = (task_id, record.interrupt.interrupt_id if record is not None and record.interrupt else None)
+        detail.show(record, self.view.rows.get(task_id), events)
+        interrupt = record.interrupt_point if record is not None else None
+        shown = (task_id, interrupt.interrupt_id if interrupt is not None else None)
         if record is None:
             self._shown_key = None
         elif shown != self._shown_key:
@@ -963,67 +773,42 @@ class ConsoleApp(App[None]):
     # -- what is possible right now -------------------------------------------------------
 
     def command_possible(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
-        if self.readonly and action in DECIDING:
+        """Whether ``action`` can act now: the table's gates (read-only, a selected task in one
+        of the states the transition table allows), then what the selected request permits."""
+        spec = BY_NAME.get(action)
+        if spec is None:
+            return True
+        if self.readonly and spec.decides:
             return False
         row = self.selected
-        waiting = row is not None and row.waiting and row.interrupt is not None
-        allowed = row.interrupt.allowed_decisions if waiting and row and row.interrupt else ()
+        if spec.needs_task and row is None:
+            return False
+        states = spec.states
+        # ``R`` also lifts the operator's own pause: a waiting review they asked for
+        lifts_own_pause = action == "resume" and self._my_pause(row)
+        if states is not None and row is not None and row.state not in states and not lifts_own_pause:
+            return False
+        interrupt = row.interrupt if row is not None and row.waiting else None
         if action in ("approve", "reject", "edit", "respond"):
-            if not waiting or action not in allowed:
+            if interrupt is None or action not in interrupt.allowed_decisions:
                 return False
-            if action == "edit":
-                return row is not None and row.interrupt is not None and row.interrupt.action is not None
-            return True
+            return action != "edit" or interrupt.action is not None
         if action == "option":
-            if not waiting or row is None or row.interrupt is None:
-                return False
             number = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
-            return number <= len(row.interrupt.options)
-        if action == "resume":
-            return row is not None and (row.state in (S.APPROVED, S.REJECTED) or self._my_pause(row))
-        if action == "pause":
-            return row is not None and row.state is S.RUNNING
-        if action == "mark":
-            return row is not None
+            return interrupt is not None and number <= len(interrupt.options)
         if action in ("approve_marked", "reject_marked"):
             return bool(self.view.marked)
         if action == "clear_filter":
             return bool(self.view.text_filter) or self.query_one("#filter", Input).display
-        if action == "history":
-            return True
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("quit", "command_palette", "help") or action not in self._console_actions:
+        spec = BY_NAME.get(action)
+        if spec is None or not spec.blocked_by_dialog:
             return True
         if self.modal_open:
             return False  # a dialog is up: its keys, not ours
         return self.command_possible(action, parameters)
-
-    _console_actions = frozenset(
-        {
-            "approve",
-            "reject",
-            "edit",
-            "respond",
-            "option",
-            "resume",
-            "pause",
-            "mark",
-            "approve_marked",
-            "reject_marked",
-            "filter",
-            "clear_filter",
-            "cycle_state_filter",
-            "sort",
-            "flip_sort",
-            "sort_deadline",
-            "freeze",
-            "focus_detail",
-            "history",
-            "set_state_filter",
-        }
-    )
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -1126,9 +911,9 @@ class ConsoleApp(App[None]):
 
     async def reload_task(self, task_id: str) -> None:
         """Put the store's version of a task on screen (after a conflict, the row catches up)."""
-        record = await self.machine.store.get(task_id)
-        if record is not None:
-            self.plugin.queue.append(Row.from_record(record))
+        task = await self.machine.get_task(task_id)
+        if task is not None:
+            self.plugin.queue.append(Row.from_context(task))
 
     def _changed_just_now(self, row: Row) -> bool:
         """One-key decisions on a request that replaced another less than a moment ago are refused:
@@ -1586,13 +1371,13 @@ class ConsoleApp(App[None]):
         self.run_worker(self._open_history(row.task_id if row is not None else None), group="history")
 
     async def _open_history(self, task_id: str | None) -> None:
-        store = self.machine.store
+        machine = self.machine
         if task_id is not None:
-            events = await store.events(task_id=task_id)
+            events = await machine.events(task_id=task_id)
             title = f"History of {task_id}"
         else:
-            last = await store.last_seq()
-            events = await store.events(after_seq=max(last - 500, 0))
+            last = await machine.last_seq()
+            events = await machine.events(after_seq=max(last - 500, 0))
             title = "Audit trail (last 500 events)"
         await self.push_screen(HistoryScreen(title, events))
 
@@ -1600,17 +1385,22 @@ class ConsoleApp(App[None]):
         """(keys, description, id) of every binding, with the keymap applied (the help screen)."""
         keymap = getattr(self, "_keymap", {})
         rows = []
-        for binding in [*TaskTable.BINDINGS, *self.BINDINGS]:
-            if not isinstance(binding, Binding):
-                continue
-            keys = keymap.get(binding.id or "", binding.key)
-            rows.append(
-                (
-                    keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":"),
-                    binding.tooltip or binding.description,
-                    binding.id or "",
+
+        def shown(keys: str) -> str:
+            return keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":")
+
+        for binding in TaskTable.BINDINGS:
+            if isinstance(binding, Binding):
+                rows.append(
+                    (
+                        shown(keymap.get(binding.id or "", binding.key)),
+                        binding.tooltip or binding.description,
+                        binding.id or "",
+                    )
                 )
-            )
+        for spec in ACTIONS:
+            if spec.key:
+                rows.append((shown(keymap.get(spec.id, spec.key)), spec.help, spec.id))
         rows.append(("ctrl+p", "Command palette", "(textual)"))
         return rows
 

@@ -1,6 +1,7 @@
 """The detail pane: everything about the selected task, for deciding without leaving the keyboard.
 
-Built from the task's ``TaskRecord`` (with its history) read from the store. Every agent-supplied
+Built from the task's snapshot (``machine.get_task``) and its events (``machine.events``): the
+machine's public API, so it draws the same against a local store or a ``hitl serve``. Every agent-supplied
 string goes through ``hitl_tui.text`` (literal ``Text``, control characters visible); JSON is
 pretty-printed, highlighted and cut at ``DETAIL_JSON_LIMIT`` so a huge context scrolls instead of
 freezing the app.
@@ -20,15 +21,15 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hitl_core.records import TaskRecord
+from hitl_core import Event, TaskContext
 
 from ..model import STATE_LABEL, Row, countdown
 from ..text import literal, pretty_json
 from .task_table import SEVERITY_STYLE, STATE_STYLE, set_virtual_size
 
 
-def _hms(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%H:%M:%S")
+def _hms(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%H:%M:%S")
 
 
 def _json_block(title: str, value: object) -> list[RenderableType]:
@@ -42,10 +43,10 @@ def _json_block(title: str, value: object) -> list[RenderableType]:
     return parts
 
 
-def _escalation(record: TaskRecord) -> str | None:
+def _escalation(events: list[Event]) -> str | None:
     """ "level 2 at 14:03:07" when the current request was escalated (by a hitl.toml escalation chain)."""
     latest = None
-    for event in record.history:
+    for event in events:
         if event.action in ("request_approval", "pause"):
             latest = None
         elif event.action == "escalate":
@@ -56,7 +57,7 @@ def _escalation(record: TaskRecord) -> str | None:
     return f"level {level} at {_hms(latest.at)}" if level is not None else f"at {_hms(latest.at)}"
 
 
-def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
+def describe(record: TaskContext, events: list[Event], row: Row | None, now: float) -> RenderableType:
     parts: list[RenderableType] = []
     title = Text()
     title.append_text(literal(record.task_id, "bold", limit=200))
@@ -70,7 +71,7 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
     who.append("  step ", style="grey50")
     who.append_text(literal(record.current_step or "-", limit=200))
     parts.append(who)
-    interrupt = record.interrupt
+    interrupt = record.interrupt_point
     if interrupt is not None:
         parts.append(Text(""))
         parts.append(Text("Reason", style="bold underline"))
@@ -91,7 +92,7 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
                 ),
             )
         facts.add_row("may decide", literal(", ".join(interrupt.assignees) or "anyone", limit=400))
-        escalation = _escalation(record)
+        escalation = _escalation(events)
         if escalation is not None:
             facts.add_row("escalated", Text(escalation, style="bold dark_orange"))
         if interrupt.required_approvals > 1:
@@ -137,13 +138,13 @@ def describe(record: TaskRecord, row: Row | None, now: float) -> RenderableType:
     timeline = Table.grid(padding=(0, 1))
     for _ in range(4):
         timeline.add_column()
-    for event in record.history[-50:]:
+    for event in events[-50:]:
         move = f"{event.from_state.value if event.from_state else 'new'} → {event.to_state.value}"
         timeline.add_row(
             Text(_hms(event.at), "grey50"),
             Text(event.action, "bold"),
             Text(move, "grey62"),
-            literal(event.actor_id or "-", limit=80),
+            literal(event.actor.id if event.actor is not None else "-", limit=80),
         )
     parts.append(timeline)
     return Group(*parts)
@@ -174,7 +175,7 @@ class DetailPane(ScrollView, can_focus=True):
         self._strips: list[Strip] = []
         self._rendered_width = -1
 
-    def show(self, record: TaskRecord | None, row: Row | None) -> None:
+    def show(self, record: TaskContext | None, row: Row | None, events: list[Event] | None = None) -> None:
         if record is None:
             self.task_id = None
             self.renderable = Text("No task selected.", style="grey50")
@@ -182,7 +183,7 @@ class DetailPane(ScrollView, can_focus=True):
             if record.task_id != self.task_id:
                 self.scroll_to(y=0, animate=False, immediate=True)
             self.task_id = record.task_id
-            self.renderable = describe(record, row, self.clock())
+            self.renderable = describe(record, events or [], row, self.clock())
         self._rendered_width = -1
         self._render_strips()
         self.refresh()

@@ -88,12 +88,13 @@ async def settle(pilot: Pilot[Any], app: ConsoleApp) -> None:
     for _ in range(4):
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
-        following = app.follow if app.follow is not None else app.machine.store.shared
+        following = app.follow is not False
         for worker in list(app.workers):
             startup = worker.name == "load" and not following  # otherwise it follows forever
             if (startup or worker.group in ("decide", "detail", "history")) and not worker.is_finished:
                 await worker.wait()
-        app._apply_batch()
+        # the console's own 50 ms timer applies what is queued (no private call to hurry it)
+        await poll(pilot, lambda: not app.plugin.queue)
         await pilot.pause()
 
 
