@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
@@ -57,6 +58,7 @@ from .model import (
 )
 from .screens import ConfirmScreen, EditScreen, HelpScreen, HistoryScreen, ReasonScreen
 from .text import literal
+from .theme import DEFAULT_SCHEME, Scheme, scheme_for
 from .widgets import (
     ColumnHeader,
     ConsoleCommands,
@@ -183,6 +185,8 @@ class ConsoleApp(App[None]):
         #: Said before quitting (the demo deletes its store); None quits at once when nothing is in flight.
         self.quit_warning = quit_warning
         self.muted = False
+        #: The styles every part of the console draws with, from the theme in force.
+        self.scheme: Scheme = DEFAULT_SCHEME
         self._alert_times: deque[float] = deque()
         self._alert_shown_at = 0.0
 
@@ -220,11 +224,26 @@ class ConsoleApp(App[None]):
         self._started = True
         if self.initial_keymap:
             self.set_keymap(self.initial_keymap)
+        self._apply_scheme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.table.focus()
         self._update_summary()
         # from the start: a database that is down while the console loads is said at once
         self.set_interval(0.25, self._watch_problem, name="problem")
         self.run_worker(self._start(), name="load", group="store", exclusive=False)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._apply_scheme()
+
+    def _apply_scheme(self) -> None:
+        """Derive the console's styles from the theme in force and redraw what uses them."""
+        self.scheme = scheme_for(self.get_css_variables(), self.current_theme.dark)
+        with contextlib.suppress(NoMatches):
+            self.table.refresh()
+            self.query_one("#columns", ColumnHeader).refresh()
+            self.query_one(KeyFooter).refresh()
+            self.detail.restyle()
+            self._update_summary()
 
     async def on_unmount(self) -> None:
         try:
@@ -576,9 +595,9 @@ class ConsoleApp(App[None]):
         text = Text("⚠ ", style="bold")
         text.append_text(line)
         if len(self._alert_times) > 1:
-            text.append(f"  ({len(self._alert_times)} alerts in the last minute)", style="grey70")
+            text.append(f"  ({len(self._alert_times)} alerts in the last minute)", style=self.scheme.base)
         if self.muted:
-            text.append("  [muted: b]", style="grey50")
+            text.append("  [muted: b]", style=self.scheme.dim)
         widget = self.query_one("#alert", TextLine)
         widget.update(text)
         widget.add_class("shown")
@@ -638,33 +657,27 @@ class ConsoleApp(App[None]):
     def _update_summary(self) -> None:
         view = self.view
         counts = view.counts
+        scheme = self.scheme
+        dim, soft = scheme.dim, scheme.base
         text = Text()
         text.append(" hitl ", style="bold reverse")
-        text.append("  store ", style="grey50")
+        text.append("  store ", style=dim)
         text.append_text(literal(self.machine.url, limit=80))
-        text.append("  operator ", style="grey50")
+        text.append("  operator ", style=dim)
         text.append_text(literal(self.actor, "bold", limit=40))
         if self.readonly:
-            text.append("  READ-ONLY", style="bold magenta")
+            text.append("  READ-ONLY", style=scheme.warning)
         text.append("\n ")
         waiting = counts.get(S.AWAITING_APPROVAL, 0)
-        text.append(f"waiting {waiting}", style="bold bright_yellow" if waiting else "grey50")
+        text.append(f"waiting {waiting}", style=scheme.state[S.AWAITING_APPROVAL] if waiting else dim)
         by_sev = view.waiting_by_severity
         sev_parts = [(s, by_sev.get(s, 0)) for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)]
         text.append(" (")
         for i, (sev, n) in enumerate(sev_parts):
             if i:
                 text.append(" ")
-            text.append(
-                f"{sev.value} {n}",
-                style=(
-                    "bold bright_red"
-                    if sev is Severity.CRITICAL and n
-                    else "bold #9f6fef"
-                    if sev is Severity.HIGH and n
-                    else "grey62"
-                ),
-            )
+            urgent = sev.rank >= 2 and n
+            text.append(f"{sev.value} {n}", style=scheme.severity[sev] if urgent else dim)
         text.append(")")
         for state, label in (
             (S.RUNNING, "running"),
@@ -674,25 +687,30 @@ class ConsoleApp(App[None]):
             (S.COMPLETED, "done"),
             (S.FAILED, "failed"),
         ):
-            text.append(f"  {label} {counts.get(state, 0)}", style="grey70")
-        text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style="grey50")
+            text.append(f"  {label} {counts.get(state, 0)}", style=soft)
+        text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style=dim)
         if view.text_filter:
-            text.append(" · text ", style="grey50")
+            text.append(" · text ", style=dim)
             text.append_text(literal(view.text_filter, limit=40))
         if view.marked:
-            text.append(f" · marked {len(view.marked)}", style="bright_cyan")
+            text.append(f" · marked {len(view.marked)}", style=scheme.marked)
         if view.frozen:
-            text.append(" · FROZEN (z)", style="bold bright_cyan")
+            text.append(" · FROZEN (z)", style=scheme.marked)
         hour_ago = self.clock() - 3600
         expired = sum(1 for at in self.plugin.expiries if at >= hour_ago)
         escalated = sum(1 for at in self.plugin.escalations if at >= hour_ago)
-        text.append("   │ last hour: ", style="grey50")
-        text.append(f"expired {expired}", style="bold bright_red" if expired else "grey62")
-        text.append(f"  escalated {escalated}", style="bold magenta" if escalated else "grey62")
+        text.append("   │ last hour: ", style=dim)
+        text.append(f"expired {expired}", style=scheme.error if expired else dim)
+        text.append(f"  escalated {escalated}", style=scheme.warning if escalated else dim)
         self.query_one("#summary", TextLine).update(text)
 
+    #: What the flash line's words mean, drawn in the theme's colours.
+    _FLASH_STYLES: ClassVar[dict[str, str]] = {"bold red": "error", "bold green": "success", "bold yellow": "warning"}
+
     def set_flash(self, message: str | Text, style: str = "") -> None:
-        text = message if isinstance(message, Text) else literal(message, style, limit=500)
+        named = self._FLASH_STYLES.get(style)
+        look: str | Style = getattr(self.scheme, named) if named is not None else style
+        text = message if isinstance(message, Text) else literal(message, look, limit=500)
         self.flash_text = text.plain
         self.query_one("#flash", TextLine).update(text)
 
@@ -933,7 +951,7 @@ class ConsoleApp(App[None]):
             then()
             return
         message = Text("This task is ")
-        message.append("critical", style="bold bright_red")
+        message.append("critical", style=self.scheme.severity[Severity.CRITICAL])
         message.append(f". {what} ")
         message.append_text(literal(row.task_id, "bold", limit=100))
         message.append("?\n\n")
@@ -1217,7 +1235,7 @@ class ConsoleApp(App[None]):
                 reject_all(reason)
                 return
             message = Text(f"{len(critical)} of the {len(waiting)} marked tasks are ")
-            message.append("critical", style="bold bright_red")
+            message.append("critical", style=self.scheme.severity[Severity.CRITICAL])
             message.append(": ")
             message.append_text(literal(", ".join(r.task_id for r in critical[:5]), "bold", limit=300))
             message.append("\nReject them too, with the same reason?")

@@ -9,6 +9,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..model import FleetView
+from ..theme import scheme_of
 from .task_table import column_header
 
 
@@ -22,6 +23,8 @@ class ColumnHeader(Widget):
         self.view = view
 
     def render_line(self, y: int) -> Strip:
+        base = self.rich_style  # the theme's background (see TaskTable.render_line)
         if y:
-            return Strip([Segment(" " * self.size.width)])
-        return column_header(self.size.width, self.view.sort_column, self.view.sort_reverse)
+            return Strip([Segment(" " * self.size.width, base)])
+        strip = column_header(self.size.width, self.view.sort_column, self.view.sort_reverse, scheme_of(self.app))
+        return strip.apply_style(base)

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..actions import ACTIONS
+from ..theme import scheme_of
 
 
 class KeyFooter(Widget):
@@ -38,6 +39,7 @@ class KeyFooter(Widget):
         last = [k for k in keys if k[1] in last_labels]
         first = [k for k in keys if k not in last]
         width = self.size.width or 200
+        scheme = scheme_of(app)
         text = Text()
         attempts: list[tuple[list[tuple[str, str]], int | None]] = [(first, None)]
         shown_keys = list(first)
@@ -49,8 +51,8 @@ class KeyFooter(Widget):
             text = Text(no_wrap=True, overflow="ellipsis")
             for key, description in [*chosen, *last]:
                 shown = description if cut is None or description in last_labels else description[:cut]
-                text.append(f" {key}", style="bold #ffa62b")
-                text.append(f" {shown} " if shown else " ", style="#e0e0e0")
+                text.append(f" {key}", style=scheme.key)
+                text.append(f" {shown} " if shown else " ", style=scheme.label)
             if text.cell_len <= width:
                 break
         return text

@@ -119,3 +119,17 @@ async def test_the_console_says_waiting_never_pending(machine: HITLStateMachine)
         text = " ".join(words).lower()
         assert "pending" not in text
         assert "waiting 1" in text and "created" in text and "waiting only" in text
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light", "solarized-light", "nord", "gruvbox"])
+def test_the_four_severities_have_four_colours_in_each_theme(theme: str, machine: HITLStateMachine) -> None:
+    from hitl_core import Severity
+    from hitl_tui.theme import scheme_for
+
+    app = ConsoleApp(machine, actor="alice")
+    app.theme = theme
+    scheme = scheme_for(app.get_css_variables(), app.current_theme.dark)
+    colours = {scheme.severity[s].color for s in Severity}
+    assert len(colours) == 4, colours
+    # and none of them is the text colour of the theme (a severity must stand out)
+    assert scheme.base.color not in colours

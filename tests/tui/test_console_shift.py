@@ -450,13 +450,17 @@ def test_the_four_severities_stay_apart_with_no_color(monkeypatch: pytest.Monkey
     from textual.color import Color
 
     from hitl_core.models import Severity
+    from hitl_tui.theme import scheme_for
     from hitl_tui.widgets.task_table import SEVERITY_CELL_STYLE, SEVERITY_STYLE
 
     monkeypatch.setenv("NO_COLOR", "1")
     app = ConsoleApp(HITLStateMachine("memory://", load_entrypoints=False), actor="alice")
     filters = app.get_line_filters()
     assert filters, "NO_COLOR installs a colour filter"
-    for styles in (SEVERITY_CELL_STYLE, SEVERITY_STYLE):
+    app.theme = "textual-light"
+    light = scheme_for(app.get_css_variables(), app.current_theme.dark)
+    assert not light.dark
+    for styles in (SEVERITY_CELL_STYLE, SEVERITY_STYLE, light.severity_cell, light.severity):
         seen = {}
         for severity in Severity:
             segments = [Segment(severity.value, styles[severity])]

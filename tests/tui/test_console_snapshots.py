@@ -34,6 +34,21 @@ def test_main_screen_with_a_mixed_fleet(snap_compare: Any, machine: HITLStateMac
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
+@pytest.mark.parametrize("theme", ["textual-light", "solarized-light"])
+def test_main_screen_under_a_light_theme(snap_compare: Any, machine: HITLStateMachine, theme: str) -> None:
+    """Every part follows the theme: table, header, detail pane, summary, flash and footer."""
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        app.theme = theme
+        await select(pilot, app, "deploy-0007")
+        app.set_flash("✗ not approved: the cursor moved to deploy-0007 just now; read it, then press again", "bold red")
+        await settle(pilot, app)
+        assert not app.scheme.dark
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
 def test_detail_pane_of_a_critical_task(snap_compare: Any, machine: HITLStateMachine) -> None:
     app = fleet_app(machine)
 
