@@ -78,6 +78,7 @@ __all__ = [
     "DWELL_SECONDS",
     "FRESH_REQUEST_SECONDS",
     "INPUT_ACTIONS",
+    "REFUSAL_FLASH_SECONDS",
     "ConsoleApp",
     "ConsoleCommands",
     "ConsolePlugin",
@@ -92,6 +93,8 @@ _REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "b
 
 #: How long a request that replaced another on screen is protected from one-key decisions.
 FRESH_REQUEST_SECONDS = 1.0
+#: How long a refusal stays on the flash line before another message may replace it.
+REFUSAL_FLASH_SECONDS = 2.5
 #: How long the detail pane must have shown a task before a deciding key may act on it.
 DWELL_SECONDS = 0.3
 #: How long keys wait for their input to take focus before they are dropped (never delivered elsewhere).
@@ -133,6 +136,7 @@ class ConsoleApp(App[None]):
         advance: bool = True,
         triage_horizon: float = TRIAGE_HORIZON,
         quit_warning: str | None = None,
+        refusal_seconds: float = REFUSAL_FLASH_SECONDS,
     ) -> None:
         super().__init__()
         # No stacked toasts: they covered the table, the filter box, dialogs and the flash line.
@@ -185,6 +189,11 @@ class ConsoleApp(App[None]):
         #: Said before quitting (the demo deletes its store); None quits at once when nothing is in flight.
         self.quit_warning = quit_warning
         self.muted = False
+        #: A refusal stays on the flash line at least this long (seconds).
+        self.refusal_seconds = refusal_seconds
+        self._refusal_until = 0.0
+        self._deferred_flash: tuple[str | Text, str] | None = None
+        self._flash_timer: Timer | None = None
         #: The styles every part of the console draws with, from the theme in force.
         self.scheme: Scheme = DEFAULT_SCHEME
         self._alert_times: deque[float] = deque()
@@ -708,11 +717,29 @@ class ConsoleApp(App[None]):
     _FLASH_STYLES: ClassVar[dict[str, str]] = {"bold red": "error", "bold green": "success", "bold yellow": "warning"}
 
     def set_flash(self, message: str | Text, style: str = "") -> None:
+        """Say what the last action did. A refusal ("bold red") stays for at least
+        ``refusal_seconds``: a message that comes meanwhile (the success of the key before it,
+        finishing a moment later) waits until then instead of wiping the refusal out."""
         named = self._FLASH_STYLES.get(style)
+        now = time.monotonic()
+        if named != "error" and now < self._refusal_until:
+            self._deferred_flash = (message, style)
+            if self._flash_timer is None:
+                self._flash_timer = self.set_timer(self._refusal_until - now, self._show_deferred_flash)
+            return
+        if named == "error":
+            self._refusal_until = now + self.refusal_seconds
         look: str | Style = getattr(self.scheme, named) if named is not None else style
         text = message if isinstance(message, Text) else literal(message, look, limit=500)
         self.flash_text = text.plain
         self.query_one("#flash", TextLine).update(text)
+
+    def _show_deferred_flash(self) -> None:
+        self._flash_timer = None
+        deferred, self._deferred_flash = self._deferred_flash, None
+        if deferred is not None:
+            with contextlib.suppress(NoMatches):
+                self.set_flash(*deferred)  # a newer refusal meanwhile defers it again
 
     # -- selection ------------------------------------------------------------------------
 
