@@ -30,7 +30,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Input, TextArea
 
@@ -58,6 +58,7 @@ from .model import (
 )
 from .screens import ConfirmScreen, EditScreen, HelpScreen, HistoryScreen, ReasonScreen
 from .text import literal
+from .textual_compat import KeyPreview
 from .theme import DEFAULT_SCHEME, Scheme, scheme_for
 from .widgets import (
     ColumnHeader,
@@ -103,7 +104,15 @@ CAPTURE_TIMEOUT = 10.0
 CAPTURE_QUIET = 0.3
 
 
-class ConsoleApp(App[None]):
+class MainScreen(Screen[Any]):
+    """The console's main screen: when a dialog closes, the footer is checked again."""
+
+    def on_screen_resume(self) -> None:
+        app: Any = self.app
+        self.call_after_refresh(app.footer_after_dialog)
+
+
+class ConsoleApp(KeyPreview, App[None]):
     """The console over one machine. ``clock`` feeds age and countdowns (tests freeze it)."""
 
     CSS_PATH = "console.tcss"
@@ -139,9 +148,6 @@ class ConsoleApp(App[None]):
         refusal_seconds: float = REFUSAL_FLASH_SECONDS,
     ) -> None:
         super().__init__()
-        # No stacked toasts: they covered the table, the filter box, dialogs and the flash line.
-        # Notifications are still recorded (``notify``); the console draws them on its alert line.
-        self._disable_notifications = True
         if keymap:
             from .cli import default_keys
 
@@ -269,10 +275,8 @@ class ConsoleApp(App[None]):
     # are held until that input has focus, then delivered to it in order — never to the screen
     # underneath. If the opening key was refused, the rest of its burst is dropped.
 
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and await self._hold_key(event):
-            return
-        await super().on_event(event)
+    async def preview_key(self, event: events.Key) -> bool:
+        return await self._hold_key(event)
 
     def _input_ready(self) -> bool:
         focused = self.focused
@@ -338,7 +342,7 @@ class ConsoleApp(App[None]):
         for key in capture.keys:
             # each held key is looked at again: a "/" among them opens the filter and holds the rest
             if not await self._hold_key(key):
-                await super().on_event(key)
+                await self.deliver_key(key)
 
     def _end_capture(self) -> None:
         self._capture = None
@@ -494,13 +498,11 @@ class ConsoleApp(App[None]):
     def modal_open(self) -> bool:
         return isinstance(self.screen, ModalScreen)
 
-    def pop_screen(self) -> Any:
-        result = super().pop_screen()
-        # a dialog closed: what the footer offers may have changed while it was open
-        self.call_after_refresh(self._footer_after_dialog)
-        return result
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen(id="_default")
 
-    def _footer_after_dialog(self) -> None:
+    def footer_after_dialog(self) -> None:
+        """A dialog closed: what the footer offers may have changed while it was open."""
         self._bindings_signature = None
         self.refresh_bindings()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -12,6 +12,9 @@ from ..actions import palette_entries
 
 class ConsoleCommands(Provider):
     """The palette: "namespace: verb" commands, offered only when the action is possible."""
+
+    #: (palette name, action, help) of every entry, from the table of actions.
+    COMMANDS: ClassVar[list[tuple[str, str, str]]] = [(a.palette or "", a.action, a.help) for a in palette_entries()]
 
     def _available(self) -> list[tuple[str, str, str]]:
         app: Any = self.app  # the ConsoleApp (its command_possible gates what is offered)

@@ -26,8 +26,8 @@ from hitl_core import Event, TaskContext
 
 from ..model import STATE_LABEL, Row, countdown
 from ..text import literal, pretty_json
+from ..textual_compat import set_virtual_size
 from ..theme import DEFAULT_SCHEME, Scheme, scheme_of
-from .task_table import set_virtual_size
 
 
 def _hms(at: datetime) -> str:

@@ -24,6 +24,7 @@ from hitl_core import TaskState
 
 from ..model import STATE_LABEL, FleetView, Row, countdown, deadline_close, format_duration
 from ..text import TABLE_TEXT_LIMIT, visible
+from ..textual_compat import set_virtual_size
 from ..theme import DEFAULT_SCHEME, Scheme, scheme_of
 
 S = TaskState
@@ -65,25 +66,6 @@ def columns_for(width: int) -> tuple[tuple[str, int], ...]:
 
 def _cell(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + " " if width > 1 else set_cell_size(text, width)
-
-
-def set_virtual_size(widget: ScrollView, size: Size) -> None:
-    """Change a Line API widget's virtual size without asking the screen for a new layout.
-
-    ``virtual_size`` is a layout reactive: assigning it re-lays-out the whole screen (tens of
-    milliseconds here), and the table's row count and the detail's line count change all the
-    time. With the vertical scrollbar always shown (``overflow-y: scroll``) nothing outside the
-    widget depends on it, so only the scrollbar and the widget are updated. Relies on Textual's
-    ``_scroll_update`` (Textual is pinned).
-    """
-    if size == widget.virtual_size:
-        return
-    widget.set_reactive(type(widget).virtual_size, size)  # type: ignore[arg-type]
-    widget._scroll_update(size)
-    max_y = max(size.height - widget.scrollable_content_region.height, 0)
-    if widget.scroll_y > max_y:
-        widget.scroll_to(y=max_y, animate=False, immediate=True)
-    widget.refresh()
 
 
 def column_header(width: int, sort_column: str, reverse: bool, scheme: Scheme = DEFAULT_SCHEME) -> Strip:
