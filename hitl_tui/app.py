@@ -40,6 +40,7 @@ from hitl_core import (
     HITLError,
     HITLStateMachine,
     Severity,
+    TaskContext,
     TaskState,
 )
 
@@ -528,7 +529,11 @@ class ConsoleApp(KeyPreview, App[None]):
             seen = latest.get(row.task_id)
             if seen is None or row.version > seen.version:
                 latest[row.task_id] = row
-        changed = self.view.apply(latest.values())
+        self._apply_rows(latest.values())
+
+    def _apply_rows(self, rows: Iterable[Row]) -> None:
+        """Reconcile ``rows`` (by task id and version) into the view and redraw what changed."""
+        changed = self.view.apply(rows)
         if not changed:
             return
         now = time.monotonic()
@@ -906,7 +911,7 @@ class ConsoleApp(KeyPreview, App[None]):
         task_id = row.task_id
         self.in_flight.add(task_id)
         try:
-            await call()
+            outcome = await call()
         except AlreadyDecidedError as exc:
             self.set_flash(
                 f"✗ {task_id}: already decided by {exc.decided_by} ({exc.decision_type}); your {verb} was not recorded",
@@ -922,6 +927,7 @@ class ConsoleApp(KeyPreview, App[None]):
         except Exception as exc:  # the store went away, most likely
             self.set_flash(f"✗ {task_id}: {verb} failed: {type(exc).__name__}: {exc}", "bold red")
         else:
+            self._draw_own(outcome)
             after = self._advance_after(task_id) if row.waiting and self.advance else ""
             self.set_flash(f"✓ {verb} {task_id}{after}", "bold green")
         finally:
@@ -931,6 +937,15 @@ class ConsoleApp(KeyPreview, App[None]):
             # The operator just acted on this task: show the outcome now, not at the next
             # throttled refresh of the selection.
             self.run_worker(partial(self._load_detail, task_id), group="detail", exclusive=True)
+
+    def _draw_own(self, outcome: object) -> None:
+        """The operator's own decision is committed: draw it now, from the snapshot the machine
+        returned, instead of at the next batch (or, from a server, when the stream brings it
+        back). Only this row: the rest of the queue waits for its batch. Reconciled by version, so
+        the hook's copy of the same event, applied later, changes nothing."""
+        if isinstance(outcome, TaskContext):
+            with contextlib.suppress(NoMatches):
+                self._apply_rows([Row.from_context(outcome)])
 
     def _advance_after(self, task_id: str) -> str:
         """After a decision on the selected task, put the cursor on the next waiting task (below

@@ -84,3 +84,18 @@ async def test_digit_key_under_the_dwell_rule_is_refused_for_a_task_just_moved_u
         await poll(pilot, lambda: app.view.rows[below].state is S.APPROVED)
         task = await machine.get_task(below)
         assert task is not None and task.decision is not None and task.decision.option in ("ship", "refund")
+
+
+async def test_the_operators_own_decision_is_drawn_at_once_not_at_the_next_batch(machine: HITLStateMachine) -> None:
+    """The batch timer is off (an hour): the approved row is drawn from the decision's own
+    committed snapshot, by the time the flash line says it was approved."""
+    await waiting(machine, "t1")
+    await waiting(machine, "t2")
+    app = make_app(machine, flush_interval=3600, follow=False, advance=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app, "t1")
+        burst(app, "a")
+        await poll(pilot, lambda: app.flash_text.startswith("✓ approved t1"))
+        assert app.view.rows["t1"].state is S.APPROVED
+        line = app.table._render_row(app.view.rows["t1"], 160, False, app.clock()).text
+        assert "approved" in line
