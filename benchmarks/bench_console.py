@@ -184,7 +184,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 before = 0
             j_lat.append(await key_latency("j", lambda b=before: app.table.cursor_index != b))
 
-        app.view.state_filter = "pending"
+        app.view.state_filter = "waiting"
         app.view.sort_column = "id"
         app._relist()
         await pilot.pause()

@@ -164,7 +164,7 @@ class RemoteStoreView:
         return [EventRecord.from_event(e) for e in await self.machine.events(after_seq, limit, task_id)]
 
     async def last_seq(self) -> int:
-        return int((await self.machine._call("GET", "/healthz"))["last_seq"])
+        return await self.machine.last_seq()
 
     async def count_by_state(self) -> dict[TaskState, int]:
         counts: dict[TaskState, int] = {}
@@ -227,6 +227,7 @@ class RemoteMachine:
         self._callbacks: CallbackRegistry | None = None
         self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
+        self._problem: str | None = None
 
     def __repr__(self) -> str:
         return f"RemoteMachine({self.url!r})"
@@ -284,8 +285,21 @@ class RemoteMachine:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    async def open(self) -> RemoteMachine:
+        """Nothing to open: each call connects (the local machine's ``open`` opens its store)."""
+        return self
+
     async def __aenter__(self) -> RemoteMachine:
         return self
+
+    @property
+    def problem(self) -> str | None:
+        """Why the server's event stream is down right now (a console's banner), or None."""
+        return self._problem
+
+    async def last_seq(self) -> int:
+        """The sequence number of the last committed event the server has."""
+        return int((await self._call("GET", "/healthz"))["last_seq"])
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -615,6 +629,7 @@ class RemoteMachine:
                                 data.append(line[5:].removeprefix(" "))
                             continue
                         if name == "hello":
+                            self._problem = None
                             if after is None:
                                 after = int(json.loads("\n".join(data))["last_seq"])
                             backoff = 0.05
@@ -632,8 +647,10 @@ class RemoteMachine:
                 if isinstance(exc, NotAuthorizedError):
                     raise
                 log.warning("the event stream from %s failed (%s); reconnecting in %.2fs", self.url, exc, backoff)
+                self._problem = str(exc)
             except Exception as exc:
                 log.info("the event stream from %s dropped (%r); reconnecting in %.2fs", self.url, exc, backoff)
+                self._problem = f"the event stream from {self.url} dropped: {type(exc).__name__}"
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 

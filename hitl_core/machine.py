@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ from .models import (
     Decision,
     DecisionType,
     Escalation,
+    Event,
     InterruptKind,
     InterruptPoint,
     Severity,
@@ -251,9 +252,29 @@ class HITLStateMachine:
             await self.store.close()
             self._opened = False
 
+    async def open(self) -> HITLStateMachine:
+        """Open the store now (idempotent); every method opens it on first use anyway."""
+        await self._ready()
+        return self
+
     async def __aenter__(self) -> HITLStateMachine:
         await self._ready()
         return self
+
+    @property
+    def url(self) -> str:
+        """The store's URL as it may be shown (no password)."""
+        return self.store.url
+
+    @property
+    def problem(self) -> str | None:
+        """Why the store can't be reached right now (a console's banner), or None.
+
+        A store that retries on its own (PostgreSQL) says so here at once, while its calls and
+        followers keep retrying; a store without such a notion always answers None.
+        """
+        problem = getattr(self.store, "problem", None)
+        return problem if isinstance(problem, str) else None
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -1449,6 +1470,21 @@ class HITLStateMachine:
                 self._release(task_id, entry)
 
     # -- audit ----------------------------------------------------------------------------
+
+    async def last_seq(self) -> int:
+        """The sequence number of the last committed event (0 for an empty store)."""
+        return await (await self._ready()).last_seq()
+
+    async def follow(self, after_seq: int | None = 0) -> AsyncIterator[Event]:
+        """Every event committed after ``after_seq`` (None: from now), in order, forever.
+
+        Raises what the store's follower raises (a store gone for longer than it retries); the
+        caller follows again from the last ``seq`` it saw.
+        """
+        store = await self._ready()
+        after = await store.last_seq() if after_seq is None else after_seq
+        async for record in store.follow(after):
+            yield record.to_event()
 
     async def events(self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None) -> list[Any]:
         """Committed events (``Event`` models) in order: the audit trail."""

@@ -1,10 +1,10 @@
 """hitl_tui: the operator console (Textual). Public: ``ConsoleApp``, ``ConsolePlugin``, ``Fleet``.
 
-Imports only ``hitl_core``'s public API (plus ``hitl_core.records`` for the store's row type),
-Textual and Rich. ``hitl console`` and ``hitl demo`` are registered by ``hitl_tui.commands``
-(entry point ``console``, group ``hitl``) and start it through ``hitl_tui.cli``. The public names
-load on first use: the ``hitl`` command line loads ``hitl_tui.commands`` on every call, and that
-must not cost Textual's import.
+Imports only ``hitl_core``'s public API (the machine's methods, never its store), Textual and
+Rich. ``hitl console`` and ``hitl demo`` are registered by ``hitl_tui.commands`` (entry point
+``console``, group ``hitl``) and start it through ``hitl_tui.cli``. The public names load on
+first use: the ``hitl`` command line loads ``hitl_tui.commands`` on every call, and that must not
+cost Textual's import.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ How a transition reaches the screen: the machine commits it and calls the ``hitl
 hook; ``ConsolePlugin`` (registered on the machine's plugin host, like any plugin) only appends
 the new row to a queue. A 50 ms timer drains the queue in one batch: rows are reconciled by task
 id and version, the view re-sorted once, and the table redraws the screenful it shows. For a
-store written by other processes a worker follows it (``Store.follow``) and re-emits each event
-through the same hook, so both paths look alike. While a dialog is open the batches wait.
+store written by other processes a worker follows the machine (``machine.follow``) and re-emits
+each event through the same hook, so both paths look alike. The console reads nothing but the
+machine's public API, so it runs unchanged against a ``hitl serve`` (``RemoteMachine``). While a dialog is open the batches wait.
 
 Decisions go through the machine with ``source="console"`` and the interrupt id and args
 fingerprint of what the operator saw, so a stale screen can never approve something else.
@@ -19,36 +20,31 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
-from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
-from textual.strip import Strip
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
 from hitl_core import (
     AlreadyDecidedError,
     ConflictError,
-    Event,
     HITLError,
     HITLStateMachine,
     Severity,
     TaskContext,
     TaskState,
-    hookimpl,
 )
 
+from .actions import ACTIONS, BY_NAME, DECIDING, INPUT_ACTIONS, bindings, footer_names
 from .keymap import check_conflicts, keymap_path
 from .model import (
     DEADLINE_WARNING,
@@ -63,210 +59,61 @@ from .model import (
 )
 from .screens import ConfirmScreen, EditScreen, HelpScreen, HistoryScreen, ReasonScreen
 from .text import literal
-from .widgets import DetailPane, TaskTable, column_header
+from .textual_compat import KeyPreview
+from .theme import DEFAULT_SCHEME, Scheme, scheme_for
+from .widgets import (
+    ColumnHeader,
+    ConsoleCommands,
+    ConsolePlugin,
+    DetailPane,
+    FilterInput,
+    KeyCapture,
+    KeyFooter,
+    TaskTable,
+    TextLine,
+)
+
+__all__ = [
+    "CAPTURE_QUIET",
+    "CAPTURE_TIMEOUT",
+    "DECIDING",
+    "DWELL_SECONDS",
+    "FRESH_REQUEST_SECONDS",
+    "INPUT_ACTIONS",
+    "REFUSAL_FLASH_SECONDS",
+    "ConsoleApp",
+    "ConsoleCommands",
+    "ConsolePlugin",
+    "KeyFooter",
+    "TextLine",
+]
 
 S = TaskState
 Clock = Callable[[], float]
 
-#: Actions that change a task; read-only mode hides them all.
-DECIDING = frozenset(
-    {"approve", "reject", "edit", "respond", "option", "resume", "pause", "approve_marked", "reject_marked"}
-)
 _REJECT_WORDS = frozenset({"reject", "deny", "stop", "no", "cancel", "abort", "block"})
 
 #: How long a request that replaced another on screen is protected from one-key decisions.
 FRESH_REQUEST_SECONDS = 1.0
+#: How long a refusal stays on the flash line before another message may replace it.
+REFUSAL_FLASH_SECONDS = 2.5
 #: How long the detail pane must have shown a task before a deciding key may act on it.
 DWELL_SECONDS = 0.3
-#: Actions whose key opens a text input (the filter box, a dialog, the palette): keys typed
-#: after them, however fast, belong to that input.
-INPUT_ACTIONS = frozenset({"filter", "reject", "respond", "edit", "pause", "command_palette", "reject_marked"})
 #: How long keys wait for their input to take focus before they are dropped (never delivered elsewhere).
 CAPTURE_TIMEOUT = 10.0
 #: After an input-opening key was refused, keys arriving closer together than this are dropped too.
 CAPTURE_QUIET = 0.3
 
 
-@dataclass
-class KeyCapture:
-    """Keys typed after an input-opening key, held until the input has focus."""
+class MainScreen(Screen[Any]):
+    """The console's main screen: when a dialog closes, the footer is checked again."""
 
-    opener: str
-    started: float
-    last_key: float
-    #: True once the keys may go on (the input has focus, or the filter box has given it back).
-    ready: Callable[[], bool]
-    keys: list[events.Key] = field(default_factory=list)
-    #: The opening key was refused: drop the rest of the burst instead of holding it.
-    dropping: bool = False
-    dropped: int = 0
+    def on_screen_resume(self) -> None:
+        app: Any = self.app
+        self.call_after_refresh(app.footer_after_dialog)
 
 
-class ConsolePlugin:
-    """The console's ``hitl_transition`` implementation: queue the row, apply it in the next batch."""
-
-    def __init__(self) -> None:
-        self.queue: deque[Row] = deque()
-        #: When (epoch seconds) deadlines expired and requests were escalated: the header counts
-        #: the last hour's.
-        self.expiries: deque[float] = deque(maxlen=10_000)
-        self.escalations: deque[float] = deque(maxlen=10_000)
-        # The same event can arrive twice (this process's hook and the store's follower, or the
-        # start-up count and the live hook): it is counted once, by its sequence number.
-        self._counted: set[int] = set()
-        self._counted_order: deque[int] = deque()
-
-    @hookimpl
-    def hitl_transition(self, event: Event, task: TaskContext) -> None:
-        self.queue.append(Row.from_context(task))
-        self.count(
-            event.seq, event.action, event.actor.source if event.actor is not None else None, event.at.timestamp()
-        )
-
-    def count(self, seq: int, action: str, source: str | None, at: float) -> None:
-        """Count an expiry (a decision by the deadline: source ``timeout``) or an escalation."""
-        if action != "escalate" and source != "timeout":
-            return
-        if seq in self._counted:
-            return
-        self._counted.add(seq)
-        self._counted_order.append(seq)
-        if len(self._counted_order) > 20_000:
-            self._counted.discard(self._counted_order.popleft())
-        (self.escalations if action == "escalate" else self.expiries).append(at)
-
-
-class ColumnHeader(Widget):
-    """The table's column names, drawn with the same fixed widths as its rows."""
-
-    DEFAULT_CSS = "ColumnHeader { height: 1; }"
-
-    def __init__(self, view: FleetView, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.view = view
-
-    def render_line(self, y: int) -> Strip:
-        if y:
-            return Strip([Segment(" " * self.size.width)])
-        return column_header(self.size.width, self.view.sort_column, self.view.sort_reverse)
-
-
-class TextLine(Widget):
-    """A fixed-height line of text. Unlike ``Static.update`` (which asks for a new layout of
-    the whole screen), ``update`` here only repaints this widget: the header and the flash line
-    change several times a second under load."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.text: Text = Text()
-
-    def update(self, text: Text) -> None:
-        self.text = text
-        self.refresh()
-
-    def render(self) -> Text:
-        return self.text
-
-
-class KeyFooter(Widget):
-    """The keys possible right now, on one line (what ``check_action`` allows).
-
-    Textual's ``Footer`` rebuilds a widget per key whenever bindings change — with the selected
-    task changing state several times a second that cost a layout per change. This draws the
-    same information as one line of text and only repaints.
-    """
-
-    DEFAULT_CSS = "KeyFooter { height: 1; background: $footer-background; }"
-
-    def render(self) -> Text:
-        app = self.app
-        seen: set[str] = set()
-        keys: list[tuple[str, str]] = []
-        # its own screen's bindings: drawn while a dialog is up, the footer still tells the truth
-        # about the main screen (not the dialog's keys)
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if not binding.show or not active.enabled or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            keys.append((app.get_key_display(binding), binding.description))
-        # Help and quit go last and stay; when the line is too narrow the view keys go first
-        # (help lists them), then the remaining descriptions shrink to a few letters.
-        last = [k for k in keys if k[1] in ("Help", "Quit")]
-        first = [k for k in keys if k not in last]
-        width = self.size.width or 200
-        text = Text()
-        attempts: list[tuple[list[tuple[str, str]], int | None]] = [(first, None)]
-        shown_keys = list(first)
-        for name in ("History", "Freeze", "By deadline", "Sort", "Pending/active/all", "Mark"):
-            shown_keys = [k for k in shown_keys if k[1] != name]
-            attempts.append((shown_keys, None))
-        attempts += [(shown_keys, 5), (shown_keys, 0)]
-        for chosen, cut in attempts:
-            text = Text(no_wrap=True, overflow="ellipsis")
-            for key, description in [*chosen, *last]:
-                shown = description if cut is None or description in ("Help", "Quit") else description[:cut]
-                text.append(f" {key}", style="bold #ffa62b")
-                text.append(f" {shown} " if shown else " ", style="#e0e0e0")
-            if text.cell_len <= width:
-                break
-        return text
-
-
-class FilterInput(Input):
-    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="filter.clear")]
-
-
-class ConsoleCommands(Provider):
-    """The palette: "namespace: verb" commands, offered only when the action is possible."""
-
-    COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
-        ("task: approve", "approve", "Approve the selected task"),
-        ("task: reject", "reject", "Reject the selected task, with a reason"),
-        ("task: edit args and approve", "edit", "Edit the action's args as JSON, then approve"),
-        ("task: respond", "respond", "Answer the selected task's question"),
-        ("task: pause", "pause", "Pause the selected running task"),
-        ("task: resume", "resume", "Resume the selected decided task"),
-        ("task: mark / unmark", "mark", "Mark the selected task for a batch approve"),
-        ("task: approve marked", "approve_marked", "Approve every marked task"),
-        ("task: reject marked", "reject_marked", "Reject every marked task with one reason"),
-        ("view: pending only", "set_state_filter('pending')", "Show only tasks waiting for a decision"),
-        ("view: active", "set_state_filter('active')", "Hide completed and failed tasks"),
-        ("view: all", "set_state_filter('all')", "Show every task"),
-        ("view: filter text", "filter", "Filter by id, agent or reason"),
-        ("view: clear filter", "clear_filter", "Show every task again"),
-        ("view: next sort column", "sort", "Sort by the next column"),
-        ("view: flip sort", "flip_sort", "Reverse the sort"),
-        ("view: sort by deadline", "sort_deadline", "Soonest deadline first"),
-        ("view: freeze / unfreeze", "freeze", "Stop re-sorting while you read"),
-        ("view: history", "history", "The audit trail of the selected task"),
-        ("view: help", "help", "Every key"),
-        ("view: stats", "stats", "Waiting, time to decision, who decides, rubber stamps"),
-    ]
-
-    def _available(self) -> list[tuple[str, str, str]]:
-        app = self.app
-        assert isinstance(app, ConsoleApp)
-        available = []
-        for name, action, help_text in self.COMMANDS:
-            action_name = action.split("(", 1)[0]
-            if app.command_possible(action_name):
-                available.append((name, action, help_text))
-        return available
-
-    async def discover(self) -> Hits:
-        for name, action, help_text in self._available():
-            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, action, help_text in self._available():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action), help=help_text)
-
-
-class ConsoleApp(App[None]):
+class ConsoleApp(KeyPreview, App[None]):
     """The console over one machine. ``clock`` feeds age and countdowns (tests freeze it)."""
 
     CSS_PATH = "console.tcss"
@@ -278,51 +125,8 @@ class ConsoleApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (140, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("a", "approve", "Approve", id="decide.approve", tooltip="Approve the selected task"),
-        Binding("r", "reject", "Reject", id="decide.reject", tooltip="Reject, with a reason"),
-        Binding("e", "edit", "Edit", id="decide.edit", tooltip="Edit the args as JSON, then approve"),
-        Binding("m", "respond", "Respond", id="decide.respond", tooltip="Answer with free text"),
-        Binding("R", "resume", "Resume", id="task.resume", tooltip="Let a decided task go on"),
-        Binding("p", "pause", "Pause", id="task.pause", tooltip="Stop a running task for review"),
-        *[
-            Binding(
-                str(n),
-                f"option({n})",
-                f"Option {n}",
-                show=False,
-                id=f"decide.option{n}",
-                tooltip=f"Choose the interrupt's option {n}",
-            )
-            for n in range(1, 10)
-        ],
-        Binding("space", "mark", "Mark", id="task.mark", tooltip="Mark for a batch approve"),
-        Binding("A", "approve_marked", "Approve marked", id="decide.approve_marked"),
-        Binding(
-            "X",
-            "reject_marked",
-            "Reject marked",
-            id="decide.reject_marked",
-            tooltip="Reject every marked task, one reason",
-        ),
-        Binding("slash", "filter", "Filter", id="view.filter", tooltip="Filter by id, agent, reason"),
-        Binding("escape", "clear_filter", "Clear filter", id="view.clear_filter"),
-        Binding("f", "cycle_state_filter", "Pending/active/all", id="view.state_filter"),
-        Binding("s", "sort", "Sort", id="view.sort", tooltip="Sort by the next column"),
-        Binding("S", "flip_sort", "Flip sort", show=False, id="view.flip_sort"),
-        Binding(
-            "d", "sort_deadline", "By deadline", id="view.sort_deadline", tooltip="Sort by deadline, soonest first"
-        ),
-        Binding("z", "freeze", "Freeze", id="view.freeze", tooltip="Stop re-sorting while you read (again: re-sort)"),
-        Binding("enter", "focus_detail", "Detail", show=False, id="view.detail"),
-        Binding("h", "history", "History", id="view.history", tooltip="The audit trail"),
-        Binding("b", "mute", "Mute", show=False, id="app.mute", tooltip="Mute or unmute the bell"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        # -- stats screen (hitl_tui/stats_screen.py) --
-        Binding("t", "stats", "Stats", show=False, id="view.stats", tooltip="Queue and operator figures, live"),
-    ]
+    #: Derived from the one table of actions (``hitl_tui.actions``).
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = list(bindings())
 
     def __init__(
         self,
@@ -342,11 +146,9 @@ class ConsoleApp(App[None]):
         advance: bool = True,
         triage_horizon: float = TRIAGE_HORIZON,
         quit_warning: str | None = None,
+        refusal_seconds: float = REFUSAL_FLASH_SECONDS,
     ) -> None:
         super().__init__()
-        # No stacked toasts: they covered the table, the filter box, dialogs and the flash line.
-        # Notifications are still recorded (``notify``); the console draws them on its alert line.
-        self._disable_notifications = True
         if keymap:
             from .cli import default_keys
 
@@ -367,6 +169,9 @@ class ConsoleApp(App[None]):
         self.announced_deadlines: set[str] = set()
         self.loaded = asyncio.Event()
         self.store_ok = True
+        #: What the store says is wrong (``machine.problem``) and what stopped the follower, if anything.
+        self._problem: str | None = None
+        self._follow_error: tuple[str, float] | None = None
         self.batches = 0
         #: task id -> when (monotonic) its row started showing a new request during this session
         self._asked_at: dict[str, float] = {}
@@ -391,6 +196,13 @@ class ConsoleApp(App[None]):
         #: Said before quitting (the demo deletes its store); None quits at once when nothing is in flight.
         self.quit_warning = quit_warning
         self.muted = False
+        #: A refusal stays on the flash line at least this long (seconds).
+        self.refusal_seconds = refusal_seconds
+        self._refusal_until = 0.0
+        self._deferred_flash: tuple[str | Text, str] | None = None
+        self._flash_timer: Timer | None = None
+        #: The styles every part of the console draws with, from the theme in force.
+        self.scheme: Scheme = DEFAULT_SCHEME
         self._alert_times: deque[float] = deque()
         self._alert_shown_at = 0.0
 
@@ -428,9 +240,26 @@ class ConsoleApp(App[None]):
         self._started = True
         if self.initial_keymap:
             self.set_keymap(self.initial_keymap)
+        self._apply_scheme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.table.focus()
         self._update_summary()
+        # from the start: a database that is down while the console loads is said at once
+        self.set_interval(0.25, self._watch_problem, name="problem")
         self.run_worker(self._start(), name="load", group="store", exclusive=False)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._apply_scheme()
+
+    def _apply_scheme(self) -> None:
+        """Derive the console's styles from the theme in force and redraw what uses them."""
+        self.scheme = scheme_for(self.get_css_variables(), self.current_theme.dark)
+        with contextlib.suppress(NoMatches):
+            self.table.refresh()
+            self.query_one("#columns", ColumnHeader).refresh()
+            self.query_one(KeyFooter).refresh()
+            self.detail.restyle()
+            self._update_summary()
 
     async def on_unmount(self) -> None:
         try:
@@ -447,10 +276,8 @@ class ConsoleApp(App[None]):
     # are held until that input has focus, then delivered to it in order — never to the screen
     # underneath. If the opening key was refused, the rest of its burst is dropped.
 
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and await self._hold_key(event):
-            return
-        await super().on_event(event)
+    async def preview_key(self, event: events.Key) -> bool:
+        return await self._hold_key(event)
 
     def _input_ready(self) -> bool:
         focused = self.focused
@@ -516,7 +343,7 @@ class ConsoleApp(App[None]):
         for key in capture.keys:
             # each held key is looked at again: a "/" among them opens the filter and holds the rest
             if not await self._hold_key(key):
-                await super().on_event(key)
+                await self.deliver_key(key)
 
     def _end_capture(self) -> None:
         self._capture = None
@@ -576,17 +403,17 @@ class ConsoleApp(App[None]):
         self.loaded.set()
         if self.background is not None:
             self.run_worker(self.background(), name="background", group="background")
-        store = self.machine.store
-        if self.follow if self.follow is not None else store.shared:
-            await self._follow_store(after)
+        if self.follow is not False:
+            await self._follow_machine(after)
 
     async def _load_all(self) -> int:
         machine = self.machine
-        await machine.__aenter__()  # opens the store; idempotent
-        store = machine.store
-        after = await store.last_seq()
-        records = await store.query()
-        self.view.load(Row.from_record(r) for r in records)
+        await machine.open()  # idempotent
+        # the starting point first: anything committed while the tasks are read comes again
+        # through ``follow`` and is reconciled by version
+        after = await machine.last_seq()
+        tasks = await machine.get_all_tasks()
+        self.view.load(Row.from_context(t) for t in tasks)
         self.plugin.queue.clear()  # everything queued so far is already in what we loaded
         # the header's hour of expiries and escalations: read after the first paint, not before it
         self.plugin.expiries.clear()
@@ -597,22 +424,24 @@ class ConsoleApp(App[None]):
         return after
 
     async def _count_recent(self, after: int) -> None:
-        events = await self.machine.store.events(after_seq=max(after - 5000, 0))
+        events = await self.machine.events(after_seq=max(after - 5000, 0))
         for event in events:  # the live hook may have counted some meanwhile: counted once by seq
-            self.plugin.count(event.seq, event.action, event.actor_source, event.at / 1_000_000)
+            source = event.actor.source if event.actor is not None else None
+            self.plugin.count(event.seq, event.action, source, event.at.timestamp())
         with contextlib.suppress(NoMatches):
             self._update_summary()
 
-    async def _follow_store(self, after: int) -> None:
+    async def _follow_machine(self, after: int) -> None:
         """Re-emit other processes' transitions through ``hitl_transition``; reconnect on failure."""
         delay = 0.5
+        machine = self.machine
         while True:
             try:
-                async for event in self.machine.store.follow(after):
+                async for event in machine.follow(after):
                     after = event.seq
-                    record = await self.machine.store.get(event.task_id)
-                    if record is not None and record.version >= event.version:
-                        await self.machine.plugins.transition(event.to_event(), record.to_context())
+                    task = await machine.get_task(event.task_id)
+                    if task is not None and task.version >= event.version:
+                        await machine.plugins.transition(event, task)
                     if not self.store_ok:
                         self._store_back()
                     delay = 0.5
@@ -629,19 +458,40 @@ class ConsoleApp(App[None]):
                     self._store_lost(again, delay)
 
     def _store_lost(self, exc: BaseException, delay: float) -> None:
+        """The console's follower failed: the banner says so until it is back."""
         self.store_ok = False
-        banner = self.query_one("#banner", TextLine)
-        message = Text(f" store unavailable ({self.machine.store.url}): ", style="bold")
-        message.append_text(literal(f"{type(exc).__name__}: {exc}", limit=300))
-        message.append(f" — reconnecting in {delay:g}s")
-        banner.update(message)
-        banner.add_class("shown")
+        self._follow_error = (f"{type(exc).__name__}: {exc}", delay)
+        self._show_banner()
 
     def _store_back(self) -> None:
         self.store_ok = True
-        banner = self.query_one("#banner", TextLine)
-        banner.remove_class("shown")
+        self._follow_error = None
+        self._show_banner()
         self.set_flash("store reconnected")
+
+    def _watch_problem(self) -> None:
+        """The store's own word on its health (``machine.problem``): a database that stopped
+        answering shows at once, while its calls and followers are still retrying by themselves."""
+        problem = self.machine.problem
+        if problem == self._problem:
+            return
+        self._problem = problem
+        with contextlib.suppress(NoMatches):
+            self._show_banner()
+            if problem is None and self._follow_error is None:
+                self.set_flash("store reconnected")
+
+    def _show_banner(self) -> None:
+        banner = self.query_one("#banner", TextLine)
+        problem, error = self._problem, self._follow_error
+        if problem is None and error is None:
+            banner.remove_class("shown")
+            return
+        message = Text(f" store unavailable ({self.machine.url}): ", style="bold")
+        message.append_text(literal(problem or (error[0] if error else ""), limit=300))
+        message.append(f" — reconnecting in {error[1]:g}s" if error is not None else " — reconnecting")
+        banner.update(message)
+        banner.add_class("shown")
 
     # -- batches --------------------------------------------------------------------------
 
@@ -649,13 +499,11 @@ class ConsoleApp(App[None]):
     def modal_open(self) -> bool:
         return isinstance(self.screen, ModalScreen)
 
-    def pop_screen(self) -> Any:
-        result = super().pop_screen()
-        # a dialog closed: what the footer offers may have changed while it was open
-        self.call_after_refresh(self._footer_after_dialog)
-        return result
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen(id="_default")
 
-    def _footer_after_dialog(self) -> None:
+    def footer_after_dialog(self) -> None:
+        """A dialog closed: what the footer offers may have changed while it was open."""
         self._bindings_signature = None
         self.refresh_bindings()
 
@@ -681,7 +529,11 @@ class ConsoleApp(App[None]):
             seen = latest.get(row.task_id)
             if seen is None or row.version > seen.version:
                 latest[row.task_id] = row
-        changed = self.view.apply(latest.values())
+        self._apply_rows(latest.values())
+
+    def _apply_rows(self, rows: Iterable[Row]) -> None:
+        """Reconcile ``rows`` (by task id and version) into the view and redraw what changed."""
+        changed = self.view.apply(rows)
         if not changed:
             return
         now = time.monotonic()
@@ -759,9 +611,9 @@ class ConsoleApp(App[None]):
         text = Text("⚠ ", style="bold")
         text.append_text(line)
         if len(self._alert_times) > 1:
-            text.append(f"  ({len(self._alert_times)} alerts in the last minute)", style="grey70")
+            text.append(f"  ({len(self._alert_times)} alerts in the last minute)", style=self.scheme.base)
         if self.muted:
-            text.append("  [muted: b]", style="grey50")
+            text.append("  [muted: b]", style=self.scheme.dim)
         widget = self.query_one("#alert", TextLine)
         widget.update(text)
         widget.add_class("shown")
@@ -821,77 +673,84 @@ class ConsoleApp(App[None]):
     def _update_summary(self) -> None:
         view = self.view
         counts = view.counts
+        scheme = self.scheme
+        dim, soft = scheme.dim, scheme.base
         text = Text()
         text.append(" hitl ", style="bold reverse")
-        text.append("  store ", style="grey50")
-        text.append_text(literal(self.machine.store.url, limit=80))
-        text.append("  operator ", style="grey50")
+        text.append("  store ", style=dim)
+        text.append_text(literal(self.machine.url, limit=80))
+        text.append("  operator ", style=dim)
         text.append_text(literal(self.actor, "bold", limit=40))
         if self.readonly:
-            text.append("  READ-ONLY", style="bold magenta")
+            text.append("  READ-ONLY", style=scheme.warning)
         text.append("\n ")
         waiting = counts.get(S.AWAITING_APPROVAL, 0)
-        text.append(f"waiting {waiting}", style="bold bright_yellow" if waiting else "grey50")
+        text.append(f"waiting {waiting}", style=scheme.state[S.AWAITING_APPROVAL] if waiting else dim)
         by_sev = view.waiting_by_severity
         sev_parts = [(s, by_sev.get(s, 0)) for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)]
         text.append(" (")
         for i, (sev, n) in enumerate(sev_parts):
             if i:
                 text.append(" ")
-            text.append(
-                f"{sev.value} {n}",
-                style=(
-                    "bold bright_red"
-                    if sev is Severity.CRITICAL and n
-                    else "bold #9f6fef"
-                    if sev is Severity.HIGH and n
-                    else "grey62"
-                ),
-            )
+            urgent = sev.rank >= 2 and n
+            text.append(f"{sev.value} {n}", style=scheme.severity[sev] if urgent else dim)
         text.append(")")
         for state, label in (
             (S.RUNNING, "running"),
             (S.APPROVED, "approved"),
             (S.REJECTED, "rejected"),
-            (S.PENDING, "pending"),
+            (S.PENDING, "created"),
             (S.COMPLETED, "done"),
             (S.FAILED, "failed"),
         ):
-            text.append(f"  {label} {counts.get(state, 0)}", style="grey70")
-        text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style="grey50")
+            text.append(f"  {label} {counts.get(state, 0)}", style=soft)
+        text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style=dim)
         if view.text_filter:
-            text.append(" · text ", style="grey50")
+            text.append(" · text ", style=dim)
             text.append_text(literal(view.text_filter, limit=40))
         if view.marked:
-            text.append(f" · marked {len(view.marked)}", style="bright_cyan")
+            text.append(f" · marked {len(view.marked)}", style=scheme.marked)
         if view.frozen:
-            text.append(" · FROZEN (z)", style="bold bright_cyan")
+            text.append(" · FROZEN (z)", style=scheme.marked)
         hour_ago = self.clock() - 3600
         expired = sum(1 for at in self.plugin.expiries if at >= hour_ago)
         escalated = sum(1 for at in self.plugin.escalations if at >= hour_ago)
-        text.append("   │ last hour: ", style="grey50")
-        text.append(f"expired {expired}", style="bold bright_red" if expired else "grey62")
-        text.append(f"  escalated {escalated}", style="bold magenta" if escalated else "grey62")
+        text.append("   │ last hour: ", style=dim)
+        text.append(f"expired {expired}", style=scheme.error if expired else dim)
+        text.append(f"  escalated {escalated}", style=scheme.warning if escalated else dim)
         self.query_one("#summary", TextLine).update(text)
 
+    #: What the flash line's words mean, drawn in the theme's colours.
+    _FLASH_STYLES: ClassVar[dict[str, str]] = {"bold red": "error", "bold green": "success", "bold yellow": "warning"}
+
     def set_flash(self, message: str | Text, style: str = "") -> None:
-        text = message if isinstance(message, Text) else literal(message, style, limit=500)
+        """Say what the last action did. A refusal ("bold red") stays for at least
+        ``refusal_seconds``: a message that comes meanwhile (the success of the key before it,
+        finishing a moment later) waits until then instead of wiping the refusal out."""
+        named = self._FLASH_STYLES.get(style)
+        now = time.monotonic()
+        if named != "error" and now < self._refusal_until:
+            self._deferred_flash = (message, style)
+            if self._flash_timer is None:
+                self._flash_timer = self.set_timer(self._refusal_until - now, self._show_deferred_flash)
+            return
+        if named == "error":
+            self._refusal_until = now + self.refusal_seconds
+        look: str | Style = getattr(self.scheme, named) if named is not None else style
+        text = message if isinstance(message, Text) else literal(message, look, limit=500)
         self.flash_text = text.plain
         self.query_one("#flash", TextLine).update(text)
 
+    def _show_deferred_flash(self) -> None:
+        self._flash_timer = None
+        deferred, self._deferred_flash = self._deferred_flash, None
+        if deferred is not None:
+            with contextlib.suppress(NoMatches):
+                self.set_flash(*deferred)  # a newer refusal meanwhile defers it again
+
     # -- selection ------------------------------------------------------------------------
 
-    _FOOTER_ACTIONS = (
-        "approve",
-        "reject",
-        "edit",
-        "respond",
-        "resume",
-        "pause",
-        "mark",
-        "approve_marked",
-        "clear_filter",
-    )
+    _FOOTER_ACTIONS = footer_names()
 
     def refresh_bindings(self) -> None:
         """Re-check the footer only when what is possible changed: a footer rebuild costs a
@@ -940,13 +799,16 @@ class ConsoleApp(App[None]):
                 self.detail.show(None, None)
             self._shown_key = None
             return
-        record = await self.machine.store.get(task_id)
+        machine = self.machine
+        record = await machine.get_task(task_id)
+        events = await machine.events(task_id=task_id) if record is not None else []
         try:
             detail = self.detail
         except NoMatches:  # the main screen is gone (quitting)
             return
-        detail.show(record, self.view.rows.get(task_id))
-        shown = (task_id, record.interrupt.interrupt_id if record is not None and record.interrupt else None)
+        detail.show(record, self.view.rows.get(task_id), events)
+        interrupt = record.interrupt_point if record is not None else None
+        shown = (task_id, interrupt.interrupt_id if interrupt is not None else None)
         if record is None:
             self._shown_key = None
         elif shown != self._shown_key:
@@ -963,67 +825,42 @@ class ConsoleApp(App[None]):
     # -- what is possible right now -------------------------------------------------------
 
     def command_possible(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
-        if self.readonly and action in DECIDING:
+        """Whether ``action`` can act now: the table's gates (read-only, a selected task in one
+        of the states the transition table allows), then what the selected request permits."""
+        spec = BY_NAME.get(action)
+        if spec is None:
+            return True
+        if self.readonly and spec.decides:
             return False
         row = self.selected
-        waiting = row is not None and row.waiting and row.interrupt is not None
-        allowed = row.interrupt.allowed_decisions if waiting and row and row.interrupt else ()
+        if spec.needs_task and row is None:
+            return False
+        states = spec.states
+        # ``R`` also lifts the operator's own pause: a waiting review they asked for
+        lifts_own_pause = action == "resume" and self._my_pause(row)
+        if states is not None and row is not None and row.state not in states and not lifts_own_pause:
+            return False
+        interrupt = row.interrupt if row is not None and row.waiting else None
         if action in ("approve", "reject", "edit", "respond"):
-            if not waiting or action not in allowed:
+            if interrupt is None or action not in interrupt.allowed_decisions:
                 return False
-            if action == "edit":
-                return row is not None and row.interrupt is not None and row.interrupt.action is not None
-            return True
+            return action != "edit" or interrupt.action is not None
         if action == "option":
-            if not waiting or row is None or row.interrupt is None:
-                return False
             number = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
-            return number <= len(row.interrupt.options)
-        if action == "resume":
-            return row is not None and (row.state in (S.APPROVED, S.REJECTED) or self._my_pause(row))
-        if action == "pause":
-            return row is not None and row.state is S.RUNNING
-        if action == "mark":
-            return row is not None
+            return interrupt is not None and number <= len(interrupt.options)
         if action in ("approve_marked", "reject_marked"):
             return bool(self.view.marked)
         if action == "clear_filter":
             return bool(self.view.text_filter) or self.query_one("#filter", Input).display
-        if action == "history":
-            return True
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("quit", "command_palette", "help") or action not in self._console_actions:
+        spec = BY_NAME.get(action)
+        if spec is None or not spec.blocked_by_dialog:
             return True
         if self.modal_open:
             return False  # a dialog is up: its keys, not ours
         return self.command_possible(action, parameters)
-
-    _console_actions = frozenset(
-        {
-            "approve",
-            "reject",
-            "edit",
-            "respond",
-            "option",
-            "resume",
-            "pause",
-            "mark",
-            "approve_marked",
-            "reject_marked",
-            "filter",
-            "clear_filter",
-            "cycle_state_filter",
-            "sort",
-            "flip_sort",
-            "sort_deadline",
-            "freeze",
-            "focus_detail",
-            "history",
-            "set_state_filter",
-        }
-    )
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -1074,7 +911,7 @@ class ConsoleApp(App[None]):
         task_id = row.task_id
         self.in_flight.add(task_id)
         try:
-            await call()
+            outcome = await call()
         except AlreadyDecidedError as exc:
             self.set_flash(
                 f"✗ {task_id}: already decided by {exc.decided_by} ({exc.decision_type}); your {verb} was not recorded",
@@ -1090,6 +927,7 @@ class ConsoleApp(App[None]):
         except Exception as exc:  # the store went away, most likely
             self.set_flash(f"✗ {task_id}: {verb} failed: {type(exc).__name__}: {exc}", "bold red")
         else:
+            self._draw_own(outcome)
             after = self._advance_after(task_id) if row.waiting and self.advance else ""
             self.set_flash(f"✓ {verb} {task_id}{after}", "bold green")
         finally:
@@ -1099,6 +937,15 @@ class ConsoleApp(App[None]):
             # The operator just acted on this task: show the outcome now, not at the next
             # throttled refresh of the selection.
             self.run_worker(partial(self._load_detail, task_id), group="detail", exclusive=True)
+
+    def _draw_own(self, outcome: object) -> None:
+        """The operator's own decision is committed: draw it now, from the snapshot the machine
+        returned, instead of at the next batch (or, from a server, when the stream brings it
+        back). Only this row: the rest of the queue waits for its batch. Reconciled by version, so
+        the hook's copy of the same event, applied later, changes nothing."""
+        if isinstance(outcome, TaskContext):
+            with contextlib.suppress(NoMatches):
+                self._apply_rows([Row.from_context(outcome)])
 
     def _advance_after(self, task_id: str) -> str:
         """After a decision on the selected task, put the cursor on the next waiting task (below
@@ -1126,9 +973,9 @@ class ConsoleApp(App[None]):
 
     async def reload_task(self, task_id: str) -> None:
         """Put the store's version of a task on screen (after a conflict, the row catches up)."""
-        record = await self.machine.store.get(task_id)
-        if record is not None:
-            self.plugin.queue.append(Row.from_record(record))
+        task = await self.machine.get_task(task_id)
+        if task is not None:
+            self.plugin.queue.append(Row.from_context(task))
 
     def _changed_just_now(self, row: Row) -> bool:
         """One-key decisions on a request that replaced another less than a moment ago are refused:
@@ -1148,7 +995,7 @@ class ConsoleApp(App[None]):
             then()
             return
         message = Text("This task is ")
-        message.append("critical", style="bold bright_red")
+        message.append("critical", style=self.scheme.severity[Severity.CRITICAL])
         message.append(f". {what} ")
         message.append_text(literal(row.task_id, "bold", limit=100))
         message.append("?\n\n")
@@ -1432,7 +1279,7 @@ class ConsoleApp(App[None]):
                 reject_all(reason)
                 return
             message = Text(f"{len(critical)} of the {len(waiting)} marked tasks are ")
-            message.append("critical", style="bold bright_red")
+            message.append("critical", style=self.scheme.severity[Severity.CRITICAL])
             message.append(": ")
             message.append_text(literal(", ".join(r.task_id for r in critical[:5]), "bold", limit=300))
             message.append("\nReject them too, with the same reason?")
@@ -1586,13 +1433,13 @@ class ConsoleApp(App[None]):
         self.run_worker(self._open_history(row.task_id if row is not None else None), group="history")
 
     async def _open_history(self, task_id: str | None) -> None:
-        store = self.machine.store
+        machine = self.machine
         if task_id is not None:
-            events = await store.events(task_id=task_id)
+            events = await machine.events(task_id=task_id)
             title = f"History of {task_id}"
         else:
-            last = await store.last_seq()
-            events = await store.events(after_seq=max(last - 500, 0))
+            last = await machine.last_seq()
+            events = await machine.events(after_seq=max(last - 500, 0))
             title = "Audit trail (last 500 events)"
         await self.push_screen(HistoryScreen(title, events))
 
@@ -1600,17 +1447,22 @@ class ConsoleApp(App[None]):
         """(keys, description, id) of every binding, with the keymap applied (the help screen)."""
         keymap = getattr(self, "_keymap", {})
         rows = []
-        for binding in [*TaskTable.BINDINGS, *self.BINDINGS]:
-            if not isinstance(binding, Binding):
-                continue
-            keys = keymap.get(binding.id or "", binding.key)
-            rows.append(
-                (
-                    keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":"),
-                    binding.tooltip or binding.description,
-                    binding.id or "",
+
+        def shown(keys: str) -> str:
+            return keys.replace("question_mark", "?").replace("slash", "/").replace("colon", ":")
+
+        for binding in TaskTable.BINDINGS:
+            if isinstance(binding, Binding):
+                rows.append(
+                    (
+                        shown(keymap.get(binding.id or "", binding.key)),
+                        binding.tooltip or binding.description,
+                        binding.id or "",
+                    )
                 )
-            )
+        for spec in ACTIONS:
+            if spec.key:
+                rows.append((shown(keymap.get(spec.id, spec.key)), spec.help, spec.id))
         rows.append(("ctrl+p", "Command palette", "(textual)"))
         return rows
 

@@ -19,13 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from hitl_core import Decision, InterruptPoint, Severity, TaskContext, TaskState
-from hitl_core.records import TaskRecord
 
 Clock = Callable[[], float]
 
 S = TaskState
 ACTIVE_STATES = frozenset({S.PENDING, S.RUNNING, S.AWAITING_APPROVAL, S.APPROVED, S.REJECTED})
-STATE_FILTERS = ("all", "pending", "active")
+STATE_FILTERS = ("all", "waiting", "active")
 #: Seconds before a deadline at which its row turns red and the operator is told, once.
 DEADLINE_WARNING = 30.0
 #: A waiting task whose deadline is at most this far away sorts before every task without one
@@ -43,7 +42,7 @@ _STATE_RANK = {
 }
 
 STATE_LABEL = {
-    S.PENDING: "pending",
+    S.PENDING: "created",  # created, not started: "waiting" is only for a task awaiting a person
     S.RUNNING: "running",
     S.AWAITING_APPROVAL: "WAITING",
     S.APPROVED: "approved",
@@ -99,22 +98,6 @@ class Row:
         return self.updated_at
 
     @classmethod
-    def from_record(cls, record: TaskRecord) -> Row:
-        return cls(
-            record.task_id,
-            record.state,
-            record.version,
-            record.agent or "",
-            record.framework or "",
-            record.current_step or "",
-            record.updated_at / 1_000_000,
-            record.interrupt,
-            record.error,
-            _decided_by(record.decision),
-            _asked_at_us(record),
-        )
-
-    @classmethod
     def from_context(cls, task: TaskContext) -> Row:
         return cls(
             task.task_id,
@@ -132,16 +115,6 @@ class Row:
 
 
 _ASKING = ("request_approval", "pause")
-
-
-def _asked_at_us(record: TaskRecord) -> float | None:
-    """The time of the event that made the current request (the last ask in the history)."""
-    if record.state is not S.AWAITING_APPROVAL:
-        return None
-    for event in reversed(record.history[-32:]):
-        if event.action in _ASKING:
-            return event.at / 1_000_000
-    return record.interrupt.created_at.timestamp() if record.interrupt is not None else None
 
 
 def _asked_at_iso(task: TaskContext) -> float | None:
@@ -364,7 +337,7 @@ class FleetView:
 
     def matches(self, row: Row) -> bool:
         f = self.state_filter
-        if f == "pending" and row.state is not S.AWAITING_APPROVAL:
+        if f == "waiting" and row.state is not S.AWAITING_APPROVAL:
             return False
         if f == "active" and row.state not in ACTIVE_STATES:
             return False

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static, TextArea
 
-from hitl_core.records import EventRecord
+from hitl_core import Event
 
 from .model import Row, countdown
 from .text import literal, visible
@@ -318,7 +318,7 @@ class HistoryScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,h", "close", "Close", id="history.close")]
 
-    def __init__(self, title: str, events: list[EventRecord]) -> None:
+    def __init__(self, title: str, events: list[Event]) -> None:
         super().__init__()
         self.title_text = title
         self.events = events
@@ -329,12 +329,12 @@ class HistoryScreen(ModalScreen[None]):
             yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        from datetime import UTC, datetime
+        from datetime import UTC
 
         table = self.query_one(DataTable)
         table.add_columns("seq", "at (UTC)", "task", "action", "move", "actor", "hash")
         for e in self.events:
-            at = datetime.fromtimestamp(e.at / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            at = e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
             move = f"{e.from_state.value if e.from_state else 'new'} → {e.to_state.value}"
             table.add_row(
                 str(e.seq),
@@ -342,7 +342,7 @@ class HistoryScreen(ModalScreen[None]):
                 literal(e.task_id, limit=40),
                 e.action,
                 move,
-                literal(e.actor_id or "-", limit=40),
+                literal(e.actor.id if e.actor is not None else "-", limit=40),
                 (e.hash or "")[:12],
             )
         if self.events:

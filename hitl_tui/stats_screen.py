@@ -158,7 +158,7 @@ class StatsScreen(ModalScreen[None]):
         head = Text()
         head.append(" stats ", style="bold reverse")
         head.append("  last 24h  store ", style="grey50")
-        head.append_text(literal(self.machine.store.url, limit=60))
+        head.append_text(literal(self.machine.url, limit=60))
         head.append("\n waiting now ", style="grey50")
         head.append(str(stats.waiting), style="bold bright_yellow" if stats.waiting else "grey50")
         head.append(" (")

@@ -20,10 +20,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hitl_core import Severity, TaskState
+from hitl_core import TaskState
 
 from ..model import STATE_LABEL, FleetView, Row, countdown, deadline_close, format_duration
 from ..text import TABLE_TEXT_LIMIT, visible
+from ..textual_compat import set_virtual_size
+from ..theme import DEFAULT_SCHEME, Scheme, scheme_of
 
 S = TaskState
 
@@ -41,31 +43,10 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("reason", 0),
 )
 
-#: Four colours (medium and high used to be two oranges). With NO_COLOR, Textual turns them into
-#: four grey levels, and the weight adds to it: high bold, critical bold and reversed (the
-#: severity cell only, see ``SEVERITY_CELL_STYLE``) — ``test_the_four_severities_stay_apart_with_no_color``.
-SEVERITY_STYLE = {
-    Severity.LOW: Style(color="#5f9f3f", dim=True),
-    Severity.MEDIUM: Style(color="#b58900"),
-    Severity.HIGH: Style(color="#9f6fef", bold=True),
-    Severity.CRITICAL: Style(color="#ef2f4f", bold=True),
-}
-SEVERITY_CELL_STYLE = {**SEVERITY_STYLE, Severity.CRITICAL: Style(color="#ef2f4f", bold=True, reverse=True)}
-STATE_STYLE = {
-    S.PENDING: Style(color="grey62"),
-    S.RUNNING: Style(color="cyan"),
-    S.AWAITING_APPROVAL: Style(color="bright_yellow", bold=True),
-    S.APPROVED: Style(color="green"),
-    S.REJECTED: Style(color="magenta"),
-    S.COMPLETED: Style(color="grey50"),
-    S.FAILED: Style(color="red"),
-}
-BASE = Style(color="grey85")
-DIM = Style(color="grey50")
-CURSOR = Style(bgcolor="#264f78")
-MARKED = Style(color="bright_cyan", bold=True)
-URGENT = Style(bgcolor="#5f0000")
-HEADER = Style(color="grey70", bold=True, underline=True)
+#: The default theme's styles; a running console draws with its theme's (``hitl_tui.theme``).
+SEVERITY_STYLE = DEFAULT_SCHEME.severity
+SEVERITY_CELL_STYLE = DEFAULT_SCHEME.severity_cell
+STATE_STYLE = DEFAULT_SCHEME.state
 
 
 #: Columns dropped, in this order, while the reason would get fewer than ``MIN_REASON`` cells.
@@ -87,32 +68,13 @@ def _cell(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + " " if width > 1 else set_cell_size(text, width)
 
 
-def set_virtual_size(widget: ScrollView, size: Size) -> None:
-    """Change a Line API widget's virtual size without asking the screen for a new layout.
-
-    ``virtual_size`` is a layout reactive: assigning it re-lays-out the whole screen (tens of
-    milliseconds here), and the table's row count and the detail's line count change all the
-    time. With the vertical scrollbar always shown (``overflow-y: scroll``) nothing outside the
-    widget depends on it, so only the scrollbar and the widget are updated. Relies on Textual's
-    ``_scroll_update`` (Textual is pinned).
-    """
-    if size == widget.virtual_size:
-        return
-    widget.set_reactive(type(widget).virtual_size, size)  # type: ignore[arg-type]
-    widget._scroll_update(size)
-    max_y = max(size.height - widget.scrollable_content_region.height, 0)
-    if widget.scroll_y > max_y:
-        widget.scroll_to(y=max_y, animate=False, immediate=True)
-    widget.refresh()
-
-
-def column_header(width: int, sort_column: str, reverse: bool) -> Strip:
+def column_header(width: int, sort_column: str, reverse: bool, scheme: Scheme = DEFAULT_SCHEME) -> Strip:
     segments = []
     used = 0
     for name, w in columns_for(width):
         w = w or max(width - used, 0)
         label = name + ((" ▼" if reverse else " ▲") if name == sort_column else "")
-        segments.append(Segment(_cell(label, w), HEADER if name else Style()))
+        segments.append(Segment(_cell(label, w), scheme.header if name else Style()))
         used += w
     return Strip(segments, width)
 
@@ -255,10 +217,13 @@ class TaskTable(ScrollView, can_focus=True):
         width = self.size.width
         index = int(self.scroll_offset.y) + y
         order = self.view.order
+        # The widget's own style (the theme's background and text) under every cell: a Line API
+        # strip without a background would show the terminal's, whatever the theme.
+        base = self.rich_style
         if index >= len(order):
-            return Strip.blank(width)
+            return Strip.blank(width, base)
         row = self.view.rows[order[index]]
-        strip = self._render_row(row, width, index == self._cursor_index, self.clock())
+        strip = self._render_row(row, width, index == self._cursor_index, self.clock()).apply_style(base)
         if self.on_row_drawn is not None:
             self.on_row_drawn(row)
         return strip
@@ -268,29 +233,31 @@ class TaskTable(ScrollView, can_focus=True):
         severity = interrupt.severity if interrupt is not None else None
         urgent = row.waiting and deadline_close(row, now)
         marked = row.task_id in self.view.marked
-        base = DIM if row.state in (S.COMPLETED,) else BASE
+        scheme = scheme_of(self.app)
+        dim = scheme.dim
+        base = dim if row.state in (S.COMPLETED,) else scheme.base
         values: dict[str, tuple[str, Style]] = {
-            "": ("●" if marked else " ", MARKED),
+            "": ("●" if marked else " ", scheme.marked),
             "id": (visible(row.task_id, limit=64), base),
             "agent": (visible(row.agent, limit=64), base),
-            "framework": (visible(row.framework, limit=32), DIM),
+            "framework": (visible(row.framework, limit=32), dim),
             "step": (visible(row.step, limit=64), base),
-            "state": (STATE_LABEL[row.state], STATE_STYLE[row.state]),
+            "state": (STATE_LABEL[row.state], scheme.state[row.state]),
             "severity": (
                 severity.value if severity is not None else "",
-                SEVERITY_CELL_STYLE[severity] if severity else DIM,
+                scheme.severity_cell[severity] if severity else dim,
             ),
-            "age": (format_duration(now - row.requested_at), DIM),
-            "deadline": (countdown(row, now), Style(color="bright_red", bold=True) if urgent else base),
-            "reason": (visible(row.reason, limit=TABLE_TEXT_LIMIT), SEVERITY_STYLE[severity] if severity else DIM),
+            "age": (format_duration(now - row.requested_at), dim),
+            "deadline": (countdown(row, now), scheme.urgent_text if urgent else base),
+            "reason": (visible(row.reason, limit=TABLE_TEXT_LIMIT), scheme.severity[severity] if severity else dim),
         }
         segments: list[Segment] = []
         used = 0
         extra = Style()
         if urgent:
-            extra = extra + URGENT
+            extra = extra + scheme.urgent
         if is_cursor:
-            extra = extra + CURSOR
+            extra = extra + scheme.cursor
         for name, w in columns_for(width):
             text, style = values[name]
             w = w or max(width - used, 0)

@@ -88,12 +88,13 @@ async def settle(pilot: Pilot[Any], app: ConsoleApp) -> None:
     for _ in range(4):
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
-        following = app.follow if app.follow is not None else app.machine.store.shared
+        following = app.follow is not False
         for worker in list(app.workers):
             startup = worker.name == "load" and not following  # otherwise it follows forever
             if (startup or worker.group in ("decide", "detail", "history")) and not worker.is_finished:
                 await worker.wait()
-        app._apply_batch()
+        # the console's own 50 ms timer applies what is queued (no private call to hurry it)
+        await poll(pilot, lambda: not app.plugin.queue)
         await pilot.pause()
 
 
@@ -195,20 +196,32 @@ async def eventually(pilot: Pilot[Any], app: ConsoleApp, predicate: Any, seconds
         await settle(pilot, app)
 
 
+#: Key names of the characters ``burst`` is given (Textual's own names for them).
+_KEY_NAMES = {
+    "/": "slash",
+    ":": "colon",
+    "?": "question_mark",
+    " ": "space",
+    "-": "minus",
+    ".": "full_stop",
+    ",": "comma",
+    "[": "left_square_bracket",
+    "]": "right_square_bracket",
+    "#": "number_sign",
+    "!": "exclamation_mark",
+}
+
+
 def burst(app: ConsoleApp, *keys: str) -> None:
     """Send keys the way a paste or an SSH connection bundling keystrokes does: all at once,
-    without waiting for the app to handle one before the next arrives (``Pilot.press`` waits)."""
+    without waiting for the app to handle one before the next arrives (``Pilot.press`` waits).
+    Each goes into the app's message queue, where the terminal driver puts the keys it reads."""
     from textual import events
-    from textual.keys import _character_to_key
 
-    driver = app._driver
-    assert driver is not None
     for key in keys:
-        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        name = _KEY_NAMES.get(key, key) if len(key) == 1 else key
         character = key if len(key) == 1 else {"space": " ", "enter": "\r"}.get(key)
-        event = events.Key(name, character)
-        event.set_sender(app)
-        driver.send_message(event)
+        app.post_message(events.Key(name, character))
 
 
 async def poll(pilot: Pilot[Any], predicate: Any, seconds: float = 20.0) -> None:

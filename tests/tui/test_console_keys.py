@@ -276,7 +276,9 @@ async def test_decision_made_first_by_another_actor_names_the_winner(machine: HI
 
 async def test_illegal_action_says_why_and_changes_nothing(machine: HITLStateMachine) -> None:
     await waiting(machine, "t1")
-    app = make_app(machine)
+    # not following the store: the screen still shows t1 waiting when it failed elsewhere (a
+    # follower could otherwise bring the failure first, and then `a` is simply not offered)
+    app = make_app(machine, follow=False)
     async with app.run_test(size=(160, 40)) as pilot:
         await select(pilot, app, "t1")
         other = HITLStateMachine(machine.store, load_entrypoints=False)
@@ -343,7 +345,7 @@ async def test_filter_narrows_rows_and_escape_clears_it(machine: HITLStateMachin
         assert not app.query_one("#filter", Input).display
 
 
-async def test_state_filter_cycles_pending_active_all(machine: HITLStateMachine) -> None:
+async def test_state_filter_cycles_waiting_active_all(machine: HITLStateMachine) -> None:
     await waiting(machine, "w1")
     await machine.start_task("r1")
     await machine.start_task("done1")
@@ -449,15 +451,15 @@ async def test_command_palette_offers_only_possible_commands(machine: HITLStateM
 
         provider = ConsoleCommands(app.screen)
         names = [name for name, _, _ in provider._available()]
-        assert "task: pause" in names and "view: pending only" in names
+        assert "task: pause" in names and "view: waiting only" in names
         assert "task: approve" not in names
         await pilot.press("colon")
         await pilot.pause()
-        await pilot.press(*"pending only")
+        await pilot.press(*"waiting only")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot, app)
-        assert app.view.state_filter == "pending"
+        assert app.view.state_filter == "waiting"
 
 
 async def test_a_high_task_starting_to_wait_shows_the_alert_line_and_rings_no_bell(machine: HITLStateMachine) -> None:

@@ -54,7 +54,7 @@ async def test_double_tap_while_the_list_moves_never_decides_the_task_that_slid_
     app = make_app(machine, dwell=0.3)
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot, app)
-        app.action_set_state_filter("pending")
+        app.action_set_state_filter("waiting")
         await started(pilot, app, "deploy-0142")
         burst(app, "a", "a")  # a double tap: both keys read before anything is redrawn
         await poll(pilot, lambda: app.view.rows["deploy-0142"].state is S.APPROVED)
@@ -67,7 +67,7 @@ async def test_double_tap_while_the_list_moves_never_decides_the_task_that_slid_
         await poll(pilot, lambda: not app.in_flight)
         app.table.select("billing-0155")
         app.action_set_state_filter("all")
-        app.action_set_state_filter("pending")
+        app.action_set_state_filter("waiting")
         app.table.select("billing-0155")
         await pilot.pause()
         assert app.table.cursor_key == "billing-0155"
@@ -100,7 +100,7 @@ async def test_g_j_a_while_the_top_row_expires_is_refused(machine: HITLStateMach
     app = make_app(machine, dwell=1.0)
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot, app)
-        app.action_set_state_filter("pending")
+        app.action_set_state_filter("waiting")
         await started(pilot, app, "quote-0135")
         assert app.view.order[:2] == ["ops-0134", "quote-0135"], "the deadline sorts first"
         burst(app, "g")
@@ -156,7 +156,7 @@ async def test_keys_typed_after_a_refused_reject_are_dropped_not_run(machine: HI
         assert await state(machine, "t2") is S.AWAITING_APPROVAL
 
 
-@pytest.mark.parametrize("view", ["pending", "active", "all"])
+@pytest.mark.parametrize("view", ["waiting", "active", "all"])
 async def test_cursor_after_a_decision_in_each_view(machine: HITLStateMachine, view: str) -> None:
     await waiting(machine, "first", "First request")
     await waiting(machine, "second", "Second request")
@@ -189,7 +189,7 @@ async def test_selected_task_leaving_the_view_parks_the_cursor_and_says_so(machi
     app = make_app(machine, dwell=600)
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot, app)
-        app.action_set_state_filter("pending")
+        app.action_set_state_filter("waiting")
         app.table.select("a-2")
         await poll(pilot, lambda: app.table.cursor_key == "a-2")
         await machine.approve("a-2", "bob", source="console")  # a colleague decides it
@@ -450,13 +450,17 @@ def test_the_four_severities_stay_apart_with_no_color(monkeypatch: pytest.Monkey
     from textual.color import Color
 
     from hitl_core.models import Severity
+    from hitl_tui.theme import scheme_for
     from hitl_tui.widgets.task_table import SEVERITY_CELL_STYLE, SEVERITY_STYLE
 
     monkeypatch.setenv("NO_COLOR", "1")
     app = ConsoleApp(HITLStateMachine("memory://", load_entrypoints=False), actor="alice")
     filters = app.get_line_filters()
     assert filters, "NO_COLOR installs a colour filter"
-    for styles in (SEVERITY_CELL_STYLE, SEVERITY_STYLE):
+    app.theme = "textual-light"
+    light = scheme_for(app.get_css_variables(), app.current_theme.dark)
+    assert not light.dark
+    for styles in (SEVERITY_CELL_STYLE, SEVERITY_STYLE, light.severity_cell, light.severity):
         seen = {}
         for severity in Severity:
             segments = [Segment(severity.value, styles[severity])]

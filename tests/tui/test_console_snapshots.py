@@ -34,6 +34,21 @@ def test_main_screen_with_a_mixed_fleet(snap_compare: Any, machine: HITLStateMac
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
+@pytest.mark.parametrize("theme", ["textual-light", "solarized-light"])
+def test_main_screen_under_a_light_theme(snap_compare: Any, machine: HITLStateMachine, theme: str) -> None:
+    """Every part follows the theme: table, header, detail pane, summary, flash and footer."""
+    app = fleet_app(machine)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        app.theme = theme
+        await select(pilot, app, "deploy-0007")
+        app.set_flash("✗ not approved: the cursor moved to deploy-0007 just now; read it, then press again", "bold red")
+        await settle(pilot, app)
+        assert not app.scheme.dark
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
 def test_detail_pane_of_a_critical_task(snap_compare: Any, machine: HITLStateMachine) -> None:
     app = fleet_app(machine)
 
@@ -168,3 +183,21 @@ def test_every_screen_fits(snap_compare: Any, machine: HITLStateMachine, screen:
         await settle(pilot, app)
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize(
+    ("doc", "snapshot"),
+    [
+        ("console.svg", "test_every_screen_fits[main-200x50].svg"),
+        ("console.80x24.svg", "test_every_screen_fits[main-80x24].svg"),
+        ("console.light.svg", "test_main_screen_under_a_light_theme[textual-light].svg"),
+    ],
+)
+def test_readme_screenshots_are_the_snapshots(doc: str, snapshot: str) -> None:
+    """The README shows what the snapshot tests pin (copy them over after --snapshot-update)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shown = (root / "docs" / doc).read_bytes()
+    pinned = (Path(__file__).parent / "__snapshots__" / "test_console_snapshots" / snapshot).read_bytes()
+    assert shown == pinned
