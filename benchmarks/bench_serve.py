@@ -10,7 +10,9 @@ Rows:
 * **round trip**: an operator's ``approve`` is sent (HTTP request, the server's policy check, the
   store's commit) until the agent's pending ``wait_for_decision`` returns (the event reaches it over
   its live stream, carrying the decision). Agent and operator are two ``RemoteMachine`` clients in
-  this process; DECISIONS decisions (default 500), over the Unix socket and over TLS.
+  this process; DECISIONS decisions (default 500), over the Unix socket and over TLS. Also the CPU
+  time (this process + the server) of one whole cycle (start, ask, wait, approve): on a shared,
+  loaded machine the wall-clock percentiles mostly measure the scheduler; the CPU does not.
 * **16 agents**: 16 agents (two client processes of 8) each run start → request → an operator's
   approve → resume → complete as fast as they can for a few seconds; machine transitions per
   second committed through the server, on SQLite and on PostgreSQL (a throwaway local cluster,
@@ -120,6 +122,11 @@ class Served:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far (user + system): what a loaded machine cannot skew."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -167,11 +174,17 @@ async def round_trip_rows(served: Served) -> list[tuple[str, str]]:
     ):
         try:
             await round_trips(agent, operator, f"warm-{label[-5:]}", 20)
+            cpu, server_cpu = time.process_time(), served.cpu_seconds()
             times = [t * 1000 for t in await round_trips(agent, operator, f"run-{label[-5:]}", DECISIONS)]
+            # Per decision, both sides, whole cycle (start, ask, wait, approve): CPU, not wall time.
+            cpu_ms = (time.process_time() - cpu + served.cpu_seconds() - server_cpu) * 1000 / DECISIONS
         finally:
             await agent.close()
             await operator.close()
-        figures = f"p50 {statistics.median(times):.1f} ms, p99 {pct(times, 0.99):.1f} ms, max {max(times):.1f} ms"
+        figures = (
+            f"p50 {statistics.median(times):.1f} ms, p99 {pct(times, 0.99):.1f} ms, max {max(times):.1f} ms;"
+            f" {cpu_ms:.1f} ms CPU per cycle (clients + server)"
+        )
         rows.append((f"{label} ({DECISIONS} decisions)", figures))
     return rows
 
