@@ -52,13 +52,14 @@ test-main: $(STAMP) pg-server chromium
 # CrewAI pins openai<3 and pydantic<2.13, which the OpenAI Agents SDK in .venv cannot share: its
 # tests run in their own environment, built here (after .venv, so the two editable installs of
 # this tree never run at once) while the main tests run. hitl_core's model tests run there too: they
-# show the core's models round-trip on the older pydantic that CrewAI allows.
+# show the core's models round-trip on the older pydantic that CrewAI allows. The server extra: the
+# CrewAI example also runs against a live hitl serve (tests/plugins/crewai/test_proof_crewai_server.py).
 CREWAI_VENV := .venv-crewai
 CREWAI_STAMP := $(CREWAI_VENV)/.installed
 $(CREWAI_STAMP): pyproject.toml | $(STAMP)
 	$(PYTHON) -m venv $(CREWAI_VENV)
 	$(CREWAI_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CREWAI_VENV)/bin/python -m pip install --quiet -e ".[dev,crewai]"
+	$(CREWAI_VENV)/bin/python -m pip install --quiet -e ".[dev,crewai,server]"
 	touch $(CREWAI_STAMP)
 
 test-crewai: $(CREWAI_STAMP)
