@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server,stats,mcp,adk,web,smolagents
 
-.PHONY: demo test test-main test-crewai bench soak lint fmt clean install pg-server chromium
+.PHONY: demo test test-main test-crewai test-schemathesis bench soak lint fmt clean install pg-server chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ demo: $(STAMP)
 
 test: $(STAMP) pg-server chromium
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-crewai
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-main test-crewai test-schemathesis
 
 # Everything but CrewAI's tests, in the main environment. Three workers on two cores: much of the
 # suite waits on real processes, servers and timers rather than computing; the slowest tests are
@@ -52,17 +52,33 @@ test-main: $(STAMP) pg-server chromium
 # CrewAI pins openai<3 and pydantic<2.13, which the OpenAI Agents SDK in .venv cannot share: its
 # tests run in their own environment, built here (after .venv, so the two editable installs of
 # this tree never run at once) while the main tests run. hitl_core's model tests run there too: they
-# show the core's models round-trip on the older pydantic that CrewAI allows.
+# show the core's models round-trip on the older pydantic that CrewAI allows. The server extra: the
+# CrewAI example also runs against a live hitl serve (tests/plugins/crewai/test_proof_crewai_server.py).
 CREWAI_VENV := .venv-crewai
 CREWAI_STAMP := $(CREWAI_VENV)/.installed
 $(CREWAI_STAMP): pyproject.toml | $(STAMP)
 	$(PYTHON) -m venv $(CREWAI_VENV)
 	$(CREWAI_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CREWAI_VENV)/bin/python -m pip install --quiet -e ".[dev,crewai]"
+	$(CREWAI_VENV)/bin/python -m pip install --quiet -e ".[dev,crewai,server]"
 	touch $(CREWAI_STAMP)
 
 test-crewai: $(CREWAI_STAMP)
 	$(CREWAI_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/core/test_models.py tests/plugins/crewai
+
+# schemathesis against a live `hitl serve` (TLS, an admin token), from the OpenAPI document the
+# server serves: no 5xx, every status, content type and body as the document declares. schemathesis
+# requires pytest 9, which the main environment cannot share: it gets its own environment (it needs
+# nothing of this tree; the server runs from .venv). --max-examples keeps the run near a minute.
+ST_VENV := .venv-schemathesis
+ST_STAMP := $(ST_VENV)/.installed
+$(ST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(ST_VENV)
+	$(ST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ST_VENV)/bin/python -m pip install --quiet "schemathesis>=4.32,<5"
+	touch $(ST_STAMP)
+
+test-schemathesis: $(STAMP) $(ST_STAMP)
+	$(BIN)/python tests/server/schemathesis_live.py $(ST_VENV)/bin/schemathesis
 
 bench: $(STAMP) pg-server chromium
 	$(BIN)/python benchmarks/bench_issue14.py
@@ -94,4 +110,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(CREWAI_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CREWAI_VENV) $(ST_VENV) .pytest_cache .ruff_cache

@@ -222,7 +222,8 @@ class RemoteMachine:
         self.policies = None  # the server's policy applies; a local hitl.toml has no say
         self.store = RemoteStoreView(self)
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # Each waiter's future gets the event that woke it (None: re-read the task, e.g. after a reconnect).
+        self._waiters: dict[str, list[asyncio.Future[Event | None]]] = {}
         self._followers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._callbacks: CallbackRegistry | None = None
         self._pause_flags: dict[str, threading.Event] = {}
@@ -690,7 +691,7 @@ class RemoteMachine:
         watcher = asyncio.get_running_loop().create_task(watch_hello())
         try:
             async for event in self.follow(None, hello=hello):
-                self._wake(event.task_id, event.to_state)
+                self._wake(event.task_id, event.to_state, event)
                 if self._callbacks is not None:
                     try:
                         task = await self.get_task(event.task_id)
@@ -708,7 +709,7 @@ class RemoteMachine:
         finally:
             watcher.cancel()
 
-    def _wake(self, task_id: str, to_state: TaskState | None = None) -> None:
+    def _wake(self, task_id: str, to_state: TaskState | None = None, event: Event | None = None) -> None:
         flag = self._pause_flags.get(task_id)
         if flag is not None and to_state is not None:
             if to_state in _STOPPED:
@@ -717,7 +718,7 @@ class RemoteMachine:
                 flag.clear()
         for future in self._waiters.get(task_id, ()):
             if not future.done():
-                future.set_result(None)
+                future.set_result(event)
 
     def _wake_all(self) -> None:
         for task_id in list(self._waiters):
@@ -728,7 +729,7 @@ class RemoteMachine:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            future: asyncio.Future[None] = loop.create_future()
+            future: asyncio.Future[Event | None] = loop.create_future()
             self._waiters.setdefault(task_id, []).append(future)
             try:
                 await self._ensure_follower()
@@ -738,9 +739,12 @@ class RemoteMachine:
                     return outcome
                 remaining = None if deadline is None else max(deadline - loop.time(), 0)
                 try:
-                    await asyncio.wait_for(future, remaining)
+                    event = await asyncio.wait_for(future, remaining)
                 except TimeoutError:
                     raise DecisionTimeoutError(task_id, timeout or 0) from None
+                pushed = _decision_pushed(event, task.version)
+                if pushed is not None:
+                    return pushed
             finally:
                 waiters = self._waiters.get(task_id)
                 if waiters is not None:
@@ -757,7 +761,7 @@ class RemoteMachine:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            future: asyncio.Future[None] = loop.create_future()
+            future: asyncio.Future[Event | None] = loop.create_future()
             self._waiters.setdefault(task_id, []).append(future)
             try:
                 await self._ensure_follower()
@@ -823,6 +827,24 @@ class RemoteMachine:
             if task is None:
                 raise TaskNotFoundError(task_id)
             return task
+
+
+def _decision_pushed(event: Event | None, seen_version: int) -> Decision | None:
+    """The decision a stream event carries, if it is the final decision on the task after the
+    version the waiter read: then the waiter returns it without reading the task again (one
+    request less on the round trip). Anything else (a partial approval, an older event, a
+    reconnect) and the waiter reads the task as before."""
+    if event is None or event.version <= seen_version or event.action not in ("approve", "reject"):
+        return None
+    if event.to_state not in (TaskState.APPROVED, TaskState.REJECTED):
+        return None
+    raw = event.data.get("decision")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Decision.model_validate(raw)
+    except ValueError:
+        return None
 
 
 def _named(name: str | None) -> str | None:
