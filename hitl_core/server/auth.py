@@ -123,4 +123,6 @@ class Authenticator:
         info = self.tokens.authenticate(token.strip()) if self.tokens is not None else None
         if info is None:
             raise UnauthenticatedError("the token is unknown, revoked or expired")
-        return Principal(info.name, info.role, "token", info.impersonate)
+        # A browser session's token acts as its web user, recorded with source "web" (web/terminal.py).
+        channel = "web" if info.principal is not None else "token"
+        return Principal(info.acts_as, info.role, channel, info.impersonate)
