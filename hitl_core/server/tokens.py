@@ -187,13 +187,16 @@ class TokenStore:
             f"web:{principal}:{session_key}", role, expires=expires, impersonate=False, principal=principal
         )
 
-    def revoke_session(self, principal: str, session_key: str) -> bool:
-        """Revoke the session token of ``principal``'s session; False when there was none live."""
+    def revoke_session(self, principal: str, session_key: str) -> int:
+        """Revoke every live token of ``principal``'s session: ``web:<user>:<key>`` and each
+        ``web:<user>:<key>.<tab>``. Returns how many were live."""
+        name = f"web:{principal}:{session_key}"
         cur = self._connect().execute(
-            "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (datetime.now(UTC).isoformat(), f"web:{principal}:{session_key}"),
+            "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND principal = ?"
+            " AND (name = ? OR substr(name, 1, ?) = ?)",
+            (datetime.now(UTC).isoformat(), principal, name, len(name) + 1, name + "."),
         )
-        return cur.rowcount > 0
+        return cur.rowcount
 
     def _create(
         self, name: str, role: Role | str, *, expires: timedelta | None, impersonate: bool, principal: str | None

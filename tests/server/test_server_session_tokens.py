@@ -64,9 +64,13 @@ def test_a_session_token_acts_as_its_web_user_with_source_web_until_revoked(tmp_
         "web",
         False,
     )
-    assert store.revoke_session("alice", "abc123") is True
-    assert store.authenticate(secret) is None
-    assert store.revoke_session("alice", "abc123") is False
+    tab_one, _ = store.create_session("alice", Role.OPERATOR, "abc123.t1", timedelta(hours=1))
+    tab_two, _ = store.create_session("alice", Role.OPERATOR, "abc123.t2", timedelta(hours=1))
+    other, _ = store.create_session("alice", Role.OPERATOR, "abc1234.t1", timedelta(hours=1))  # another session
+    assert store.revoke_session("alice", "abc123") == 3
+    assert [store.authenticate(t) for t in (secret, tab_one, tab_two)] == [None, None, None]
+    assert store.authenticate(other) is not None
+    assert store.revoke_session("alice", "abc123") == 0
 
 
 def test_a_session_token_expires_with_its_session(tmp_path: Path) -> None:
