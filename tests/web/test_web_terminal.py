@@ -47,14 +47,19 @@ class Screen:
     def text(self) -> str:
         return _ANSI.sub("", b"".join(self.chunks).decode("utf-8", errors="replace"))
 
-    def wait_for(self, needle: str, *, timeout: float = 60) -> None:
+    def mark(self) -> int:
+        """Where the stream is now: ``wait_for(..., since=mark)`` looks only at what comes after."""
+        return len(self.chunks)
+
+    def wait_for(self, needle: str, *, since: int = 0, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            seen = self.text()
+            seen = _ANSI.sub("", b"".join(self.chunks[since:]).decode("utf-8", errors="replace"))
             if needle in seen:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not on the terminal within {timeout}s: ...{seen[-1500:]!r}")
+                lines = [line.strip() for line in seen.splitlines() if line.strip()]
+                raise AssertionError(f"{needle!r} not on the terminal within {timeout}s; its last lines: {lines[-40:]}")
             self.page.wait_for_timeout(100)  # pumps Playwright's events; the deadline decides
 
     def wait_closed(self, timeout: float = 60) -> None:
@@ -76,6 +81,19 @@ def open_terminal(new_page: Any, name: str, **options: Any) -> tuple[Any, Screen
     assert page.url.endswith("/web/terminal"), page.url
     screen.wait_for(" hitl ")
     return page, screen
+
+
+def select_task(page: Any, screen: Screen, task_id: str, detail: str) -> None:
+    """Filter the console to ``task_id`` (``/``, the id, Enter): its only row is then the selected
+    one. Waits until the detail pane shows ``detail`` and the console's dwell (0.3 s) has passed."""
+    page.locator(".xterm-helper-textarea").focus()  # xterm's keyboard input, without a mouse click
+    mark = screen.mark()
+    page.keyboard.press("/")
+    page.keyboard.type(task_id)
+    page.keyboard.press("Enter")
+    screen.wait_for("showing 1 ", since=mark)  # the header: the filter left one row, the selected one
+    screen.wait_for(detail)
+    page.wait_for_timeout(600)  # the dwell: a deciding key acts only on a task shown that long
 
 
 def console_of(server: WebServer, user: str, after: int = 0) -> tuple[int, str]:
@@ -196,14 +214,13 @@ def test_operator_console_renders_and_a_approves_for_the_agent_process_as_the_we
         screen.wait_for(task_id)
         screen.wait_for("alice")
         pid, token = console_of(web_server, "alice")
+        select_task(page, screen, task_id, "from the browser console")
         # the process holds a session token, not the store: it is alice over the server's API
         with web_server.https_client(token) as client:
             who = client.get("/v1/whoami").json()
         assert (who["name"], who["role"], who["channel"]) == ("alice", "operator", "web")
         env = Path(f"/proc/{pid}/environ").read_text()
-        assert "tokens.db" not in env and "store.db" not in env and "HITL_STORE=" not in env
-        page.wait_for_timeout(500)  # the console's dwell (0.3 s): a deciding key needs it
-        page.locator("#terminal").click()
+        assert "tokens.db" not in env and "hitl.db" not in env and "HITL_STORE=" not in env
         page.keyboard.press("a")
         assert read_line(agent, "decided") == "decided approve alice | web | None"
     finally:
@@ -216,6 +233,35 @@ def test_operator_console_renders_and_a_approves_for_the_agent_process_as_the_we
     assert [e["actor"] for e in events if e["action"] == "approve"] == [{"id": "alice", "source": "web"}]
 
 
+def test_a_critical_task_needs_the_confirm_in_the_browser_too_focused_on_cancel(
+    web_server: WebServer, new_page: Any
+) -> None:
+    task_id = tid("crit")
+    agent = web_server.agent(task_id, "drop the production database replica", "critical")
+    try:
+        assert read_line(agent, "waiting") == "waiting"
+        page, screen = open_terminal(new_page, "bob", viewport={"width": 1280, "height": 720})
+        screen.wait_for(task_id)
+        select_task(page, screen, task_id, "database replica")
+        mark = screen.mark()
+        page.keyboard.press("a")
+        screen.wait_for("Approve a critical task", since=mark)
+        page.keyboard.press("Enter")  # the dialog's focus is on Cancel
+        screen.wait_for(f"cancelled: {task_id} was not approved")
+        assert web_server.task(task_id)["state"] == "awaiting_approval"
+        mark = screen.mark()
+        page.keyboard.press("a")
+        screen.wait_for("Approve a critical task", since=mark)
+        page.keyboard.press("Shift+Tab")  # to "Approve"
+        page.keyboard.press("Enter")
+        assert read_line(agent, "decided") == "decided approve bob | web | None"
+    finally:
+        try:
+            agent.wait(30)
+        except Exception:
+            agent.kill()
+
+
 def test_observer_console_is_read_only_and_its_credential_cannot_decide(web_server: WebServer, new_page: Any) -> None:
     task_id = tid("observed")
     web_server.ask(task_id, "refund 13 EUR (an observer looks)", severity="high")
@@ -223,8 +269,7 @@ def test_observer_console_is_read_only_and_its_credential_cannot_decide(web_serv
     screen.wait_for(task_id)
     screen.wait_for("READ-ONLY")
     _pid, token = console_of(web_server, "olga")
-    page.wait_for_timeout(500)  # past the dwell, as for the operator
-    page.locator("#terminal").click()
+    select_task(page, screen, task_id, "an observer looks")
     page.keyboard.press("a")
     # keys are handled in order: once the help screen (pressed after "a") is drawn, "a" was handled
     page.keyboard.press("?")
@@ -249,6 +294,7 @@ def test_logout_ends_the_console_process_and_revokes_its_credential(web_server: 
         assert client.get("/v1/whoami").status_code == 200
     other = page.context.new_page()  # the same browser session, on the HTML console
     other.goto("/web/")
+    expect(other.locator("#terminal-link")).to_have_attribute("href", "/web/terminal")
     other.click("#logout")
     other.wait_for_load_state()
     assert "/web/login" in other.url
