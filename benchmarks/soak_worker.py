@@ -327,7 +327,7 @@ async def run_decider(url: str, name: str, kind: str, log: Log) -> None:
                     if roll < 0.6 or ("edit" not in ip.allowed_decisions and roll < 0.85):
                         await m.approve(
                             task.task_id,
-                            approver=name,
+                            actor=name,
                             interrupt_id=ip.interrupt_id,
                             args_fingerprint=ip.args_fingerprint,
                         )
@@ -344,7 +344,7 @@ async def run_decider(url: str, name: str, kind: str, log: Log) -> None:
                         await m.edit(
                             task.task_id,
                             args,
-                            approver=name,
+                            actor=name,
                             interrupt_id=ip.interrupt_id,
                             args_fingerprint=ip.args_fingerprint,
                         )
@@ -356,7 +356,7 @@ async def run_decider(url: str, name: str, kind: str, log: Log) -> None:
                             fingerprint=fingerprint(args),
                         )
                     else:
-                        await m.reject(task.task_id, rejector=name, reason="soak says no", interrupt_id=ip.interrupt_id)
+                        await m.reject(task.task_id, actor=name, message="soak says no", interrupt_id=ip.interrupt_id)
                         log.write(op="won", task=task.task_id, interrupt_id=ip.interrupt_id, type="reject")
                 except AlreadyDecidedError as exc:
                     log.write(op="lost", task=task.task_id, interrupt_id=ip.interrupt_id, to=exc.decided_by)
@@ -375,7 +375,7 @@ async def _decide_by_cli(url: str, name: str, task_id: str, interrupt_id: str, r
         cmd = [hitl, "approve", task_id, "--as", name, "--store", url]
         what = "approve"
     else:
-        cmd = [hitl, "reject", task_id, "--reason", "soak cli says no", "--as", name, "--store", url]
+        cmd = [hitl, "reject", task_id, "--message", "soak cli says no", "--as", name, "--store", url]
         what = "reject"
     env = {k: v for k, v in os.environ.items() if k not in ("HITL_CONFIG",)}
     proc = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, env=env, timeout=60)

@@ -33,7 +33,7 @@ from google.adk.apps import App
 from google.adk.runners import Runner
 from google.adk.sessions import DatabaseSessionService
 from google.adk.tools import FunctionTool, ToolContext
-from hitl_adk import AdkApprovals, AdkRunPaused, ConfirmationPlugin, ScriptedLlm
+from hitl_adk import AdkApprovals, ConfirmationPlugin, PausedRun, ScriptedLlm
 
 from hitl_core import HITLStateMachine
 from hitl_core.cli_commands import resolve_store_url
@@ -99,7 +99,7 @@ async def stand_in_reviewer(machine: HITLStateMachine, session_id: str, expected
                     task.task_id,
                     {**action.args, "amount": PAYMENT_LIMIT},
                     "stand-in-reviewer",
-                    comment="pay the limit now, the rest after the delivery is checked",
+                    message="pay the limit now, the rest after the delivery is checked",
                 )
             elif name == "close_vendor":
                 await machine.reject(task.task_id, "stand-in-reviewer", "they still owe us a credit note")
@@ -131,7 +131,7 @@ async def run(store: str, sessions: Path, decide_for_me: bool, start: bool, resu
                 result = await adapter.run(USER, "Pay this week's invoices.", session_id=session_id)
             if reviewer is not None:
                 await reviewer
-        if isinstance(result, AdkRunPaused):
+        if isinstance(result, PausedRun):
             print(f"paused: {len(result.task_ids)} calls wait; continue with --resume {session_id}")
             return ""
         print(result.text)

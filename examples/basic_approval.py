@@ -18,7 +18,7 @@ async def run() -> None:
         severity="critical",
     )
     print(f"{task.task_id}: {task.state} — {task.interrupt_point.reason} [{task.interrupt_point.severity}]")
-    task = await machine.approve("deploy_prod", approver="alice", option="proceed")
+    task = await machine.approve("deploy_prod", actor="alice", option="proceed")
     print(f"{task.task_id}: {task.state} by {task.approval_data['approver']}")
     await machine.resume("deploy_prod")
     task = await machine.complete("deploy_prod", result={"deployed": "1.2.3"})

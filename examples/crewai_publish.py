@@ -58,7 +58,7 @@ def stand_in_reviewer(machine: HITLStateMachine, run_id: str, stop: threading.Ev
                     task.task_id,
                     {**args, "title": str(args.get("title", "")).title()},
                     "stand-in-editor",
-                    comment="house style: title case",
+                    message="house style: title case",
                 )
             decided.add(task.task_id)
         time.sleep(0.1)

@@ -49,11 +49,11 @@ async def operator() -> None:
                 continue
             handled.add(task.task_id)
             if task.interrupt_point.action and task.interrupt_point.action.name.endswith("refund"):
-                await machine.edit(task.task_id, {"amount": 40}, approver="alice", comment="partial refund")
+                await machine.edit(task.task_id, {"amount": 40}, actor="alice", message="partial refund")
             elif task.interrupt_point.kind == "review":
-                await machine.approve(task.task_id, approver="alice", comment="schema checked")
+                await machine.approve(task.task_id, actor="alice", message="schema checked")
             else:
-                await machine.reject(task.task_id, rejector="alice", reason="no marketing emails today")
+                await machine.reject(task.task_id, actor="alice", message="no marketing emails today")
         migration = await machine.get_task("migrate-users")
         if not paused and migration is not None and migration.state == TaskState.RUNNING:
             await machine.pause("migrate-users", "alice", "let me check the schema first")

@@ -146,7 +146,7 @@ def stand_in_reviewer(machine: HITLStateMachine, thread_id: str, stop: threading
                     task.task_id,
                     {**action.args, "replicas": 6},
                     "stand-in-reviewer",
-                    comment="12 is more than we need tonight",
+                    message="12 is more than we need tonight",
                 )
             elif action is None:
                 machine.sync.respond(task.task_id, "Faster search thanks to a new index.", "stand-in-reviewer")

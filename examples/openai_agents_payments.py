@@ -48,7 +48,7 @@ async def stand_in_reviewer(machine: HITLStateMachine, run_id: str, expected: in
                 continue
             args = task.interrupt_point.action.args if task.interrupt_point.action else {}
             if args.get("amount", 0) <= LIMIT:
-                await machine.approve(task.task_id, "stand-in-reviewer", comment="within the limit")
+                await machine.approve(task.task_id, "stand-in-reviewer", message="within the limit")
             else:
                 await machine.reject(
                     task.task_id,

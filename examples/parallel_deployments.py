@@ -36,9 +36,9 @@ async def operator(machine: HITLStateMachine, all_waiting: asyncio.Event) -> Non
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     for task in sorted(await machine.get_pending_approvals(), key=lambda t: order[t.interrupt_point.severity]):
         if task.task_id == "deploy-ap-south":
-            await machine.reject(task.task_id, rejector="alice", reason="freeze in ap-south until Monday")
+            await machine.reject(task.task_id, actor="alice", message="freeze in ap-south until Monday")
         else:
-            await machine.approve(task.task_id, approver="alice")
+            await machine.approve(task.task_id, actor="alice")
 
 
 async def run() -> None:

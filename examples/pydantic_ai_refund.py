@@ -93,7 +93,7 @@ async def stand_in_reviewer(machine: HITLStateMachine, run_id: str, expected: in
                     task.task_id,
                     {**action.args, "amount": REFUND_LIMIT},
                     "stand-in-reviewer",
-                    comment="goodwill cap; the rest goes through the insurer",
+                    message="goodwill cap; the rest goes through the insurer",
                 )
             elif name == "close_account":
                 await machine.reject(task.task_id, "stand-in-reviewer", "the customer has an open order")

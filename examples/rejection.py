@@ -13,14 +13,14 @@ async def run() -> None:
     await machine.request_approval(
         "cleanup", reason="DELETE FROM orders WHERE created < 2020", context={"rows": 182_334}, severity="high"
     )
-    task = await machine.reject("cleanup", rejector="bob", reason="archive them first; never delete orders")
+    task = await machine.reject("cleanup", actor="bob", message="archive them first; never delete orders")
     print(f"{task.task_id}: {task.state} by {task.approval_data['rejector']}: {task.approval_data['reason']}")
     task = await machine.resume("cleanup")  # the agent reads the feedback and changes plan
     print(f"agent continues ({task.state}) with feedback: {task.decision.message!r}")
     await machine.request_approval(
         "cleanup", reason="Archive orders before 2020 to cold storage", context={"rows": 182_334}, severity="medium"
     )
-    await machine.approve("cleanup", approver="bob")
+    await machine.approve("cleanup", actor="bob")
     await machine.resume("cleanup")
     task = await machine.complete("cleanup", result={"archived": 182_334})
     print(f"{task.task_id}: {task.state}; history: {' → '.join(h['action'] for h in task.history)}")

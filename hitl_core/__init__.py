@@ -9,49 +9,53 @@ agent framework.
 from __future__ import annotations
 
 import logging
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .callbacks import Callback
-from .decorators import (
-    ApprovalRejected,
-    acheckpoint,
-    checkpoint,
-    default_machine,
-    interruptible,
-    requires_approval,
-    set_default_machine,
-)
-from .errors import (
-    AlreadyDecidedError,
-    ConflictError,
-    DecisionTimeoutError,
-    DuplicateTaskError,
-    HITLError,
-    InvalidTransitionError,
-    NotAuthorizedError,
-    PayloadError,
-    StoreError,
-    TaskFailedError,
-    TaskNotFoundError,
-)
-from .hookspecs import hookimpl
-from .machine import HITLStateMachine, open_store
-from .models import (
-    Action,
-    Actor,
-    Decision,
-    DecisionType,
-    Escalation,
-    Event,
-    InterruptKind,
-    InterruptPoint,
-    Severity,
-    TaskContext,
-    TaskState,
-)
-from .stores import MemoryStore, Store, VerifyReport
-from .sync import SyncHITL
 from .text import render_logs
-from .transitions import TRANSITIONS
+
+if TYPE_CHECKING:
+    from .callbacks import Callback
+    from .decorators import (
+        ApprovalRejected,
+        acheckpoint,
+        checkpoint,
+        default_machine,
+        interruptible,
+        requires_approval,
+        set_default_machine,
+    )
+    from .errors import (
+        AlreadyDecidedError,
+        ConflictError,
+        DecisionTimeoutError,
+        DuplicateTaskError,
+        HITLError,
+        InvalidTransitionError,
+        NotAuthorizedError,
+        PayloadError,
+        StoreError,
+        TaskFailedError,
+        TaskNotFoundError,
+    )
+    from .hookspecs import hookimpl
+    from .machine import HITLStateMachine, open_store
+    from .models import (
+        Action,
+        Actor,
+        Decision,
+        DecisionType,
+        Escalation,
+        Event,
+        InterruptKind,
+        InterruptPoint,
+        Severity,
+        TaskContext,
+        TaskState,
+    )
+    from .stores import MemoryStore, Store, VerifyReport
+    from .sync import SyncHITL
+    from .transitions import TRANSITIONS
 
 # Silent by default: an application that wants hitl's transition log configures "hitl".
 logging.getLogger("hitl").addHandler(logging.NullHandler())
@@ -59,6 +63,77 @@ logging.getLogger("hitl").addHandler(logging.NullHandler())
 render_logs()
 
 __version__ = "0.1.0"
+
+#: Public name -> the submodule that defines it. Loaded on first use (PEP 562): ``hitl ask`` and
+#: the Claude Code hook start a fresh interpreter per call, and ``import hitl_core.cli`` must not
+#: pay for pydantic's model building or the stores before it knows which verb runs.
+_HOMES: dict[str, str] = {
+    "Callback": "callbacks",
+    **dict.fromkeys(
+        (
+            "ApprovalRejected",
+            "acheckpoint",
+            "checkpoint",
+            "default_machine",
+            "interruptible",
+            "requires_approval",
+            "set_default_machine",
+        ),
+        "decorators",
+    ),
+    **dict.fromkeys(
+        (
+            "AlreadyDecidedError",
+            "ConflictError",
+            "DecisionTimeoutError",
+            "DuplicateTaskError",
+            "HITLError",
+            "InvalidTransitionError",
+            "NotAuthorizedError",
+            "PayloadError",
+            "StoreError",
+            "TaskFailedError",
+            "TaskNotFoundError",
+        ),
+        "errors",
+    ),
+    "hookimpl": "hookspecs",
+    "HITLStateMachine": "machine",
+    "open_store": "machine",
+    **dict.fromkeys(
+        (
+            "Action",
+            "Actor",
+            "Decision",
+            "DecisionType",
+            "Escalation",
+            "Event",
+            "InterruptKind",
+            "InterruptPoint",
+            "Severity",
+            "TaskContext",
+            "TaskState",
+        ),
+        "models",
+    ),
+    **dict.fromkeys(("MemoryStore", "Store", "VerifyReport"), "stores"),
+    "SyncHITL": "sync",
+    "TRANSITIONS": "transitions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'hitl_core' has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "TRANSITIONS",

@@ -262,6 +262,8 @@ class Adapter:
             task = await self.machine.get_task(task_id)
             if task is None:
                 try:
+                    if self._asks_at_once() and await self._start_and_ask(task_id, asked, failed):
+                        return task_id
                     task = await self._create(task_id, asked, failed)
                 except DuplicateTaskError:
                     continue  # created by another process a moment ago: read it again
@@ -305,20 +307,51 @@ class Adapter:
         )
         return list(task_ids)
 
-    async def _create(self, task_id: str, asked: _Asked, failed: TaskContext | None) -> TaskContext:
+    async def _start_and_ask(self, task_id: str, asked: _Asked, failed: TaskContext | None) -> bool:
+        """Start ``task_id`` and ask in one transaction: never a task running without its question.
+
+        False when the question cannot be asked (a severity rule raised, the request is refused):
+        then nothing was written, and ``ask`` starts the task and asks in two steps as it always
+        did, so that the error is raised with the task in place and the caller fails it — a
+        question that could not be asked leaves a FAILED task behind, not nothing.
+        """
+        request = self._retry_request(asked, failed) if failed else asked.request
+        try:
+            fields = self._request_fields(task_id, request)
+            await self.machine._start_and_request(  # type: ignore[union-attr]
+                task_id, self._start_fields(asked, failed), **fields
+            )
+        except DuplicateTaskError:
+            raise
+        except Exception:
+            if await self.machine.get_task(task_id) is not None:
+                raise  # it was written (an observer or policy raised after the commit)
+            return False
+        return True
+
+    def _asks_at_once(self) -> bool:
+        """Can the machine start a task and ask in one transaction? (A server client asks in two.)"""
+        return hasattr(self.machine, "_start_and_request")
+
+    def _start_fields(self, asked: _Asked, failed: TaskContext | None) -> dict[str, Any]:
+        """``start_task``'s arguments for ``asked`` (a retry of ``failed`` carries its decision)."""
         metadata = dict(asked.metadata or {})
         retried = _carried_decision(failed) if failed is not None else None
         if failed is not None and retried is not None:
             metadata[RETRY_KEY] = {"of": failed.task_id, "decision": retried.to_dict()}
-        task: TaskContext = await self.machine.start_task(
-            task_id,
-            metadata or None,
-            step=asked.request.step,
-            agent=asked.request.agent or self.agent,
-            framework=self.framework,
-            run_id=asked.run_id,
-            parent_id=self.parent_task_id(asked.run_id) if asked.parent and asked.run_id is not None else None,
-        )
+        return {
+            "metadata": metadata or None,
+            "step": asked.request.step,
+            "agent": asked.request.agent or self.agent,
+            "framework": self.framework,
+            "run_id": asked.run_id,
+            "parent_id": self.parent_task_id(asked.run_id) if asked.parent and asked.run_id is not None else None,
+        }
+
+    async def _create(self, task_id: str, asked: _Asked, failed: TaskContext | None) -> TaskContext:
+        fields = self._start_fields(asked, failed)
+        metadata = fields.pop("metadata")
+        task: TaskContext = await self.machine.start_task(task_id, metadata, **fields)
         return task
 
     def _retry_request(self, asked: _Asked, failed: TaskContext) -> Request:
@@ -348,7 +381,8 @@ class Adapter:
             options=None,
         )
 
-    async def _request(self, task_id: str, request: Request) -> None:
+    def _request_fields(self, task_id: str, request: Request) -> dict[str, Any]:
+        """``request_approval``'s arguments for ``request``, narrowed to what this adapter carries back."""
         severity = request.severity
         if severity is None:
             severity = self.severity(request) if callable(self.severity) else self.severity
@@ -358,22 +392,28 @@ class Adapter:
                 f"task {task_id!r}: the {self.framework} adapter can carry back none of "
                 f"{list(request.allowed_decisions)} (only {', '.join(self.capabilities.decisions)})"
             )
+        return {
+            "reason": request.reason,
+            "context": request.context,
+            "options": request.options,
+            "severity": severity,
+            "kind": request.kind,
+            "action": request.action,
+            "allowed_decisions": allowed,
+            "response_schema": request.response_schema,
+            "timeout": self.timeout,
+            "default_decision": request.default_decision,
+            "assignees": self.assignees,
+            "step": request.step,
+            "requested_by": request.agent or self.agent,
+        }
+
+    async def _request(self, task_id: str, request: Request) -> None:
+        fields = self._request_fields(task_id, request)
         try:
+            # The call's shape as it always was (reason, context, options by position).
             await self.machine.request_approval(
-                task_id,
-                request.reason,
-                request.context,
-                request.options,
-                severity=severity,
-                kind=request.kind,
-                action=request.action,
-                allowed_decisions=allowed,
-                response_schema=request.response_schema,
-                timeout=self.timeout,
-                default_decision=request.default_decision,
-                assignees=self.assignees,
-                step=request.step,
-                requested_by=request.agent or self.agent,
+                task_id, fields.pop("reason"), fields.pop("context"), fields.pop("options"), **fields
             )
         except (InvalidTransitionError, ConflictError):
             task = await self.machine.get_task(task_id)
@@ -516,17 +556,41 @@ class Adapter:
                 ) from refused
         return claimed
 
-    async def delivered(self, claimed: Sequence[str], result: Any = None) -> None:
-        """The framework took the claimed decisions: complete those tasks (``result`` on each)."""
+    async def delivered(self, claimed: Sequence[str], result: Any = None, *, finish_run: str | None = None) -> None:
+        """The framework took the claimed decisions: complete those tasks (``result`` on each).
+
+        ``finish_run``: the run ended too — its parent task completes with them (``finish_run``).
+        Where the machine can, all of it is one transaction; if any of them was completed
+        elsewhere meanwhile (a re-run delivered it too), they are completed one by one instead.
+        """
+        value = {"delivered": True} if result is None else result
+        parent = self.parent_task_id(finish_run) if finish_run is not None else None
+        together = getattr(self.machine, "_complete_together", None)
+        pairs: list[tuple[str, Any]] = [(t, value) for t in claimed]
+        if parent is not None and claimed:
+            pairs.append((parent, None))
+        if together is not None and len(pairs) > 1:
+            try:
+                await together(pairs)
+            except (InvalidTransitionError, ConflictError, TaskNotFoundError):
+                pass  # one of them was finished elsewhere: the one-by-one path below sorts it out
+            else:
+                for task_id in claimed:
+                    self._claims.pop(task_id, None)
+                if finish_run is not None and parent is not None:
+                    self._open_parents.discard(parent)
+                return
 
         async def complete(task_id: str) -> None:
             self._claims.pop(task_id, None)
             try:
-                await self.machine.complete(task_id, {"delivered": True} if result is None else result)
+                await self.machine.complete(task_id, value)
             except (InvalidTransitionError, ConflictError):
                 pass  # completed by a process that delivered it too (a re-run): it stays done
 
         await asyncio.gather(*(complete(t) for t in claimed))
+        if finish_run is not None:
+            await self.finish_run(finish_run)
 
     async def failed(self, claimed: Sequence[str], error: BaseException | str) -> list[str]:
         """Carrying the claimed decisions back raised: fail those tasks and ask again at once.

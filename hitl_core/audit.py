@@ -171,6 +171,9 @@ class Checkpoint:
     the checkpoint whose digest is ``prev`` (None for the first), signed by key ``key``.
 
     ``store`` is the store's identity: the hash of its first event, which no other log shares.
+    ``audit``: the head of the server's audit chain (refusals, applied policies) as ``(seq, hash)``,
+    an extension line present only when the store had audit records — so a checkpoint also fixes
+    who was refused and which policy was applied, up to then.
     """
 
     store: str
@@ -179,20 +182,29 @@ class Checkpoint:
     signed_at: str
     prev: str | None
     key: str
+    audit: tuple[int, str] | None = None
 
     def body(self) -> str:
+        extension = f"audit {self.audit[0]} {self.audit[1]}\n" if self.audit is not None else ""
         return (
             f"{FORMAT} {self.store}\n{self.seq}\n{self.hash}\n"
-            f"time {self.signed_at}\nprev {self.prev or '-'}\nkey {self.key}\n"
+            f"time {self.signed_at}\nprev {self.prev or '-'}\nkey {self.key}\n{extension}"
         )
 
     @classmethod
     def parse(cls, body: str) -> Checkpoint:
         """The checkpoint a body states, or ``ValueError`` saying why it is not one."""
         lines = body.split("\n")
-        if len(lines) != 7 or lines[-1] != "":
-            raise ValueError("a checkpoint body has six lines")
+        if len(lines) not in (7, 8) or lines[-1] != "":
+            raise ValueError("a checkpoint body has six lines (seven with the audit chain's head)")
         origin, seq, head, time, prev, key = lines[:6]
+        audit = None
+        if len(lines) == 8:
+            parts = lines[6].split(" ")
+            if len(parts) != 3 or parts[0] != "audit" or not parts[1].isdigit() or str(int(parts[1])) != parts[1]:
+                raise ValueError("the seventh line is not 'audit SEQ HASH'")
+            audit_seq, audit_hash = parts[1], parts[2]
+            audit = (int(audit_seq), audit_hash)
         fmt, _, store = origin.partition(" ")
         if fmt != FORMAT or not store:
             raise ValueError(f"the first line is not {FORMAT!r} and a store id")
@@ -202,7 +214,7 @@ class Checkpoint:
             if not line.startswith(name + " "):
                 raise ValueError(f"no {name!r} line")
         prev_value = prev[5:]
-        return cls(store, int(seq), head, time[5:], None if prev_value == "-" else prev_value, key[4:])
+        return cls(store, int(seq), head, time[5:], None if prev_value == "-" else prev_value, key[4:], audit)
 
 
 def digest(stored: StoredCheckpoint) -> str:
@@ -271,7 +283,8 @@ async def verify(
         except ValueError:
             parsed.append((cp, None))
     wanted = {c.seq for _, c in parsed if c is not None} | set(expect_at)
-    report = AuditReport(await store.verify(hashes_at=wanted))
+    wanted_audit = {c.audit[0] for _, c in parsed if c is not None and c.audit is not None}
+    report = AuditReport(await store.verify(hashes_at=wanted, audit_hashes_at=wanted_audit))
     if public_key is None:
         return report
     chain = report.chain
@@ -332,6 +345,18 @@ def _checkpoint_problem(
             f"{name} was made for another store (first event {checkpoint.store[:16]}…, this store's is "
             f"{(chain.first_hash or 'none')[:16]}…), or event 1 was rewritten"
         )
+    if checkpoint.audit is not None:
+        audit_seq, audit_hash = checkpoint.audit
+        if audit_seq > chain.audit_last_seq:
+            return (
+                f"the server's audit chain ends at record {chain.audit_last_seq} but a checkpoint signed "
+                f"{checkpoint.signed_at} vouches for record {audit_seq}: audit records were removed from the end"
+            )
+        if chain.audit_hashes.get(audit_seq) != audit_hash:
+            return (
+                f"audit record {audit_seq} does not have the hash the checkpoint signed {checkpoint.signed_at} "
+                "says: the server's audit chain was rewritten (refusals or policies edited or removed)"
+            )
     found = chain.hashes.get(checkpoint.seq)
     if found is None:
         return f"{name}: the log has no event {checkpoint.seq} any more: events were removed"
@@ -373,6 +398,7 @@ async def checkpoint(store: Store, private_key: Ed25519PrivateKey) -> tuple[Chec
         signed_at=_iso(now_us()),
         prev=prev,
         key=key_id(private_key.public_key()),
+        audit=(chain.audit_last_seq, chain.audit_last_hash) if chain.audit_last_seq else None,
     )
     await store.add_checkpoint(sign(made, private_key))
     return made, report

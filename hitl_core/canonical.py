@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from .errors import PayloadError
@@ -46,10 +48,96 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def canonical_json(value: Any) -> str:
+def _json_canonical(value: Any) -> str:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
     )
+
+
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, no NaN, UTF-8 as is: the text every hash is computed over.
+
+    Byte for byte what ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False, allow_nan=False)`` writes (pydantic models as their ``model_dump(mode=
+    "json")``), which is what every stored hash was made from — so chains written before and
+    after stay valid (``tests/audit/test_canonical_compat.py``). NaN and infinities raise
+    ``ValueError``, as they always did. See ``canonical_json_checked`` for the commit path.
+    """
+    if _has_non_finite(value):
+        return _json_canonical(value)  # raises ValueError
+    return canonical_json_checked(value)
+
+
+def canonical_json_checked(value: Any) -> str:
+    """``canonical_json`` for values whose plain parts were checked where they entered
+    (``checked_copy`` refuses NaN and infinities), in microseconds: what the commit path uses.
+
+    orjson writes it, and a model's text is made once and reused (the interrupt of a waiting
+    task is in every snapshot and event that carries it); a model's text goes through the strict
+    ``canonical_json`` when it is made, so a NaN a plugin put in a model still raises. The values
+    orjson would write differently go through ``json`` instead: integers beyond 64 bits, lone
+    surrogates and non-string keys (orjson refuses them) and floats in exponent notation
+    (formatted differently). Only a NaN or infinity in the plain parts would come out as ``null``
+    here — which is why this is only for checked values: a hand-edited stored event holding one
+    then hashes differently and ``verify`` reports it altered.
+    """
+    try:
+        raw = orjson.dumps(value, default=_fragment, option=_ORJSON_OPTIONS)
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        return _json_canonical(value)
+    if _float_differs(raw):
+        return _json_canonical(value)
+    return raw.decode()
+
+
+def _float_differs(raw: bytes) -> bool:
+    """Could ``raw`` hold a float that ``json`` writes differently? An exponent with a minus sign
+    (orjson ``1e-7``, ``json`` ``1e-07``) or a small fraction written out (orjson ``0.00003``,
+    ``json`` ``3e-05``). Text that merely looks like one only sends the value down the slow path.
+    (``bytes.find`` rather than a regular expression: this runs on every commit.)"""
+    for pattern in (b"e-", b"E-"):
+        at = raw.find(pattern)
+        while at > 0:
+            if 48 <= raw[at - 1] <= 57:
+                return True
+            at = raw.find(pattern, at + 2)
+    return b"0.0000" in raw
+
+
+#: id(model) -> (model, its canonical JSON as an orjson fragment). Holding the model keeps its id
+#: from being reused while the entry lives. Models in records are never changed once validated.
+_MODEL_TEXT: dict[int, tuple[BaseModel, Any]] = {}
+_MODEL_TEXT_MAX = 8192
+
+
+def _fragment(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        cached = _MODEL_TEXT.get(id(value))
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        fragment = orjson.Fragment(canonical_json(value.model_dump(mode="json")).encode())
+        if len(_MODEL_TEXT) >= _MODEL_TEXT_MAX:
+            _MODEL_TEXT.clear()
+        _MODEL_TEXT[id(value)] = (value, fragment)
+        return fragment
+    return _default(value)
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Is there a NaN or an infinity in ``value`` outside its models? (orjson would write ``null``.)
+
+    A model's own text is checked when it is made (``_fragment`` goes through ``canonical_json``).
+    """
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def fingerprint(args: Any) -> str:
@@ -93,5 +181,9 @@ def event_hash(
     data: Any,
 ) -> str:
     """The chain link: sha256 over the previous hash and the event's canonical content."""
-    body = canonical_json([seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at_us, data])
+    # Checked: what the machine wrote was checked where it entered; a NaN edited into a stored
+    # event comes out as ``null``, so the event no longer matches its hash and ``verify`` says so.
+    body = canonical_json_checked(
+        [seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at_us, data]
+    )
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()

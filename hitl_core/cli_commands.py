@@ -55,7 +55,7 @@ EXIT_CODES_HELP = """\
 exit codes:
   0  ok
   1  any other error
-  2  usage or invalid input (bad arguments, empty reason, payload refused)
+  2  usage or invalid input (bad arguments, empty message, payload refused)
   3  task not found
   4  conflict: somebody else changed or decided the task first (the message names who)
   5  illegal transition (e.g. approving a task that is not awaiting approval)
@@ -294,7 +294,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 async def _approve(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
-    task = await machine.approve(args.task_id, _actor(args), comment=args.comment, option=args.option, source=SOURCE)
+    task = await machine.approve(args.task_id, _actor(args), message=args.message, option=args.option, source=SOURCE)
     who = task.decision.actor.id if task.decision else _actor(args)
     if task.state is TaskState.AWAITING_APPROVAL:
         print(
@@ -308,9 +308,9 @@ async def _approve(machine: HITLStateMachine, args: argparse.Namespace, out: IO[
 
 
 async def _reject(machine: HITLStateMachine, args: argparse.Namespace, out: IO[str]) -> int:
-    if not args.reason or not args.reason.strip():
-        raise PayloadError("a rejection needs a reason (--reason TEXT): the agent is told why")
-    task = await machine.reject(args.task_id, _actor(args), args.reason, option=args.option, source=SOURCE)
+    if not args.message or not args.message.strip():
+        raise PayloadError("a rejection needs a message (--message TEXT): the agent is told why")
+    task = await machine.reject(args.task_id, _actor(args), args.message, option=args.option, source=SOURCE)
     print(f"rejected task {printable(task.task_id)} as {printable(_actor(args))}; state {task.state.value}", file=out)
     return EXIT_OK
 
@@ -375,6 +375,8 @@ async def _verify(machine: HITLStateMachine, args: argparse.Namespace, out: IO[s
         f"equals the replay of its events ({machine.store.url})",
         file=out,
     )
+    if chain.audit_records:
+        print(f"ok: {chain.audit_records} server audit records, their hash chain is intact", file=out)
     if public_key is not None:
         after = chain.last_seq - report.covered_seq
         print(
@@ -432,6 +434,25 @@ async def _store_info(machine: HITLStateMachine, args: argparse.Namespace, out: 
 # -- the parser -------------------------------------------------------------------------------------
 
 
+class _RetiredFlag(argparse.Action):
+    """A flag renamed by the glossary (``docs/glossary.md``): still sets the new flag's value, and
+    says on stderr which flag to use instead."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        print(f"hitl: {option} is deprecated: use {self.new} (docs/glossary.md)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _retired_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    parser.add_argument(old, dest=new.lstrip("-"), action=_RetiredFlag, new=new, help=argparse.SUPPRESS)
+
+
 def _state(value: str) -> str:
     aliases = {"waiting": "awaiting_approval", "pending_approval": "awaiting_approval"}
     value = aliases.get(value.lower(), value.lower())
@@ -474,12 +495,14 @@ def add_commands(sub: Any) -> None:
     approve = verb("approve", _approve, "approve a task that awaits approval")
     approve.add_argument("task_id", metavar="ID")
     approve.add_argument("--as", dest="actor", metavar="NAME", help="who approves (default: the OS user)")
-    approve.add_argument("--comment", help="a note recorded with the approval")
+    approve.add_argument("--message", help="a note recorded with the approval (the agent reads it)")
+    _retired_flag(approve, "--comment", "--message")
     approve.add_argument("--option", help="which of the request's options")
 
     reject = verb("reject", _reject, "reject a task that awaits approval; the agent is told the reason")
     reject.add_argument("task_id", metavar="ID")
-    reject.add_argument("--reason", required=True, help="why (the agent sees it)")
+    reject.add_argument("--message", help="why (required; the agent sees it)")
+    _retired_flag(reject, "--reason", "--message")
     reject.add_argument("--as", dest="actor", metavar="NAME", help="who rejects (default: the OS user)")
     reject.add_argument("--option", help="which of the request's options")
 

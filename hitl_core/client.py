@@ -43,6 +43,7 @@ from .errors import (
     TaskFailedError,
     TaskNotFoundError,
 )
+from .glossary import renamed_keywords
 from .models import Action, Decision, DecisionType, Event, InterruptKind, Severity, TaskContext, TaskState
 from .records import EventRecord, TaskRecord
 from .text import hitl_logger
@@ -425,21 +426,25 @@ class RemoteMachine:
     async def approve(
         self,
         task_id: str,
-        approver: str | None = None,
+        actor: str | None = None,
         *,
         option: str | None = None,
-        comment: str | None = None,
-        notes: str | None = None,
+        message: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
         args_fingerprint: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """``approver``: None (or the caller's own name) records the authenticated caller; another
-        name is refused unless the server lets this caller impersonate."""
+        """``actor``: None (or the caller's own name) records the authenticated caller; another
+        name is refused unless the server lets this caller impersonate. Retired keywords as the
+        machine's (``hitl_core.glossary``)."""
+        if retired:
+            words = renamed_keywords("approve", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         body = {
-            "as": _named(approver),
+            "as": _named(actor),
             "option": option,
-            "comment": comment if comment is not None else notes,
+            "comment": message,  # the API's field name (v1), unchanged
             "interrupt_id": interrupt_id,
             "args_fingerprint": args_fingerprint,
         }
@@ -448,32 +453,39 @@ class RemoteMachine:
     async def reject(
         self,
         task_id: str,
-        rejector: str | None = None,
-        reason: str | None = None,
+        actor: str | None = None,
+        message: str | None = None,
         *,
         option: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
-        approver: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        body = {"as": _named(rejector or approver), "reason": reason, "option": option, "interrupt_id": interrupt_id}
+        if retired:
+            words = renamed_keywords("reject", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
+        body = {"as": _named(actor), "reason": message, "option": option, "interrupt_id": interrupt_id}
         return await self._task_call("POST", f"/v1/tasks/{_seg(task_id)}/reject", _compact(body))
 
     async def edit(
         self,
         task_id: str,
         edited_args: dict[str, Any],
-        approver: str | None = None,
+        actor: str | None = None,
         *,
-        comment: str | None = None,
+        message: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
         args_fingerprint: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
+        if retired:
+            words = renamed_keywords("edit", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         body = {
-            "as": _named(approver),
+            "as": _named(actor),
             "edited_args": edited_args,
-            "comment": comment,
+            "comment": message,
             "interrupt_id": interrupt_id,
             "args_fingerprint": args_fingerprint,
         }
@@ -483,12 +495,15 @@ class RemoteMachine:
         self,
         task_id: str,
         response: Any,
-        responder: str | None = None,
+        actor: str | None = None,
         *,
         source: str = "api",
         interrupt_id: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        body = {"as": _named(responder), "response": response, "interrupt_id": interrupt_id}
+        if retired:
+            actor = renamed_keywords("respond", retired, actor=actor)["actor"]
+        body = {"as": _named(actor), "response": response, "interrupt_id": interrupt_id}
         return await self._task_call("POST", f"/v1/tasks/{_seg(task_id)}/respond", _compact(body, keep=("response",)))
 
     async def decide(
@@ -503,7 +518,7 @@ class RemoteMachine:
                 task_id,
                 who,
                 option=decision.option,
-                comment=decision.message,
+                message=decision.message,
                 interrupt_id=interrupt_id,
                 args_fingerprint=args_fingerprint,
             )
@@ -514,7 +529,7 @@ class RemoteMachine:
                 task_id,
                 decision.edited_args or {},
                 who,
-                comment=decision.message,
+                message=decision.message,
                 interrupt_id=interrupt_id,
                 args_fingerprint=args_fingerprint,
             )

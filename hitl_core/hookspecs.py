@@ -5,8 +5,9 @@ implements these hooks exactly as a third-party plugin does. Any implementation 
 coroutine function; the machine awaits what it returns. Every call goes through pluggy's caller,
 so ``tryfirst``/``trylast`` and wrappers (``wrapper=True``, old-style ``hookwrapper=True``) work
 as pluggy documents them; a wrapper's ``yield`` gives it the list of answers (coroutines for async
-implementations, awaited by the machine afterwards). ``docs/hooks.md`` documents each one and
-``tests/test_hooks.py`` holds a ``test_hook_<name>`` for each: a test fails if either is missing.
+implementations, awaited by the machine afterwards). ``docs/hooks.md`` documents each one with
+its signature and ``tests/core/test_hooks.py`` holds a ``test_hook_<name>`` for each: a test there
+fails if either is missing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from .models import Actor, Decision, Escalation, Event, InterruptPoint, TaskContext
     from .stores.base import Store
 
@@ -37,6 +40,20 @@ def hitl_register_stores(register: Callable[[str, StoreFactory], None]) -> None:
     Call ``register("scheme", factory)``; ``factory(url)`` returns an unopened ``Store``. A later
     registration of the same scheme replaces an earlier one (so a plugin may override a
     built-in). Returns nothing.
+    """
+
+
+@hookspec
+def hitl_register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Called once when the ``hitl`` command line builds its parser, to collect its verbs.
+
+    Call ``subparsers.add_parser("verb", help=…)``, add its arguments and
+    ``set_defaults(handler=fn)``; ``fn(args)`` returns the exit code. The built-in verbs
+    (``ls``, ``approve``, ``policy``, ``serve``, ``stats``, ``ask``…) and the console's
+    (``console``, ``demo``, from ``hitl_tui``) register through this hook like any plugin. A verb
+    name (or alias) that another plugin already registered is an error naming both plugins.
+    Import what a verb needs inside its handler: every ``hitl`` call builds the parser, so a
+    heavy import here slows every verb. Returns nothing.
     """
 
 

@@ -123,6 +123,8 @@ def check_names(
     """
     if isinstance(values, str):
         raise PayloadError(f"{_what(field, task_id)} must be a list of strings, got one string")
+    if isinstance(values, dict) or not isinstance(values, Iterable):
+        raise PayloadError(f"{_what(field, task_id)} must be a list of strings, got {type(values).__name__}")
     names: list[str] = []
     for value in values:
         if len(names) >= count:

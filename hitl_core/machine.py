@@ -33,6 +33,7 @@ from .errors import (
     TaskFailedError,
     TaskNotFoundError,
 )
+from .glossary import renamed_keywords
 from .limits import (
     DEFAULT_LIMITS,
     Limits,
@@ -326,6 +327,23 @@ class HITLStateMachine:
         **changes: Any,
     ) -> TaskRecord:
         """Append one transition at ``record``'s version and run the observers."""
+        event, new = self._stage(action, record, task_id, actor, data, changes)
+        store = self.store if self._opened else await self._ready()
+        await store.append(event, new, record.version if record is not None else None)
+        self._log_commit(event, new)
+        await self._after_commit(event, new)
+        return new
+
+    def _stage(
+        self,
+        action: str,
+        record: TaskRecord | None,
+        task_id: str,
+        actor: Actor | None,
+        data: dict[str, Any],
+        changes: dict[str, Any],
+    ) -> tuple[EventRecord, TaskRecord]:
+        """The event and the new snapshot of one transition from ``record`` (nothing written yet)."""
         from_state = record.state if record is not None else None
         to_state = TRANSITIONS[action].get(from_state)
         if to_state is None:
@@ -352,22 +370,41 @@ class HITLStateMachine:
             new = record.evolve(
                 state=to_state, version=event.version, updated_at=at, history=(*record.history, event), **changes
             )
+        return event, new
+
+    async def _commit_together(self, steps: list[tuple[EventRecord, TaskRecord, int | None]]) -> None:
+        """Commit staged transitions in one transaction (all or none), then observe each in order.
+
+        Every event is its own entry in the log — its own sequence number, chain hash, hook call
+        and follower wake-up; only the transaction is shared. On a store that cannot commit
+        several at once (``atomic_batches`` off) they are appended one by one, as before.
+        """
         store = self.store if self._opened else await self._ready()
-        await store.append(event, new, record.version if record is not None else None)
+        if store.atomic_batches and len(steps) > 1:
+            await store.append_many(steps)
+            for event, new, _ in steps:
+                self._log_commit(event, new)
+            for event, new, _ in steps:
+                await self._after_commit(event, new)
+            return
+        for event, new, expected in steps:
+            await store.append(event, new, expected)
+            self._log_commit(event, new)
+            await self._after_commit(event, new)
+
+    def _log_commit(self, event: EventRecord, new: TaskRecord) -> None:
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "%s %s: %s -> %s (v%d, seq %d, by %s)",
-                task_id,
-                action,
-                from_state.value if from_state else "new",
-                to_state.value,
+                event.task_id,
+                event.action,
+                event.from_state.value if event.from_state else "new",
+                event.to_state.value,
                 new.version,
                 event.seq,
-                actor.id if actor else "-",
-                extra={"task_id": task_id, "action": action},
+                event.actor_id or "-",
+                extra={"task_id": event.task_id, "action": event.action},
             )
-        await self._after_commit(event, new)
-        return new
 
     async def _after_commit(
         self, event: EventRecord, record: TaskRecord, *, context: TaskContext | None = None
@@ -450,6 +487,22 @@ class HITLStateMachine:
 
         ``DuplicateTaskError`` if the id exists and is not PENDING.
         """
+        record, actor, data, fields = await self._prepare_start(
+            task_id, metadata, step, agent, framework, run_id, parent_id
+        )
+        return (await self._commit("start", record, task_id, actor, data, **fields)).to_context()
+
+    async def _prepare_start(
+        self,
+        task_id: str,
+        metadata: dict[str, Any] | None,
+        step: str | None,
+        agent: str | None,
+        framework: str | None,
+        run_id: str | None,
+        parent_id: str | None,
+    ) -> tuple[TaskRecord | None, Actor, dict[str, Any], dict[str, Any]]:
+        """``start_task``'s checks and reads: (the PENDING task or None, actor, event data, changes)."""
         _check_id(task_id)
         fields = self._task_fields(metadata, step, agent, framework, run_id, parent_id)
         store = self.store if self._opened else await self._ready()
@@ -463,9 +516,71 @@ class HITLStateMachine:
                 data["step"] = fields["current_step"]
         if record is not None and "metadata" in fields:
             fields["metadata"] = {**(record.metadata or {}), **fields["metadata"]}
-        return (
-            await self._commit("start", record, task_id, self._agent_actor(fields, record), data, **fields)
-        ).to_context()
+        return record, self._agent_actor(fields, record), data, fields
+
+    async def _start_and_request(
+        self,
+        task_id: str,
+        start: dict[str, Any],
+        reason: str,
+        context: dict[str, Any] | None = None,
+        options: list[str] | None = None,
+        severity: Severity | str = Severity.MEDIUM,
+        **request: Any,
+    ) -> TaskContext:
+        """``start_task(task_id, **start)`` then ``request_approval(task_id, reason, …, **request)``
+        in one transaction: the task is never seen (nor left, if the process dies) running without
+        its question.
+
+        Internal (the adapters' ``ask``): every check of both calls runs before anything is
+        written, both events are in the log as the two calls would have made them, and observers
+        see each. ``DuplicateTaskError`` if the id exists and is not PENDING.
+        """
+        request.setdefault("kind", InterruptKind.APPROVAL)
+        default_decision = request.get("default_decision", "reject")
+        if not isinstance(reason, str) or not reason.strip():
+            raise PayloadError(f"task {task_id!r}: the reason must be a non-empty string")
+        self._check_default_decision(default_decision, task_id)
+        step = request.pop("step", None)
+        requested_by = request.get("requested_by")
+        interrupt = self._build_interrupt(
+            reason,
+            context,
+            options,
+            severity,
+            request.get("kind", InterruptKind.APPROVAL),
+            request.get("action"),
+            request.get("args"),
+            request.get("allowed_decisions"),
+            request.get("response_schema"),
+            request.get("deadline"),
+            request.get("timeout"),
+            default_decision,
+            request.get("assignees"),
+            request.get("required_approvals", 1),
+            requested_by,
+        )
+        record, actor, data, fields = await self._prepare_start(
+            task_id,
+            start.get("metadata"),
+            start.get("step"),
+            start.get("agent"),
+            start.get("framework"),
+            start.get("run_id"),
+            start.get("parent_id"),
+        )
+        started_event, started = self._stage("start", record, task_id, actor, data, fields)
+        interrupt, ask_actor, ask_data, changes = await self._prepare_ask(
+            "request_approval", started, interrupt, step, requested_by
+        )
+        asked_event, asked = self._stage("request_approval", started, task_id, ask_actor, ask_data, changes)
+        await self._commit_together(
+            [
+                (started_event, started, record.version if record is not None else None),
+                (asked_event, asked, started.version),
+            ]
+        )
+        return await self._after_ask(asked, interrupt)
 
     def _agent_actor(self, fields: dict[str, Any], record: TaskRecord | None = None) -> Actor:
         agent = fields.get("agent") or (record.agent if record else None) or "agent"
@@ -599,10 +714,15 @@ class HITLStateMachine:
         if response_schema is not None:
             values["response_schema"] = checked_copy(response_schema, "response_schema", limit)
         if timeout is not None:
-            if timeout <= 0:
-                raise PayloadError(f"timeout must be positive, got {timeout}")
-            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+                raise PayloadError(f"timeout must be a positive number of seconds, got {timeout!r:.100}")
+            try:
+                deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+            except OverflowError:
+                raise PayloadError(f"timeout {timeout!r:.100} seconds is past any date") from None
         if deadline is not None:
+            if not isinstance(deadline, datetime):
+                raise PayloadError(f"deadline must be a datetime, got {type(deadline).__name__}")
             values["deadline"] = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
         if assignees is not None:
             values["assignees"] = check_names(
@@ -619,6 +739,14 @@ class HITLStateMachine:
     async def _ask(
         self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
     ) -> TaskContext:
+        interrupt, actor, data, changes = await self._prepare_ask(action, record, interrupt, step, requested_by)
+        new = await self._commit(action, record, record.task_id, actor, data, **changes)
+        return await self._after_ask(new, interrupt)
+
+    async def _prepare_ask(
+        self, action: str, record: TaskRecord, interrupt: InterruptPoint, step: str | None, requested_by: str | None
+    ) -> tuple[InterruptPoint, Actor, dict[str, Any], dict[str, Any]]:
+        """What asking ``interrupt`` on ``record`` commits: (assessed interrupt, actor, event data, changes)."""
         if requested_by is not None:
             _check_not_reserved("requested_by", requested_by, record.task_id)
         if step is not None:
@@ -634,7 +762,10 @@ class HITLStateMachine:
             if action == "pause" and requested_by
             else actor_of(requested_by or record.agent or "agent", "agent")
         )
-        new = await self._commit(action, record, record.task_id, actor, data, **changes)
+        return interrupt, actor, data, changes
+
+    async def _after_ask(self, new: TaskRecord, interrupt: InterruptPoint) -> TaskContext:
+        """After the ask committed: a policy may decide at once; else tell who wants to know."""
         context = new.to_context()
         if self.plugins.has_policies:
             decision = await self.plugins.auto_decide(context, interrupt)
@@ -643,7 +774,7 @@ class HITLStateMachine:
                 try:
                     return await self._apply_decision(new, decision, authorize=False)
                 except ConflictError:
-                    return (await self._get_record(record.task_id)).to_context()
+                    return (await self._get_record(new.task_id)).to_context()
         if self.plugins.has_request_observers:
             await self.plugins.approval_requested(context, interrupt)
         return context
@@ -690,45 +821,54 @@ class HITLStateMachine:
     async def approve(
         self,
         task_id: str,
-        approver: str | None = None,
+        actor: str | None = None,
         *,
         option: str | None = None,
-        comment: str | None = None,
-        notes: str | None = None,
+        message: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
         args_fingerprint: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
         """AWAITING_APPROVAL → APPROVED (or, under four eyes, the first of two approvals).
 
+        ``actor``: who decides (default: the OS user); ``message``: a note the agent reads.
         ``interrupt_id``/``args_fingerprint``: pass what the person saw; if the task has since
         asked something else, ``ConflictError`` instead of approving what nobody looked at.
+        ``approver=``, ``comment=`` and ``notes=`` still work, with a ``DeprecationWarning``.
         """
+        if retired:
+            words = renamed_keywords("approve", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         decision = _person_decision(
             type=DecisionType.APPROVE,
-            actor=actor_of(approver or settings.os_user(), source),
+            actor=actor_of(actor or settings.os_user(), source),
             option=option,
-            message=comment if comment is not None else notes,
+            message=message,
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id, args_fingerprint=args_fingerprint)
 
     async def reject(
         self,
         task_id: str,
-        rejector: str | None = None,
-        reason: str | None = None,
+        actor: str | None = None,
+        message: str | None = None,
         *,
         option: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
-        approver: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """AWAITING_APPROVAL → REJECTED. The reason reaches the agent (and, via adapters, the model)."""
+        """AWAITING_APPROVAL → REJECTED. ``message`` (why) reaches the agent (and, via adapters, the
+        model). ``rejector=``, ``approver=`` and ``reason=`` still work, with a ``DeprecationWarning``."""
+        if retired:
+            words = renamed_keywords("reject", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         decision = _person_decision(
             type=DecisionType.REJECT,
-            actor=actor_of(rejector or approver or settings.os_user(), source),
+            actor=actor_of(actor or settings.os_user(), source),
             option=option,
-            message=reason,
+            message=message,
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
@@ -736,19 +876,24 @@ class HITLStateMachine:
         self,
         task_id: str,
         edited_args: dict[str, Any],
-        approver: str | None = None,
+        actor: str | None = None,
         *,
-        comment: str | None = None,
+        message: str | None = None,
         source: str = "api",
         interrupt_id: str | None = None,
         args_fingerprint: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """Approve with edited args: the action runs with ``edited_args`` instead of its own."""
+        """Approve with edited args: the action runs with ``edited_args`` instead of its own.
+        ``approver=`` and ``comment=`` still work, with a ``DeprecationWarning``."""
+        if retired:
+            words = renamed_keywords("edit", retired, actor=actor, message=message)
+            actor, message = words["actor"], words["message"]
         decision = _person_decision(
             type=DecisionType.EDIT,
-            actor=actor_of(approver or settings.os_user(), source),
+            actor=actor_of(actor or settings.os_user(), source),
             edited_args=edited_args,
-            message=comment,
+            message=message,
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id, args_fingerprint=args_fingerprint)
 
@@ -756,14 +901,18 @@ class HITLStateMachine:
         self,
         task_id: str,
         response: Any,
-        responder: str | None = None,
+        actor: str | None = None,
         *,
         source: str = "api",
         interrupt_id: str | None = None,
+        **retired: Any,
     ) -> TaskContext:
-        """Approve with an answer (questions): checked against the interrupt's ``response_schema``."""
+        """Approve with an answer (questions): checked against the interrupt's ``response_schema``.
+        ``responder=`` still works, with a ``DeprecationWarning``."""
+        if retired:
+            actor = renamed_keywords("respond", retired, actor=actor)["actor"]
         decision = _person_decision(
-            type=DecisionType.RESPOND, actor=actor_of(responder or settings.os_user(), source), response=response
+            type=DecisionType.RESPOND, actor=actor_of(actor or settings.os_user(), source), response=response
         )
         return await self.decide(task_id, decision, interrupt_id=interrupt_id)
 
@@ -1051,6 +1200,24 @@ class HITLStateMachine:
             changes["result"] = data["result"] = checked_copy(result, "result", self.max_payload_bytes)
         return (await self._commit("complete", record, task_id, None, data, **changes)).to_context()
 
+    async def _complete_together(self, results: list[tuple[str, Any]]) -> None:
+        """``complete(task_id, result)`` for each pair, in one transaction: all of them or none.
+
+        Internal (an adapter's delivered decisions and its run's parent finish together). Raises
+        what the first refused ``complete`` would (``TaskNotFoundError``, ``InvalidTransitionError``,
+        ``ConflictError``) and then nothing is written; the caller may fall back to one at a time.
+        """
+        steps: list[tuple[EventRecord, TaskRecord, int | None]] = []
+        for task_id, result in results:
+            record = await self._get_record(task_id)
+            changes: dict[str, Any] = {}
+            data: dict[str, Any] = {}
+            if result is not None:
+                changes["result"] = data["result"] = checked_copy(result, "result", self.max_payload_bytes)
+            event, new = self._stage("complete", record, task_id, None, data, changes)
+            steps.append((event, new, record.version))
+        await self._commit_together(steps)
+
     async def fail(self, task_id: str, error: str) -> TaskContext:
         """Any non-terminal state → FAILED (terminal), with the error kept.
 
@@ -1254,7 +1421,9 @@ class HITLStateMachine:
     async def wait_for_state(
         self, task_id: str, states: Iterable[TaskState], timeout: float | None = None
     ) -> TaskContext:
-        """Block until the task is in one of ``states`` (used by checkpoints to notice a pause)."""
+        """Block until the task is in one of ``states``, here or in another process (woken by the
+        transitions, as ``wait_for_decision``); ``DecisionTimeoutError`` after ``timeout`` seconds.
+        Checkpoints notice a pause through ``watch_pause``, not this."""
         wanted = {TaskState(s) for s in states}
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout

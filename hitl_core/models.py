@@ -79,7 +79,7 @@ MACHINE_ACTOR_PREFIXES: tuple[str, ...] = ("policy:", "timeout:", "hitl:", "esca
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=False)
+    model_config = ConfigDict(extra="forbid", validate_default=False, defer_build=True)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict (datetimes as ISO strings): the seed's persistence format."""
@@ -91,7 +91,9 @@ class _Model(BaseModel):
 
 
 class Actor(_Model):
-    """Who did something. ``source`` says through what: api, cli, console, agent, policy, timeout."""
+    """Who did something. ``source`` says through what: ``api``, ``cli``, ``console``, ``web``, ``demo``,
+    ``agent``, ``person`` (a person named on ``resume`` or on a request they made), ``policy``,
+    ``timeout``."""
 
     id: str
     source: str = "api"

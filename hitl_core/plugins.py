@@ -79,7 +79,9 @@ async def await_me_maybe(value: Any) -> Any:
     return value
 
 
-def _entrypoint_plugins() -> dict[str, object]:
+def entrypoint_plugins() -> dict[str, object]:
+    """The installed plugins of entry-point group ``hitl`` (name -> loaded object), loaded once per
+    process and limited by ``HITL_PLUGINS``; ``HITLError`` naming a plugin that fails to load."""
     global _ENTRYPOINT_CACHE
     if _ENTRYPOINT_CACHE is None:
         wanted = os.environ.get("HITL_PLUGINS")
@@ -99,8 +101,26 @@ def _entrypoint_plugins() -> dict[str, object]:
     return _ENTRYPOINT_CACHE
 
 
+_entrypoint_plugins = entrypoint_plugins  # the name the adapters' own tests use
+
+
 def _tracing_enabled() -> bool:
     return os.environ.get("HITL_TRACE_PLUGINS", "").lower() not in ("", "0", "false", "no")
+
+
+def trace_if_asked(pm: pluggy.PluginManager) -> bool:
+    """With ``HITL_TRACE_PLUGINS`` set, log every hook call of ``pm`` on logger ``hitl.plugins``
+    (to stderr unless the application configured a handler); whether it did."""
+    if not _tracing_enabled():
+        return False
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("hitl.plugins: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
+    pm.enable_tracing()
+    return True
 
 
 class _Raised:
@@ -157,20 +177,12 @@ class PluginHost:
         self._calling = threading.local()
         self.pm = _Manager(self._refresh)
         self.pm.add_hookspecs(hookspecs)
-        self._trace = _tracing_enabled()
-        if self._trace:
-            if not log.handlers:
-                handler = logging.StreamHandler(sys.stderr)
-                handler.setFormatter(logging.Formatter("hitl.plugins: %(message)s"))
-                log.addHandler(handler)
-            log.setLevel(logging.DEBUG)
-            self.pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
-            self.pm.enable_tracing()
+        self._trace = trace_if_asked(self.pm)
         from .stores import builtin
 
         self.pm.register(builtin, name="hitl.builtin_stores")
         if load_entrypoints:
-            for name, plugin in _entrypoint_plugins().items():
+            for name, plugin in entrypoint_plugins().items():
                 if self.pm.get_plugin(name) is None and not self.pm.is_registered(plugin):
                     self.pm.register(plugin, name=name)
         for plugin in plugins:

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from .canonical import canonical_json, datetime_to_us, event_hash, us_to_datetime
+from .canonical import canonical_json, canonical_json_checked, datetime_to_us, event_hash, us_to_datetime
 from .models import Actor, Decision, Event, InterruptPoint, TaskContext, TaskState
 from .transitions import TRANSITIONS
 
@@ -103,7 +103,7 @@ class EventRecord:
     entry: dict[str, Any] | None = None
 
     def data_json(self) -> str:
-        return canonical_json(self.data)
+        return canonical_json_checked(self.data)
 
     def compute_hash(self, prev_hash: str) -> str:
         return event_hash(
@@ -284,7 +284,7 @@ class TaskRecord:
 
     def snapshot_json(self) -> str:
         """The snapshot without its history (stores keep events separately)."""
-        return canonical_json(
+        return canonical_json_checked(
             {
                 "task_id": self.task_id,
                 "state": self.state.value,
@@ -399,7 +399,7 @@ def apply_event(record: TaskRecord | None, event: EventRecord) -> TaskRecord:
     """``record`` after ``event``: the machine's ``_commit`` for each action, read back from the log.
 
     Mirrors ``HITLStateMachine``: what each action writes into its event's ``data`` is what it
-    changes in the snapshot. ``tests/audit/test_replay.py`` drives random legal sequences through
+    changes in the snapshot. ``tests/audit/test_audit_replay.py`` drives random legal sequences through
     the real machine on every backend and checks that this fold equals the stored snapshot, so a
     change to one without the other fails there.
     """

@@ -109,21 +109,17 @@ class SyncHITL:
     def pause(self, task_id: str, actor: str, reason: str, **kwargs: Any) -> TaskContext:
         return self.run(self.machine.pause(task_id, actor, reason, **kwargs))
 
-    def approve(self, task_id: str, approver: str | None = None, **kwargs: Any) -> TaskContext:
-        return self.run(self.machine.approve(task_id, approver, **kwargs))
+    def approve(self, task_id: str, actor: str | None = None, **kwargs: Any) -> TaskContext:
+        return self.run(self.machine.approve(task_id, actor, **kwargs))
 
-    def reject(
-        self, task_id: str, rejector: str | None = None, reason: str | None = None, **kwargs: Any
-    ) -> TaskContext:
-        return self.run(self.machine.reject(task_id, rejector, reason, **kwargs))
+    def reject(self, task_id: str, actor: str | None = None, message: str | None = None, **kwargs: Any) -> TaskContext:
+        return self.run(self.machine.reject(task_id, actor, message, **kwargs))
 
-    def edit(
-        self, task_id: str, edited_args: dict[str, Any], approver: str | None = None, **kwargs: Any
-    ) -> TaskContext:
-        return self.run(self.machine.edit(task_id, edited_args, approver, **kwargs))
+    def edit(self, task_id: str, edited_args: dict[str, Any], actor: str | None = None, **kwargs: Any) -> TaskContext:
+        return self.run(self.machine.edit(task_id, edited_args, actor, **kwargs))
 
-    def respond(self, task_id: str, response: Any, responder: str | None = None, **kwargs: Any) -> TaskContext:
-        return self.run(self.machine.respond(task_id, response, responder, **kwargs))
+    def respond(self, task_id: str, response: Any, actor: str | None = None, **kwargs: Any) -> TaskContext:
+        return self.run(self.machine.respond(task_id, response, actor, **kwargs))
 
     def decide(self, task_id: str, decision: Decision, **kwargs: Any) -> TaskContext:
         return self.run(self.machine.decide(task_id, decision, **kwargs))

@@ -33,14 +33,6 @@ TRANSITIONS: MappingProxyType[str, MappingProxyType[TaskState | None, TaskState]
     }
 )
 
-#: Actions that record a decision on the current interrupt.
-DECISION_ACTIONS = frozenset({"approve", "approve_partial", "reject"})
-
-
-def next_state(action: str, state: TaskState | None) -> TaskState | None:
-    """The state ``action`` leads to from ``state``, or None when the table forbids it."""
-    return TRANSITIONS[action].get(state)
-
 
 def allowed_actions(state: TaskState | None) -> list[str]:
     """The actions the table allows from ``state``: what a console may offer."""

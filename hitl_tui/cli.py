@@ -1,4 +1,4 @@
-"""``hitl console`` and ``hitl demo`` (dispatched from ``hitl_core.cli``)."""
+"""``hitl console`` and ``hitl demo`` (registered by ``hitl_tui.commands``; run only when one is called)."""
 
 from __future__ import annotations
 

@@ -256,7 +256,7 @@ class Fleet:
                 self.colleague,
                 interrupt_id=interrupt_id,
                 source="demo",
-                comment="looks right to me (simulated colleague)",
+                message="looks right to me (simulated colleague)",
             )
 
     async def _wait_and_resume(self, task_id: str, deadline: datetime | None) -> None:

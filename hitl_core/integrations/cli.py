@@ -33,5 +33,6 @@ def add_integration_commands(sub: Any, epilog: str) -> None:
     proxy.add_argument("--timeout", type=float, default=None, help="seconds to wait for a person, then reject")
     proxy.add_argument("--severity", default="medium", choices=("low", "medium", "high", "critical"))
     proxy.add_argument("--store", metavar="URL", default=argparse.SUPPRESS, help="store URL (default: $HITL_STORE)")
+    proxy.add_argument("--url", help="front the MCP server at this http(s) URL (streamable HTTP) instead of a command")
     proxy.add_argument("server", nargs=argparse.REMAINDER, help="-- SERVER_CMD ARGS, or an http(s) URL")
     proxy.set_defaults(handler=_mcp_proxy)

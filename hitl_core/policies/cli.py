@@ -1,4 +1,5 @@
-"""``hitl policy test`` (which rule decides this call, and why not the others) and ``hitl policy check``."""
+"""``hitl policy test`` (which rule decides this call, and why not the others), ``hitl policy check``,
+and ``hitl policy apply`` / ``show`` (the policy a ``hitl serve`` enforces, through its API)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,75 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _server(args: argparse.Namespace) -> str:
+    from ..client import is_server_url
+    from ..settings import store_url_from_env
+
+    url = getattr(args, "store", None) or store_url_from_env()
+    if not url or not is_server_url(url):
+        raise ConfigError(
+            "hitl policy",
+            None,
+            None,
+            "the policy in force is kept by hitl serve: name the server with --store URL or HITL_STORE"
+            " (hitl+unix:///path or https://host:port)",
+        )
+    return url
+
+
+def _remote(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    # The server package's one HTTP helper (hitl token uses it too): no machine internals here.
+    from ..server.cli import _remote as call
+
+    return call(url, method, path, body)
+
+
+def _fail(verb: str, exc: Exception) -> int:
+    from ..errors import HITLError
+    from ..server.cli import _code
+
+    print(f"hitl policy {verb}: {exc}", file=sys.stderr)
+    return _code(exc) if isinstance(exc, HITLError) and not isinstance(exc, ConfigError) else EXIT_USAGE
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from ..errors import HITLError
+
+    try:
+        url = _server(args)
+        text = Path(args.file).read_text(encoding="utf-8")
+        load_config(args.file)  # a clear error here, with line numbers, before anything is sent
+        made = _remote(url, "PUT", "/v1/policy", {"text": text, "source": Path(args.file).name})
+    except OSError as exc:
+        print(f"hitl policy apply: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except HITLError as exc:
+        return _fail("apply", exc)
+    print(f"applied: version {made['version']}, sha256 {made['hash']}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ..errors import HITLError
+
+    try:
+        shown = _remote(_server(args), "GET", "/v1/policy")
+    except HITLError as exc:
+        return _fail("show", exc)
+    if shown.get("version") is None:
+        print("no policy applied: the server runs with the built-in defaults")
+        return EXIT_OK
+    print(f"version {shown['version']}")
+    print(f"sha256  {shown['hash']}")
+    print(
+        f"applied {shown['applied_at']} by {shown['applied_by']}"
+        + (f" from {shown['source']}" if shown.get("source") else "")
+    )
+    print()
+    print(shown["text"], end="" if shown["text"].endswith("\n") else "\n")
+    return EXIT_OK
+
+
 def add_policy_commands(sub: Any) -> None:
     """Add ``hitl policy test|check`` to the ``hitl`` parser (called by ``hitl_core.cli``)."""
     policy = sub.add_parser("policy", help="auto-decision rules and the hitl.toml config")
@@ -104,3 +174,12 @@ def add_policy_commands(sub: Any) -> None:
     check = policy_sub.add_parser("check", help="validate a hitl.toml (default: the one hitl would use)")
     check.add_argument("file", metavar="FILE", nargs="?")
     check.set_defaults(handler=_check)
+    apply = policy_sub.add_parser(
+        "apply", help="make FILE the policy a hitl server enforces (admin; through --store/HITL_STORE)"
+    )
+    apply.add_argument("file", metavar="FILE")
+    apply.add_argument("--store", metavar="URL", default=argparse.SUPPRESS, help="the hitl server")
+    apply.set_defaults(handler=_apply)
+    show = policy_sub.add_parser("show", help="the policy a hitl server enforces: version, sha256 and text")
+    show.add_argument("--store", metavar="URL", default=argparse.SUPPRESS, help="the hitl server")
+    show.set_defaults(handler=_show)

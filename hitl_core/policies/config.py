@@ -45,7 +45,7 @@ class ConfigError(PayloadError):
 
 class _Strict(BaseModel):
     # A misspelt key ("asignees") must be an error, not a policy silently not applied.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 Seconds = float
@@ -152,7 +152,7 @@ class ArgPredicate(_Strict):
     regex: str | None = None
     exists: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     @field_validator("regex")
     @classmethod

@@ -21,8 +21,6 @@ import logging
 import os
 import shutil
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -152,16 +150,25 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}/…"
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirected POST is not a delivery: urllib would re-send it as a GET without the body
-    # (301/302/303) and count the GET's 200. Refusing to follow makes the 3xx an HTTPError.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+def _opener_without_redirects() -> Any:
+    """urllib's opener, refusing redirects. Imported here, not at the top: urllib.request and
+    http.client cost every ``hitl ask`` and hook call their import, and only a webhook uses them."""
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        # A redirected POST is not a delivery: urllib would re-send it as a GET without the body
+        # (301/302/303) and count the GET's 200. Refusing to follow makes the 3xx an HTTPError.
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirects())
 
 
 def _describe(exc: BaseException, secrets: list[str]) -> str:
     """A failed attempt, for a log line: what went wrong, with every part of the URL that may be a
     credential cut out (an exception's text may quote the URL, its host:port or its path)."""
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code}"
     text = str(exc.reason) if isinstance(exc, urllib.error.URLError) else f"{type(exc).__name__}: {exc}"
@@ -206,7 +213,7 @@ class WebhookNotifier:
             netloc = parts.netloc.rpartition("@")[2]
             parts = parts._replace(netloc=netloc)
         self._target = urlunsplit(parts)
-        self._opener = urllib.request.build_opener(_NoRedirects())
+        self._opener = _opener_without_redirects()
         self.attempts = 0
 
     def link(self, task_id: str) -> str:
@@ -234,6 +241,9 @@ class WebhookNotifier:
                 delay *= 2
 
     def _post(self, body: bytes, delivery: str, attempt: int) -> None:
+        import urllib.error
+        import urllib.request
+
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "hitl-webhook/1",

@@ -130,10 +130,24 @@ class TokenBody(Body):
     impersonate: bool = False
 
 
+class PolicyBody(Body):
+    """A hitl.toml to enforce from now on (admin). ``source`` is a label kept with it (a file name)."""
+
+    text: str = Field(min_length=0, max_length=256 * 1024)
+    source: str | None = Field(default=None, max_length=1024)
+
+
 #: (method, path, operation id, body model or None, summary)
 ROUTES: list[tuple[str, str, str, type[Body] | None, str]] = [
     ("GET", "/healthz", "healthz", None, "Liveness: the server runs and its store answers"),
-    ("GET", "/metrics", "metrics", None, "Prometheus text: waiting tasks by severity, decisions, refusals, streams"),
+    (
+        "GET",
+        "/metrics",
+        "metrics",
+        None,
+        "Prometheus text: waiting tasks, decisions, refusals, streams, audit, checkpoints (authenticated unless"
+        " --metrics-public)",
+    ),
     ("GET", "/v1/whoami", "whoami", None, "The authenticated principal: name, role, channel"),
     ("GET", "/v1/tasks", "list_tasks", None, "Tasks, optionally by state (?state=&limit=)"),
     ("POST", "/v1/tasks", "create_task", CreateBody, "Create a PENDING task (or RUNNING with start=true)"),
@@ -151,6 +165,9 @@ ROUTES: list[tuple[str, str, str, type[Body] | None, str]] = [
     ("GET", "/v1/tokens", "list_tokens", None, "Tokens (admin): names, roles, status; never secrets"),
     ("POST", "/v1/tokens", "create_token", TokenBody, "Make a token (admin); the secret is in this response only"),
     ("POST", "/v1/tokens/{name}/revoke", "revoke_token", None, "Revoke a token (admin), effective at once"),
+    ("GET", "/v1/policy", "show_policy", None, "The policy in force (operator): version, sha256, text"),
+    ("PUT", "/v1/policy", "put_policy", PolicyBody, "Apply a policy (admin): validated, stored, versioned, audited"),
+    ("GET", "/v1/audit", "audit_records", None, "The server's audit chain (operator): refusals, applied policies"),
     ("GET", "/v1/events", "events", None, "Committed events in order (?after=&limit=&task_id=)"),
     ("GET", "/v1/stream", "stream", None, "Server-Sent Events: every event after ?after= (or Last-Event-ID)"),
 ]
@@ -164,6 +181,7 @@ _QUERY = {
     "list_tasks": [("state", "string"), ("limit", "integer")],
     "events": [("after", "integer"), ("limit", "integer"), ("task_id", "string")],
     "stream": [("after", "integer")],
+    "audit_records": [("after", "integer"), ("limit", "integer"), ("kind", "string")],
 }
 
 
@@ -205,7 +223,12 @@ def openapi_document() -> dict[str, Any]:
         op["responses"]["200"] = {"description": "OK", "content": {ok: {}}}
         if path.startswith("/v1/"):
             op["security"] = [{"bearer": []}, {}]
-            for status in ("401", "403", "404", "409", "422", "503"):
+            for status in ("401", "403", "404", "409", "422", "429", "503"):
+                op["responses"][status] = _PROBLEM
+        elif op_id == "metrics":
+            # {}: the Unix socket's peer credentials, or a server started with --metrics-public.
+            op["security"] = [{"bearer": []}, {}]
+            for status in ("401", "429"):
                 op["responses"][status] = _PROBLEM
         paths.setdefault(path.replace(":path}", "}"), {})[method.lower()] = op
     return {

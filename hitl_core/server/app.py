@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -25,14 +26,24 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from ..errors import HITLError, NotAuthorizedError, PayloadError, StoreError, TaskNotFoundError
+from ..limits import DEFAULT_LIMITS
 from ..machine import HITLStateMachine
 from ..models import TaskContext, TaskState
+from ..policies import PolicyConfig, install_policies
 from ..records import EventRecord, TaskRecord
 from ..text import clip, hitl_logger
 from . import api
-from .auth import Authenticator, Principal
-from .problems import PROBLEM_JSON, problem_of
+from .auth import Authenticator, Principal, presented_token_id
+from .problems import PROBLEM_JSON, RateLimitedError, UnauthenticatedError, problem_of
 from .tokens import Role, TokenStore, parse_duration
+from .trail import (
+    RATE_LIMITED,
+    AuthThrottle,
+    RefusalAudit,
+    StoredPolicy,
+    apply_policy,
+    policy_in_force,
+)
 
 log = hitl_logger("hitl.server")
 audit_log = hitl_logger("hitl.audit")
@@ -41,6 +52,8 @@ KEEPALIVE_SECONDS = 15.0
 #: How often an open stream re-checks its caller's token (at most; on the next event or keepalive).
 RECHECK_SECONDS = 1.0
 STREAM_QUEUE = 10_000
+#: How often the server's clock runs: ends refusal windows, looks for a policy a replica applied.
+POLICY_POLL_SECONDS = 1.0
 
 
 def loggable(text: str, limit: int = 300) -> str:
@@ -114,27 +127,162 @@ class Metrics:
         self.decisions: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
         self.streams = 0
+        self.rate_limited = 0
+        self.checkpoints = 0
+        self.checkpoint_errors = 0
 
 
 class Server:
-    """The state behind the app: the machine (store + policies), who is who, the stream hub."""
+    """The state behind the app: the machine (store + policies), who is who, the stream hub, the
+    audit of refusals, the policy in force."""
 
     def __init__(
-        self, machine: HITLStateMachine, authenticator: Authenticator, *, max_body_bytes: int | None = None
+        self,
+        machine: HITLStateMachine,
+        authenticator: Authenticator,
+        *,
+        max_body_bytes: int | None = None,
+        metrics_public: bool = False,
+        throttle: AuthThrottle | None = None,
+        refusal_audit: RefusalAudit | None = None,
     ) -> None:
         self.machine = machine
         self.auth = authenticator
         self.hub = Hub(machine)
         self.metrics = Metrics()
         self.max_body_bytes = max_body_bytes or machine.max_payload_bytes * 2 + 65536
+        self.metrics_public = metrics_public
+        self.throttle = throttle or AuthThrottle()
+        self.refusal_audit = refusal_audit or RefusalAudit(machine.store)
+        #: The policy record in force (None: nothing applied yet, the built-in defaults apply).
+        self.policy: StoredPolicy | None = None
+        self._policy_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await self.machine.__aenter__()  # opens the store and starts the deadline sweeper
+        await self.machine.__aenter__()  # opens the store (the policies are installed by use_policy)
         self.hub.start()
 
+    def start_clock(self, *, checkpoint_key: Any = None, checkpoint_every: float | None = None) -> None:
+        """The server's own time-driven work besides the deadline sweeper (which the policy in force
+        runs): refusal windows, a replica's newly applied policy, signed checkpoints."""
+        self._clock = asyncio.get_running_loop().create_task(
+            self._tick(checkpoint_key, checkpoint_every), name="hitl-server-clock"
+        )
+
+    async def _tick(self, key: Any, every: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        next_checkpoint = loop.time() + every if key is not None and every else None
+        while True:
+            await asyncio.sleep(POLICY_POLL_SECONDS)
+            for step in (self.refusal_audit.tick, self.refresh_policy):
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("server clock: %s failed: %r", step.__name__, exc)
+            if next_checkpoint is not None and loop.time() >= next_checkpoint:
+                next_checkpoint = loop.time() + every  # type: ignore[operator]
+                await self.checkpoint(key)
+
+    async def checkpoint(self, key: Any) -> None:
+        """Sign the chain head with the server's key, if events were committed since the last checkpoint."""
+        from ..audit import checkpoint
+
+        store = self.machine.store
+        try:
+            existing = await store.checkpoints()
+            if await store.last_seq() <= (existing[-1].seq if existing else 0):
+                return
+            made, _ = await checkpoint(store, key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.metrics.checkpoint_errors += 1
+            log.error("could not make a signed checkpoint: %s", exc)
+            return
+        self.metrics.checkpoints += 1
+        log.warning("signed checkpoint at seq %d (key %s)", made.seq, made.key)
+
     async def stop(self) -> None:
+        clock = getattr(self, "_clock", None)
+        if clock is not None:
+            clock.cancel()
+            try:
+                await clock
+            except (asyncio.CancelledError, Exception):
+                pass
         await self.hub.stop()
         await self.machine.close()
+
+    # -- the policy in force --------------------------------------------------------------
+
+    async def use_policy(self, stored: StoredPolicy | None, config: PolicyConfig) -> None:
+        """Make ``config`` the machine's policies (authorization, rules, deadlines, notifiers),
+        replacing the ones installed before; the deadline sweeper restarts with it."""
+        machine = self.machine
+        old = machine.policies
+        if old is not None:
+            await old.stop()
+            for plugin in old.plugins:
+                machine.plugins.unregister(plugin)
+        machine.policies = install_policies(machine, config)
+        machine.limits = DEFAULT_LIMITS.updated(config.limits.model_dump())
+        if machine.policies is not None:
+            machine.policies.start()
+        self.policy = stored
+
+    async def apply_policy(self, text: str, applied_by: str, source: str | None) -> StoredPolicy:
+        async with self._policy_lock:
+            stored, config = await apply_policy(self.machine.store, text, applied_by, source)
+            await self.use_policy(stored, config)
+        audit_log.warning("policy v%d (sha256 %s) applied by %s", stored.version, stored.hash[:16], applied_by)
+        return stored
+
+    async def refresh_policy(self) -> None:
+        """Pick up a policy another server (a replica) applied to the same store."""
+        from .trail import parse_policy
+
+        newest = await policy_in_force(self.machine.store)
+        if newest is None or (self.policy is not None and newest.seq == self.policy.seq):
+            return
+        async with self._policy_lock:
+            try:
+                config = parse_policy(newest.text, newest.source or "<applied policy>")
+            except HITLError as exc:  # it was valid when applied; a newer hitl may have changed the rules
+                log.error("the policy v%d in the store cannot be loaded here: %s", newest.version, exc)
+                return
+            await self.use_policy(newest, config)
+        log.warning(
+            "now enforcing policy v%d (sha256 %s), applied by %s", newest.version, newest.hash[:16], newest.applied_by
+        )
+
+    # -- refusals -------------------------------------------------------------------------
+
+    async def audit_refusal(
+        self, request: Request, principal: Principal | None, exc: NotAuthorizedError, status: int
+    ) -> None:
+        peer = _peer(request)
+        what = getattr(exc, "what", None) or request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        data: dict[str, Any] = {
+            "status": status,
+            "method": request.method,
+            "path": loggable(request.url.path, 256),
+            "what": loggable(what, 64),
+            "reason": loggable(getattr(exc, "reason", "") or str(exc), 500),
+            "task_id": loggable(getattr(exc, "task_id", "") or "", 256) or None,
+            "principal": principal.name if principal else None,
+            "role": principal.role.value if principal else None,
+            "channel": principal.channel if principal else None,
+            "peer": peer,
+        }
+        token_id = presented_token_id(request.scope) if principal is None else None
+        if token_id is not None:
+            data["token_id"] = token_id
+        key = f"principal:{principal.name}" if principal else f"peer:{peer}"
+        await self.refusal_audit.refused(key, principal.name if principal else None, data)
+
+    # -- checks ----------------------------------------------------------------------------
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -152,6 +300,7 @@ class Server:
         )
         refusal = NotAuthorizedError(task_id, who, reason)
         refusal.counted = True  # type: ignore[attr-defined]
+        refusal.what = what  # type: ignore[attr-defined]
         return refusal
 
     def need(self, principal: Principal, role: Role, what: str, task_id: str = "") -> None:
@@ -196,7 +345,46 @@ def problem_response(exc: BaseException, instance: str | None = None) -> Respons
     if status == 500:
         log.error("internal error on %s", instance, exc_info=exc)
     headers = {"WWW-Authenticate": 'Bearer realm="hitl"'} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _peer(request: Request) -> str | None:
+    """The TCP peer's address (None on the Unix socket, where the kernel names the caller)."""
+    client = request.scope.get("client")
+    if not client or request.scope.get("state", {}).get("hitl.peer") is not None:
+        return None
+    return str(client[0])
+
+
+def _has_credentials(request: Request) -> bool:
+    return any(key == b"authorization" for key, _ in request.scope.get("headers", ()))
+
+
+async def authenticate(server: Server, request: Request) -> Principal | Response:
+    """The caller, or the 401/429 response (audited) that refuses it."""
+    peer = _peer(request)
+    retry = server.throttle.retry_after(peer) if peer is not None else None
+    try:
+        return server.auth.authenticate(request.scope, cached_only=retry is not None)
+    except RateLimitedError as exc:
+        exc.retry_after = max(1, math.ceil(retry or 1))
+        server.metrics.rate_limited += 1
+        audit_log.warning("refused: %s is locked out after failed token checks", loggable(str(peer)))
+        data = {"peer": peer, "path": loggable(request.url.path, 256), "retry_after": exc.retry_after}
+        data["limit"], data["window_seconds"] = server.throttle.limit, server.throttle.window
+        await server.refusal_audit.once(RATE_LIMITED, str(peer), None, data)
+        return problem_response(exc, request.url.path)
+    except HITLError as exc:
+        server.metrics.refusals["authenticate"] += 1
+        audit_log.warning("refused: unauthenticated request to %s: %s", loggable(request.url.path), exc)
+        if peer is not None and _has_credentials(request):
+            server.throttle.failed(peer)
+        if isinstance(exc, NotAuthorizedError):
+            exc.what = "authenticate"  # type: ignore[attr-defined]
+            await server.audit_refusal(request, None, exc, 401)
+        return problem_response(exc, request.url.path)
 
 
 def invalid(detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
@@ -254,12 +442,9 @@ def endpoint(
     server: Server, handler: Handler, body: type[BaseModel] | None
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
-        try:
-            principal = server.auth.authenticate(request.scope)
-        except HITLError as exc:
-            server.metrics.refusals["authenticate"] += 1
-            audit_log.warning("refused: unauthenticated request to %s: %s", loggable(request.url.path), exc)
-            return problem_response(exc, request.url.path)
+        principal = await authenticate(server, request)
+        if isinstance(principal, Response):
+            return principal
         try:
             parsed = await read_body(request, body, server.max_body_bytes) if body is not None else None
             return await handler(server, request, principal, parsed)
@@ -270,6 +455,10 @@ def endpoint(
                 # Refused by the policy (assignees, roles, self-approval, four eyes): the plugin
                 # or the machine logged it on hitl.audit; count it with the server's own refusals.
                 server.metrics.refusals["policy"] += 1
+            if isinstance(exc, NotAuthorizedError):
+                await server.audit_refusal(
+                    request, principal, exc, 401 if isinstance(exc, UnauthenticatedError) else 403
+                )
             return problem_response(exc, request.url.path)
         except Exception as exc:
             return problem_response(exc, request.url.path)
@@ -367,7 +556,7 @@ async def approve(server: Server, request: Request, p: Principal, body: api.Deci
         task_id,
         actor,
         option=body.option,
-        comment=body.comment,
+        message=body.comment,
         source=source,
         interrupt_id=body.interrupt_id,
         args_fingerprint=body.args_fingerprint,
@@ -393,7 +582,7 @@ async def edit(server: Server, request: Request, p: Principal, body: api.EditBod
         task_id,
         body.edited_args,
         actor,
-        comment=body.comment,
+        message=body.comment,
         source=source,
         interrupt_id=body.interrupt_id,
         args_fingerprint=body.args_fingerprint,
@@ -473,6 +662,42 @@ async def revoke_token(server: Server, request: Request, p: Principal, body: Non
     info = tokens.revoke(name)
     audit_log.warning("token %s revoked by %s", loggable(repr(name)), p.name)
     return JSONResponse(_token_json(info))
+
+
+async def show_policy(server: Server, request: Request, p: Principal, body: None) -> Response:
+    server.need(p, Role.OPERATOR, "read the policy")
+    await server.refresh_policy()
+    stored = server.policy
+    if stored is None:
+        return JSONResponse({"version": None, "hash": None, "text": None})
+    return JSONResponse({**stored.summary(), "text": stored.text})
+
+
+async def put_policy(server: Server, request: Request, p: Principal, body: api.PolicyBody) -> Response:
+    server.need(p, Role.ADMIN, "apply a policy")
+    stored = await server.apply_policy(body.text, p.name, body.source)
+    return JSONResponse(stored.summary())
+
+
+async def audit_records(server: Server, request: Request, p: Principal, body: None) -> Response:
+    server.need(p, Role.OPERATOR, "read the audit trail")
+    after = _int_param(request, "after", 0) or 0
+    limit = min(_int_param(request, "limit", 1000) or 1000, 5000)
+    kind = request.query_params.get("kind") or None
+    records = await server.machine.store.audit_records(after_seq=after, limit=limit, kind=kind)
+    out = [
+        {
+            "seq": r.seq,
+            "kind": r.kind,
+            "actor": r.actor,
+            "at": r.at,
+            "data": r.data,
+            "prev_hash": r.prev_hash,
+            "hash": r.hash,
+        }
+        for r in records
+    ]
+    return JSONResponse({"records": out, "next_after": records[-1].seq if records else after})
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:
@@ -600,7 +825,7 @@ async def healthz(server: Server, request: Request) -> Response:
     return JSONResponse({"status": "ok", "last_seq": seq})
 
 
-async def metrics(server: Server, request: Request) -> Response:
+async def metrics(server: Server, request: Request, p: Principal | None = None, body: None = None) -> Response:
     waiting: Counter[str] = Counter()
     for record in await server.machine.store.query(TaskState.AWAITING_APPROVAL):
         if record.interrupt is not None:
@@ -615,6 +840,21 @@ async def metrics(server: Server, request: Request) -> Response:
     lines.append(f"hitl_refusals_total {sum(server.metrics.refusals.values())}")
     lines.append("# TYPE hitl_live_streams gauge")
     lines.append(f"hitl_live_streams {server.metrics.streams}")
+    audit = server.refusal_audit
+    lines.append("# TYPE hitl_rate_limited_total counter")
+    lines.append(f"hitl_rate_limited_total {server.metrics.rate_limited}")
+    lines.append("# TYPE hitl_audit_records_total counter")
+    lines.append(f"hitl_audit_records_total {audit.written}")
+    lines.append("# TYPE hitl_audit_suppressed_total counter")
+    lines.append(f"hitl_audit_suppressed_total {audit.suppressed}")
+    lines.append("# TYPE hitl_audit_write_errors_total counter")
+    lines.append(f"hitl_audit_write_errors_total {audit.failed}")
+    lines.append("# TYPE hitl_checkpoints_total counter")
+    lines.append(f"hitl_checkpoints_total {server.metrics.checkpoints}")
+    lines.append("# TYPE hitl_checkpoint_errors_total counter")
+    lines.append(f"hitl_checkpoint_errors_total {server.metrics.checkpoint_errors}")
+    lines.append("# TYPE hitl_policy_version gauge")
+    lines.append(f"hitl_policy_version {server.policy.version if server.policy else 0}")
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
@@ -642,9 +882,13 @@ _HANDLERS: dict[str, Handler] = {
     "list_tokens": list_tokens,
     "create_token": create_token,
     "revoke_token": revoke_token,
+    "show_policy": show_policy,
+    "put_policy": put_policy,
+    "audit_records": audit_records,
+    "metrics": metrics,
 }
 
-_OPEN = {"healthz": healthz, "metrics": metrics}
+_OPEN = {"healthz": healthz}
 
 
 def create_app(server: Server) -> Starlette:
@@ -660,6 +904,8 @@ def create_app(server: Server) -> Starlette:
     for method, path, op_id, body, _summary in api.ROUTES:
         if op_id in _OPEN:
             routes.append(Route(path, open_route(_OPEN[op_id]), methods=[method]))
+        elif op_id == "metrics" and server.metrics_public:
+            routes.append(Route(path, open_route(metrics), methods=[method]))
         else:
             routes.append(Route(path, endpoint(server, _HANDLERS[op_id], body), methods=[method]))
     routes.append(Route("/openapi.json", open_route(openapi), methods=["GET"]))

@@ -22,8 +22,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import NotAuthorizedError
 from ..text import hitl_logger
-from .problems import UnauthenticatedError
-from .tokens import Role, TokenStore
+from .problems import RateLimitedError, UnauthenticatedError
+from .tokens import TOKEN_PREFIX, Role, TokenStore
 
 audit_log = hitl_logger("hitl.audit")
 
@@ -98,7 +98,9 @@ class Authenticator:
         # The server's own user and root administer it over the socket; other local users operate.
         self.admin_uids = admin_uids if admin_uids is not None else {0, os.geteuid()}
 
-    def authenticate(self, scope: dict[str, Any]) -> Principal:
+    def authenticate(self, scope: dict[str, Any], *, cached_only: bool = False) -> Principal:
+        """The caller. ``cached_only`` (a peer locked out for failed token checks): only a token this
+        server has verified before is accepted; anything else is ``RateLimitedError``, unchecked."""
         state = scope.get("state") or {}
         peer: PeerCredentials | None = state.get(PEER_KEY)
         if peer is not None:
@@ -120,9 +122,25 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
-        info = self.tokens.authenticate(token.strip()) if self.tokens is not None else None
+        info = self.tokens.authenticate(token.strip(), verify=not cached_only) if self.tokens is not None else None
+        if info is None and cached_only:
+            raise RateLimitedError("too many failed token checks from this address: try again later")
         if info is None:
             raise UnauthenticatedError("the token is unknown, revoked or expired")
         # A browser session's token acts as its web user, recorded with source "web" (web/terminal.py).
         channel = "web" if info.principal is not None else "token"
         return Principal(info.acts_as, info.role, channel, info.impersonate)
+
+
+def presented_token_id(scope: dict[str, Any]) -> str | None:
+    """The id part of a presented ``hitl_<id>_<secret>`` token (not secret: it only finds the row),
+    so that an audit record of a refused token says whose token was tried."""
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            token = value.decode("latin-1").partition(" ")[2].strip()
+            if token.startswith(TOKEN_PREFIX):
+                token_id = token[len(TOKEN_PREFIX) :].partition("_")[0]
+                if 0 < len(token_id) <= 32 and all(c in "0123456789abcdef" for c in token_id):
+                    return token_id
+            return None
+    return None

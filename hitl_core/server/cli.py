@@ -19,6 +19,12 @@ def _missing(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"hitl: error: {message}", file=sys.stderr)
     return code
@@ -37,6 +43,16 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(f"hitl serve needs {', '.join(missing)}: pip install 'hitl[server]'", 2)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config: Any = args.config if args.config is not None else True
+    every = None
+    if args.checkpoint_every is not None:
+        from .tokens import parse_duration
+
+        if args.checkpoint_key is None:
+            return _fail("--checkpoint-every needs --checkpoint-key FILE (the key that signs)", 2)
+        try:
+            every = parse_duration(args.checkpoint_every).total_seconds()
+        except HITLError as exc:
+            return _fail(f"--checkpoint-every: {exc}", 2)
     options = ServeOptions(
         store=resolve_store_url(args.store),
         socket_path=Path(args.socket) if args.socket else None,
@@ -49,6 +65,11 @@ def _serve(args: argparse.Namespace) -> int:
         agent_users=frozenset(args.agent_user or ()),
         web=args.web,
         web_url=args.web_url,
+        metrics_public=args.metrics_public,
+        checkpoint_key=Path(args.checkpoint_key) if args.checkpoint_key else None,
+        checkpoint_every=every,
+        refusal_audit_limit=args.refusal_audit_limit,
+        auth_failure_limit=args.auth_failure_limit,
     )
     try:
         asyncio.run(serve(options))
@@ -210,6 +231,33 @@ def add_server_commands(sub: Any) -> None:
     )
     serve.add_argument(
         "--web-url", metavar="URL", help="the https://host[:port] browsers reach (for action links; default: --listen)"
+    )
+    serve.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve /metrics without authentication (default: any token, or the Unix socket)",
+    )
+    serve.add_argument(
+        "--checkpoint-key",
+        metavar="FILE",
+        help="sign checkpoints of the audit chain with this Ed25519 key (hitl audit keygen; 0600, owned by this user)",
+    )
+    serve.add_argument(
+        "--checkpoint-every", metavar="DURATION", help="how often to sign a checkpoint, e.g. 10m (default: 10m)"
+    )
+    serve.add_argument(
+        "--refusal-audit-limit",
+        type=_positive,
+        default=10,
+        metavar="N",
+        help="refusals recorded in the audit chain per principal (or address) a minute; more are counted (10)",
+    )
+    serve.add_argument(
+        "--auth-failure-limit",
+        type=_positive,
+        default=10,
+        metavar="N",
+        help="failed token checks per address a minute before it gets 429 until the minute ends (10)",
     )
     serve.set_defaults(handler=_serve)
 

@@ -39,6 +39,7 @@ KINDS: dict[str, tuple[int, str, int]] = {
     "store": (503, "Store unavailable", 6),
     "not-authorized": (403, "Not authorized", 7),
     "unauthenticated": (401, "Not authenticated", 7),
+    "rate-limited": (429, "Too many failed authentications", 7),
     "task-failed": (409, "Task failed", 1),
     "error": (500, "Internal error", 1),
 }
@@ -52,6 +53,14 @@ class UnauthenticatedError(NotAuthorizedError):
         self.actor = ""
         self.reason = reason
         HITLError.__init__(self, f"not authenticated: {reason}")
+
+
+class RateLimitedError(UnauthenticatedError):
+    """Too many failed token checks from one address (HTTP 429, ``retry_after`` seconds)."""
+
+    def __init__(self, reason: str, retry_after: int = 60) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 def problem_type(kind: str) -> str:
@@ -75,6 +84,8 @@ def kind_of(exc: BaseException) -> str:
         return "illegal-transition"
     if isinstance(exc, StoreError):
         return "store"
+    if isinstance(exc, RateLimitedError):
+        return "rate-limited"
     if isinstance(exc, UnauthenticatedError):
         return "unauthenticated"
     if isinstance(exc, NotAuthorizedError):
@@ -97,6 +108,7 @@ _FIELDS = (
     "actor",
     "reason",
     "error",
+    "retry_after",
 )
 
 
@@ -147,6 +159,8 @@ def error_of(status: int, body: dict[str, Any] | None) -> HITLError:
         exc = InvalidTransitionError(task_id, g("state"), str(g("action") or ""))
     elif kind == "store":
         exc = StoreError(detail)
+    elif kind == "rate-limited":
+        exc = RateLimitedError(str(g("reason") or detail), int(g("retry_after") or 60))
     elif kind == "unauthenticated":
         exc = UnauthenticatedError(str(g("reason") or detail))
     elif kind == "not-authorized":
@@ -167,6 +181,7 @@ __all__ = [
     "KINDS",
     "PROBLEM_JSON",
     "DecisionTimeoutError",
+    "RateLimitedError",
     "UnauthenticatedError",
     "error_of",
     "kind_of",

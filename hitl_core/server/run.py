@@ -44,6 +44,11 @@ class ServeOptions:
     agent_users: frozenset[str] = frozenset()
     web: bool = False
     web_url: str | None = None
+    metrics_public: bool = False
+    checkpoint_key: Path | None = None
+    checkpoint_every: float | None = None  # seconds; default 10 minutes when a key is given
+    refusal_audit_limit: int = 10  # refusal records per principal (or address) a minute
+    auth_failure_limit: int = 10  # failed token checks per address a minute before 429
 
 
 def bind_unix(path: Path, group: str | None) -> socket.socket:
@@ -51,10 +56,24 @@ def bind_unix(path: Path, group: str | None) -> socket.socket:
     parent = path.parent
     if not parent.is_dir():
         raise ServeError(f"cannot listen on {path}: the directory {parent} does not exist")
+    gid: int | None = None
+    if group is not None:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ServeError(f"cannot listen on {path}: no group named {group!r}") from None
     if path.exists() or path.is_symlink():
-        mode = path.lstat().st_mode
-        if not stat.S_ISSOCK(mode):
+        info = path.lstat()
+        if not stat.S_ISSOCK(info.st_mode):
             raise ServeError(f"cannot listen on {path}: it exists and is not a socket (refusing to replace it)")
+        want_gid = gid if gid is not None else os.getegid()
+        if info.st_uid != os.geteuid() or info.st_gid != want_gid:
+            # Somebody else's socket (another server, another deployment's group): replacing it
+            # would hand its callers to us, or ours to whoever can reach that group.
+            raise ServeError(
+                f"cannot listen on {path}: the socket there is owned by {_owner(info.st_uid, info.st_gid)},"
+                f" not {_owner(os.geteuid(), want_gid)}; remove it if it is stale, or check --socket-group"
+            )
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(str(path))
@@ -64,12 +83,6 @@ def bind_unix(path: Path, group: str | None) -> socket.socket:
             raise ServeError(f"cannot listen on {path}: another server is listening there")
         finally:
             probe.close()
-    gid: int | None = None
-    if group is not None:
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise ServeError(f"cannot listen on {path}: no group named {group!r}") from None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o117)  # the socket is never, even for an instant, connectable by others
     try:
@@ -92,6 +105,42 @@ def bind_unix(path: Path, group: str | None) -> socket.socket:
     sock.listen(256)
     sock.setblocking(False)
     return sock
+
+
+def _owner(uid: int, gid: int) -> str:
+    import pwd
+
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"uid {uid}"
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = f"gid {gid}"
+    return f"user {user}, group {group}"
+
+
+def load_checkpoint_key(path: Path) -> Any:
+    """The server's checkpoint signing key: an Ed25519 PEM, mode 0600 (no group or other bits) and
+    owned by the user the server runs as; ``ServeError`` saying which otherwise."""
+    from ..audit import AuditKeyError, load_private_key
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ServeError(f"--checkpoint-key {path}: no such file (make one with hitl audit keygen)") from None
+    except OSError as exc:
+        raise ServeError(f"--checkpoint-key {path}: {exc.strerror}") from None
+    if info.st_uid != os.geteuid():
+        raise ServeError(
+            f"--checkpoint-key {path} is owned by {_owner(info.st_uid, info.st_gid).split(',')[0]}, not by the user"
+            f" this server runs as ({_owner(os.geteuid(), os.getegid()).split(',')[0]}): chown it"
+        )
+    try:
+        return load_private_key(path)
+    except AuditKeyError as exc:
+        raise ServeError(f"--checkpoint-key: {exc}") from None
 
 
 def bind_tcp(listen: str) -> socket.socket:
@@ -133,19 +182,24 @@ async def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from ..machine import HITLStateMachine
-    from ..policies import PolicyConfig, resolve_config
+    from ..policies import find_config
     from .app import Server, create_app
     from .auth import Authenticator, PeerCredentialsProtocol
     from .tokens import TokenStore, default_tokens_path
+    from .trail import AuthThrottle, RefusalAudit, parse_policy
 
     if options.socket_path is None and options.listen is None:
         raise ServeError("nothing to listen on: give --socket PATH and/or --listen HOST:PORT")
     if options.listen is not None and (options.tls_cert is None or options.tls_key is None):
         raise ServeError("--listen needs --tls-cert and --tls-key: tokens are never sent in the clear")
-    # The policy config is loaded (and refused, if invalid) before any socket exists. With none,
-    # the server still sweeps deadlines: in server mode nobody else can record a timeout.
-    config = resolve_config(options.config if options.config is not None else True) or PolicyConfig()
-    machine = HITLStateMachine(options.store, config=config)
+    # A policy file is read (and refused, if invalid) before any socket exists; the checkpoint key too.
+    explicit = options.config is not None and options.config is not True
+    path = Path(options.config) if explicit else find_config()
+    file_text = _read_policy_file(path) if path is not None else None
+    if file_text is not None:
+        parse_policy(file_text, str(path))
+    key = load_checkpoint_key(options.checkpoint_key) if options.checkpoint_key is not None else None
+    machine = HITLStateMachine(options.store)
     context = tls_context(options.tls_cert, options.tls_key) if options.listen else None  # type: ignore[arg-type]
     sockets: list[tuple[socket.socket, ssl.SSLContext | None]] = []
     try:
@@ -154,11 +208,23 @@ async def serve(options: ServeOptions) -> None:
         if options.listen is not None:
             sockets.append((bind_tcp(options.listen), context))
         tokens = TokenStore(options.tokens or default_tokens_path())
-        server = Server(machine, Authenticator(tokens, agent_users=options.agent_users))
+        server = Server(
+            machine,
+            Authenticator(tokens, agent_users=options.agent_users),
+            metrics_public=options.metrics_public,
+            throttle=AuthThrottle(limit=options.auth_failure_limit),
+            refusal_audit=RefusalAudit(machine.store, per_key=options.refusal_audit_limit),
+        )
         await server.start()
+        try:
+            await _policy_at_start(server, file_text, path, explicit)
+        except BaseException:
+            await server.stop()
+            raise
     except BaseException:
         _release(sockets, options)
         raise
+    server.start_clock(checkpoint_key=key, checkpoint_every=options.checkpoint_every or (600.0 if key else None))
     app = create_app(server)
     if options.web:
         from .web.serve import enable_web
@@ -188,8 +254,10 @@ async def serve(options: ServeOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
-    source = machine.policies.config.source if machine.policies is not None else None
-    policy = f"policies from {source}" if source else "no policy config (deadlines are swept)"
+    stored = server.policy
+    policy = (
+        f"policy v{stored.version} (sha256 {stored.hash[:16]})" if stored else "no policy applied (deadlines are swept)"
+    )
     where = [str(options.socket_path)] if options.socket_path else []
     if options.listen:
         where.append(f"https://{options.listen}")
@@ -200,6 +268,42 @@ async def serve(options: ServeOptions) -> None:
     finally:
         await server.stop()
         _release(sockets, options)
+
+
+def _read_policy_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ServeError(f"cannot read the policy file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ServeError(f"the policy file {path} is not UTF-8 text") from None
+
+
+async def _policy_at_start(server: Any, file_text: str | None, path: Path | None, explicit: bool) -> None:
+    """Which policy this server enforces: the one in force in the store; a ``--config`` file only
+    when the store has none yet (it is then applied as version 1). A ``--config`` that differs from
+    the store's policy is refused: a restarted or added replica must never roll the policy back."""
+    from ..policies import PolicyConfig
+    from .trail import parse_policy, policy_hash, policy_in_force
+
+    store = server.machine.store
+    stored = await policy_in_force(store)
+    if stored is not None:
+        if explicit and file_text is not None and policy_hash(file_text) != stored.hash:
+            raise ServeError(
+                f"--config {path} differs from the policy in force in the store (v{stored.version}, sha256"
+                f" {stored.hash[:16]}…, applied by {stored.applied_by}): apply it with `hitl policy apply {path}`"
+                " through a running server, or start without --config"
+            )
+        if file_text is not None and policy_hash(file_text) != stored.hash:
+            log.warning("ignoring %s: the store's policy v%d is in force", path, stored.version)
+        await server.use_policy(stored, parse_policy(stored.text, stored.source or "<applied policy>"))
+        return
+    if file_text is not None and path is not None:
+        await server.apply_policy(file_text, "hitl serve --config", str(path))
+        return
+    # No policy at all: the server still sweeps deadlines (in server mode nobody else records a timeout).
+    await server.use_policy(None, PolicyConfig())
 
 
 def _release(sockets: list[tuple[socket.socket, ssl.SSLContext | None]], options: ServeOptions) -> None:

@@ -9,18 +9,28 @@ Auditing adds three reads and one write: ``tasks_with_events`` and ``tasks_witho
 (replay: every stored snapshot must equal the fold of its task's events) and ``add_checkpoint`` /
 ``checkpoints`` (signed checkpoints of the chain head, made and checked by ``hitl_core.audit``;
 the store only keeps them).
+
+The server's own audit records (refusals, applied policies) are a second, separate hash chain:
+``append_audit`` / ``audit_records``. They are never events: they touch no task, move no version,
+and nothing that follows the event log sees them; ``verify`` walks their chain as it walks the log.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Collection, Iterable
+import hashlib
+import json
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..canonical import GENESIS_HASH
+from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import StoreError
 from ..models import TaskState
 from ..records import EventRecord, ReplayError, TaskRecord, fold, snapshot_differences
+
+#: One transition for ``Store.append_many``: the event, the new snapshot, the version read (None: new task).
+AppendStep = tuple[EventRecord, TaskRecord, "int | None"]
 
 #: ``verify`` stops collecting problems after this many (the first is what matters; the rest say "how bad").
 MAX_PROBLEMS = 20
@@ -47,6 +57,12 @@ class VerifyReport:
     last_seq: int = 0
     last_hash: str = GENESIS_HASH
     hashes: dict[int, str] = field(default_factory=dict)
+    #: How many server audit records (``append_audit``) the walk of their own chain checked, the
+    #: head it reached, and the stored hash at each audit seq asked for (checkpoints compare them).
+    audit_records: int = 0
+    audit_last_seq: int = 0
+    audit_last_hash: str = GENESIS_HASH
+    audit_hashes: dict[int, str] = field(default_factory=dict)
 
     def fail(self, problem: str, seq: int | None = None) -> None:
         if self.ok:
@@ -86,6 +102,35 @@ class StoredCheckpoint:
     signature: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One record of the server's audit chain: who (``actor``) did or was refused what (``kind``,
+    ``data``) at ``at`` (µs since the epoch). ``seq`` runs 1, 2, 3, … in its own chain."""
+
+    seq: int
+    kind: str
+    actor: str | None
+    at: int
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def compute_hash(self, prev_hash: str) -> str:
+        return audit_hash(prev_hash, self.seq, self.kind, self.actor, self.at, self.data)
+
+
+def audit_hash(prev_hash: str, seq: int, kind: str, actor: str | None, at_us: int, data: Any) -> str:
+    """An audit record's chain link: as ``event_hash``, with a leading "audit" so that no audit
+    record can ever hash like an event (or the other way round)."""
+    body = canonical_json(["audit", seq, kind, actor, at_us, data])
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+def audit_record_from_row(row: tuple[Any, ...]) -> AuditRecord:
+    seq, kind, actor, at, data, prev_hash, digest = row
+    return AuditRecord(int(seq), str(kind), actor, int(at), json.loads(data), str(prev_hash), str(digest))
+
+
 class Store(abc.ABC):
     """Abstract store. All methods are coroutines except ``follow`` (an async iterator).
 
@@ -96,6 +141,10 @@ class Store(abc.ABC):
     url: str = ""
     shared: bool = False
     durable: bool = False
+    #: True when ``append_many`` commits its steps atomically (all or none). The machine commits
+    #: what happens together (a task that starts and asks at once, a run's last completions) in
+    #: one ``append_many`` only then; on other stores it makes one ``append`` per step, as before.
+    atomic_batches: bool = False
 
     async def open(self) -> None:
         """Connect, create or migrate. Idempotent."""
@@ -113,6 +162,22 @@ class Store(abc.ABC):
         ``event.seq`` (store-wide, increasing) and ``task.last_seq``; the chain hash may be
         computed now or lazily, but ``events``/``follow`` return events with ``hash`` set.
         """
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        """Commit several transitions in one transaction: every step or none.
+
+        Each step is ``(event, task, expected_version)`` as for ``append``, checked in order
+        against the store *as the earlier steps of the same call left it* (a task may take two
+        steps: its version 1 and then 2). Every event is its own entry in the log, with its own
+        sequence number and chain hash; only the transaction is shared. If any step's
+        compare-and-set fails, nothing is written and that step's ``ConflictError`` /
+        ``DuplicateTaskError`` is raised. Stores that set ``atomic_batches`` implement it; this
+        default refuses, so that nobody mistakes a loop of appends for an atomic one.
+        """
+        if len(steps) == 1:
+            await self.append(*steps[0])
+            return
+        raise StoreError(f"the {type(self).__name__} store at {self.url} cannot commit several transitions atomically")
 
     @abc.abstractmethod
     async def get(self, task_id: str) -> TaskRecord | None:
@@ -190,7 +255,32 @@ class Store(abc.ABC):
         """Every checkpoint kept, oldest first (by ``seq``, then by when it was added)."""
         return []
 
-    async def verify(self, *, hashes_at: Collection[int] = (), replay: bool = True) -> VerifyReport:
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        """Append one record to the audit chain (seq and hashes filled here) and return it.
+
+        Backends without a place for it refuse: a server must not promise an audit it cannot keep.
+        """
+        raise StoreError(f"the {type(self).__name__} store at {self.url} does not keep audit records")
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        """Audit records with ``seq > after_seq`` (of one ``kind``, if given), oldest first."""
+        return []
+
+    async def last_audit_record(self, kind: str) -> AuditRecord | None:
+        """The newest audit record of ``kind`` (e.g. the policy in force), or None."""
+        found = None
+        after = 0
+        while True:
+            batch = await self.audit_records(after_seq=after, limit=1000, kind=kind)
+            if not batch:
+                return found
+            found, after = batch[-1], batch[-1].seq
+
+    async def verify(
+        self, *, hashes_at: Collection[int] = (), replay: bool = True, audit_hashes_at: Collection[int] = ()
+    ) -> VerifyReport:
         """Walk the whole chain, then replay every task; report every problem found (up to a limit).
 
         The chain: every link must hash to what it says, point at its predecessor, and sequence
@@ -199,10 +289,12 @@ class Store(abc.ABC):
         events (``hitl_core.records.fold``), and every task with events must have a snapshot.
         Reads a page at a time. ``hashes_at``: sequence numbers whose stored hash to report
         (checkpoints compare them). ``replay=False`` walks the chain only (for stores filled by
-        hand with events that are not a legal history, as some backend tests do).
+        hand with events that are not a legal history, as some backend tests do). The server's
+        audit chain is walked too; ``audit_hashes_at``: its seqs whose stored hash to report.
         """
         report = VerifyReport(ok=True, checked=0)
         await self._verify_chain(report, set(hashes_at))
+        await self._verify_audit_chain(report, set(audit_hashes_at))
         if replay:
             await self._verify_replay(report)
         if report.ok:
@@ -249,6 +341,30 @@ class Store(abc.ABC):
                 report.events += 1
                 report.last_seq, report.last_hash = event.seq, prev
                 after = event.seq
+
+    async def _verify_audit_chain(self, report: VerifyReport, wanted: set[int]) -> None:
+        prev = GENESIS_HASH
+        expected_seq = 1
+        after = 0
+        while True:
+            batch = await self.audit_records(after_seq=after, limit=5000)
+            if not batch:
+                return
+            for record in batch:
+                where = f"audit record {record.seq} ({record.kind})"
+                if record.prev_hash != prev:
+                    report.fail(f"{where} does not point at the audit record before it: one was removed or reordered")
+                elif record.hash != record.compute_hash(prev):
+                    report.fail(f"{where} was altered: its content does not match its hash")
+                elif record.seq != expected_seq:
+                    report.fail(f"{where} follows audit record {expected_seq - 1}: audit records were removed")
+                if record.seq in wanted:
+                    report.audit_hashes[record.seq] = record.hash
+                prev = record.hash
+                expected_seq = record.seq + 1
+                report.audit_records += 1
+                report.audit_last_seq, report.audit_last_hash = record.seq, record.hash
+                after = record.seq
 
     async def _verify_replay(self, report: VerifyReport) -> None:
         after: str | None = None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
 from ..canonical import GENESIS_HASH
 from ..errors import ConflictError, DuplicateTaskError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AppendStep, AuditRecord, Store, StoredCheckpoint, StoredTask
 
 
 class MemoryStore(Store):
@@ -25,6 +26,7 @@ class MemoryStore(Store):
     # loops): waiters then follow it to hear of decisions another machine committed.
     shared = True
     durable = False
+    atomic_batches = True
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
@@ -37,6 +39,7 @@ class MemoryStore(Store):
         self._last_hash = GENESIS_HASH
         self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._checkpoints: list[StoredCheckpoint] = []
+        self._audit: list[AuditRecord] = []
 
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         task_id = task.task_id
@@ -47,18 +50,42 @@ class MemoryStore(Store):
                     raise DuplicateTaskError(task_id, current.state.value)
             elif current is None or current.version != expected_version:
                 raise ConflictError(task_id, expected_version, current.version if current else None)
-            log = self._log
-            seq = len(log) + 1
-            event.seq = seq
-            task.last_seq = seq
-            log.append(event)
-            self._tasks[task_id] = task
-            if current is not None:
-                del self._by_state[current.state][task_id]
-            self._by_state[task.state][task_id] = None
+            self._apply(event, task, current)
             followers = self._followers
         if followers:
             self._wake(followers)
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        with self._lock:
+            # Check every step against the tasks as the earlier steps leave them, before any is applied.
+            seen: dict[str, TaskRecord | None] = {}
+            for _event, task, expected_version in steps:
+                task_id = task.task_id
+                current = seen[task_id] if task_id in seen else self._tasks.get(task_id)
+                if expected_version is None:
+                    if current is not None:
+                        raise DuplicateTaskError(task_id, current.state.value)
+                elif current is None or current.version != expected_version:
+                    raise ConflictError(task_id, expected_version, current.version if current else None)
+                seen[task_id] = task
+            for event, task, _ in steps:
+                self._apply(event, task, self._tasks.get(task.task_id))
+            followers = self._followers
+        if followers:
+            self._wake(followers)
+
+    def _apply(self, event: EventRecord, task: TaskRecord, current: TaskRecord | None) -> None:
+        """Log ``event`` and make ``task`` the snapshot (under the lock, the version checked)."""
+        log = self._log
+        seq = len(log) + 1
+        event.seq = seq
+        task.last_seq = seq
+        log.append(event)
+        task_id = task.task_id
+        self._tasks[task_id] = task
+        if current is not None:
+            del self._by_state[current.state][task_id]
+        self._by_state[task.state][task_id] = None
 
     @staticmethod
     def _wake(followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
@@ -149,6 +176,22 @@ class MemoryStore(Store):
     async def checkpoints(self) -> list[StoredCheckpoint]:
         with self._lock:
             return sorted(self._checkpoints, key=lambda c: c.seq)  # stable: equal seqs stay in added order
+
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        from .sql import new_audit_record
+
+        with self._lock:
+            last = self._audit[-1] if self._audit else None
+            record, _row = new_audit_record((last.seq, last.hash) if last else None, kind, actor, data, at)
+            self._audit.append(record)
+        return record
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        with self._lock:
+            selected = [r for r in self._audit[max(after_seq, 0) :] if kind is None or r.kind == kind]
+        return selected if limit is None else selected[:limit]
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         flag = asyncio.Event()

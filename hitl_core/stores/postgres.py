@@ -42,7 +42,7 @@ import asyncio
 import functools
 import random
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -51,7 +51,7 @@ from ..models import TaskState
 from ..records import EventRecord, TaskRecord
 from ..text import hitl_logger
 from ..transitions import TRANSITIONS
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AppendStep, AuditRecord, Store, StoredCheckpoint, StoredTask, audit_record_from_row
 from .sql import (
     EVENT_COLUMNS,
     Dialect,
@@ -61,6 +61,7 @@ from .sql import (
     checkpoints_from_rows,
     event_fields,
     event_from_row,
+    new_audit_record,
     record_from_snapshot,
     steps,
 )
@@ -69,9 +70,10 @@ log = hitl_logger("hitl.postgres")
 
 #: The schema version this code writes. A database at a higher version was migrated by a newer
 #: hitl; we refuse it rather than misread it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CHANNEL = "hitl_events"
 _MIGRATE_LOCK = 7_270_011_507  # pg_advisory_xact_lock key: one migrator at a time
+_AUDIT_LOCK = 7_270_011_508  # pg_advisory_xact_lock key: one audit-chain appender at a time (replicas)
 
 # The chain head has a row of its own, moved by hitl_append under its row lock.
 SQL = Dialect("%s", prefix="hitl_", head_sql="SELECT seq, hash FROM hitl_chain_head")
@@ -177,6 +179,33 @@ _SCRIPTS: tuple[str, ...] = (
         added_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # -- the server's audit chain (refusals, applied policies): schema version 4 --------------
+    # Written only by its owner (``hitl serve`` holds the store's credentials); readable by
+    # whoever could read the tasks, so ``hitl audit verify`` walks it with the same grants.
+    """
+    CREATE TABLE hitl_audit (
+        seq bigint PRIMARY KEY,
+        kind text NOT NULL,
+        actor text,
+        at bigint NOT NULL,
+        data text NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL
+    );
+    CREATE INDEX hitl_audit_kind ON hitl_audit (kind, seq);
+    DO $mig$
+    DECLARE
+        home text := (SELECT c.relnamespace::regnamespace::text FROM pg_class c WHERE c.oid = 'hitl_tasks'::regclass);
+        r record;
+    BEGIN
+        FOR r IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                 WHERE c.oid = 'hitl_tasks'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner LOOP
+            EXECUTE format('GRANT SELECT ON %s.hitl_audit TO %s', home,
+                           CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r.grantee)) END);
+        END LOOP;
+    END
+    $mig$;
+    """,
 )
 
 _OLD_APPEND = "hitl_append(text, integer, text, integer, text, text, text, text, text, bigint, text, text)"
@@ -190,6 +219,7 @@ TABLES = (
     "hitl_tasks",
     "hitl_events",
     "hitl_checkpoints",
+    "hitl_audit",
 )
 
 
@@ -397,6 +427,10 @@ _APPEND_SQL = (
 _MAX_BATCH = 256
 
 
+class _GroupRefused(Exception):
+    """A step of an ``append_many`` was refused: roll its transaction back (never leaves the store)."""
+
+
 def _driver() -> Any:
     try:
         import psycopg
@@ -526,6 +560,7 @@ def _close_pools(loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lo
 class PostgresStore(Store):
     shared = True
     durable = True
+    atomic_batches = True
 
     def __init__(
         self,
@@ -741,8 +776,13 @@ class PostgresStore(Store):
     # -- append: group commit --------------------------------------------------------------
 
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
+        await self._enqueue(QueuedAppend.make(event, task, expected_version))
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        await self._enqueue(QueuedAppend.make_group(steps))
+
+    async def _enqueue(self, item: QueuedAppend) -> None:
         state = self._loop_state()
-        item = QueuedAppend.make(event, task, expected_version)
         state.queue.append(item)
         if state.flusher is None or state.flusher.done():
             state.flusher = item.loop.create_task(self._flush(state), name="hitl-pg-flush")
@@ -810,19 +850,39 @@ class PostgresStore(Store):
                 continue
             if uncertain:
                 self.problem = None
-            for item, row in zip(batch, rows, strict=True):
-                self._settle(item, row)
+            for item, item_rows in zip(batch, rows, strict=True):
+                self._settle(item, item_rows)
             return
 
-    async def _run_batch(self, conn: Any, batch: list[QueuedAppend]) -> list[tuple[Any, ...]]:
+    async def _run_batch(self, conn: Any, batch: list[QueuedAppend]) -> list[list[tuple[Any, ...]]]:
+        """``hitl_append``'s answer rows for each queued append (one per step it got to)."""
+        if any(item.rest for item in batch):
+            # ``append_many`` groups: each in a transaction of its own, rolled back at its first
+            # refused step, so that a group is all or nothing whatever its neighbours do.
+            return [await self._run_group(conn, item) for item in batch]
         if len(batch) == 1:
             cur = await conn.execute(_APPEND_SQL, _append_params(batch[0]))
-            return [await cur.fetchone()]
+            return [[await cur.fetchone()]]
         cursors = []
         async with conn.pipeline(), conn.transaction():
             for item in batch:
                 cursors.append(await conn.execute(_APPEND_SQL, _append_params(item)))
-        return [await cur.fetchone() for cur in cursors]
+        return [[await cur.fetchone()] for cur in cursors]
+
+    async def _run_group(self, conn: Any, item: QueuedAppend) -> list[tuple[Any, ...]]:
+        if not item.rest:
+            return [await (await conn.execute(_APPEND_SQL, _append_params(item))).fetchone()]
+        rows: list[tuple[Any, ...]] = []
+        try:
+            async with conn.transaction():
+                for step in item.steps():
+                    row = await (await conn.execute(_APPEND_SQL, _append_params(step))).fetchone()
+                    rows.append(row)
+                    if row[0] != 0:
+                        raise _GroupRefused
+        except _GroupRefused:
+            pass  # rolled back: the refused step's row says why
+        return rows
 
     async def _settle_committed(self, conn: Any, batch: list[QueuedAppend]) -> list[QueuedAppend]:
         """After a lost connection: resolve the appends that did commit, return the rest to retry.
@@ -832,31 +892,41 @@ class PostgresStore(Store):
         """
         remaining = []
         for item in batch:
-            ev = item.event
-            row = await (
-                await conn.execute(
-                    "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
-                    "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
-                    (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id),
-                )
-            ).fetchone()
-            if row is None:
+            rows = []
+            for step in item.steps():
+                ev = step.event
+                row = await (
+                    await conn.execute(
+                        "SELECT seq, prev_hash, hash FROM hitl_events WHERE task_id = %s AND version = %s "
+                        "AND action = %s AND at = %s AND actor_id IS NOT DISTINCT FROM %s",
+                        (ev.task_id, ev.version, ev.action, ev.at, ev.actor_id),
+                    )
+                ).fetchone()
+                if row is None:
+                    break  # a group commits whole: its first step missing means none did
+                rows.append((0, row[0], row[1], row[2], None, None))
+            if not rows:
                 remaining.append(item)
             else:
-                self._settle(item, (0, row[0], row[1], row[2], None, None))
+                self._settle(item, rows)
         return remaining
 
-    def _settle(self, item: QueuedAppend, row: tuple[Any, ...]) -> None:
-        status, seq, prev_hash, hash_, current_version, current_state = row
+    def _settle(self, item: QueuedAppend, rows: list[tuple[Any, ...]]) -> None:
+        """Answer ``item`` from ``hitl_append``'s rows: committed if every step's status is 0."""
         if item.future.done():
             return
-        if status == 0:
-            item.committed(seq, prev_hash, hash_)
+        steps = item.steps()
+        status, _seq, _prev, _hash, current_version, current_state = rows[-1]
+        if status == 0 and len(rows) == len(steps):
+            for step, row in zip(steps, rows, strict=True):
+                step.committed(row[1], row[2], row[3])
             item.future.set_result(None)
-        elif status == 1:
-            item.future.set_exception(DuplicateTaskError(item.task.task_id, current_state))
+            return
+        refused = steps[len(rows) - 1]
+        if status == 1:
+            item.future.set_exception(DuplicateTaskError(refused.task.task_id, current_state))
         else:
-            item.future.set_exception(ConflictError(item.task.task_id, item.expected_version, current_version))
+            item.future.set_exception(ConflictError(refused.task.task_id, refused.expected_version, current_version))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -1024,6 +1094,28 @@ class PostgresStore(Store):
 
     async def checkpoints(self) -> list[StoredCheckpoint]:
         return checkpoints_from_rows(await self._read("reading checkpoints", SQL.checkpoints_sql))
+
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        # Several servers (replicas) may append at once: an advisory lock makes reading the head
+        # and inserting after it one step. Not retried: a lost connection is the caller's error.
+        pool = await self._pool()
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+                head = await (await conn.execute(SQL.audit_head_sql)).fetchone()
+                record, row = new_audit_record(head, kind, actor, data, at)
+                await conn.execute(SQL.insert_audit_sql(), row)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error("writing an audit record", exc) from None
+        return record
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        sql, params = SQL.audit_sql(after_seq, limit, kind)
+        return [audit_record_from_row(r) for r in await self._read("reading audit records", sql, params)]
 
     # -- follow ----------------------------------------------------------------------------
 

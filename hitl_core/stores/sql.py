@@ -16,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..canonical import GENESIS_HASH, canonical_json
+from ..canonical import GENESIS_HASH, canonical_json, canonical_json_checked
 from ..errors import PayloadError
 from ..models import Decision, InterruptPoint, TaskState
 from ..records import EventRecord, TaskRecord
-from .base import StoredCheckpoint
+from .base import AuditRecord, StoredCheckpoint, audit_hash
 
 #: An event row, in the order ``event_from_row`` reads it.
 EVENT_COLUMNS = "seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, data, prev_hash, hash"
+#: An audit record row, in the order ``audit_record_from_row`` reads it.
+AUDIT_COLUMNS = "seq, kind, actor, at, data, prev_hash, hash"
 #: A task row as ``query``/``get`` read it.
 TASK_COLUMNS = "task_id, version, last_seq, snapshot"
 
@@ -126,6 +128,42 @@ class Dialect:
     @property
     def checkpoints_sql(self) -> str:
         return f"SELECT seq, body, signature FROM {self.checkpoints} ORDER BY seq, id"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    def audit_sql(self, after_seq: int, limit: int | None, kind: str | None) -> tuple[str, list[Any]]:
+        """Audit records after ``after_seq`` (of one kind, if given), oldest first."""
+        sql = f"SELECT {AUDIT_COLUMNS} FROM {self.audit} WHERE seq > {self.ph}"
+        params: list[Any] = [after_seq]
+        if kind is not None:
+            sql += f" AND kind = {self.ph}"
+            params.append(kind)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {self.ph}"
+            params.append(limit)
+        return sql, params
+
+    @property
+    def audit_head_sql(self) -> str:
+        return f"SELECT seq, hash FROM {self.audit} ORDER BY seq DESC LIMIT 1"
+
+    def insert_audit_sql(self) -> str:
+        return f"INSERT INTO {self.audit} ({AUDIT_COLUMNS}) VALUES ({', '.join([self.ph] * 7)})"
+
+
+def new_audit_record(
+    head: tuple[int, str] | None, kind: str, actor: str | None, data: dict[str, Any], at: int
+) -> tuple[AuditRecord, tuple[Any, ...]]:
+    """The record that follows ``head`` (``(seq, hash)`` of the last one, None when there is
+    none), and its row for ``insert_audit_sql``. Called under the backend's write lock."""
+    seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
+    data_json = canonical_json(data)
+    plain = json.loads(data_json)
+    record = AuditRecord(seq, kind, actor, at, plain, prev, audit_hash(prev, seq, kind, actor, at, plain))
+    return record, (seq, kind, actor, at, data_json, prev, record.hash)
 
 
 def checkpoints_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StoredCheckpoint]:
@@ -247,7 +285,8 @@ class QueuedAppend:
     """One append waiting for its group commit, serialised once, and where its outcome goes.
 
     The committer fills ``error`` or ``seq``/``prev_hash``/``hash``; the records learn their
-    place in the log only once the transaction has committed.
+    place in the log only once the transaction has committed. ``rest``: the further steps of an
+    ``append_many``, committed with this one or not at all (they share its future and its error).
     """
 
     event: EventRecord
@@ -261,17 +300,42 @@ class QueuedAppend:
     seq: int = 0
     prev_hash: str = ""
     hash: str = ""
+    rest: tuple[QueuedAppend, ...] = ()
 
     @classmethod
     def make(cls, event: EventRecord, task: TaskRecord, expected_version: int | None) -> QueuedAppend:
         """Serialise the transition (``PayloadError`` if it is not JSON) and make its future."""
+        loop = asyncio.get_running_loop()
+        return cls._serialised(event, task, expected_version, loop, loop.create_future())
+
+    @classmethod
+    def make_group(cls, steps: Sequence[tuple[EventRecord, TaskRecord, int | None]]) -> QueuedAppend:
+        """One queued append for all of ``steps`` (``Store.append_many``): the first carries the rest."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        items = [cls._serialised(e, t, v, loop, future) for e, t, v in steps]
+        items[0].rest = tuple(items[1:])
+        return items[0]
+
+    @classmethod
+    def _serialised(
+        cls,
+        event: EventRecord,
+        task: TaskRecord,
+        expected_version: int | None,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[None],
+    ) -> QueuedAppend:
         try:
-            data_json = canonical_json(event.data)
+            data_json = canonical_json_checked(event.data)
             snapshot_json = task.snapshot_json()
         except (TypeError, ValueError) as exc:
             raise PayloadError(f"task {task.task_id!r}: the transition is not JSON-serialisable: {exc}") from None
-        loop = asyncio.get_running_loop()
-        return cls(event, task, expected_version, data_json, snapshot_json, loop, loop.create_future())
+        return cls(event, task, expected_version, data_json, snapshot_json, loop, future)
+
+    def steps(self) -> tuple[QueuedAppend, ...]:
+        """This append and the steps committed with it, in order."""
+        return (self, *self.rest) if self.rest else (self,)
 
     def committed(self, seq: int, prev_hash: str, digest: str) -> None:
         """The append is durable at ``seq``: tell the records where they stand in the log."""

@@ -37,7 +37,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, unquote
 from ..errors import ConflictError, DuplicateTaskError, HITLError, StoreError
 from ..models import TaskState
 from ..records import EventRecord, TaskRecord
-from .base import Store, StoredCheckpoint, StoredTask
+from .base import AppendStep, AuditRecord, Store, StoredCheckpoint, StoredTask, audit_record_from_row
 from .sql import (
     EVENT_COLUMNS,
     Dialect,
@@ -56,12 +56,13 @@ from .sql import (
     checkpoints_from_rows,
     event_fields,
     event_from_row,
+    new_audit_record,
     record_from_snapshot,
     steps,
 )
 
 #: The schema this code writes. Opening a file with a higher ``PRAGMA user_version`` is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of a hitl database ("hitl" in ASCII): tells ours from other SQLite files.
 APPLICATION_ID = 0x6869746C
 
@@ -101,6 +102,19 @@ MIGRATIONS: Migrations = {
             signature TEXT NOT NULL
         )""",
     ),
+    # The server's audit chain (refusals, applied policies): ``Store.append_audit``.
+    3: (
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            at INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_by_kind ON audit (kind, seq)",
+    ),
 }
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -110,8 +124,9 @@ DEFAULT_POLL_MS = 10
 DEFAULT_MAX_POLL_MS = 40
 #: Most appends one group commit takes: bounds how long one transaction holds the write lock.
 MAX_BATCH = 256
-#: Task snapshots (with history) kept in memory; a hit costs one indexed version lookup.
-CACHE_SIZE = 4096
+#: Task snapshots (with history) kept in memory; a hit costs one indexed version lookup. Sized so
+#: that a listing of 10,000 waiting tasks is served from memory after its first read.
+CACHE_SIZE = 16384
 #: Inline commits between two passive WAL checkpoints run by the writer thread.
 CHECKPOINT_EVERY = 256
 #: After a checkpoint the WAL file is cut back to this many bytes when it is reused.
@@ -228,6 +243,7 @@ class _LazyHistory:
 class SqliteStore(Store):
     shared = True
     durable = True
+    atomic_batches = True
 
     def __init__(self, url: str = "sqlite://") -> None:
         self.url = url
@@ -450,7 +466,17 @@ class SqliteStore(Store):
     async def append(self, event: EventRecord, task: TaskRecord, expected_version: int | None) -> None:
         if self._writer is None:
             await self.open()
-        item = QueuedAppend.make(event, task, expected_version)
+        await self._enqueue(QueuedAppend.make(event, task, expected_version))
+        self._remember(task)
+
+    async def append_many(self, steps: Sequence[AppendStep]) -> None:
+        if self._writer is None:
+            await self.open()
+        await self._enqueue(QueuedAppend.make_group(steps))
+        for _, task, _ in steps:
+            self._remember(task)
+
+    async def _enqueue(self, item: QueuedAppend) -> None:
         loop = item.loop
         # Group commit without a thread hop: every append made in this turn of the event loop
         # goes into one transaction, committed at the end of the turn (``_flush``).
@@ -462,7 +488,6 @@ class SqliteStore(Store):
         # A caller cancelled while waiting stops waiting, not the append: once taken it commits or
         # fails as a whole, and the caller must re-read the task to know which.
         await item.future
-        self._remember(task)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Commit this loop's appends inline if the write lock is free right now, else via the thread.
@@ -582,43 +607,31 @@ class SqliteStore(Store):
             # Read inside the write lock: another process may have appended since our last batch.
             seq, prev = chain_head(conn.execute(SQL.head_sql).fetchone())
             for item in batch:
-                task, event = item.task, item.event
-                # The snapshot write is the compare-and-set: one statement that only matches the
-                # version the caller read (or, for a new task, only inserts a new id).
-                if item.expected_version is None:
-                    try:
-                        conn.execute(
-                            _SQL_INSERT_TASK,
-                            (task.task_id, task.state.value, task.version, seq + 1, item.snapshot_json),
-                        )
-                    except sqlite3.IntegrityError:
-                        item.error = DuplicateTaskError(task.task_id, self._state_in(conn, task.task_id))
-                        continue
-                elif (
-                    conn.execute(
-                        _SQL_UPDATE_TASK,
-                        (
-                            task.state.value,
-                            task.version,
-                            seq + 1,
-                            item.snapshot_json,
-                            task.task_id,
-                            item.expected_version,
-                        ),
-                    ).rowcount
-                    != 1
-                ):
-                    current = conn.execute(_SQL_VERSION, (task.task_id,)).fetchone()
-                    item.error = ConflictError(
-                        task.task_id, item.expected_version, current[0] if current is not None else None
-                    )
+                steps = item.steps()
+                group = len(steps) > 1
+                if group:
+                    # An ``append_many``: all of its steps or none, whatever its neighbours do.
+                    conn.execute("SAVEPOINT hitl_group")
+                start = (seq, prev)
+                for step in steps:
+                    error = self._check_and_set(conn, step, seq + 1)
+                    if error is not None:
+                        item.error = error
+                        break
+                    seq += 1
+                    fields = event_fields(step.event)
+                    digest = chain_hash(prev, seq, fields, step.data_json)
+                    conn.execute(_SQL_INSERT_EVENT, (seq, *fields, step.data_json, prev, digest))
+                    step.seq, step.prev_hash, step.hash = seq, prev, digest
+                    prev = digest
+                if item.error is not None:
+                    if group:
+                        conn.execute("ROLLBACK TO hitl_group")
+                        conn.execute("RELEASE hitl_group")
+                        seq, prev = start
                     continue
-                seq += 1
-                fields = event_fields(event)
-                digest = chain_hash(prev, seq, fields, item.data_json)
-                conn.execute(_SQL_INSERT_EVENT, (seq, *fields, item.data_json, prev, digest))
-                item.seq, item.prev_hash, item.hash = seq, prev, digest
-                prev = digest
+                if group:
+                    conn.execute("RELEASE hitl_group")
                 written.append(item)
             if not written:
                 conn.execute("ROLLBACK")
@@ -635,11 +648,36 @@ class SqliteStore(Store):
                 item.error = item.error or error
             return False
         self.commits += 1
-        self.committed_appends += len(written)
+        self.committed_appends += sum(len(item.rest) + 1 for item in written)
         # Only now, committed, do the records learn their place in the log.
         for item in written:
-            item.committed(item.seq, item.prev_hash, item.hash)
+            for step in item.steps():
+                step.committed(step.seq, step.prev_hash, step.hash)
         return True
+
+    def _check_and_set(self, conn: sqlite3.Connection, step: QueuedAppend, seq: int) -> HITLError | None:
+        """Write ``step``'s snapshot if the task is still at the version read; else the error, nothing written.
+
+        The snapshot write is the compare-and-set: one statement that only matches the version the
+        caller read (or, for a new task, only inserts a new id).
+        """
+        task = step.task
+        if step.expected_version is None:
+            try:
+                conn.execute(_SQL_INSERT_TASK, (task.task_id, task.state.value, task.version, seq, step.snapshot_json))
+            except sqlite3.IntegrityError:
+                return DuplicateTaskError(task.task_id, self._state_in(conn, task.task_id))
+            return None
+        if (
+            conn.execute(
+                _SQL_UPDATE_TASK,
+                (task.state.value, task.version, seq, step.snapshot_json, task.task_id, step.expected_version),
+            ).rowcount
+            != 1
+        ):
+            current = conn.execute(_SQL_VERSION, (task.task_id,)).fetchone()
+            return ConflictError(task.task_id, step.expected_version, current[0] if current is not None else None)
+        return None
 
     @staticmethod
     def _state_in(conn: sqlite3.Connection, task_id: str) -> str:
@@ -698,22 +736,42 @@ class SqliteStore(Store):
     async def query(
         self, state: TaskState | Iterable[TaskState] | None = None, limit: int | None = None, after: int | None = None
     ) -> list[TaskRecord]:
-        selected = SQL.tasks_sql(state, limit, after)
+        selected = SQL.tasks_sql(state, limit, after, columns="task_id, version, last_seq")
         if selected is None:
             return []
-        rows = self._read(*selected)
         cache = self._cache
-        # Take the hits now: remembering the misses below may evict them from the bounded cache.
-        hits: dict[str, TaskRecord] = {}
-        missing = []
-        for r in rows:
-            c = cache.get(r[0])
-            if c is not None and c.version == r[1]:
-                hits[r[0]] = c
-            else:
-                missing.append(r)
+        conn = self._reader()
+        try:
+            # One read transaction (a WAL snapshot): the ids and the snapshots of the misses agree.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(*selected).fetchall()
+                # Take the hits now: remembering the misses below may evict them from the bounded
+                # cache. Only the misses' snapshots are read and parsed: a listing of thousands
+                # of waiting tasks costs one indexed scan of ids and versions when they are known.
+                hits: dict[str, TaskRecord] = {}
+                missing: list[str] = []
+                for task_id, version, _ in rows:
+                    c = cache.get(task_id)
+                    if c is not None and c.version == version:
+                        hits[task_id] = c
+                    else:
+                        missing.append(task_id)
+                snapshots: dict[str, str] = {}
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    snapshots.update(
+                        conn.execute(
+                            f"SELECT task_id, snapshot FROM tasks WHERE task_id IN ({', '.join('?' * len(chunk))})",
+                            chunk,
+                        ).fetchall()
+                    )
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "reading") from None
         records: list[TaskRecord] = []
-        for task_id, _version, last_seq, snapshot in rows:
+        for task_id, _version, last_seq in rows:
             cached = hits.get(task_id)
             if cached is not None:
                 records.append(cached)
@@ -721,7 +779,7 @@ class SqliteStore(Store):
             # A listing rarely needs each task's history (the console shows one task's at a time):
             # read it when something first iterates it, not for thousands of tasks up front.
             history = _LazyHistory(self, task_id, last_seq)
-            record = record_from_snapshot(snapshot, last_seq, history)
+            record = record_from_snapshot(snapshots[task_id], last_seq, history)
             self._remember(record)
             records.append(record)
         return records
@@ -843,6 +901,36 @@ class SqliteStore(Store):
         if self._writer is None:
             await self.open()
         return checkpoints_from_rows(self._read(SQL.checkpoints_sql))
+
+    async def append_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        if self._writer is None:
+            await self.open()
+        return await asyncio.to_thread(self._insert_audit, kind, actor, data, at)
+
+    def _insert_audit(self, kind: str, actor: str | None, data: dict[str, Any], at: int) -> AuditRecord:
+        # Rare and bounded by the server (refusals are rate-limited): its own connection, like a
+        # checkpoint; BEGIN IMMEDIATE makes reading the head and appending after it one step.
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    head = conn.execute(SQL.audit_head_sql).fetchone()
+                    record, row = new_audit_record(head, kind, actor, data, at)
+                    conn.execute(SQL.insert_audit_sql(), row)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "writing an audit record") from None
+        return record
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None, kind: str | None = None
+    ) -> list[AuditRecord]:
+        if self._writer is None:
+            await self.open()
+        sql, params = SQL.audit_sql(after_seq, limit, kind)
+        return [audit_record_from_row(r) for r in self._read(sql, params)]
 
     # -- administration -----------------------------------------------------------------------
 

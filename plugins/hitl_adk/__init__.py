@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
-    from .adapter import AdkApprovals, AdkRunPaused, AdkRunResult, ConfirmationPlugin, PendingConfirmation
+    from .adapter import AdkApprovals, AdkRunResult, ConfirmationPlugin, PausedRun, PendingConfirmation
     from .offline import ScriptedLlm
 
 #: The value of ``TaskContext.framework`` on tasks this adapter creates.
@@ -48,7 +48,8 @@ CAPABILITIES = Capabilities(
 
 _LAZY = {
     "AdkApprovals": "adapter",
-    "AdkRunPaused": "adapter",
+    "PausedRun": "adapter",
+    "AdkRunPaused": "adapter",  # retired (docs/glossary.md): warns, answers PausedRun
     "AdkRunResult": "adapter",
     "ConfirmationPlugin": "adapter",
     "PendingConfirmation": "adapter",
@@ -63,10 +64,10 @@ __all__ = [
     "CAPABILITIES",
     "FRAMEWORK",
     "AdkApprovals",
-    "AdkRunPaused",
     "AdkRunResult",
     "Capabilities",
     "ConfirmationPlugin",
+    "PausedRun",
     "PendingConfirmation",
     "ScriptedLlm",
 ]

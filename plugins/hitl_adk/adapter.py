@@ -55,6 +55,7 @@ from hitl_core import (
 )
 from hitl_core.adapters import Adapter, Request
 from hitl_core.canonical import checked_copy, fingerprint
+from hitl_core.glossary import retired_names
 
 from . import CAPABILITIES, FRAMEWORK
 
@@ -124,7 +125,7 @@ class PendingConfirmation:
 
 
 @dataclass(slots=True)
-class AdkRunPaused:
+class PausedRun:
     """A run stopped on confirmations: any process with the agent and both stores can ``resume`` it."""
 
     run_id: str
@@ -333,7 +334,7 @@ class AdkApprovals(Adapter):
 
     async def start(
         self, user_id: str, message: str | types.Content, *, session_id: str | None = None
-    ) -> AdkRunPaused | AdkRunResult:
+    ) -> PausedRun | AdkRunResult:
         """Run until the first confirmations are needed, record them, and return without waiting."""
         session_id = await self._session_for(user_id, session_id)
         events = await self._send(user_id, session_id, _as_content(message))
@@ -341,7 +342,7 @@ class AdkApprovals(Adapter):
         if not pending:
             return AdkRunResult(session_id, user_id, events)
         task_ids = await self._record(user_id, session_id, pending)
-        return AdkRunPaused(session_id, user_id, list(task_ids.values()))
+        return PausedRun(session_id, user_id, list(task_ids.values()))
 
     async def resume(
         self,
@@ -351,12 +352,12 @@ class AdkApprovals(Adapter):
         wait: bool = True,
         wait_timeout: float | None = None,
         takeover: bool = False,
-    ) -> AdkRunPaused | AdkRunResult:
+    ) -> PausedRun | AdkRunResult:
         """Continue a paused run — possibly paused by another process — from ADK's session service.
 
         With ``wait`` it blocks until the pause is decided and runs to the end (asking again at
         each later pause); without, it continues only if everything is decided and returns the
-        next ``AdkRunPaused`` (recorded, not waited for) or the result. ``takeover`` is for a
+        next ``PausedRun`` (recorded, not waited for) or the result. ``takeover`` is for a
         process that died: a pause it claimed but did not answer is answered; one whose answer ADK
         already acted on is not sent again, its tasks are completed (and the run's events are not
         returned: they belong to the process that died).
@@ -400,12 +401,12 @@ class AdkApprovals(Adapter):
         wait: bool,
         wait_timeout: float | None,
         takeover: bool,
-    ) -> AdkRunPaused | AdkRunResult:
+    ) -> PausedRun | AdkRunResult:
         while pending := pending_confirmations(await self._session(user_id, session_id)):
             task_ids = await self._record(user_id, session_id, pending)
             decided = await self.decisions(list(task_ids.values()), wait=wait, wait_timeout=wait_timeout)
             if decided is None:
-                return AdkRunPaused(session_id, user_id, list(task_ids.values()))
+                return PausedRun(session_id, user_id, list(task_ids.values()))
             await self._check_bound(session_id, pending, task_ids)
             message = confirmation_message(pending, dict(zip(task_ids, decided, strict=True)), task_ids)
             claimed = await self.claim(list(task_ids.values()), takeover=takeover)
@@ -531,3 +532,7 @@ def _as_content(message: str | types.Content) -> types.Content:
     return (
         message if isinstance(message, types.Content) else types.Content(role="user", parts=[types.Part(text=message)])
     )
+
+
+# The glossary's one word for a paused run (docs/glossary.md); the old name still works, and warns.
+__getattr__ = retired_names(__name__, {"AdkRunPaused": "PausedRun"}, globals())

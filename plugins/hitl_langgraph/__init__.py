@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
-    from .adapter import GraphApprovals, GraphRun
+    from .adapter import GraphApprovals, PausedRun
 
 #: The value of ``TaskContext.framework`` on tasks this adapter creates.
 FRAMEWORK = "langgraph"
@@ -55,11 +55,12 @@ CAPABILITIES = Capabilities(
 
 _LAZY = {
     "GraphApprovals": "adapter",
-    "GraphRun": "adapter",
+    "PausedRun": "adapter",
+    "GraphRun": "adapter",  # retired (docs/glossary.md): warns, answers PausedRun
 }
 
 # Loaded on first use so that loading the entry point never imports LangGraph.
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 
-__all__ = ["CAPABILITIES", "FRAMEWORK", "Capabilities", "GraphApprovals", "GraphRun"]
+__all__ = ["CAPABILITIES", "FRAMEWORK", "Capabilities", "GraphApprovals", "PausedRun"]

@@ -31,6 +31,7 @@ from typing import Any
 
 from hitl_core import HITLError, Severity
 from hitl_core.adapters import Adapter
+from hitl_core.glossary import retired_names
 
 from . import CAPABILITIES, FRAMEWORK
 from .payloads import Ask, PendingInterrupt, read_interrupt
@@ -61,7 +62,7 @@ def base_task_id(thread_id: str, interrupt_id: str, index: int | None = None) ->
 
 
 @dataclass(slots=True)
-class GraphRun:
+class PausedRun:
     """Where a run stands: finished (``done``, ``value`` is the graph's output) or paused.
 
     When paused, ``task_ids`` are the hitl tasks of the pending interrupts; any process with the
@@ -105,7 +106,7 @@ class GraphApprovals(Adapter):
         outcome = self._drive_sync(graph, input, config, wait=True, wait_timeout=wait_timeout)
         return outcome.value
 
-    def start(self, graph: Any, input: Any, config: dict[str, Any]) -> GraphRun:
+    def start(self, graph: Any, input: Any, config: dict[str, Any]) -> PausedRun:
         """Run until the first pause, record its tasks, and return without waiting for decisions."""
         return self._drive_sync(graph, input, config, wait=False, wait_timeout=None)
 
@@ -117,7 +118,7 @@ class GraphApprovals(Adapter):
         wait: bool = True,
         wait_timeout: float | None = None,
         takeover: bool = False,
-    ) -> GraphRun:
+    ) -> PausedRun:
         """Continue a paused thread — possibly paused by another process — from its checkpoint.
 
         With ``wait`` it blocks until the pending interrupts are decided and runs on to the end
@@ -139,7 +140,7 @@ class GraphApprovals(Adapter):
         wait_timeout: float | None,
         resuming: bool = False,
         takeover: bool = False,
-    ) -> GraphRun:
+    ) -> PausedRun:
         from langgraph.types import Command
 
         thread_id = thread_id_of(config)
@@ -149,7 +150,7 @@ class GraphApprovals(Adapter):
             interrupts, value = output.interrupts, output.values
             if not interrupts:
                 run(self.finish_run(thread_id))
-                return GraphRun(thread_id, True, value)
+                return PausedRun(thread_id, True, value)
             nodes = _nodes_of(output)
         else:
             output = graph.invoke(input, config, version="v2")
@@ -159,7 +160,7 @@ class GraphApprovals(Adapter):
         while True:
             step = run(self._after_call(thread_id, interrupts, nodes, delivered, wait, wait_timeout, takeover))
             if step.resume is None:
-                return GraphRun(thread_id, not step.task_ids, value, step.task_ids)
+                return PausedRun(thread_id, not step.task_ids, value, step.task_ids)
             try:
                 output = graph.invoke(Command(resume=step.resume), config, version="v2")
             except BaseException as exc:
@@ -175,7 +176,7 @@ class GraphApprovals(Adapter):
         """``run`` for async graphs (an async checkpointer): ``graph.ainvoke`` until it finishes."""
         return (await self._drive_async(graph, input, config, wait=True, wait_timeout=wait_timeout)).value
 
-    async def astart(self, graph: Any, input: Any, config: dict[str, Any]) -> GraphRun:
+    async def astart(self, graph: Any, input: Any, config: dict[str, Any]) -> PausedRun:
         return await self._drive_async(graph, input, config, wait=False, wait_timeout=None)
 
     async def aresume(
@@ -186,7 +187,7 @@ class GraphApprovals(Adapter):
         wait: bool = True,
         wait_timeout: float | None = None,
         takeover: bool = False,
-    ) -> GraphRun:
+    ) -> PausedRun:
         return await self._drive_async(
             graph, None, config, wait=wait, wait_timeout=wait_timeout, resuming=True, takeover=takeover
         )
@@ -201,7 +202,7 @@ class GraphApprovals(Adapter):
         wait_timeout: float | None,
         resuming: bool = False,
         takeover: bool = False,
-    ) -> GraphRun:
+    ) -> PausedRun:
         from langgraph.types import Command
 
         thread_id = thread_id_of(config)
@@ -210,7 +211,7 @@ class GraphApprovals(Adapter):
             interrupts, value = output.interrupts, output.values
             if not interrupts:
                 await self.finish_run(thread_id)
-                return GraphRun(thread_id, True, value)
+                return PausedRun(thread_id, True, value)
             nodes = _nodes_of(output)
         else:
             output = await graph.ainvoke(input, config, version="v2")
@@ -220,7 +221,7 @@ class GraphApprovals(Adapter):
         while True:
             step = await self._after_call(thread_id, interrupts, nodes, delivered, wait, wait_timeout, takeover)
             if step.resume is None:
-                return GraphRun(thread_id, not step.task_ids, value, step.task_ids)
+                return PausedRun(thread_id, not step.task_ids, value, step.task_ids)
             try:
                 output = await graph.ainvoke(Command(resume=step.resume), config, version="v2")
             except BaseException as exc:
@@ -242,10 +243,11 @@ class GraphApprovals(Adapter):
         wait_timeout: float | None,
         takeover: bool = False,
     ) -> _Step:
-        await self.delivered(delivered)
         if not interrupts:
-            await self.finish_run(thread_id)
+            # The delivered tasks and the thread's task complete in one transaction.
+            await self.delivered(delivered, finish_run=thread_id)
             return _Step(None, [])
+        await self.delivered(delivered)
         pending = [read_interrupt(i.id, i.value, i.response_schema, nodes.get(i.id)) for i in interrupts]
         task_ids = await self.submit(thread_id, pending)
         decisions = await self.decisions(task_ids, wait=wait, wait_timeout=wait_timeout)
@@ -297,3 +299,7 @@ def _nodes_of(state: Any) -> dict[str, str]:
         for interrupt in task.interrupts:
             nodes[interrupt.id] = task.name
     return nodes
+
+
+# The glossary's one word for a paused run (docs/glossary.md); the old name still works, and warns.
+__getattr__ = retired_names(__name__, {"GraphRun": "PausedRun"}, globals())

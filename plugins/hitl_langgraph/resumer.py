@@ -32,7 +32,7 @@ from hitl_core import HITLError, HITLStateMachine, TaskState
 from hitl_core.adapters import resume_each
 
 from . import FRAMEWORK
-from .adapter import GraphApprovals, GraphRun
+from .adapter import GraphApprovals, PausedRun
 
 
 def load_graph(spec: str) -> Any:
@@ -80,21 +80,21 @@ def decided_threads(machine: HITLStateMachine) -> list[str]:
 
 def resume_decided(
     graph: Any, adapter: GraphApprovals, threads: Iterable[str] | None = None, *, takeover: bool = False
-) -> dict[str, GraphRun | BaseException]:
+) -> dict[str, PausedRun | BaseException]:
     """Resume every given (default: every decided) thread whose pending interrupts are all decided.
 
     A thread still waiting on some decision is left as it is (its result says so); one whose graph
     raises is reported (its result is the exception) and the others are still resumed.
     """
 
-    def resume(thread_id: str) -> GraphRun:
+    def resume(thread_id: str) -> PausedRun:
         return adapter.resume(graph, {"configurable": {"thread_id": thread_id}}, wait=False, takeover=takeover)
 
     chosen = threads if threads is not None else decided_threads(adapter.machine)
     return resume_each(chosen, resume, name="thread")
 
 
-def _report(results: dict[str, GraphRun | BaseException]) -> bool:
+def _report(results: dict[str, PausedRun | BaseException]) -> bool:
     """Print what happened to each thread; False if any failed."""
     ok = True
     for thread_id, run in results.items():

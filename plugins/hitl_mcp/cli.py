@@ -15,17 +15,31 @@ async def serve(args: argparse.Namespace, store_url: str) -> int:
     from hitl_core.machine import HITLStateMachine
     from hitl_core.policies import found_config
 
-    from .gateway import Gateway
+    from .gateway import Gateway, tcp_probe
 
     server_argv = list(args.server or [])
     if server_argv and server_argv[0] == "--":
         server_argv = server_argv[1:]
-    if not server_argv:
-        print("hitl mcp-proxy: name the server: -- SERVER_CMD ARGS, or an http(s) URL", file=sys.stderr)
+    url = getattr(args, "url", None)
+    if url is not None and server_argv:
+        print("hitl mcp-proxy: name one server: --url URL or -- SERVER_CMD ARGS, not both", file=sys.stderr)
+        return 2
+    if url is None and len(server_argv) == 1 and server_argv[0].startswith(("http://", "https://")):
+        url = server_argv[0]  # `hitl mcp-proxy -- http://…`, as before --url existed
+    if url is None and not server_argv:
+        print("hitl mcp-proxy: name the server: --url URL (streamable HTTP), or -- SERVER_CMD ARGS", file=sys.stderr)
         return 2
     target: str | StdioServerParameters
-    if len(server_argv) == 1 and server_argv[0].startswith(("http://", "https://")):
-        target = server_argv[0]
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            print(f"hitl mcp-proxy: --url must be an http:// or https:// URL, not {url!r}", file=sys.stderr)
+            return 2
+        target = url
+        try:
+            await tcp_probe(url)()
+        except OSError as exc:
+            print(f"hitl mcp-proxy: nothing answers at {url} ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return 1
     else:
         target = StdioServerParameters(command=server_argv[0], args=server_argv[1:], env=dict(os.environ))
     async with HITLStateMachine(store_url, config=found_config(sweep=False)) as machine:
@@ -36,7 +50,14 @@ async def serve(args: argparse.Namespace, store_url: str) -> int:
             return await gateway.elicit(context, params)
 
         async with Client(target, cache=None, mode="legacy", elicitation_callback=elicit) as upstream:
-            gateway = Gateway(upstream, machine, name=args.name, timeout=args.timeout, severity=args.severity)
+            gateway = Gateway(
+                upstream,
+                machine,
+                name=args.name,
+                timeout=args.timeout,
+                severity=args.severity,
+                probe=tcp_probe(target) if isinstance(target, str) else None,
+            )
             await _serve_stdio(gateway)
     return 0
 

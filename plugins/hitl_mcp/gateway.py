@@ -7,9 +7,12 @@ tools. Only the capabilities the fronted server advertises are served.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import mcp_types as types
 from mcp import Client
@@ -23,6 +26,11 @@ from hitl_core.machine import HITLStateMachine
 from hitl_core.models import Action, DecisionType, InterruptKind, Severity
 
 from . import CAPABILITIES
+
+#: Seconds between the probes that check, while a person decides, that the fronted server is still there.
+WATCH_INTERVAL = 2.0
+#: Seconds a connection to the fronted server may take before it counts as gone.
+PROBE_TIMEOUT = 10.0
 
 
 class MCPApprovals(Adapter):
@@ -49,8 +57,12 @@ class Gateway:
         timeout: float | None = None,
         severity: Severity | str = Severity.MEDIUM,
         run_id: str | None = None,
+        probe: Callable[[], Awaitable[None]] | None = None,
+        watch_interval: float = WATCH_INTERVAL,
     ) -> None:
         self.upstream = upstream
+        self.probe = probe
+        self.watch_interval = watch_interval
         self.adapter = MCPApprovals(machine, agent=name or "mcp", severity=severity, timeout=timeout)
         self.name = name or f"hitl-{upstream.server_info.name if upstream.server_info else 'mcp'}"
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -160,24 +172,36 @@ class Gateway:
             allowed_decisions=("approve", "reject", "edit"),
             step=tool,
         )
-        try:
-            task_id, decision = await ask_in_place(
+        server_gone: list[str] = []
+        asking = asyncio.ensure_future(
+            ask_in_place(
                 self.adapter,
                 f"mcp:{self.run_id}:{self._calls}",
                 self.run_id,
                 request,
                 parent=True,
                 caller_ids=False,  # fresh ids of this gateway's own
-                why_cancelled=lambda: "the MCP client went away",
+                why_cancelled=lambda: server_gone[0] if server_gone else "the MCP client went away",
             )
+        )
+        watching = asyncio.ensure_future(self._watch_upstream(asking, server_gone)) if self.probe else None
+        try:
+            task_id, decision = await asking
         except Withdrawn:
+            if server_gone:  # nothing can run the call any more: say so, the request is withdrawn
+                return _error(f"hitl: {server_gone[0]}; the request was withdrawn and nothing was run")
             raise  # the client is gone: nobody reads an answer
         except HITLError as exc:
             return _error(f"hitl could not ask a person, so the call was not run: {exc}")
+        finally:
+            if watching is not None:
+                watching.cancel()
         if not decision.approved:
             await self.adapter.delivered([task_id], {"carried": "rejection"})
             return _error(decision.rejection_text())
         try:
+            if self.probe is not None:
+                await self.probe()  # a POST to a server that is gone would take the whole gateway down
             result = await self.upstream.call_tool(tool, effective_args(decision, arguments))
         except Exception as exc:
             why = f"the MCP server behind the gateway failed: {type(exc).__name__}: {exc}"
@@ -188,3 +212,45 @@ class Gateway:
             return _error(f"hitl: {why}")
         await self.adapter.delivered([task_id], {"is_error": bool(result.is_error)})
         return result
+
+    async def _watch_upstream(self, asking: asyncio.Future[Any], server_gone: list[str]) -> None:
+        """While a person decides, probe the fronted server; if it is gone, withdraw the request.
+
+        A call approved for a server that died would fail anyway: withdrawing at once (recorded
+        as FAILED "withdrawn by the caller (…)") takes it off the console instead of asking a
+        person about something that can no longer run.
+        """
+        assert self.probe is not None
+        while not asking.done():
+            await asyncio.sleep(self.watch_interval)
+            try:
+                await self.probe()
+            except OSError as exc:
+                server_gone.append(f"the MCP server behind the gateway went away ({type(exc).__name__}: {exc})")
+                asking.cancel()
+                return
+
+
+def tcp_probe(url: str, timeout: float = PROBE_TIMEOUT) -> Callable[[], Awaitable[None]]:
+    """A check that the HTTP server at ``url`` still accepts connections (``OSError`` if not).
+
+    Not an MCP ping: in the MCP SDK (2.3) a request whose POST cannot connect raises inside the
+    streamable HTTP transport's task group and takes the whole client down, so the gateway makes
+    sure the server is there before it sends anything, with a connection of its own.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    async def probe() -> None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except TimeoutError as exc:
+            raise OSError(f"no answer from {host}:{port} within {timeout:g} s") from exc
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+    return probe

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
-    from .adapter import ApprovalRunner, PendingRun
+    from .adapter import ApprovalRunner, PausedRun
     from .offline import OfflineToolModel
 
 #: The value of ``TaskContext.framework`` on tasks this adapter creates.
@@ -36,7 +36,8 @@ CAPABILITIES = Capabilities(
 
 _LAZY = {
     "ApprovalRunner": "adapter",
-    "PendingRun": "adapter",
+    "PausedRun": "adapter",
+    "PendingRun": "adapter",  # retired (docs/glossary.md): warns, answers PausedRun
     "OfflineToolModel": "offline",
 }
 
@@ -44,4 +45,4 @@ _LAZY = {
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 
-__all__ = ["CAPABILITIES", "FRAMEWORK", "ApprovalRunner", "Capabilities", "OfflineToolModel", "PendingRun"]
+__all__ = ["CAPABILITIES", "FRAMEWORK", "ApprovalRunner", "Capabilities", "OfflineToolModel", "PausedRun"]

@@ -38,6 +38,7 @@ from agents.items import ToolApprovalItem, ToolCallOutputItem
 
 from hitl_core import Action, HITLError, HITLStateMachine, Severity, TaskContext, TaskNotFoundError, TaskState
 from hitl_core.adapters import Adapter, Request
+from hitl_core.glossary import retired_names
 from hitl_core.models import Decision
 
 from . import CAPABILITIES, FRAMEWORK
@@ -47,7 +48,7 @@ META_KEY = "openai_agents"
 
 
 @dataclass(slots=True)
-class PendingRun:
+class PausedRun:
     """A run stopped on tool approvals: its id and the hitl task of each pending call."""
 
     run_id: str
@@ -100,7 +101,7 @@ class ApprovalRunner(Adapter):
 
     async def start(
         self, agent: Agent[Any], input: Any, *, run_id: str | None = None, **runner_kwargs: Any
-    ) -> PendingRun | RunResult:
+    ) -> PausedRun | RunResult:
         """Run until the first approvals are needed, record them, and return without waiting.
 
         Returns the finished ``RunResult`` if no call needed approval. Any process with the same
@@ -133,7 +134,7 @@ class ApprovalRunner(Adapter):
             raise HITLError(
                 f"run {run_id!r}: the stored {FRAMEWORK} run state cannot be restored for agent {agent.name!r}: {exc}"
             ) from exc
-        pending = PendingRun(run_id, turn, [t.task_id for t in tasks])
+        pending = PausedRun(run_id, turn, [t.task_id for t in tasks])
         result = await self._continue(agent, state, pending, runner_kwargs, takeover)
         return await self._until_done(agent, result, run_id, turn, runner_kwargs)
 
@@ -149,10 +150,10 @@ class ApprovalRunner(Adapter):
 
     # -- one turn -----------------------------------------------------------------------------
 
-    async def _record(self, result: RunResult, run_id: str, turn: int) -> PendingRun:
+    async def _record(self, result: RunResult, run_id: str, turn: int) -> PausedRun:
         """One waiting hitl task per pending call, each carrying the turn's serialised state."""
         run_state = result.to_state().to_json()
-        pending = PendingRun(run_id, turn)
+        pending = PausedRun(run_id, turn)
         tried: list[str] = []
         try:
             for item in result.interruptions:
@@ -185,7 +186,7 @@ class ApprovalRunner(Adapter):
         self,
         agent: Agent[Any],
         state: RunState[Any, Any],
-        pending: PendingRun,
+        pending: PausedRun,
         runner_kwargs: dict[str, Any],
         takeover: bool = False,
     ) -> RunResult:
@@ -239,3 +240,7 @@ def _apply(state: RunState[Any, Any], item: ToolApprovalItem, decision: Decision
         state.approve(item)
     else:
         state.reject(item, rejection_message=decision.rejection_text())
+
+
+# The glossary's one word for a paused run (docs/glossary.md); the old name still works, and warns.
+__getattr__ = retired_names(__name__, {"PendingRun": "PausedRun"}, globals())

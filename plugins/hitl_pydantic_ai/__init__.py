@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from hitl_core.adapters import Capabilities, lazy_exports
 
 if TYPE_CHECKING:
-    from .adapter import AgentApprovals, AgentRunPaused
+    from .adapter import AgentApprovals, PausedRun
 
 #: The value of ``TaskContext.framework`` on tasks this adapter creates.
 FRAMEWORK = "pydantic-ai"
@@ -44,11 +44,12 @@ CAPABILITIES = Capabilities(
 
 _LAZY = {
     "AgentApprovals": "adapter",
-    "AgentRunPaused": "adapter",
+    "PausedRun": "adapter",
+    "AgentRunPaused": "adapter",  # retired (docs/glossary.md): warns, answers PausedRun
 }
 
 # Loaded on first use so that loading the entry point never imports Pydantic AI.
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 
-__all__ = ["CAPABILITIES", "FRAMEWORK", "AgentApprovals", "AgentRunPaused", "Capabilities"]
+__all__ = ["CAPABILITIES", "FRAMEWORK", "AgentApprovals", "Capabilities", "PausedRun"]

@@ -47,6 +47,7 @@ from hitl_core import (
     TaskState,
 )
 from hitl_core.adapters import Adapter, Request
+from hitl_core.glossary import retired_names
 
 from . import CAPABILITIES, FRAMEWORK
 
@@ -67,7 +68,7 @@ def call_task_id(run_id: str, turn: int, tool_call_id: str) -> str:
 
 
 @dataclass(slots=True)
-class AgentRunPaused:
+class PausedRun:
     """A run stopped on deferred calls: any process with the agent and the store can ``resume`` it."""
 
     run_id: str
@@ -187,7 +188,7 @@ class AgentApprovals(Adapter):
 
     async def start(
         self, agent: Any, prompt: Any = None, *, run_id: str | None = None, **run_kwargs: Any
-    ) -> AgentRunPaused | Any:
+    ) -> PausedRun | Any:
         """Run until the first pause, record it, and return without waiting for decisions.
 
         Returns the finished result if nothing was deferred.
@@ -197,7 +198,7 @@ class AgentApprovals(Adapter):
         if not isinstance(result.output, DeferredToolRequests):
             return result
         pause = await self._record(run_id, result.output, result.all_messages())
-        return AgentRunPaused(run_id, pause.turn, list(pause.task_ids.values()))
+        return PausedRun(run_id, pause.turn, list(pause.task_ids.values()))
 
     async def resume(
         self,
@@ -208,19 +209,19 @@ class AgentApprovals(Adapter):
         wait_timeout: float | None = None,
         takeover: bool = False,
         **run_kwargs: Any,
-    ) -> AgentRunPaused | Any:
+    ) -> PausedRun | Any:
         """Continue a paused run — possibly paused by another process — from the store alone.
 
         With ``wait`` it blocks until the batch is decided and runs on to the end (asking again at
         every later pause); without, it continues only if every call is decided, and returns the
-        next ``AgentRunPaused`` (recorded, not waited for) or the result. ``takeover`` re-delivers
+        next ``PausedRun`` (recorded, not waited for) or the result. ``takeover`` re-delivers
         decisions another process claimed but died before delivering.
         """
         pause = await self._load(run_id)
         while True:
             result = await self._continue(agent, pause, wait, wait_timeout, run_kwargs, takeover)
             if result is None:
-                return AgentRunPaused(run_id, pause.turn, list(pause.task_ids.values()))
+                return PausedRun(run_id, pause.turn, list(pause.task_ids.values()))
             if not isinstance(result.output, DeferredToolRequests):
                 await self.finish_run(run_id)
                 return result
@@ -354,3 +355,7 @@ class AgentApprovals(Adapter):
             for c in [*requests.approvals, *requests.calls]
         }
         return _Pause(run_id, turn, requests, list(history), task_ids)
+
+
+# The glossary's one word for a paused run (docs/glossary.md); the old name still works, and warns.
+__getattr__ = retired_names(__name__, {"AgentRunPaused": "PausedRun"}, globals())

@@ -27,7 +27,7 @@ async def make_history(url: str) -> None:
             await m.start_task(task_id, agent="billing", metadata={"customer": 7})
         for task_id in ("t1", "t2", "t3"):
             await m.request_approval(task_id, f"refund for {task_id}?", args={"amount": 120})
-        await m.approve("t1", "alice", comment="ok")
+        await m.approve("t1", "alice", message="ok")
         await m.reject("t3", "bob", "too much")
         await m.resume("t1", step="refund")
         await m.complete("t1", {"refunded": 120})

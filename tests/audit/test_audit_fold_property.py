@@ -81,7 +81,7 @@ async def _apply(m: HITLStateMachine, op: str, task: str, v: int) -> None:
     elif op == "pause":
         await m.pause(task, "operator", "hold on")
     elif op == "approve":
-        await m.approve(task, ("alice", "bob", "carol", "dave")[v], comment="fine" if v else None)
+        await m.approve(task, ("alice", "bob", "carol", "dave")[v], message="fine" if v else None)
     elif op == "reject":
         await m.reject(task, "carol", f"no {v}")
     elif op == "edit":

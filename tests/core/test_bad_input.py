@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -24,8 +25,8 @@ from hitl_core import (
     "call",
     [
         lambda m: m.request_approval("nope", "why"),
-        lambda m: m.approve("nope", approver="a"),
-        lambda m: m.reject("nope", rejector="a", reason="r"),
+        lambda m: m.approve("nope", actor="a"),
+        lambda m: m.reject("nope", actor="a", message="r"),
         lambda m: m.resume("nope"),
         lambda m: m.complete("nope"),
         lambda m: m.fail("nope", error="e"),
@@ -64,14 +65,14 @@ async def test_create_task_twice_is_a_duplicate(machine: HITLStateMachine) -> No
 @pytest.mark.parametrize(
     "name, call",
     [
-        ("approve twice", lambda m: m.approve("t", approver="b")),
-        ("reject approved", lambda m: m.reject("t", rejector="b", reason="r")),
+        ("approve twice", lambda m: m.approve("t", actor="b")),
+        ("reject approved", lambda m: m.reject("t", actor="b", message="r")),
     ],
 )
 async def test_second_decision_is_already_decided_naming_who(machine: HITLStateMachine, name: str, call: Any) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", "why")
-    await machine.approve("t", approver="alice")
+    await machine.approve("t", actor="alice")
     before = await machine.get_task("t")
     with pytest.raises(AlreadyDecidedError, match="already decided by alice") as info:
         await call(machine)
@@ -86,7 +87,7 @@ async def test_second_decision_is_already_decided_naming_who(machine: HITLStateM
     [
         ("resume a running task", [], lambda m: m.resume("t"), "resume"),
         ("complete a completed task", ["complete"], lambda m: m.complete("t"), "complete"),
-        ("approve a running task", [], lambda m: m.approve("t", approver="a"), "approve"),
+        ("approve a running task", [], lambda m: m.approve("t", actor="a"), "approve"),
         ("request approval twice", ["request"], lambda m: m.request_approval("t", "again"), "request_approval"),
         ("fail a failed task", ["fail"], lambda m: m.fail("t", "again"), "fail"),
         ("pause a waiting task", ["request"], lambda m: m.pause("t", "alice", "look"), "pause"),
@@ -198,8 +199,8 @@ async def test_option_must_be_one_of_the_interrupt_options(machine: HITLStateMac
     await machine.start_task("t")
     await machine.request_approval("t", "why", options=["proceed", "cancel"])
     with pytest.raises(PayloadError, match="'launch' is not one of"):
-        await machine.approve("t", approver="a", option="launch")
-    t = await machine.approve("t", approver="a", option="proceed")
+        await machine.approve("t", actor="a", option="launch")
+    t = await machine.approve("t", actor="a", option="proceed")
     assert t.decision is not None and t.decision.option == "proceed"
 
 
@@ -209,7 +210,7 @@ async def test_decision_outside_allowed_decisions_is_refused(machine: HITLStateM
         "t", "why", action="transfer", args={"amount": 5}, allowed_decisions=["approve", "reject"]
     )
     with pytest.raises(InvalidTransitionError, match="allows only approve, reject"):
-        await machine.edit("t", {"amount": 500}, approver="a")
+        await machine.edit("t", {"amount": 500}, actor="a")
     assert (await machine.get_task("t")).state == TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]
 
 
@@ -218,39 +219,39 @@ async def test_response_must_fit_the_response_schema(machine: HITLStateMachine) 
     schema = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer", "maximum": 100}}}
     await machine.request_approval("t", "How much?", kind="question", response_schema=schema)
     with pytest.raises(PayloadError, match=r"missing required property 'amount'"):
-        await machine.respond("t", {"amt": 5}, responder="a")
+        await machine.respond("t", {"amt": 5}, actor="a")
     with pytest.raises(PayloadError, match=r"above the maximum 100"):
-        await machine.respond("t", {"amount": 500}, responder="a")
-    t = await machine.respond("t", {"amount": 50}, responder="a")
+        await machine.respond("t", {"amount": 500}, actor="a")
+    t = await machine.respond("t", {"amount": 50}, actor="a")
     assert t.state == TaskState.APPROVED and t.decision is not None and t.decision.response == {"amount": 50}
 
 
 async def test_decision_on_a_stale_interrupt_is_a_conflict(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     first = await machine.request_approval("t", "first")
-    await machine.approve("t", approver="alice")
+    await machine.approve("t", actor="alice")
     await machine.resume("t")
     await machine.request_approval("t", "second")
     assert first.interrupt_point is not None
     with pytest.raises(ConflictError):
-        await machine.approve("t", approver="bob", interrupt_id=first.interrupt_point.interrupt_id)
+        await machine.approve("t", actor="bob", interrupt_id=first.interrupt_point.interrupt_id)
 
 
 async def test_approving_args_that_changed_since_shown_is_a_conflict(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", "pay", action="transfer", args={"amount": 5})
     with pytest.raises(ConflictError, match="args changed"):
-        await machine.approve("t", approver="a", args_fingerprint="0" * 64)
+        await machine.approve("t", actor="a", args_fingerprint="0" * 64)
 
 
 async def test_four_eyes_needs_two_different_people(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", "wire 1M", severity="critical", required_approvals=2)
-    t = await machine.approve("t", approver="alice")
+    t = await machine.approve("t", actor="alice")
     assert t.state == TaskState.AWAITING_APPROVAL and len(t.approvals) == 1 and t.decision is None
     with pytest.raises(NotAuthorizedError, match="different person"):
-        await machine.approve("t", approver="alice")
-    t = await machine.approve("t", approver="bob")
+        await machine.approve("t", actor="alice")
+    t = await machine.approve("t", actor="bob")
     assert t.state == TaskState.APPROVED and [a.actor.id for a in t.approvals] == ["alice", "bob"]
 
 
@@ -258,6 +259,31 @@ async def test_edit_needs_a_json_object(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", "pay", action="transfer", args={"amount": 5})
     with pytest.raises(PayloadError, match="edited args"):
-        await machine.edit("t", {"amount": object()}, approver="a")
-    t = await machine.edit("t", {"amount": 3}, approver="a")
+        await machine.edit("t", {"amount": object()}, actor="a")
+    t = await machine.edit("t", {"amount": 3}, actor="a")
     assert t.decision is not None and t.decision.edited_args == {"amount": 3}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"options": True}, "options must be a list of strings, got bool"),
+        ({"options": {"a": 1}}, "options must be a list of strings, got dict"),
+        ({"assignees": 5}, "assignees must be a list of strings, got int"),
+        ({"timeout": 1e300}, "past any date"),
+        ({"timeout": float("inf")}, "past any date"),
+        ({"timeout": float("nan")}, "positive number of seconds"),
+        ({"timeout": "5"}, "positive number of seconds"),
+        ({"timeout": True}, "positive number of seconds"),
+        ({"deadline": "tomorrow"}, "deadline must be a datetime"),
+    ],
+)
+async def test_a_request_with_a_wrongly_typed_field_is_a_payload_error_and_asks_nothing(
+    machine: HITLStateMachine, kwargs: dict, words: str
+) -> None:
+    """Found by the fuzzer: these raised a bare TypeError or OverflowError from deep inside."""
+    await machine.start_task("t")
+    with pytest.raises(PayloadError, match=re.escape(words)):
+        await machine.request_approval("t", "why", **kwargs)
+    task = await machine.get_task("t")
+    assert task is not None and task.state is TaskState.RUNNING and task.version == 1

@@ -17,9 +17,9 @@ async def test_two_operators_race_in_one_loop_exactly_one_wins(machine: HITLStat
     async def decide(who: str, task_id: str) -> str:
         try:
             if who == "alice":
-                await machine.approve(task_id, approver=who)
+                await machine.approve(task_id, actor=who)
             else:
-                await machine.reject(task_id, rejector=who, reason="no")
+                await machine.reject(task_id, actor=who, message="no")
             return "won"
         except AlreadyDecidedError as exc:
             assert exc.decided_by in ("alice", "bob") and exc.decided_by != who
@@ -43,7 +43,7 @@ def test_many_threads_through_the_sync_facade_decide_each_task_once() -> None:
     def operator(name: str) -> None:
         for i in range(n):
             try:
-                m.sync.approve(f"t{i}", approver=name)
+                m.sync.approve(f"t{i}", actor=name)
                 with lock:
                     wins.append(f"t{i}")
             except AlreadyDecidedError:
@@ -72,7 +72,7 @@ async def test_machines_in_two_threads_share_a_memory_store() -> None:
     def other_loop() -> None:
         time.sleep(0.05)  # let the first machine start waiting
         try:
-            asyncio.run(second.approve("t", approver="bob"))
+            asyncio.run(second.approve("t", actor="bob"))
         except Exception as exc:  # pragma: no cover - surfaced below
             errors.append(exc)
 
@@ -104,7 +104,7 @@ async def test_waiters_survive_a_follow_that_fails() -> None:
     await waiter.request_approval("t", "why")
     wait = asyncio.create_task(waiter.wait_for_decision("t", timeout=5))
     await asyncio.sleep(0.01)
-    await decider.approve("t", approver="alice")  # another machine: only the follower can tell the waiter
+    await decider.approve("t", actor="alice")  # another machine: only the follower can tell the waiter
     decision = await wait
     assert decision.actor.id == "alice"
 

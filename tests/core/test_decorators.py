@@ -28,11 +28,11 @@ async def _decide_first_pending(m: HITLStateMachine, how: str, **kw: Any) -> str
         if pending:
             task = pending[0]
             if how == "approve":
-                await m.approve(task.task_id, approver="alice")
+                await m.approve(task.task_id, actor="alice")
             elif how == "reject":
-                await m.reject(task.task_id, rejector="bob", reason=kw.get("reason", "no"))
+                await m.reject(task.task_id, actor="bob", message=kw.get("reason", "no"))
             elif how == "edit":
-                await m.edit(task.task_id, kw["args"], approver="alice")
+                await m.edit(task.task_id, kw["args"], actor="alice")
             return task.task_id
         await asyncio.sleep(0.005)
     raise AssertionError("nothing became pending")
@@ -147,7 +147,7 @@ def test_sync_function_waits_for_a_decision_from_another_thread(machine: HITLSta
         for _ in range(500):
             pending = machine.sync.get_pending_approvals()
             if pending:
-                machine.sync.approve(pending[0].task_id, approver="alice")
+                machine.sync.approve(pending[0].task_id, actor="alice")
                 return
             time.sleep(0.005)
 
@@ -181,7 +181,7 @@ async def test_interruptible_async_pauses_at_a_checkpoint_and_resumes(machine: H
     go_on.set()
     await asyncio.sleep(0.05)
     assert steps == [0], "the function must wait at its checkpoint while paused"
-    await machine.approve("migration", approver="alice")
+    await machine.approve("migration", actor="alice")
     assert await run == 3
     task = await machine.get_task("migration")
     assert task is not None and task.state == TaskState.COMPLETED
@@ -204,7 +204,7 @@ async def test_interruptible_reject_stops_the_function(machine: HITLStateMachine
     await machine.pause("job", "alice", "stop it")
     go_on.set()
     await asyncio.sleep(0.02)
-    await machine.reject("job", rejector="alice", reason="wrong table")
+    await machine.reject("job", actor="alice", message="wrong table")
     with pytest.raises(ApprovalRejected, match="wrong table"):
         await run
     task = await machine.get_task("job")
@@ -234,7 +234,7 @@ def test_interruptible_sync_pauses_at_checkpoint(machine: HITLStateMachine) -> N
     go_on.set()
     time.sleep(0.1)
     assert steps == [0]
-    machine.sync.approve("sync-job", approver="alice")
+    machine.sync.approve("sync-job", actor="alice")
     worker.join(5)
     assert result == [3]
     machine.sync.close()
@@ -254,7 +254,7 @@ async def test_a_pause_after_the_last_checkpoint_is_honoured_before_completing(m
     run = asyncio.create_task(job())
     await finished.wait()
     await machine.pause("late", "alice", "hold on")
-    await machine.approve("late", approver="alice")  # decided before the function even returns
+    await machine.approve("late", actor="alice")  # decided before the function even returns
     go_on.set()
     assert await run == "done"
     task = await machine.get_task("late")
@@ -275,7 +275,7 @@ async def test_a_restarted_call_with_a_stable_task_id_adopts_the_waiting_task() 
     first = asyncio.create_task(refund(7))
     await asyncio.wait_for(asked.wait(), 5)
     first.cancel()  # the first process "dies" while waiting
-    await store_machine.approve("refund-7", approver="alice")  # decided while nobody waits
+    await store_machine.approve("refund-7", actor="alice")  # decided while nobody waits
     assert await refund(7) == "refunded 7"  # the restarted call picks the decision up
     task = await store_machine.get_task("refund-7")
     assert task is not None and task.state == TaskState.COMPLETED

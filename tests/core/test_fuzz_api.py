@@ -191,9 +191,9 @@ def test_deciding_with_hostile_input_works_or_refuses_cleanly(
     task_id = _waiting(machine, options=["yes", "no"], args={"n": 1})
     s = machine.sync
     calls = {
-        "approve": lambda: s.approve(task_id, who, option=option, comment=text),
+        "approve": lambda: s.approve(task_id, who, option=option, message=text),
         "reject": lambda: s.reject(task_id, who, text, option=option),
-        "edit": lambda: s.edit(task_id, edited, who, comment=text),
+        "edit": lambda: s.edit(task_id, edited, who, message=text),
         "respond": lambda: s.respond(task_id, response, who),
     }
     task = _attempt(machine, task_id, calls[verb])

@@ -29,16 +29,38 @@ from hitl_core import (
 from hitl_core.errors import HITLError
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("hitl_"))
+#: Every function pluggy takes as a spec (marked ``@hookspec``), whatever its name.
+HOOKS = sorted(
+    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, f"{hookspecs.PROJECT}_spec")
+)
 
 
-def test_every_hook_is_documented_and_tested() -> None:
+def test_every_hook_is_documented_with_its_signature_and_tested() -> None:
     docs = (ROOT / "docs" / "hooks.md").read_text()
     tests = Path(__file__).read_text()
-    assert len(HOOKS) == 8
+    assert len(HOOKS) == 9
     for name in HOOKS:
-        assert re.search(rf"^### {name}\(", docs, re.M), f"docs/hooks.md lacks a section for {name}"
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert re.search(rf"^### {re.escape(f'{name}({params})')}$", docs, re.M), (
+            f"docs/hooks.md lacks a section '### {name}({params})'"
+        )
         assert f"def test_hook_{name}(" in tests or f"async def test_hook_{name}(" in tests, f"no test_hook_{name}"
+
+
+def test_hook_hitl_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from hitl_core.cli import build_parser
+
+    class Hello:
+        @hookimpl
+        def hitl_register_commands(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+            hello = subparsers.add_parser("hello")
+            hello.set_defaults(handler=lambda args: print("hello from a plugin") or 0)
+
+    args = build_parser(load_entrypoints=False, plugins=[("hello", Hello())]).parse_args(["hello"])
+    assert args.handler(args) == 0
+    assert capsys.readouterr().out == "hello from a plugin\n"
 
 
 def machine_with(*plugins: object) -> HITLStateMachine:
@@ -76,7 +98,7 @@ async def test_hook_hitl_transition() -> None:
     m = machine_with(Observer())
     await m.start_task("t")
     await m.request_approval("t", "why")
-    await m.approve("t", approver="alice")
+    await m.approve("t", actor="alice")
     assert seen == [
         (1, "start", None, TaskState.RUNNING, "running"),
         (2, "request_approval", TaskState.RUNNING, TaskState.AWAITING_APPROVAL, "awaiting_approval"),
@@ -177,13 +199,13 @@ async def test_hook_hitl_authorize() -> None:
     await m.start_task("t")
     await m.request_approval("t", "why")
     with pytest.raises(NotAuthorizedError, match="intern may not decide task 't'"):
-        await m.approve("t", approver="intern")
+        await m.approve("t", actor="intern")
     assert (await m.get_task("t")).state == TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]
-    assert (await m.approve("t", approver="lead")).state == TaskState.APPROVED
+    assert (await m.approve("t", actor="lead")).state == TaskState.APPROVED
     await m.start_task("boom")
     await m.request_approval("boom", "why")
     with pytest.raises(NotAuthorizedError, match="roles file missing"):
-        await m.approve("boom", approver="lead")
+        await m.approve("boom", actor="lead")
 
 
 async def test_hook_hitl_deadline_expired() -> None:
@@ -339,15 +361,41 @@ def wrapper_on(name: str, style: str, seen: list[str]) -> object:
     return type(f"Wrap_{name}", (), {name: staticmethod(marker(wrap))})()
 
 
+#: The hooks a machine calls (``hitl_register_commands`` is the command line's: tested below).
+MACHINE_HOOKS = [name for name in HOOKS if name != "hitl_register_commands"]
+
+
 @pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
-@pytest.mark.parametrize("name", HOOKS)
+def test_wrapper_runs_on_register_commands(style: str) -> None:
+    from hitl_core.cli import build_parser
+
+    seen: list[str] = []
+    build_parser(load_entrypoints=False, plugins=[("wrap", wrapper_on("hitl_register_commands", style, seen))])
+    assert seen == ["before", "after"]
+
+
+def test_trace_logs_the_register_commands_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hitl_core.cli import build_parser
+
+    monkeypatch.setenv("HITL_TRACE_PLUGINS", "1")
+    with caplog.at_level(logging.DEBUG, logger="hitl.plugins"):
+        build_parser(load_entrypoints=False)
+    traced = [r.getMessage().strip() for r in caplog.records if r.name == "hitl.plugins"]
+    assert any(line.startswith("hitl_register_commands [hook]") for line in traced), traced
+    assert any(line.startswith("finish hitl_register_commands -->") for line in traced)
+
+
+@pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
+@pytest.mark.parametrize("name", MACHINE_HOOKS)
 async def test_wrapper_runs_on_each_hook(name: str, style: str) -> None:
     seen: list[str] = []
     await exercise_every_hook(wrapper_on(name, style, seen))
     assert seen[:2] == ["before", "after"] and len(seen) % 2 == 0
 
 
-@pytest.mark.parametrize("name", HOOKS)
+@pytest.mark.parametrize("name", MACHINE_HOOKS)
 async def test_trace_logs_each_hook_call(
     name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -370,7 +418,9 @@ def test_trace_logs_every_hook_call(tmp_path: Path) -> None:
         "import asyncio, sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_hooks import exercise_every_hook\n"
-        "asyncio.run(exercise_every_hook())\n",
+        "from hitl_core.cli import build_parser\n"
+        "asyncio.run(exercise_every_hook())\n"
+        "build_parser(load_entrypoints=False)\n",
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k != "HITL_STORE"} | {"HITL_TRACE_PLUGINS": "1"}

@@ -16,7 +16,7 @@ async def test_every_transition_is_logged_with_task_id_and_action(caplog: pytest
     with caplog.at_level(logging.INFO, logger="hitl"):
         await m.start_task("t")
         await m.request_approval("t", "why")
-        await m.approve("t", approver="alice")
+        await m.approve("t", actor="alice")
     records = [r for r in caplog.records if r.name == "hitl"]
     assert [(r.task_id, r.action) for r in records] == [  # type: ignore[attr-defined]
         ("t", "start"),

@@ -94,12 +94,12 @@ async def test_second_waiter_gets_a_decision_committed_before_the_follower_start
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(b_read.wait(), 0.5)
 
-    await operator.approve("b", approver="alice")  # committed before the follower's last_seq()
+    await operator.approve("b", actor="alice")  # committed before the follower's last_seq()
     gate.opened.set()
 
     decision = await asyncio.wait_for(wait_b, 20)
     assert decision.approved and decision.actor.id == "alice"
-    await operator.reject("a", rejector="bob", reason="not now")
+    await operator.reject("a", actor="bob", message="not now")
     decision_a = await asyncio.wait_for(wait_a, 20)
     assert not decision_a.approved and decision_a.actor.id == "bob"
 
@@ -131,7 +131,7 @@ async def test_a_follower_that_cannot_start_fails_every_waiter_instead_of_strand
     # The next waiter starts a fresh follower and is served.
     failing.clear()
     wait_b = asyncio.create_task(agent.wait_for_decision("b", timeout=30))
-    await operator.approve("b", approver="alice")
+    await operator.approve("b", actor="alice")
     assert (await asyncio.wait_for(wait_b, 20)).approved
 
 
@@ -155,7 +155,7 @@ async def test_pause_watch_and_state_wait_are_covered_too(
     gate.opened.set()
     task = await asyncio.wait_for(waiting_for_pause, 20)
     assert task.state == TaskState.AWAITING_APPROVAL
-    await operator.approve("a", approver="alice")
+    await operator.approve("a", actor="alice")
     await asyncio.wait_for(wait_a, 20)
 
 
@@ -187,7 +187,7 @@ async def test_a_store_read_failing_after_the_decision_arrived_does_not_lose_the
     await asyncio.sleep(0.2)
     agent.store.get = flaky_get  # type: ignore[method-assign]
     failures["left"] = 2  # the follower's read, and its re-check after the backoff
-    await operator.approve("a", approver="alice")
+    await operator.approve("a", actor="alice")
     decision = await asyncio.wait_for(waiting, 20)
     assert decision.approved and failures["left"] == 0
 
@@ -206,7 +206,7 @@ async def test_the_follower_stops_once_nobody_waits_and_a_new_waiter_starts_it_a
             break
         await asyncio.sleep(0.01)
     [(follower, _)] = agent._followers.values()
-    await operator.approve("a", approver="alice")
+    await operator.approve("a", actor="alice")
     assert (await asyncio.wait_for(waiting, 20)).approved
     for _ in range(500):
         if follower.done():
@@ -218,5 +218,5 @@ async def test_the_follower_stops_once_nobody_waits_and_a_new_waiter_starts_it_a
         if agent._followers and "b" in agent._waiters:
             break
         await asyncio.sleep(0.01)
-    await operator.reject("b", rejector="bob", reason="no")
+    await operator.reject("b", actor="bob", message="no")
     assert not (await asyncio.wait_for(waiting, 20)).approved

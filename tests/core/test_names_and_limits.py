@@ -197,7 +197,7 @@ async def test_oversized_rejection_reason_is_refused_naming_field_and_limit(mach
     ):
         await machine.reject("t", "bob", "m" * 20_001)
     with pytest.raises(PayloadError, match="message is 10,000,000 characters"):
-        await machine.approve("t", "bob", comment="m" * 10_000_000)
+        await machine.approve("t", "bob", message="m" * 10_000_000)
     with pytest.raises(PayloadError, match=f"actor id is 201 characters, over the limit of {MAX_NAME_CHARS}"):
         await machine.approve("t", "b" * 201)
     assert (await machine.get_task("t")).state is TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]

@@ -39,7 +39,7 @@ async def test_basic_approval_flow_matches_the_seed(machine: HITLStateMachine) -
     )
     assert isinstance(ip.created_at, datetime) and ip.created_at.tzinfo is not None
 
-    t = await machine.approve("deploy_prod", approver="alice")
+    t = await machine.approve("deploy_prod", actor="alice")
     assert t.state == TaskState.APPROVED
     assert t.approval_data is not None
     assert t.approval_data["approver"] == "alice"
@@ -67,7 +67,7 @@ async def test_complete_result_is_optional(machine: HITLStateMachine) -> None:
 async def test_reject_records_rejector_and_reason(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", reason="Drop table users")
-    t = await machine.reject("t", rejector="bob", reason="too risky")
+    t = await machine.reject("t", actor="bob", message="too risky")
     assert t.state == TaskState.REJECTED
     assert t.approval_data is not None
     assert t.approval_data["rejector"] == "bob"
@@ -79,7 +79,7 @@ async def test_reject_records_rejector_and_reason(machine: HITLStateMachine) -> 
 async def test_resume_after_reject_lets_the_agent_go_on_with_the_feedback(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", reason="Send email")
-    await machine.reject("t", rejector="bob", reason="wrong recipient")
+    await machine.reject("t", actor="bob", message="wrong recipient")
     t = await machine.resume("t")
     assert t.state == TaskState.RUNNING
     assert t.decision is not None and t.decision.message == "wrong recipient"
@@ -158,7 +158,7 @@ async def test_wait_for_decision_returns_the_decision(machine: HITLStateMachine)
 
     async def operator() -> None:
         await asyncio.sleep(0.01)
-        await machine.approve("t", approver="alice")
+        await machine.approve("t", actor="alice")
 
     op = asyncio.create_task(operator())
     decision = await machine.wait_for_decision("t", timeout=5.0)
@@ -170,7 +170,7 @@ async def test_wait_for_decision_returns_the_decision(machine: HITLStateMachine)
 async def test_wait_for_decision_returns_at_once_when_already_decided(machine: HITLStateMachine) -> None:
     await machine.start_task("t")
     await machine.request_approval("t", "why")
-    await machine.reject("t", rejector="bob", reason="no")
+    await machine.reject("t", actor="bob", message="no")
     decision = await machine.wait_for_decision("t", timeout=0.01)
     assert decision.type == "reject" and decision.actor.id == "bob"
 
@@ -180,7 +180,7 @@ async def test_task_context_round_trips_through_json(machine: HITLStateMachine) 
     await machine.request_approval(
         "t", "why", context={"nested": {"a": [1, None, True]}}, action="deploy", args={"env": "prod"}, timeout=60
     )
-    await machine.edit("t", {"env": "staging"}, approver="alice")
+    await machine.edit("t", {"env": "staging"}, actor="alice")
     t = await machine.resume("t")
     assert TaskContext.model_validate_json(t.model_dump_json()) == t
     assert TaskContext.from_dict(t.to_dict()) == t

@@ -48,8 +48,8 @@ ACTIONS: dict[str, Callable[[HITLStateMachine], Awaitable[Any]]] = {
     "start": lambda m: m.start_task("t"),
     "request_approval": lambda m: m.request_approval("t", "why"),
     "pause": lambda m: m.pause("t", "alice", "look"),
-    "approve": lambda m: m.approve("t", approver="alice"),
-    "reject": lambda m: m.reject("t", rejector="bob", reason="no"),
+    "approve": lambda m: m.approve("t", actor="alice"),
+    "reject": lambda m: m.reject("t", actor="bob", message="no"),
     "escalate": lambda m: escalate(m, "t", ["carol"]),
     "resume": lambda m: m.resume("t"),
     "complete": lambda m: m.complete("t"),
@@ -157,12 +157,12 @@ class MachineAgainstTable(RuleBasedStateMachine):
     @rule(task_id=ids, who=st.sampled_from(["alice", "bob"]))
     def approve(self, task_id: str, who: str) -> None:
         if task_id in self.model:
-            self.apply(task_id, "approve", lambda: self.m.approve(task_id, approver=who), who)
+            self.apply(task_id, "approve", lambda: self.m.approve(task_id, actor=who), who)
 
     @rule(task_id=ids, who=st.sampled_from(["alice", "bob"]))
     def reject(self, task_id: str, who: str) -> None:
         if task_id in self.model:
-            self.apply(task_id, "reject", lambda: self.m.reject(task_id, rejector=who, reason="no"), who)
+            self.apply(task_id, "reject", lambda: self.m.reject(task_id, actor=who, message="no"), who)
 
     @rule(task_id=ids)
     def escalate(self, task_id: str) -> None:
@@ -203,3 +203,18 @@ TestMachineAgainstTable = MachineAgainstTable.TestCase
 TestMachineAgainstTable.settings = settings(
     max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_allowed_actions_are_exactly_the_tables_moves_from_a_state() -> None:
+    from hitl_core.transitions import allowed_actions
+
+    assert allowed_actions(None) == ["create", "start"]
+    assert allowed_actions(TaskState.AWAITING_APPROVAL) == [
+        "approve",
+        "approve_partial",
+        "reject",
+        "escalate",
+        "fail",
+    ]
+    assert allowed_actions(TaskState.APPROVED) == ["resume", "fail"]
+    assert allowed_actions(TaskState.COMPLETED) == allowed_actions(TaskState.FAILED) == []

@@ -41,19 +41,19 @@ async def test_self_approval_is_refused_and_audited(
         caplog.at_level(logging.WARNING, logger="hitl.audit"),
         pytest.raises(NotAuthorizedError, match="no self-approval") as info,
     ):
-        await m.approve("t", approver="alice")
+        await m.approve("t", actor="alice")
     assert info.value.actor == "alice" and info.value.task_id == "t"
     assert "refused: alice may not approve task t: no self-approval" in caplog.text
     task = await m.get_task("t")
     assert task.state == TaskState.AWAITING_APPROVAL and task.version == 2  # nothing committed
-    rejected = await m.reject("t", rejector="alice", reason="changed my mind")  # withdrawing is fine
+    rejected = await m.reject("t", actor="alice", message="changed my mind")  # withdrawing is fine
     assert rejected.state == TaskState.REJECTED
     # without requested_by the task's agent is the requester
     await m.start_task("own", agent="bob")
     await m.request_approval("own", "why")
     with pytest.raises(NotAuthorizedError, match="no self-approval"):
-        await m.approve("own", approver="bob")
-    assert (await m.approve("own", approver="alice")).state == TaskState.APPROVED
+        await m.approve("own", actor="bob")
+    assert (await m.approve("own", actor="alice")).state == TaskState.APPROVED
 
 
 async def test_only_assignees_or_their_roles_may_decide(configured: MachineFactory) -> None:
@@ -62,13 +62,13 @@ async def test_only_assignees_or_their_roles_may_decide(configured: MachineFacto
     await m.request_approval("t", "why", assignees=["carol", "role:lead"])
     for outsider in ("bob", "dave"):
         with pytest.raises(NotAuthorizedError, match=r"only the assignees may decide \(carol, role:lead\)"):
-            await m.approve("t", approver=outsider)
+            await m.approve("t", actor=outsider)
     with pytest.raises(NotAuthorizedError):
-        await m.reject("t", rejector="bob", reason="not yours to reject either")
-    assert (await m.approve("t", approver="alice")).state == TaskState.APPROVED  # alice holds role lead
+        await m.reject("t", actor="bob", message="not yours to reject either")
+    assert (await m.approve("t", actor="alice")).state == TaskState.APPROVED  # alice holds role lead
     await m.start_task("u")
     await m.request_approval("u", "why", assignees=["carol"])
-    assert (await m.approve("u", approver="carol")).state == TaskState.APPROVED
+    assert (await m.approve("u", actor="carol")).state == TaskState.APPROVED
 
 
 async def test_roles_file_gates_each_severity(configured: MachineFactory) -> None:
@@ -76,10 +76,10 @@ async def test_roles_file_gates_each_severity(configured: MachineFactory) -> Non
     await m.start_task("c")
     await m.request_approval("c", "why", severity="critical")
     with pytest.raises(NotAuthorizedError, match=r"a critical request needs the role sre or lead .*'dave' support"):
-        await m.approve("c", approver="dave")
+        await m.approve("c", actor="dave")
     await m.start_task("m")
     await m.request_approval("m", "why", severity="medium")
-    assert (await m.approve("m", approver="dave")).state == TaskState.APPROVED  # no roles asked at medium
+    assert (await m.approve("m", actor="dave")).state == TaskState.APPROVED  # no roles asked at medium
 
 
 async def test_four_eyes_needs_two_distinct_people(configured: MachineFactory) -> None:
@@ -87,17 +87,17 @@ async def test_four_eyes_needs_two_distinct_people(configured: MachineFactory) -
     await m.start_task("t", agent="infra-guard")
     task = await m.request_approval("t", "grant admin", severity="critical")
     assert task.interrupt_point.required_approvals == 2  # asked for by the config, not the caller
-    first = await m.approve("t", approver="alice")
+    first = await m.approve("t", actor="alice")
     assert first.state == TaskState.AWAITING_APPROVAL and [a.actor.id for a in first.approvals] == ["alice"]
     assert first.history[-1]["action"] == "approve_partial"
     with pytest.raises(NotAuthorizedError, match="four eyes"):
-        await m.approve("t", approver="alice")
-    second = await m.approve("t", approver="bob")
+        await m.approve("t", actor="alice")
+    second = await m.approve("t", actor="bob")
     assert second.state == TaskState.APPROVED and [a.actor.id for a in second.approvals] == ["alice", "bob"]
     # a medium request needs one approval
     await m.start_task("m")
     await m.request_approval("m", "why", severity="medium")
-    assert (await m.approve("m", approver="dave")).state == TaskState.APPROVED
+    assert (await m.approve("m", actor="dave")).state == TaskState.APPROVED
 
 
 async def test_refusals_are_appended_to_the_refusals_log(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ async def test_refusals_are_appended_to_the_refusals_log(tmp_path: Path) -> None
         await m.start_task("t", agent="bot")
         await m.request_approval("t", "why")
         with pytest.raises(NotAuthorizedError):
-            await m.approve("t", approver="bot")
+            await m.approve("t", actor="bot")
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["task_id"], e["actor"], e["decision"]) for e in entries] == [("t", "bot", "approve")]
     assert "no self-approval" in entries[0]["reason"]

@@ -151,6 +151,6 @@ async def test_without_a_config_nothing_changes(tmp_path: Path, monkeypatch: pyt
     assert not machine.plugins.has_policies and not machine.plugins.has_authorizers
     await machine.start_task("t", agent="bot")
     await machine.request_approval("t", "why", requested_by="bot")
-    done = await machine.approve("t", approver="bot")  # self-approval is only refused when configured
+    done = await machine.approve("t", actor="bot")  # self-approval is only refused when configured
     assert done.state == TaskState.APPROVED
     await machine.close()

@@ -69,7 +69,7 @@ async def test_console_shows_four_eyes_escalation_policy_and_countdown(configure
     m = configured(POLICY)
     await m.start_task("grant", agent="infra-guard")
     await m.request_approval("grant", "Grant admin role", severity="critical", timeout=3600)
-    await m.approve("grant", approver="bob")
+    await m.approve("grant", actor="bob")
     await m.start_task("deploy", agent="deploy-pilot")
     await m.request_approval("deploy", "Deploy", severity="high", deadline=datetime.now(UTC) - timedelta(seconds=1))
     await m.expire("deploy")  # escalates to level 1

@@ -127,8 +127,8 @@ async def test_escalated_request_is_decided_by_the_new_level(configured: Machine
     with pytest.raises(InvalidTransitionError, match="deadline has not passed"):
         await m.expire("t")
     with pytest.raises(NotAuthorizedError, match="only the assignees"):
-        await m.approve("t", approver="oncall-1")
-    done = await m.approve("t", approver="oncall-2")
+        await m.approve("t", actor="oncall-1")
+    done = await m.approve("t", actor="oncall-2")
     assert done.state == TaskState.APPROVED and done.decision.actor.id == "oncall-2"
 
 

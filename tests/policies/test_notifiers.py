@@ -171,7 +171,7 @@ async def test_failing_webhook_gives_up_without_breaking_the_machine(
         await m.policies.notifier.drain()
     assert len(receiver.attempts) == 3
     assert m.policies.notifier.failures == 1 and "failed after 3 attempts" in caplog.text
-    assert (await m.approve("t", approver="alice")).state == TaskState.APPROVED
+    assert (await m.approve("t", actor="alice")).state == TaskState.APPROVED
 
 
 async def test_webhook_refused_with_4xx_is_not_retried(configured: MachineFactory) -> None:

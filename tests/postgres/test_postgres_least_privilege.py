@@ -241,7 +241,7 @@ def test_the_chain_hash_is_computed_server_side_from_the_stored_columns(agent: t
         async with machine(url) as m:
             await m.start_task(name)
             await m.request_approval(name, odd, {odd: [odd]})
-            await m.approve(name, name, comment=odd)
+            await m.approve(name, name, message=odd)
             report = await m.verify()
             assert report.ok and report.checked == 4
 
@@ -443,3 +443,45 @@ def test_a_version_1_database_migrates_forward_keeping_its_data_and_its_roles(
         ).fetchone()
     assert privileges == (False, False, False, False, False)
     assert "permission denied" in refused(role_url, "UPDATE hitl_events SET actor_id = 'x'")
+
+
+def test_a_role_granted_before_the_audit_chain_can_read_it_but_not_write_it(
+    pg_cluster: LocalCluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version 3 database (before ``hitl_audit``) with a role given that version's grants: after
+    the owner's open migrates it, the role can read the server's audit chain (so ``hitl audit
+    verify`` works with its grants) and cannot write it; only the owner (``hitl serve``) appends."""
+    from hitl_core.stores import postgres as postgres_store
+
+    dbname = pg_url.rsplit("/", 1)[1]
+
+    async def owner_open() -> None:
+        async with machine(pg_url) as m:
+            await m.start_task("before")
+
+    with monkeypatch.context() as old:
+        old.setattr(postgres_store, "SCHEMA_VERSION", 3)
+        asyncio.run(owner_open())
+    role = f"v3_agent_{uuid.uuid4().hex[:8]}"
+    old_tables = ", ".join(f"public.{t}" for t in postgres_store.TABLES if t != "hitl_audit")
+    pg_cluster.psql(
+        f"CREATE ROLE {role} LOGIN PASSWORD 'v3pw'; GRANT USAGE ON SCHEMA public TO {role}; "
+        f"GRANT SELECT ON {old_tables} TO {role}; "
+        f"GRANT EXECUTE ON FUNCTION public.{postgres_store.APPEND_SIGNATURE} TO {role}",
+        dbname=dbname,
+    )
+    role_url = pg_cluster.url(dbname, user=role, password="v3pw")
+
+    async def migrate_and_audit() -> None:
+        async with machine(pg_url) as owner:
+            await owner.store.append_audit("refused", "mallory", {"status": 403}, now_us())
+        async with machine(role_url) as reader:
+            assert [r.actor for r in await reader.store.audit_records()] == ["mallory"]
+            report = await reader.store.verify()
+            assert report.ok and report.audit_records == 1
+            with pytest.raises(StoreError):
+                await reader.store.append_audit("refused", "cover-up", {}, now_us())
+
+    asyncio.run(migrate_and_audit())
+    with psycopg.connect(role_url, autocommit=True) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM hitl_audit")

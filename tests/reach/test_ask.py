@@ -31,7 +31,7 @@ async def test_ask_exits_0_when_a_person_approves_and_prints_the_decision(tmp_pa
     assert task.interrupt_point is not None and task.interrupt_point.action is not None
     assert task.interrupt_point.action.name == "sql" and task.interrupt_point.action.args == {"db": "staging"}
     assert task.framework == "shell"
-    await decide(tmp_path, task.task_id, "approve", "alice", comment="fine")
+    await decide(tmp_path, task.task_id, "approve", "alice", message="fine")
     code, out, _ = finish(process)
     assert code == 0
     decision = json.loads(out)

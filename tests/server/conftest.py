@@ -86,6 +86,7 @@ class ServerProcess:
     socket_group: str | None = None
     agent_users: tuple[str, ...] = ()
     store: str | None = None  # default: a SQLite file in the directory
+    extra: tuple[str, ...] = ()  # more ``hitl serve`` options
     port: int = 0
     proc: subprocess.Popen[str] | None = None
     log: Path = field(init=False)
@@ -129,7 +130,7 @@ class ServerProcess:
             args += ["--socket-group", self.socket_group]
         for user in self.agent_users:
             args += ["--agent-user", user]
-        return args
+        return args + list(self.extra)
 
     def start(self, timeout: float = 90) -> ServerProcess:
         log = open(self.log, "a")  # noqa: SIM115 - the child keeps it

@@ -2,6 +2,8 @@
 
 A real ``hitl serve`` on TLS (self-signed certificate) and a Unix socket; raw HTTP requests with
 forged, missing, expired and revoked tokens, and tokens whose role or name does not allow the act.
+Each refusal leaves a ``refused`` record in the store's audit chain (who, what, why) and changes
+nothing else: no event, no task.
 """
 
 from __future__ import annotations
@@ -47,25 +49,68 @@ def ask(server: ServerProcess, agent_token: str, task_id: str, **request: Any) -
 
 @pytest.fixture(scope="module")
 def tls_server(start_module_server: ServerFactory) -> ServerProcess:
-    # One server for the module: each test uses its own task ids and token names.
-    return start_module_server(POLICY, listen=True)
+    # One server for the module: each test uses its own task ids and token names. The refusal
+    # bound is raised so that every refusal these tests make is recorded (its own test is elsewhere).
+    return start_module_server(POLICY, listen=True, extra=("--refusal-audit-limit", "1000"))
+
+
+class Mark:
+    """Where the audit chain and the event log stood, and what every task looked like."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.audit = len(audit_records(server))
+        self.tasks = tasks_now(server)
+
+    def refusals(self) -> list[dict[str, Any]]:
+        """The refusals recorded since, after checking that nothing else changed."""
+        assert tasks_now(self.server) == self.tasks, "a refusal changed a task or the event log"
+        records = audit_records(self.server)[self.audit :]
+        assert all(r["kind"] == "refused" for r in records), records
+        return [r["data"] | {"actor": r["actor"]} for r in records]
+
+
+def audit_records(server: ServerProcess) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    with server.unix_client() as c:  # root over the socket: the server's admin
+        while True:
+            page = c.get("/v1/audit", params={"after": out[-1]["seq"] if out else 0}).json()["records"]
+            if not page:
+                return out
+            out += page
+
+
+def tasks_now(server: ServerProcess) -> tuple[int, list[dict[str, Any]]]:
+    with server.unix_client() as c:
+        return c.get("/healthz").json()["last_seq"], c.get("/v1/tasks").json()
 
 
 def test_no_token_is_401(tls_server: ServerProcess) -> None:
+    mark = Mark(tls_server)
     with tls_server.https_client() as c:
         body = problem(c.get("/v1/tasks"), 401, "unauthenticated")
         assert "no credentials" in body["detail"]
         problem(c.post("/v1/tasks/t/approve", json={}), 401, "unauthenticated")
+    first, second = mark.refusals()
+    assert first["status"] == 401 and first["actor"] is None and first["peer"] == "127.0.0.1"
+    assert first["path"] == "/v1/tasks" and first["what"] == "authenticate" and "no credentials" in first["reason"]
+    assert second["method"] == "POST" and second["path"] == "/v1/tasks/t/approve"
 
 
 def test_wrong_token_is_401(tls_server: ServerProcess) -> None:
     real = tls_server.token("ops", "operator")
     forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
+    mark = Mark(tls_server)
     for token in (forged, "hitl_0000000000000000_guess", "not-a-hitl-token"):
         with tls_server.https_client(token) as c:
             problem(c.get("/v1/tasks"), 401, "unauthenticated")
     with tls_server.https_client() as c:
         problem(c.get("/v1/tasks", headers={"Authorization": f"Basic {real}"}), 401, "unauthenticated")
+    refused = mark.refusals()
+    assert [r["status"] for r in refused] == [401] * 4
+    # Whose token was tried is recorded (its id, never the secret).
+    assert refused[0]["token_id"] == real.split("_")[1] and real.split("_")[2] not in str(refused)
+    assert refused[1]["token_id"] == "0000000000000000" and "token_id" not in refused[2]
 
 
 def test_revoked_token_is_401(tls_server: ServerProcess, hitl_cli: Any) -> None:
@@ -77,7 +122,10 @@ def test_revoked_token_is_401(tls_server: ServerProcess, hitl_cli: Any) -> None:
         revoked = hitl_cli("token", "--tokens", str(tls_server.token_file), "revoke", "ci-bot")
         assert revoked.returncode == 0, revoked.stderr
         # The server read the revocation another process wrote, at the very next request.
+        mark = Mark(tls_server)
         problem(c.get("/v1/whoami"), 401, "unauthenticated")
+        (refused,) = mark.refusals()
+        assert refused["token_id"] == token.split("_")[1] and "revoked" in refused["reason"]
     listed = hitl_cli("token", "--tokens", str(tls_server.token_file), "ls")
     assert "ci-bot" in listed.stdout and "revoked" in listed.stdout
     assert token not in listed.stdout
@@ -101,6 +149,8 @@ def test_expired_token_is_401(tls_server: ServerProcess, hitl_cli: Any) -> None:
     # that it had expired already; what matters is that it ends up refused.
     assert first.status_code in (200, 401)
     problem(response, 401, "unauthenticated")
+    records = [r["data"] for r in audit_records(tls_server) if r["kind"] == "refused"]
+    assert any(r.get("token_id") == token.split("_")[1] and "expired" in r["reason"] for r in records)
 
 
 def test_token_secret_is_stored_hashed(tls_server: ServerProcess) -> None:
@@ -119,6 +169,7 @@ def test_agent_token_cannot_decide(tls_server: ServerProcess) -> None:
     agent = tls_server.token("deploy-bot", "agent")
     other_agent = tls_server.token("other-bot", "agent")
     ask(tls_server, other_agent, "t-agent-decide")
+    mark = Mark(tls_server)
     with tls_server.https_client(agent) as c:
         for verb, body in (("approve", {}), ("reject", {"reason": "no"}), ("edit", {"edited_args": {}})):
             refused = problem(c.post(f"/v1/tasks/t-agent-decide/{verb}", json=body), 403, "not-authorized")
@@ -127,6 +178,16 @@ def test_agent_token_cannot_decide(tls_server: ServerProcess) -> None:
         problem(c.get("/v1/tasks/t-agent-decide"), 403, "not-authorized")
         problem(c.post("/v1/tasks/t-agent-decide/fail", json={"error": "x"}), 403, "not-authorized")
         assert c.get("/v1/tasks").json() == []
+    refused = mark.refusals()
+    assert [(r["actor"], r["what"], r["status"]) for r in refused] == [
+        ("deploy-bot", "approve", 403),
+        ("deploy-bot", "reject", 403),
+        ("deploy-bot", "edit", 403),
+        ("deploy-bot", "read", 403),
+        ("deploy-bot", "fail", 403),
+    ]
+    assert refused[0]["task_id"] == "t-agent-decide" and "operator role" in refused[0]["reason"]
+    assert refused[0]["role"] == "agent" and refused[0]["channel"] == "token"
     with tls_server.https_client(other_agent) as c:
         assert c.get("/v1/tasks/t-agent-decide").json()["state"] == "awaiting_approval"
 
@@ -134,9 +195,13 @@ def test_agent_token_cannot_decide(tls_server: ServerProcess) -> None:
 def test_operator_outside_assignees_is_403(tls_server: ServerProcess) -> None:
     agent = tls_server.token("deploy-bot", "agent")
     ask(tls_server, agent, "t-assignees", assignees=["alice"])
+    mark = Mark(tls_server)
     with tls_server.https_client(tls_server.token("bob", "operator")) as c:
         refused = problem(c.post("/v1/tasks/t-assignees/approve", json={}), 403, "not-authorized")
         assert "assignees" in refused["detail"]
+    (record,) = mark.refusals()
+    assert record["actor"] == "bob" and record["what"] == "approve" and record["task_id"] == "t-assignees"
+    assert "assignees" in record["reason"]
     with tls_server.https_client(tls_server.token("alice", "operator")) as c:
         approved = c.post("/v1/tasks/t-assignees/approve", json={})
         assert approved.status_code == 200, approved.text
@@ -146,9 +211,12 @@ def test_operator_outside_assignees_is_403(tls_server: ServerProcess) -> None:
 def test_self_approval_is_403(tls_server: ServerProcess) -> None:
     dana = tls_server.token("dana", "operator")
     ask(tls_server, dana, "t-self")  # an operator runs an agent task of her own…
+    mark = Mark(tls_server)
     with tls_server.https_client(dana) as c:
         refused = problem(c.post("/v1/tasks/t-self/approve", json={}), 403, "not-authorized")
         assert "self-approval" in refused["detail"]
+    (record,) = mark.refusals()
+    assert record["actor"] == "dana" and "self-approval" in record["reason"] and record["task_id"] == "t-self"
 
 
 def test_requested_by_cannot_be_forged_to_dodge_self_approval(tls_server: ServerProcess) -> None:
@@ -168,8 +236,11 @@ def test_same_person_twice_under_four_eyes_is_403(tls_server: ServerProcess) -> 
     with tls_server.https_client(alice) as c:
         first = c.post("/v1/tasks/t-four-eyes/approve", json={})
         assert first.status_code == 200 and first.json()["state"] == "awaiting_approval"
+        mark = Mark(tls_server)
         refused = problem(c.post("/v1/tasks/t-four-eyes/approve", json={}), 403, "not-authorized")
         assert "four eyes" in refused["detail"]
+        (record,) = mark.refusals()
+        assert record["actor"] == "alice" and "four eyes" in record["reason"]
     with tls_server.https_client(tls_server.token("bob", "operator")) as c:
         second = c.post("/v1/tasks/t-four-eyes/approve", json={})
         assert second.status_code == 200 and second.json()["state"] == "approved"
@@ -178,10 +249,13 @@ def test_same_person_twice_under_four_eyes_is_403(tls_server: ServerProcess) -> 
 def test_as_without_impersonate_is_403(tls_server: ServerProcess) -> None:
     agent = tls_server.token("deploy-bot", "agent")
     ask(tls_server, agent, "t-as")
+    mark = Mark(tls_server)
     with tls_server.https_client(tls_server.token("bob", "operator")) as c:
         refused = problem(c.post("/v1/tasks/t-as/approve", json={"as": "alice"}), 403, "not-authorized")
         assert "impersonate" in refused["detail"]
         assert c.get("/v1/tasks/t-as").json()["state"] == "awaiting_approval"
+    (record,) = mark.refusals()
+    assert record["actor"] == "bob" and "impersonate" in record["reason"] and record["task_id"] == "t-as"
 
 
 def test_as_with_impersonate_records_both(tls_server: ServerProcess) -> None:

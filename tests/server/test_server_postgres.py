@@ -31,7 +31,7 @@ async def test_server_on_postgresql_decides_and_refuses(start_server: ServerFact
         await agent.request_approval("pg-1", "migrate")
         with pytest.raises(NotAuthorizedError):
             await agent.approve("pg-1")
-        await operator.approve("pg-1", comment="ok")
+        await operator.approve("pg-1", message="ok")
         decision = await agent.wait_for_decision("pg-1", timeout=120)
         assert decision.actor.id == "alice" and decision.actor.source == "token"
     finally:

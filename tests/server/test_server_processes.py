@@ -94,7 +94,7 @@ def test_agent_process_waits_and_the_cli_approves_through_the_server(
     listed = hitl_cli("--store", server.unix_url, "ls", "--state", "awaiting_approval")
     assert listed.returncode == 0, listed.stderr
     assert "refund-1" in listed.stdout and "refund-bot" in listed.stdout
-    approved = hitl_cli("--store", server.unix_url, "approve", "refund-1", "--comment", "ok")
+    approved = hitl_cli("--store", server.unix_url, "approve", "refund-1", "--message", "ok")
     assert approved.returncode == 0, approved.stderr
     assert agent.read_until("decided") == "decided approve root | unix"
     agent.read_until("done")
@@ -204,7 +204,7 @@ async def test_client_raises_the_machines_exceptions(start_server: ServerFactory
         with pytest.raises(InvalidTransitionError) as illegal:
             await m.complete("t")
         assert illegal.value.state == "awaiting_approval"
-        await m.reject("t", reason="no")
+        await m.reject("t", message="no")
         with pytest.raises(AlreadyDecidedError) as decided:
             await m.approve("t")
         assert decided.value.decided_by == "root" and decided.value.decision_type == "reject"
@@ -233,7 +233,7 @@ async def test_callbacks_and_the_sync_facade_over_the_server(start_server: Serve
         machine = HITLStateMachine(server.unix_url)
         machine.sync.start_task("s")
         machine.sync.request_approval("s", "why")
-        machine.sync.approve("s", comment="fine")
+        machine.sync.approve("s", message="fine")
         decision = machine.sync.wait_for_decision("s", timeout=60)
         machine.sync.close_machine()
         return decision.message or ""
@@ -367,7 +367,7 @@ async def test_decorators_work_unchanged_against_the_server(start_server: Server
                 break
             await asyncio.sleep(0.05)
         await operator.wait_for_state(task_id, [TaskState.AWAITING_APPROVAL], timeout=120)
-        await operator.approve(task_id, comment="go")
+        await operator.approve(task_id, message="go")
 
     try:
         approving = asyncio.create_task(decide_when_waiting("refund-420"))
@@ -412,6 +412,18 @@ def test_a_clients_local_config_has_no_say(start_server: ServerFactory, tmp_path
     assert asyncio.run(ask()) is TaskState.AWAITING_APPROVAL  # no local rule decided it
     refused = hitl_cli("--store", server.unix_url, "approve", "local-config", env={"HITL_CONFIG": str(local)})
     assert refused.returncode == 7 and "no self-approval" in refused.stderr
+    # Nor can a client make its local file the policy without the admin role: an operator's token
+    # is refused (403, audited) and the policy in force is still the server's.
+    tls = start_server("[authorization]\nno_self_approval = true\n", listen=True)
+    env = {"HITL_TOKEN": tls.token("carol", "operator"), "HITL_CA_BUNDLE": str(tls.cert)}
+    pushed = hitl_cli("--store", tls.https_url, "policy", "apply", str(local), env=env)
+    assert pushed.returncode == 7 and "apply a policy needs the admin role" in pushed.stderr
+    shown = hitl_cli("--store", tls.https_url, "policy", "show", env=env)
+    assert shown.returncode == 0 and shown.stdout.startswith("version 1\n")
+    assert "no_self_approval = true" in shown.stdout and "[[rules]]" not in shown.stdout
+    with tls.unix_client() as c:
+        refused_records = c.get("/v1/audit", params={"kind": "refused"}).json()["records"]
+    assert [(r["actor"], r["data"]["what"]) for r in refused_records] == [("carol", "apply a policy")]
 
 
 async def test_an_approving_default_is_the_servers_to_allow(start_server: ServerFactory) -> None:

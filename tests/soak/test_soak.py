@@ -86,7 +86,7 @@ def _run(tmp_path: Path) -> tuple[soak.Run, dict[str, Path]]:
         async with HITLStateMachine(url, load_entrypoints=False) as m:
             await m.start_task("t1", agent="a")
             await m.request_approval("t1", "go?", action="op", args={"n": 1})
-            await m.approve("t1", approver="d1")
+            await m.approve("t1", actor="d1")
 
     asyncio.run(story())
     logs = tmp_path / "logs"

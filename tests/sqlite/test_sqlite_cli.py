@@ -76,14 +76,14 @@ def test_show_prints_request_and_history(waiting: str, capsys: pytest.CaptureFix
 def test_approve_records_the_os_user_by_default_and_the_comment(
     waiting: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = hitl(capsys, "--store", waiting, "approve", "deploy", "--comment", "window is open")
+    code, out, _ = hitl(capsys, "--store", waiting, "approve", "deploy", "--message", "window is open")
     assert code == 0 and "approved task deploy" in out
     decision = task(waiting, "deploy").decision
     assert (decision.actor.id, decision.actor.source, decision.message) == (os_user(), "cli", "window is open")
 
 
 def test_reject_records_the_named_actor_and_reason(waiting: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, _ = hitl(capsys, "--store", waiting, "reject", "cleanup", "--reason", "not today", "--as", "dana")
+    code, _, _ = hitl(capsys, "--store", waiting, "reject", "cleanup", "--message", "not today", "--as", "dana")
     assert code == 0
     got = task(waiting, "cleanup")
     assert got.state is TaskState.REJECTED
@@ -98,11 +98,10 @@ def test_resume_moves_a_decided_task_back_to_running(waiting: str, capsys: pytes
 
 
 def test_reject_without_a_reason_is_a_usage_error(waiting: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["--store", waiting, "reject", "cleanup"])
-    assert exited.value.code == 2
-    code, _, err = hitl(capsys, "--store", waiting, "reject", "cleanup", "--reason", "  ")
-    assert code == 2 and "needs a reason" in err
+    code, _, err = hitl(capsys, "--store", waiting, "reject", "cleanup")
+    assert code == 2 and "needs a message (--message TEXT)" in err
+    code, _, err = hitl(capsys, "--store", waiting, "reject", "cleanup", "--message", "  ")
+    assert code == 2 and "needs a message" in err
     assert task(waiting, "cleanup").state is TaskState.AWAITING_APPROVAL
 
 
@@ -113,7 +112,7 @@ def test_unknown_task_exits_3(waiting: str, capsys: pytest.CaptureFixture[str]) 
 
 def test_deciding_a_decided_task_exits_4_naming_who_decided(waiting: str, capsys: pytest.CaptureFixture[str]) -> None:
     hitl(capsys, "--store", waiting, "approve", "deploy", "--as", "frank")
-    code, _, err = hitl(capsys, "--store", waiting, "reject", "deploy", "--reason", "late", "--as", "gina")
+    code, _, err = hitl(capsys, "--store", waiting, "reject", "deploy", "--message", "late", "--as", "gina")
     assert code == 4 and "already decided by frank" in err
 
 

@@ -26,7 +26,7 @@ def test_agent_waiting_in_one_process_continues_when_the_cli_approves_in_another
 ) -> None:
     agent = spawn("ask", db_url, "job-a")
     agent.read_until("WAITING")
-    approved = hitl_cli("--store", db_url, "approve", "job-a", "--as", "operator-7", "--comment", "go ahead")
+    approved = hitl_cli("--store", db_url, "approve", "job-a", "--as", "operator-7", "--message", "go ahead")
     assert approved.returncode == 0, approved.stderr
     decided = json.loads(agent.read_until("DECIDED").split(" ", 1)[1])
     assert decided == {"type": "approve", "by": "operator-7", "message": "go ahead"}
@@ -89,7 +89,7 @@ def test_agent_killed_while_waiting_resumes_with_the_decision_made_meanwhile(
     async def approve() -> None:
         async with HITLStateMachine(db_url, load_entrypoints=False) as machine:
             assert (await machine.get_task("job-c")).state is TaskState.AWAITING_APPROVAL  # type: ignore[union-attr]
-            await machine.approve("job-c", "night-shift", comment="approved while the agent was down")
+            await machine.approve("job-c", "night-shift", message="approved while the agent was down")
 
     asyncio.run(approve())
     second = spawn("ask", db_url, "job-c")

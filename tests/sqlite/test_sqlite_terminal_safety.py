@@ -238,7 +238,7 @@ def test_lookalike_ids_newline_vs_backslash_n_print_differently(tmp_path: Path, 
 
     assert asyncio.run(states()) == {real_newline: TaskState.AWAITING_APPROVAL, backslash_n: TaskState.APPROVED}
     # The stored look-alike stays decidable by its exact id.
-    decoy = run_hitl(tmp_path, "reject", real_newline, "--store", db_url, "--as", "alice", "--reason", "decoy")
+    decoy = run_hitl(tmp_path, "reject", real_newline, "--store", db_url, "--as", "alice", "--message", "decoy")
     assert decoy.returncode == 0 and decoy.stdout.decode().startswith("rejected task deploy\\nprod as alice")
     assert asyncio.run(states())[real_newline] is TaskState.REJECTED
 

@@ -94,7 +94,7 @@ async def opened(url: str) -> AsyncIterator[Store]:
 
 def _edit_by_hand(url: str, sql: str, params: tuple[object, ...] = ()) -> None:
     """Run ``sql`` on a durable store's database directly, as someone with write access to it
-    would: not through hitl. ``{events}``/``{tasks}`` name the backend's tables and ``?`` is the
+    would: not through hitl. ``{events}``/``{tasks}``/``{audit}`` name the backend's tables and ``?`` is the
     placeholder; the SQLite file through ``sqlite3``, PostgreSQL through ``psycopg`` (as the
     cluster's superuser, who owns the schema)."""
     if url.startswith("sqlite:"):
@@ -102,7 +102,7 @@ def _edit_by_hand(url: str, sql: str, params: tuple[object, ...] = ()) -> None:
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
         try:
-            conn.execute(sql.format(events="events", tasks="tasks"), params)
+            conn.execute(sql.format(events="events", tasks="tasks", audit="audit"), params)
             conn.commit()
         finally:
             conn.close()
@@ -110,7 +110,9 @@ def _edit_by_hand(url: str, sql: str, params: tuple[object, ...] = ()) -> None:
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as pg:
-            pg.execute(sql.format(events="hitl_events", tasks="hitl_tasks").replace("?", "%s"), params)
+            pg.execute(
+                sql.format(events="hitl_events", tasks="hitl_tasks", audit="hitl_audit").replace("?", "%s"), params
+            )
     else:
         raise ValueError(f"no hand-editing for {url!r}: add it here with its backend")
 

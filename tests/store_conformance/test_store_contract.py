@@ -360,7 +360,7 @@ async def test_machine_lifecycle_on_the_backend(store_url: str) -> None:
         await machine.start_task("job", {"n": 1}, agent="billing")
         await machine.request_approval("job", "pay?", {"amount": 3}, action="pay", args={"to": "x"})
         assert [t.task_id for t in await machine.get_pending_approvals()] == ["job"]
-        await machine.approve("job", "alice", comment="fine")
+        await machine.approve("job", "alice", message="fine")
         assert (await machine.wait_for_decision("job", timeout=5)).actor.id == "alice"
         await machine.resume("job")
         done = await machine.complete("job", {"paid": True})
@@ -391,7 +391,7 @@ async def test_wait_for_decision_returns_when_another_machine_decides(shared_url
         waiter = asyncio.create_task(agent.wait_for_decision("job", timeout=10))
         await asyncio.sleep(0.05)
         assert not waiter.done()
-        await console.approve("job", "carol", comment="go")
+        await console.approve("job", "carol", message="go")
         decided = await asyncio.wait_for(waiter, 5)
         assert (decided.type, decided.actor.id, decided.message) == (DecisionType.APPROVE, "carol", "go")
 
@@ -423,7 +423,7 @@ async def test_listed_tasks_give_their_full_history_when_asked(store: Store) -> 
     for i in range(3):
         await m.start_task(f"t{i}")
         await m.request_approval(f"t{i}", f"why {i}")
-    await m.approve("t1", approver="alice")
+    await m.approve("t1", actor="alice")
     listed = {r.task_id: r for r in await store.query()}
     assert [e.action for e in listed["t1"].history] == ["start", "request_approval", "approve"]
     assert len(listed["t0"].history) == 2 and listed["t0"].history[-1].action == "request_approval"

@@ -120,6 +120,25 @@ class WebServer(ServerProcess):
                 raise AssertionError(f"no log line matches {pattern!r}: {self.log_text()[-3000:]}")
             time.sleep(0.05)
 
+    def refusal_records(self) -> list[dict[str, Any]]:
+        """The ``refused`` records of the store's audit chain (read over the Unix socket)."""
+        with self.unix_client() as client:
+            response = client.get("/v1/audit", params={"kind": "refused"})
+            response.raise_for_status()
+            return list(response.json()["records"])
+
+    def wait_refusal(self, **match: Any) -> dict[str, Any]:
+        """The first web refusal in the audit chain whose data has every ``match`` item, waiting for it."""
+        deadline = time.monotonic() + 30
+        while True:
+            for record in self.refusal_records():
+                data = record["data"]
+                if data.get("channel") == "web" and all(data.get(k) == v for k, v in match.items()):
+                    return record
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no web refusal with {match} in the audit chain: {self.refusal_records()[-5:]}")
+            time.sleep(0.05)
+
     def ask(
         self, task_id: str, reason: str, *, severity: str = "high", args: dict[str, Any] | None = None, **extra: Any
     ) -> dict[str, Any]:

@@ -299,6 +299,10 @@ def test_a_cross_site_post_without_the_csrf_token_is_refused_and_audited(web_ser
     web_server.wait_log(
         rf"refused: alice \(operator, web\) may not approve {task_id}: the request came from another site"
     )
+    # and each is a record in the store's audit chain, beside the API's refusals
+    record = web_server.wait_refusal(task_id=task_id, principal="alice", what="approve")
+    assert record["actor"] == "alice"
+    assert "CSRF" in record["data"]["reason"] or "another site" in record["data"]["reason"]
 
 
 def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(web_server: WebServer, new_page: Any) -> None:
@@ -310,6 +314,9 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(web_server
     expect(page.locator("#message")).to_contain_text("too many failed logins")
     assert "/web/login" in page.url
     web_server.wait_log(r"refused: rita \(-, web\) may not log in -: too many failed logins")
+    # in the audit chain the typed name is a claim, never the actor; the address is kept
+    locked = web_server.wait_refusal(claimed_name="rita", what="log in")
+    assert locked["actor"] is None and locked["data"]["principal"] is None and locked["data"]["peer"] == "127.0.0.1"
     assert web_server.log_text().count("refused: rita (-, web) may not log in -: wrong user name") == 5
 
 

@@ -115,7 +115,11 @@ class Web:
 
     # -- audit -----------------------------------------------------------------------------------
 
-    def refuse(self, who: str, role: str, what: str, reason: str, task_id: str = "") -> None:
+    async def refuse(
+        self, who: str, role: str, what: str, reason: str, task_id: str = "", *, peer: str = "", claimed: bool = False
+    ) -> None:
+        """Log, count and record a refusal in the store's audit chain, as the API's refusals are
+        (bounded per person or address: a flood of bad logins cannot fill the store)."""
         self.server.metrics.refusals[f"web {what}"] += 1
         audit_log.warning(
             "refused: %s (%s, web) may not %s %s: %s",
@@ -126,6 +130,19 @@ class Web:
             loggable(reason),
             extra={"task_id": task_id, "actor": who},
         )
+        data: dict[str, Any] = {
+            "channel": "web",
+            "what": loggable(what, 64),
+            "reason": loggable(reason, 500),
+            "task_id": loggable(task_id, 256) or None,
+            # a name typed into the login form is a claim, never the actor of the record
+            "principal": loggable(who, 128) if who != "-" and not claimed else None,
+            "claimed_name": loggable(who, 128) if claimed else None,
+            "role": role if role != "-" else None,
+            "peer": peer or None,
+        }
+        key = f"web:{who}" if data["principal"] else f"web-peer:{peer}"
+        await self.server.refusal_audit.refused(key, data["principal"], data)
 
     # -- sessions and CSRF -------------------------------------------------------------------------
 
@@ -148,7 +165,7 @@ class Web:
         elif not hmac.compare_digest(sent.encode(), self.csrf(session).encode()):
             problem = "the request lacks this session's CSRF token (a cross-site request?)"
         if problem is not None:
-            self.refuse(session.name, session.role.value, what, problem, task_id)
+            await self.refuse(session.name, session.role.value, what, problem, task_id)
             return self.answer(request, 403, "refused", problem, "csrf", session)
         return form
 
@@ -182,7 +199,7 @@ class Web:
             return 400, f"unknown decision {decision!r}: approve or reject", "invalid"
         if not session.role.may_decide:
             reason = f"{decision} needs the operator role ({session.name!r} is an observer)"
-            self.refuse(session.name, session.role.value, decision, reason, task_id)
+            await self.refuse(session.name, session.role.value, decision, reason, task_id)
             return 403, reason, "not-authorized"
         interrupt_id = form.get("interrupt_id") or None
         fingerprint = form.get("args_fingerprint") or None
@@ -226,14 +243,23 @@ class Web:
         client = request.client.host if request.client else "-"
         sent, expected = form.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            self.refuse(name or "-", "-", "log in", "the login form's CSRF token is missing or wrong")
+            await self.refuse(
+                name or "-", "-", "log in", "the login form's CSRF token is missing or wrong", peer=client, claimed=True
+            )
             return self._login(request, "the login form expired or came from another site: try again", 403)
         wait = max(
             self.limiter.locked_for(f"user:{name}", self.options.login_failures),
             self.limiter.locked_for(f"addr:{client}", self.options.login_failures * 4),
         )
         if wait > 0:
-            self.refuse(name, "-", "log in", f"too many failed logins (from {client}); locked for {wait:.0f}s")
+            await self.refuse(
+                name,
+                "-",
+                "log in",
+                f"too many failed logins (from {client}); locked for {wait:.0f}s",
+                peer=client,
+                claimed=True,
+            )
             return self._login(request, f"too many failed logins: try again in {max(1, round(wait / 60))} minutes", 429)
         user = await asyncio.to_thread(
             self.accounts.check_password, name, form.get("password", ""), form.get("totp") or None
@@ -241,7 +267,14 @@ class Web:
         if user is None:
             self.limiter.failed(f"user:{name}")
             self.limiter.failed(f"addr:{client}")
-            self.refuse(name, "-", "log in", f"wrong user name, password or one-time code (from {client})")
+            await self.refuse(
+                name,
+                "-",
+                "log in",
+                f"wrong user name, password or one-time code (from {client})",
+                peer=client,
+                claimed=True,
+            )
             return self._login(request, "wrong user name, password or one-time code", 401)
         self.limiter.succeeded(f"user:{name}")
         session_id = self.accounts.open_session(user, self.options.session_lifetime)
@@ -374,8 +407,8 @@ class Web:
 
     # -- action links -----------------------------------------------------------------------------
 
-    def link_refused(self, request: Request, session: Session, exc: ActionLinkError) -> Response:
-        self.refuse(session.name, session.role.value, "use an action link", f"{exc.problem}: {exc}", exc.task_id)
+    async def link_refused(self, request: Request, session: Session, exc: ActionLinkError) -> Response:
+        await self.refuse(session.name, session.role.value, "use an action link", f"{exc.problem}: {exc}", exc.task_id)
         titles = {
             "forged": "forged link",
             "expired": "expired link",
@@ -402,7 +435,7 @@ class Web:
         try:
             link, record = await self._link(request, session)
         except ActionLinkError as exc:
-            return self.link_refused(request, session, exc)
+            return await self.link_refused(request, session, exc)
         assert record is not None
         left = max(0, link.expires - int(time.time()))
         page = pages.decide_page(
@@ -430,7 +463,7 @@ class Web:
             if not self.accounts.claim_link(link.nonce, link.task_id, session.name):
                 raise ActionLinkError("used", "this link was just used by somebody else", link.task_id)
         except ActionLinkError as exc:
-            return self.link_refused(request, session, exc)
+            return await self.link_refused(request, session, exc)
         status, message, problem = await self.decide(session, link.task_id, form, "")
         if status != 200:
             self.accounts.release_link(link.nonce)  # nothing was decided: the link still names a live request

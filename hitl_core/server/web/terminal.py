@@ -215,17 +215,19 @@ class Terminals:
     async def socket(self, websocket: WebSocket) -> None:
         origin = websocket.headers.get("origin")
         session = self.web.accounts.session(websocket.cookies.get(SESSION_COOKIE))
+        peer = websocket.client.host if websocket.client else ""
         if origin != self.web.origin:
-            self.web.refuse(
+            await self.web.refuse(
                 session.name if session else "-",
                 session.role.value if session else "-",
                 "open a console",
                 f"the WebSocket came from another site ({origin})",
+                peer=peer,
             )
             await websocket.close(code=1008)  # before accept: the handshake gets HTTP 403
             return
         if session is None:
-            self.web.refuse("-", "-", "open a console", "no live session")
+            await self.web.refuse("-", "-", "open a console", "no live session", peer=peer)
             await websocket.close(code=1008)
             return
         width = _size(websocket.query_params.get("width"), 80)

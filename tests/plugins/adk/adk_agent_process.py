@@ -15,7 +15,7 @@ import sys
 
 from adk_support import CLOSE, DONE, PAY_BOB, PAY_EVE, runner, seen
 from google.adk.sessions import DatabaseSessionService
-from hitl_adk import AdkApprovals, AdkRunPaused
+from hitl_adk import AdkApprovals, PausedRun
 
 from hitl_core import HITLStateMachine
 
@@ -32,7 +32,7 @@ async def main() -> int:
     else:
         print(json.dumps({"resuming": session_id}), flush=True)
         result = await adapter.resume("u1", session_id, wait_timeout=90)
-    if isinstance(result, AdkRunPaused):
+    if isinstance(result, PausedRun):
         print(json.dumps({"paused": result.task_ids, "done": DONE}), flush=True)
     else:
         print(json.dumps({"text": result.text, "done": DONE, "seen": seen(model)}), flush=True)

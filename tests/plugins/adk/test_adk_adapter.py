@@ -14,7 +14,7 @@ from google.adk.events.event import Event
 from google.adk.sessions import DatabaseSessionService, InMemorySessionService
 from google.adk.tools.tool_confirmation import ToolConfirmation
 from google.genai import types
-from hitl_adk import AdkApprovals, AdkRunPaused, AdkRunResult, PendingConfirmation
+from hitl_adk import AdkApprovals, AdkRunResult, PausedRun, PendingConfirmation
 from hitl_adk.adapter import REQUEST_CONFIRMATION, confirmation_message, pending_confirmations
 
 from hitl_core import (
@@ -144,10 +144,10 @@ async def test_start_returns_at_the_pause_and_resume_continues_from_a_sqlite_ses
     url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
     first, _ = runner([PAY_BOB, CLOSE], sessions=DatabaseSessionService(url))
     paused = await AdkApprovals(machine, first).start("u1", "pay and close", session_id="s-db")
-    assert isinstance(paused, AdkRunPaused) and len(paused.task_ids) == 2
+    assert isinstance(paused, PausedRun) and len(paused.task_ids) == 2
     # The same pause asked again finds the same tasks.
     again = await AdkApprovals(machine, first).resume("u1", "s-db", wait=False)
-    assert isinstance(again, AdkRunPaused) and sorted(again.task_ids) == sorted(paused.task_ids)
+    assert isinstance(again, PausedRun) and sorted(again.task_ids) == sorted(paused.task_ids)
 
     by_tool = {(await machine.get_task(t)).interrupt_point.action.name: t for t in paused.task_ids}
     await machine.approve(by_tool["transfer"], "alice")

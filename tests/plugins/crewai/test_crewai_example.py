@@ -52,7 +52,7 @@ def test_the_examples_tasks_are_decided_with_the_hitl_command_on_the_same_store(
         assert by_section["news"]["interrupt_point"]["allowed_decisions"] == ["approve", "reject", "edit", "respond"]
         for command in (
             [*HITL, "approve", str(by_section["news"]["task_id"]), "--as", "dana"],
-            [*HITL, "reject", str(by_section["blog"]["task_id"]), "--as", "dana", "--reason", "legal has not read it"],
+            [*HITL, "reject", str(by_section["blog"]["task_id"]), "--as", "dana", "--message", "legal has not read it"],
         ):
             decided = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
             assert decided.returncode == 0, decided.stderr

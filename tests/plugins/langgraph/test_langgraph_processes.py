@@ -163,7 +163,7 @@ def test_resumer_retries_a_failed_resume(tmp_path: Path) -> None:
     flag.touch()
     [task_id] = started(store, "deploy-11", checkpoints, "flaky")
     machine = HITLStateMachine(store, load_entrypoints=False)
-    machine.sync.approve(task_id, "alice", comment="go")
+    machine.sync.approve(task_id, "alice", message="go")
 
     failed = resumer(store, checkpoints, "flaky", env={"LG_FAIL_FLAG": str(flag)})
     assert failed.returncode == 1

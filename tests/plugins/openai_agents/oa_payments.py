@@ -17,7 +17,7 @@ from typing import Any
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 from agents import Agent, function_tool, set_tracing_disabled
-from hitl_openai_agents import ApprovalRunner, OfflineToolModel, PendingRun
+from hitl_openai_agents import ApprovalRunner, OfflineToolModel, PausedRun
 
 from hitl_core import HITLStateMachine
 
@@ -57,7 +57,7 @@ async def _main(argv: list[str]) -> dict[str, Any]:
         if command == "start":
             agent, _ = payments_agent(TWO_TRANSFERS)
             paused = await ApprovalRunner(machine).start(agent, "pay both", run_id=argv[2])
-            assert isinstance(paused, PendingRun)
+            assert isinstance(paused, PausedRun)
             return {"pid": os.getpid(), "task_ids": paused.task_ids, "transfers": TRANSFERS}
         if command == "resume":
             agent, model = payments_agent(TWO_TRANSFERS)

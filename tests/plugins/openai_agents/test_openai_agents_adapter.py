@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from agents import Agent
-from hitl_openai_agents import CAPABILITIES, FRAMEWORK, ApprovalRunner, OfflineToolModel, PendingRun
+from hitl_openai_agents import CAPABILITIES, FRAMEWORK, ApprovalRunner, OfflineToolModel, PausedRun
 
 from hitl_core import (
     HITLError,
@@ -180,7 +180,7 @@ async def test_start_records_the_run_and_resume_continues_it_with_a_fresh_agent(
 ) -> None:
     agent, _ = make_agent([PAY_BOB, PAY_EVE])
     paused = await ApprovalRunner(machine).start(agent, "pay both", run_id="r9")
-    assert isinstance(paused, PendingRun)
+    assert isinstance(paused, PausedRun)
     assert paused.task_ids == ["r9:call_0", "r9:call_1"]
     await machine.approve("r9:call_0", "alice")
     await machine.approve("r9:call_1", "alice")
@@ -197,7 +197,7 @@ async def test_start_without_any_approval_returns_the_finished_result(
 ) -> None:
     agent, _ = make_agent([("balance", {})])
     result = await ApprovalRunner(machine).start(agent, "balance?")
-    assert not isinstance(result, PendingRun)
+    assert not isinstance(result, PausedRun)
     assert result.final_output == "balance call_0: balance 100"
 
 

@@ -56,7 +56,7 @@ def test_the_examples_tasks_are_decided_with_the_hitl_command_on_the_same_store(
                 str(by_amount[48_000]["task_id"]),
                 "--as",
                 "carol",
-                "--reason",
+                "--message",
                 "call the CEO back first",
             ],
         ):

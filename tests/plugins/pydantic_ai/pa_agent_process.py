@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 
-from hitl_pydantic_ai import AgentApprovals, AgentRunPaused
+from hitl_pydantic_ai import AgentApprovals, PausedRun
 from pa_support import DONE, SEEN, support_agent
 
 from hitl_core import HITLStateMachine
@@ -26,7 +26,7 @@ async def main() -> int:
         result = await adapter.start(agent, "refund and close", run_id=run_id)
     else:
         result = await adapter.resume(agent, run_id, wait=False)
-    if isinstance(result, AgentRunPaused):
+    if isinstance(result, PausedRun):
         print(json.dumps({"paused": result.task_ids}), flush=True)
     else:
         print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hitl_pydantic_ai import CAPABILITIES, AgentApprovals, AgentRunPaused
+from hitl_pydantic_ai import CAPABILITIES, AgentApprovals, PausedRun
 from hitl_pydantic_ai.adapter import META_KEY, parent_task_id
 from pa_support import DONE, METADATA, SEEN, decide_when_pending, support_agent
 
@@ -123,7 +123,7 @@ async def test_the_same_pause_recorded_again_makes_no_duplicate_tasks(machine: H
     # The agent process is restarted and runs the same prompt again: the model makes the same
     # calls at the same turn, so the adapter finds the tasks it already made.
     again = await adapter.start(agent, "refund and close", run_id="r-dup")
-    assert isinstance(first, AgentRunPaused) and isinstance(again, AgentRunPaused)
+    assert isinstance(first, PausedRun) and isinstance(again, PausedRun)
     assert sorted(again.task_ids) == sorted(first.task_ids)
     assert len(await machine.get_all_tasks()) == 3
 
@@ -134,7 +134,7 @@ async def test_resume_without_waiting_continues_only_a_fully_decided_batch(machi
     paused = await adapter.start(agent, "refund and close", run_id="r2")
     await machine.approve(paused.task_ids[0], "alice")
     still = await adapter.resume(agent, "r2", wait=False)
-    assert isinstance(still, AgentRunPaused) and DONE == []
+    assert isinstance(still, PausedRun) and DONE == []
     await machine.approve(paused.task_ids[1], "alice")
     result = await adapter.resume(agent, "r2", wait=False)
     assert result.output.startswith("answered") and len(DONE) == 2
