@@ -19,6 +19,8 @@ from playwright.sync_api import expect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from hitl_core.server.web.accounts import WebAccounts
+
 from .conftest import ROOT, WebServer, log_in, read_line
 
 DOCS = ROOT / "docs"
@@ -170,6 +172,8 @@ def test_a_cross_site_websocket_with_a_live_session_cookie_is_refused(web_server
     web_server.wait_log(
         r"bob \(operator, web\) may not open a console -: the WebSocket came from another site \(https://evil.example\)"
     )
+    record = web_server.wait_refusal(principal="bob", what="open a console")  # a record in the audit chain too
+    assert "another site" in record["data"]["reason"]
     assert "web console: bob" not in web_server.log_text()
 
 
@@ -306,6 +310,27 @@ def test_logout_ends_the_console_process_and_revokes_its_credential(web_server: 
     with web_server.https_client(token) as client:
         assert client.get("/v1/whoami").status_code == 401
     expect(page.locator("body")).to_have_class(re.compile("-closed"))
+
+
+def test_removing_the_web_user_ends_their_console_and_revokes_its_credential(
+    web_server: WebServer, new_page: Any
+) -> None:
+    WebAccounts(web_server.token_file).add("tom", "operator", "tom-is-removed-soon")
+    page = new_page()
+    screen = Screen(page)
+    log_in(page, "tom", password="tom-is-removed-soon", next_path="/web/terminal")
+    screen.wait_for(" hitl ")
+    pid, token = console_of(web_server, "tom")
+    with web_server.https_client(token) as client:
+        assert client.get("/v1/whoami").json()["name"] == "tom"
+    WebAccounts(web_server.token_file).remove("tom")  # what `hitl user remove tom` does, on the server's host
+    screen.wait_closed()  # the endpoint re-checks the session every 5 s
+    deadline = time.monotonic() + 30
+    while alive(pid):
+        assert time.monotonic() < deadline, f"console process {pid} still runs after its user was removed"
+        time.sleep(0.1)
+    with web_server.https_client(token) as client:
+        assert client.get("/v1/whoami").status_code == 401
 
 
 def test_terminal_screenshot(web_server: WebServer, new_page: Any) -> None:
