@@ -12,6 +12,11 @@ clock). Each task is then rejected, so the table stays one row long.
 Memory: CONSOLES more consoles are opened, each in its own browser context (its own login, its
 own live stream); the server's RSS and the browser's PSS (all of its processes) are read before
 and after, and divided by CONSOLES.
+
+Terminal consoles (``/web/terminal``, the Textual console in the browser): TERMINALS tabs are
+opened, each its own login; each spawns a ``hitl console`` process. Once every tab has drawn its
+first screen (and 2 s more), the RSS and PSS of each console process are read, with the time from
+opening the tab to its first screen.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from tests.web.conftest import CHROMIUM, WebServer  # noqa: E402
 
 REQUESTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 CONSOLES = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+TERMINALS = int(sys.argv[3]) if len(sys.argv) > 3 else 4
 PASSWORD = "bench-password-long"
 
 WATCH = """
@@ -77,6 +83,48 @@ def log_in(context, url: str):  # type: ignore[no-untyped-def]
     page.click("#login")
     page.wait_for_selector("#tasks")
     return page
+
+
+def pss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def console_pids(log: Path) -> list[int]:
+    import re
+
+    return [int(p) for p in re.findall(r"opened a console, pid (\d+)", log.read_text(errors="replace"))]
+
+
+def open_terminals(browser, url: str, log: Path, server_pid: int) -> tuple[list[float], list[int], list[int], int]:  # type: ignore[no-untyped-def]
+    """(seconds to the first screen per tab, RSS KiB per console process, PSS KiB per process,
+    the server's RSS KiB with them open)."""
+    firsts: list[float] = []
+    contexts = []
+    for _ in range(TERMINALS):
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 720})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{url}/web/login?next=/web/terminal")
+        page.fill("#username", "bench")
+        page.fill("#password", PASSWORD)
+        started = time.monotonic()
+        page.click("#login")
+        page.wait_for_selector("body.-first-byte", timeout=120_000)
+        firsts.append(time.monotonic() - started)
+    deadline = time.monotonic() + 60
+    while len(console_pids(log)) < TERMINALS and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+    pids = console_pids(log)
+    rss = [rss_kib(p) for p in pids]
+    pss = [pss_kib(p) for p in pids]
+    server_rss = rss_kib(server_pid)
+    for context in contexts:
+        context.close()
+    return firsts, rss, pss, server_rss
 
 
 def pct(values: list[float], q: float) -> float:
@@ -126,6 +174,10 @@ def main() -> None:
                 log_in(extra, server.url)
             time.sleep(2.0)
             server_after, browser_after = rss_kib(server.proc.pid), browser_pss_kib(marker)
+            for extra in contexts:
+                extra.close()
+            terminal_before = rss_kib(server.proc.pid)
+            firsts, rss, pss, terminal_after = open_terminals(browser, server.url, server.log, server.proc.pid)
             browser.close()
     finally:
         server.kill()
@@ -148,6 +200,22 @@ def main() -> None:
     print(
         f"{'chromium (PSS, all procs)':<28} {browser_before / 1024:>10.1f} {browser_after / 1024:>10.1f}"
         f" {(browser_after - browser_before) / CONSOLES:>16.0f}"
+    )
+    print()
+    print(f"terminal consoles (/web/terminal): {TERMINALS} tabs, one hitl console process each")
+    print(f"{'':<34} {'min':>8} {'mean':>8} {'max':>8}")
+    print(
+        f"{'console process RSS (MiB)':<34} {min(rss) / 1024:>8.1f} {statistics.fmean(rss) / 1024:>8.1f} {max(rss) / 1024:>8.1f}"
+    )
+    print(
+        f"{'console process PSS (MiB)':<34} {min(pss) / 1024:>8.1f} {statistics.fmean(pss) / 1024:>8.1f} {max(pss) / 1024:>8.1f}"
+    )
+    print(
+        f"{'open tab -> first screen (s)':<34} {min(firsts):>8.2f} {statistics.fmean(firsts):>8.2f} {max(firsts):>8.2f}"
+    )
+    print(
+        f"server RSS: {terminal_before / 1024:.1f} MiB before the terminals, {terminal_after / 1024:.1f} MiB with"
+        f" {TERMINALS} open ({(terminal_after - terminal_before) / TERMINALS:.0f} KiB per terminal)"
     )
 
 

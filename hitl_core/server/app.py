@@ -325,7 +325,7 @@ class Server:
         return record
 
     def may_see(self, principal: Principal, agent: str | None) -> bool:
-        return principal.role.at_least(Role.OPERATOR) or agent == principal.name
+        return principal.role.at_least(Role.OBSERVER) or agent == principal.name
 
     async def owned(self, principal: Principal, task_id: str, what: str, *, operators_too: bool = False) -> TaskRecord:
         """The task, if ``principal`` created it (or, with ``operators_too``, is an operator)."""
@@ -711,7 +711,7 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
 
 
 class _Visibility:
-    """Which events a principal may see: everything for operators, its own tasks for an agent."""
+    """Which events a principal may see: everything for observers and up, its own tasks for an agent."""
 
     def __init__(self, server: Server, principal: Principal) -> None:
         self.server = server
@@ -719,7 +719,7 @@ class _Visibility:
         self.owners: dict[str, str | None] = {}
 
     async def allows(self, event: EventRecord) -> bool:
-        if self.principal.role.at_least(Role.OPERATOR):
+        if self.principal.role.at_least(Role.OBSERVER):
             return True
         owner = self.owners.get(event.task_id, "")
         if owner == "":

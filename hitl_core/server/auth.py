@@ -127,7 +127,9 @@ class Authenticator:
             raise RateLimitedError("too many failed token checks from this address: try again later")
         if info is None:
             raise UnauthenticatedError("the token is unknown, revoked or expired")
-        return Principal(info.name, info.role, "token", info.impersonate)
+        # A browser session's token acts as its web user, recorded with source "web" (web/terminal.py).
+        channel = "web" if info.principal is not None else "token"
+        return Principal(info.acts_as, info.role, channel, info.impersonate)
 
 
 def presented_token_id(scope: dict[str, Any]) -> str | None:

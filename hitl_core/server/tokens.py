@@ -45,15 +45,19 @@ CREATE TABLE IF NOT EXISTS tokens (
     secret_hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT,
-    revoked_at TEXT
+    revoked_at TEXT,
+    principal TEXT
 )
 """
+# Token files made before web sessions had no ``principal`` column: added in place on open.
+_MIGRATIONS = (("principal", "ALTER TABLE tokens ADD COLUMN principal TEXT"),)
 
 
 class Role(StrEnum):
     """What a principal may do. Each role includes the one before it."""
 
     AGENT = "agent"  # start, ask, resume, complete and fail its own tasks; read them
+    OBSERVER = "observer"  # also read every task; decide nothing (a web observer's console)
     OPERATOR = "operator"  # also read every task and decide, as the server's policy allows
     ADMIN = "admin"  # also manage tokens
 
@@ -79,6 +83,13 @@ class TokenInfo:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    #: Whom the token acts as, when that is not its name: the web user of a browser session
+    #: (``create_session``). Such a token is recorded with source ``web``.
+    principal: str | None = None
+
+    @property
+    def acts_as(self) -> str:
+        return self.principal or self.name
 
     def status(self, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)
@@ -108,6 +119,10 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _info(row: tuple) -> TokenInfo:  # type: ignore[type-arg]
+    return TokenInfo(row[0], row[1], Role(row[2]), bool(row[3]), _ts(row[4]), _ts(row[5]), _ts(row[6]), row[7])  # type: ignore[arg-type]
+
+
 class TokenStore:
     """The token file. Thread-safe: one connection per thread (WAL, busy timeout)."""
 
@@ -132,6 +147,14 @@ class TokenStore:
                 os.chmod(self.path, 0o600)  # hashes only, but nobody else needs to read them
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
+            for column, statement in _MIGRATIONS:
+                if column not in columns:
+                    try:
+                        conn.execute(statement)
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the token file {self.path}: {exc}") from None
         self._local.conn = conn
@@ -148,7 +171,37 @@ class TokenStore:
         self, name: str, role: Role | str, *, expires: timedelta | None = None, impersonate: bool = False
     ) -> tuple[str, TokenInfo]:
         """A new token; returns (the secret token text, shown once, its info)."""
-        if not isinstance(name, str) or not _NAME.match(name):
+        return self._create(name, role, expires=expires, impersonate=impersonate, principal=None)
+
+    def create_session(
+        self, principal: str, role: Role | str, session_key: str, expires: timedelta
+    ) -> tuple[str, TokenInfo]:
+        """A short-lived token that acts as the web user ``principal`` for one browser session.
+
+        Its name, ``web:<user>:<session_key>``, cannot be typed into ``hitl token create`` (the
+        colon), so no long-lived token can take it; ``revoke_session`` ends it at logout.
+        """
+        if not isinstance(principal, str) or not _NAME.match(principal):
+            raise PayloadError(f"web user name {principal!r} is not a valid principal")
+        return self._create(
+            f"web:{principal}:{session_key}", role, expires=expires, impersonate=False, principal=principal
+        )
+
+    def revoke_session(self, principal: str, session_key: str) -> int:
+        """Revoke every live token of ``principal``'s session: ``web:<user>:<key>`` and each
+        ``web:<user>:<key>.<tab>``. Returns how many were live."""
+        name = f"web:{principal}:{session_key}"
+        cur = self._connect().execute(
+            "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND principal = ?"
+            " AND (name = ? OR substr(name, 1, ?) = ?)",
+            (datetime.now(UTC).isoformat(), principal, name, len(name) + 1, name + "."),
+        )
+        return cur.rowcount
+
+    def _create(
+        self, name: str, role: Role | str, *, expires: timedelta | None, impersonate: bool, principal: str | None
+    ) -> tuple[str, TokenInfo]:
+        if principal is None and (not isinstance(name, str) or not _NAME.match(name)):
             raise PayloadError(
                 f"token name {name!r} must be 1-64 characters: letters, digits, '.', '_', '@', '-', starting with a letter or digit"
             )
@@ -159,12 +212,12 @@ class TokenStore:
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
-        info = TokenInfo(token_id, name, role, impersonate, now, now + expires if expires else None, None)
+        info = TokenInfo(token_id, name, role, impersonate, now, now + expires if expires else None, None, principal)
         conn = self._connect()
         try:
             conn.execute(
-                "INSERT INTO tokens (id, name, role, impersonate, secret_hash, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tokens (id, name, role, impersonate, secret_hash, created_at, expires_at, principal)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_id,
                     name,
@@ -173,6 +226,7 @@ class TokenStore:
                     self._argon2().hash(secret),
                     now.isoformat(),
                     info.expires_at.isoformat() if info.expires_at else None,
+                    principal,
                 ),
             )
         except sqlite3.IntegrityError:
@@ -185,11 +239,12 @@ class TokenStore:
         rows = (
             self._connect()
             .execute(
-                "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at FROM tokens ORDER BY created_at"
+                "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at, principal"
+                " FROM tokens ORDER BY created_at"
             )
             .fetchall()
         )
-        return [TokenInfo(r[0], r[1], Role(r[2]), bool(r[3]), _ts(r[4]), _ts(r[5]), _ts(r[6])) for r in rows]  # type: ignore[arg-type]
+        return [_info(r) for r in rows]
 
     def revoke(self, name: str) -> TokenInfo:
         """Revoke by name. The row stays (revoked), so the name stays taken and ``ls`` shows it."""
@@ -219,7 +274,7 @@ class TokenStore:
             row = (
                 self._connect()
                 .execute(
-                    "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at, secret_hash"
+                    "SELECT id, name, role, impersonate, created_at, expires_at, revoked_at, principal, secret_hash"
                     " FROM tokens WHERE id = ?",
                     (token_id,),
                 )
@@ -229,22 +284,22 @@ class TokenStore:
             raise StoreError(f"cannot read the token file {self.path}: {exc}") from None
         if row is None:
             return None
-        info = TokenInfo(row[0], row[1], Role(row[2]), bool(row[3]), _ts(row[4]), _ts(row[5]), _ts(row[6]))  # type: ignore[arg-type]
+        info = _info(row)
         if info.status() != "active":
             return None
         digest = hashlib.sha256(secret.encode()).digest()
         with self._lock:
             known = self._verified.get(token_id)
-        if known is not None and known[0] == row[7] and hmac.compare_digest(known[1], digest):
+        if known is not None and known[0] == row[8] and hmac.compare_digest(known[1], digest):
             return info
         if not verify:
             return None
         from argon2.exceptions import VerificationError
 
         try:
-            self._argon2().verify(row[7], secret)
+            self._argon2().verify(row[8], secret)
         except VerificationError:
             return None
         with self._lock:
-            self._verified[token_id] = (row[7], digest)
+            self._verified[token_id] = (row[8], digest)
         return info

@@ -110,6 +110,8 @@ class Web:
         self.options = options
         self.limiter = LoginLimiter(options.login_failures, options.login_window)
         self.origin = _origin(options.public_url)
+        #: Called with the session at logout, after it is closed (the browser consoles end).
+        self.on_logout: list[Callable[[Session], Awaitable[Any]]] = []
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -298,6 +300,8 @@ class Web:
         if isinstance(form, Response):
             return form
         self.accounts.close_session(session)
+        for hook in self.on_logout:
+            await hook(session)
         audit_log.warning("web logout: %s", session.name)
         response = RedirectResponse("/web/login", status_code=303, headers=_HEADERS)
         response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")

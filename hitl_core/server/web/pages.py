@@ -62,7 +62,8 @@ def layout(title: str, body: str, *, user: str | None = None, csrf: str | None =
     nav = ""
     if user is not None and csrf is not None:
         nav = (
-            '<nav><a href="/web/">console</a> <a href="/web/status">status</a>'
+            '<nav><a href="/web/">console</a> <a href="/web/terminal" id="terminal-link">terminal</a>'
+            ' <a href="/web/status">status</a>'
             f' <span class="who">{text(user)}</span>'
             '<form method="post" action="/web/logout" class="inline">'
             f'<input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="logout">log out</button>'

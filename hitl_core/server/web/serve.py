@@ -9,6 +9,7 @@ from ..app import Server
 from ..tokens import TokenStore
 from .accounts import WebAccounts
 from .app import Web, WebOptions, mount_web
+from .terminal import Terminals, console_store_url
 
 
 def enable_web(app: Any, server: Server, tokens: TokenStore, options: Any) -> Web:
@@ -17,6 +18,13 @@ def enable_web(app: Any, server: Server, tokens: TokenStore, options: Any) -> We
     accounts = WebAccounts(tokens.path)
     accounts.key()  # made now, not by the first request: a broken token file stops the start
     web = mount_web(app, server, accounts, WebOptions(public_url=public_url))
+    # the Textual console in the browser: one process per tab, acting as the logged-in user
+    terminals = Terminals(
+        web, tokens, console_store_url(options.listen, public_url), str(options.tls_cert) if options.tls_cert else None
+    )
+    web.terminals = terminals  # type: ignore[attr-defined]
+    web.on_logout.append(terminals.end_session)
+    app.router.routes[0:0] = terminals.routes()
     policies = server.machine.policies
     notifier = getattr(policies, "notifier", None) if policies is not None else None
     if notifier is not None:
