@@ -99,7 +99,9 @@ class WebServer(ServerProcess):
     """``hitl serve --web`` with TLS on 127.0.0.1."""
 
     def args(self) -> list[str]:
-        return [*super().args(), "--web"]
+        # one server serves a whole module of attacks, most by alice: record every refusal (the
+        # default bound of 10 a minute per person is tested in tests/server)
+        return [*super().args(), "--web", "--refusal-audit-limit", "1000"]
 
     @property
     def url(self) -> str:

@@ -50,13 +50,21 @@ async def pending(store: str) -> list[dict[str, Any]]:
         return [t.model_dump(mode="json", exclude={"history"}) for t in await machine.get_pending_approvals()]
 
 
-def waiting(tmp_path: Path, env: dict[str, str], count: int) -> list[dict[str, Any]]:
-    """The waiting tasks, read from the store as the console would (the decisions go through `hitl`)."""
+def waiting(
+    tmp_path: Path, env: dict[str, str], count: int, agent: subprocess.Popen[str] | None = None
+) -> list[dict[str, Any]]:
+    """The waiting tasks, read from the store as the console would (the decisions go through `hitl`).
+
+    An agent process that ended before asking fails the test at once, with what it printed.
+    """
     deadline = time.monotonic() + DEADLINE
     while True:
         tasks = asyncio.run(pending(env["HITL_STORE"])) if (tmp_path / "hitl.db").exists() else []
         if len(tasks) >= count:
             return tasks
+        if agent is not None and agent.poll() is not None:
+            out, err = agent.communicate()
+            raise AssertionError(f"the agent exited ({agent.returncode}) with {len(tasks)} waiting: {out}\n{err}")
         assert time.monotonic() < deadline, f"expected {count} waiting tasks, saw {len(tasks)}"
         time.sleep(0.1)
 
@@ -66,22 +74,23 @@ def hitl(env: dict[str, str], *argv: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.timeout(400)  # four waits of up to DEADLINE each, on a loaded machine
 def test_the_examples_requests_are_decided_with_the_hitl_command_on_the_same_store(tmp_path: Path) -> None:
     env = environment(tmp_path)
     agent = subprocess.Popen(
         [sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        calls = waiting(tmp_path, env, 2)  # the ToolCallingAgent's two transfers of one step, each its own task
+        calls = waiting(tmp_path, env, 2, agent)  # the ToolCallingAgent's two transfers of one step, each its own task
         by_amount = {t["interrupt_point"]["action"]["args"]["amount"]: t for t in calls}
         assert by_amount[48_000]["interrupt_point"]["severity"] == "critical"
         assert by_amount[48_000]["framework"] == "smolagents"
         hitl(env, "approve", str(by_amount[250]["task_id"]), "--as", "carol")
-        hitl(env, "reject", str(by_amount[48_000]["task_id"]), "--as", "carol", "--reason", "call the CEO back first")
-        (code,) = waiting(tmp_path, env, 1)  # then the CodeAgent's code
+        hitl(env, "reject", str(by_amount[48_000]["task_id"]), "--as", "carol", "--message", "call the CEO back first")
+        (code,) = waiting(tmp_path, env, 1, agent)  # then the CodeAgent's code
         assert code["interrupt_point"]["action"]["name"] == "python_interpreter"
         hitl(env, "approve", str(code["task_id"]), "--as", "carol")
-        (final,) = waiting(tmp_path, env, 1)  # and its final answer, which is code too
+        (final,) = waiting(tmp_path, env, 1, agent)  # and its final answer, which is code too
         hitl(env, "approve", str(final["task_id"]), "--as", "carol")
         out, err = agent.communicate(timeout=DEADLINE)
     finally:
