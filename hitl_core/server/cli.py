@@ -41,6 +41,20 @@ def _serve(args: argparse.Namespace) -> int:
     missing = _missing("uvicorn", "starlette", "argon2")
     if missing:
         return _fail(f"hitl serve needs {', '.join(missing)}: pip install 'hitl[server]'", 2)
+    secret = None
+    if args.oidc_issuer or args.oidc_client_id:
+        if not args.web:
+            return _fail("--oidc-issuer is a way to log in to --web: give --web too", 2)
+        if not (args.oidc_issuer and args.oidc_client_id):
+            return _fail("OpenID Connect needs both --oidc-issuer URL and --oidc-client-id ID", 2)
+        if _missing("authlib", "joserfc"):
+            return _fail("--oidc-issuer needs authlib: pip install 'hitl[web]'", 2)
+        from .web.oidc import check_options
+
+        try:
+            secret = check_options(args.oidc_issuer, args.oidc_client_secret_env, args.oidc_ca_bundle)
+        except HITLError as exc:
+            return _fail(str(exc), 2)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config: Any = args.config if args.config is not None else True
     every = None
@@ -65,6 +79,11 @@ def _serve(args: argparse.Namespace) -> int:
         agent_users=frozenset(args.agent_user or ()),
         web=args.web,
         web_url=args.web_url,
+        oidc_issuer=args.oidc_issuer,
+        oidc_client_id=args.oidc_client_id,
+        oidc_client_secret=secret,
+        oidc_ca_bundle=args.oidc_ca_bundle,
+        oidc_user_claim=args.oidc_user_claim,
         metrics_public=args.metrics_public,
         checkpoint_key=Path(args.checkpoint_key) if args.checkpoint_key else None,
         checkpoint_every=every,
@@ -231,6 +250,20 @@ def add_server_commands(sub: Any) -> None:
     )
     serve.add_argument(
         "--web-url", metavar="URL", help="the https://host[:port] browsers reach (for action links; default: --listen)"
+    )
+    serve.add_argument(
+        "--oidc-issuer", metavar="URL", help="also log in through this OpenID Connect provider (https://; see docs)"
+    )
+    serve.add_argument("--oidc-client-id", metavar="ID", help="this server's client id at the provider")
+    serve.add_argument(
+        "--oidc-client-secret-env", metavar="VAR", help="the environment variable holding the client secret, if any"
+    )
+    serve.add_argument("--oidc-ca-bundle", metavar="FILE", help="PEM file of the CAs of the provider's certificate")
+    serve.add_argument(
+        "--oidc-user-claim",
+        default="preferred_username",
+        metavar="CLAIM",
+        help="claim naming the local user when the subject is linked to none (preferred_username; email needs email_verified)",
     )
     serve.add_argument(
         "--metrics-public",

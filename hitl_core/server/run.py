@@ -44,6 +44,11 @@ class ServeOptions:
     agent_users: frozenset[str] = frozenset()
     web: bool = False
     web_url: str | None = None
+    oidc_issuer: str | None = None  # OpenID Connect login (web/oidc.py); the rest only with it
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_ca_bundle: str | None = None
+    oidc_user_claim: str = "preferred_username"
     metrics_public: bool = False
     checkpoint_key: Path | None = None
     checkpoint_every: float | None = None  # seconds; default 10 minutes when a key is given

@@ -32,6 +32,9 @@ from ...errors import HITLError, PayloadError, StoreError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 10
+#: The password hash of an account that logs in only through OpenID Connect: not an argon2 hash,
+#: so every password check of it fails (``InvalidHashError``).
+NO_PASSWORD = "!oidc-only"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS web_users (
@@ -52,6 +55,11 @@ _SCHEMA = (
         task_id TEXT NOT NULL,
         used_by TEXT NOT NULL,
         used_at TEXT NOT NULL
+    )""",
+    # OpenID Connect: the IdP's subject (``sub``) of a local account (``hitl user add --oidc-subject``)
+    """CREATE TABLE IF NOT EXISTS web_oidc_subjects (
+        subject TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
     )""",
     """CREATE TABLE IF NOT EXISTS web_keys (
         name TEXT PRIMARY KEY,
@@ -135,8 +143,19 @@ class WebAccounts:
 
     # -- accounts ------------------------------------------------------------------------------
 
-    def add(self, name: str, role: WebRole | str, password: str, *, totp: bool = False) -> str | None:
-        """Make a user; returns its TOTP secret (base32, shown once) when ``totp``."""
+    def add(
+        self,
+        name: str,
+        role: WebRole | str,
+        password: str | None,
+        *,
+        totp: bool = False,
+        oidc_subject: str | None = None,
+    ) -> str | None:
+        """Make a user; returns its TOTP secret (base32, shown once) when ``totp``.
+
+        ``oidc_subject`` links the account to the identity provider's ``sub``; such an account
+        may have no password (``None``): it then logs in only through the provider."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise PayloadError(
                 f"user name {name!r} must be 1-64 characters: letters, digits, '.', '_', '@', '-',"
@@ -146,20 +165,39 @@ class WebAccounts:
             role = WebRole(role)
         except ValueError:
             raise PayloadError(f"role {role!r} must be one of {', '.join(r.value for r in WebRole)}") from None
-        if len(password) < MIN_PASSWORD:
+        if password is None and not oidc_subject:
+            raise PayloadError("a web user needs a password or an OpenID Connect subject (--oidc-subject)")
+        if password is None and totp:
+            raise PayloadError("TOTP is a second factor of a password: an OIDC-only user has no password")
+        if password is not None and len(password) < MIN_PASSWORD:
             raise PayloadError(f"the password must be at least {MIN_PASSWORD} characters")
+        if oidc_subject is not None and not (0 < len(oidc_subject) <= 255 and oidc_subject.isprintable()):
+            raise PayloadError(f"OIDC subject {oidc_subject!r} must be 1-255 printable characters")
         secret = None
         if totp:
             import pyotp
 
             secret = pyotp.random_base32()
+        password_hash = self._argon2().hash(password) if password is not None else NO_PASSWORD
+        conn = self._connect()
         try:
-            self._connect().execute(
-                "INSERT INTO web_users (name, role, password_hash, totp_secret, created_at) VALUES (?, ?, ?, ?, ?)",
-                (name, role.value, self._argon2().hash(password), secret, datetime.now(UTC).isoformat()),
-            )
-        except sqlite3.IntegrityError:
-            raise AccountError(f"a web user named {name!r} already exists") from None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO web_users (name, role, password_hash, totp_secret, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (name, role.value, password_hash, secret, datetime.now(UTC).isoformat()),
+                )
+            except sqlite3.IntegrityError:
+                raise AccountError(f"a web user named {name!r} already exists") from None
+            if oidc_subject is not None:
+                try:
+                    conn.execute("INSERT INTO web_oidc_subjects (subject, name) VALUES (?, ?)", (oidc_subject, name))
+                except sqlite3.IntegrityError:
+                    raise AccountError(f"OIDC subject {oidc_subject!r} is already linked to another user") from None
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return secret
 
     def remove(self, name: str) -> None:
@@ -168,12 +206,31 @@ class WebAccounts:
         if conn.execute("DELETE FROM web_users WHERE name = ?", (name,)).rowcount == 0:
             raise AccountError(f"no web user named {name!r}")
         conn.execute("DELETE FROM web_sessions WHERE name = ?", (name,))
+        conn.execute("DELETE FROM web_oidc_subjects WHERE name = ?", (name,))
 
     def users(self) -> list[WebUser]:
         rows = self._connect().execute(
             "SELECT name, role, totp_secret IS NOT NULL, created_at FROM web_users ORDER BY name"
         )
         return [WebUser(r[0], WebRole(r[1]), bool(r[2]), datetime.fromisoformat(r[3])) for r in rows]
+
+    def user(self, name: str) -> WebUser | None:
+        row = (
+            self._connect()
+            .execute("SELECT name, role, totp_secret IS NOT NULL, created_at FROM web_users WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return WebUser(row[0], WebRole(row[1]), bool(row[2]), datetime.fromisoformat(row[3])) if row else None
+
+    def oidc_user(self, subject: str) -> WebUser | None:
+        """The account linked to the identity provider's subject ``sub``, if any."""
+        row = self._connect().execute("SELECT name FROM web_oidc_subjects WHERE subject = ?", (subject,)).fetchone()
+        return self.user(row[0]) if row else None
+
+    def oidc_subject(self, name: str) -> str | None:
+        """The subject linked to the account ``name``, if any."""
+        row = self._connect().execute("SELECT subject FROM web_oidc_subjects WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
 
     def check_password(self, name: str, password: str, totp_code: str | None) -> WebUser | None:
         """The user, when the password (and the TOTP code, if the user has TOTP) are right."""

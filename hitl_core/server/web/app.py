@@ -112,6 +112,8 @@ class Web:
         self.origin = _origin(options.public_url)
         #: Called with the session at logout, after it is closed (the browser consoles end).
         self.on_logout: list[Callable[[Session], Awaitable[Any]]] = []
+        #: OpenID Connect login (``oidc.py``), when the server has a provider.
+        self.oidc: Any = None
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -233,7 +235,8 @@ class Web:
     def _login(self, request: Request, message: str, status: int) -> Response:
         token = secrets.token_urlsafe(24)
         next_path = _next(request.query_params.get("next") or "/web/")
-        response = html(pages.login_page(token, next_path, message), status)
+        oidc_label = self.oidc.label if self.oidc is not None else None
+        response = html(pages.login_page(token, next_path, message, oidc_label), status)
         response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/", secure=True, httponly=True, samesite="strict")
         return response
 

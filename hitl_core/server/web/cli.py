@@ -29,11 +29,14 @@ def _password(args: argparse.Namespace) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     try:
-        secret = _accounts(args).add(args.name, args.role, _password(args), totp=args.totp)
+        # linked to an identity provider, an account needs no password unless one is given on stdin
+        password = None if args.oidc_subject and not args.password_stdin else _password(args)
+        secret = _accounts(args).add(args.name, args.role, password, totp=args.totp, oidc_subject=args.oidc_subject)
     except HITLError as exc:
         print(f"hitl: error: {exc}", file=sys.stderr)
         return 2
-    print(f"web user {args.name!r} ({args.role}) added", file=sys.stderr)
+    linked = f", OIDC subject {args.oidc_subject!r}" if args.oidc_subject else ""
+    print(f"web user {args.name!r} ({args.role}{linked}) added", file=sys.stderr)
     if secret is not None:
         import pyotp
 
@@ -43,10 +46,11 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    for user in _accounts(args).users():
-        print(
-            f"{user.name}\t{user.role.value}\t{'totp' if user.totp else 'password'}\t{user.created_at.isoformat(timespec='seconds')}"
-        )
+    accounts = _accounts(args)
+    for user in accounts.users():
+        subject = accounts.oidc_subject(user.name)
+        login = ("totp" if user.totp else "password") + (f",oidc:{subject}" if subject else "")
+        print(f"{user.name}\t{user.role.value}\t{login}\t{user.created_at.isoformat(timespec='seconds')}")
     return 0
 
 
@@ -75,6 +79,11 @@ def add_user_commands(sub: Any) -> None:
         "--totp", action="store_true", help="also require a one-time code (prints the otpauth:// URI once)"
     )
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.add_argument(
+        "--oidc-subject",
+        metavar="SUB",
+        help="link to this OpenID Connect subject (the IdP's sub claim); no password unless --password-stdin",
+    )
     add.set_defaults(handler=_add)
     verbs.add_parser("ls", help="list users").set_defaults(handler=_ls)
     remove = verbs.add_parser("remove", help="remove a user and end their sessions")

@@ -77,8 +77,15 @@ def layout(title: str, body: str, *, user: str | None = None, csrf: str | None =
     )
 
 
-def login_page(login_csrf: str, next_path: str, message: str = "") -> str:
+def login_page(login_csrf: str, next_path: str, message: str = "", oidc_label: str | None = None) -> str:
     note = f'<p class="error" id="message">{text(message)}</p>' if message else ""
+    # a link, not a form: CSP form-action 'self' would stop a form's redirect to the provider
+    oidc = (
+        f'<p><a class="button" id="oidc-login" href="/web/oidc/login?next={quote(next_path)}">'
+        f"Log in with {text(oidc_label)}</a></p>"
+        if oidc_label
+        else ""
+    )
     body = (
         "<h1>hitl · log in</h1>"
         f"{note}"
@@ -89,8 +96,18 @@ def login_page(login_csrf: str, next_path: str, message: str = "") -> str:
         '<label>password <input name="password" id="password" type="password" autocomplete="current-password" required></label>'
         '<label>one-time code (if you set up TOTP) <input name="totp" id="totp" inputmode="numeric" autocomplete="one-time-code"></label>'
         '<button type="submit" id="login">log in</button></form>'
+        f"{oidc}"
     )
     return layout("log in", body)
+
+
+def moving_on_page(next_path: str, user: str) -> str:
+    """After a login through the provider: a same-site navigation onwards (see ``oidc._logged_in``)."""
+    body = (
+        f'<h1>logged in</h1><p id="logged-in">logged in as {text(user)}.</p>'
+        f'<p><a href="{text(next_path)}" id="continue">continue</a></p>'
+    )
+    return layout("logged in", body, extra_head=f'<meta http-equiv="refresh" content="0;url={text(next_path)}">')
 
 
 def message_page(title: str, message: str, *, problem: str, user: str | None = None, csrf: str | None = None) -> str:

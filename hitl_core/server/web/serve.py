@@ -18,6 +18,20 @@ def enable_web(app: Any, server: Server, tokens: TokenStore, options: Any) -> We
     accounts = WebAccounts(tokens.path)
     accounts.key()  # made now, not by the first request: a broken token file stops the start
     web = mount_web(app, server, accounts, WebOptions(public_url=public_url))
+    if getattr(options, "oidc_issuer", None):
+        from .oidc import OIDC, OIDCOptions
+
+        web.oidc = OIDC(
+            web,
+            OIDCOptions(
+                issuer=options.oidc_issuer,
+                client_id=options.oidc_client_id,
+                client_secret=options.oidc_client_secret,
+                ca_bundle=options.oidc_ca_bundle,
+                user_claim=options.oidc_user_claim,
+            ),
+        )
+        app.router.routes[0:0] = web.oidc.routes()  # before /web's own mount, which would catch the path
     # the Textual console in the browser: one process per tab, acting as the logged-in user
     terminals = Terminals(
         web, tokens, console_store_url(options.listen, public_url), str(options.tls_cert) if options.tls_cert else None
