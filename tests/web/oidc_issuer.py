@@ -6,7 +6,8 @@ user: nobody types a password) and ``/token`` (which checks the client's secret,
 URI and the PKCE verifier, then returns an RS256 ``id_token`` made with joserfc, authlib's JOSE).
 
 The test steers the next code through ``POST /control/next`` (JSON): ``mode`` makes a bad token
-on purpose (``bad-signature``, ``wrong-aud``, ``expired``, ``wrong-nonce``), and ``claims``
+on purpose (``bad-signature``, ``alg-none``, ``wrong-iss``, ``wrong-aud``, ``expired``,
+``wrong-nonce``), and ``claims``
 replaces claims (another ``sub`` or ``preferred_username``). ``GET /control/last`` is the last
 redirect back to the client (a callback URL, to replay).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import sys
 import time
@@ -101,8 +103,13 @@ def make_app(issuer: str, client_id: str, client_secret: str) -> Starlette:
             "nonce": "not-the-nonce-you-sent" if mode == "wrong-nonce" else grant["nonce"],
             **grant["claims"],
         }
+        if mode == "wrong-iss":
+            claims["iss"] = "https://idp.elsewhere.example"
         signer = impostor if mode == "bad-signature" else key
         id_token = jwt.encode({"alg": "RS256", "kid": "test-key-1"}, claims, signer)
+        if mode == "alg-none":  # the oldest forgery: no signature at all
+            part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()  # noqa: E731
+            id_token = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
         return JSONResponse({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "id_token": id_token})
 
     async def control_next(request: Request) -> Response:

@@ -149,16 +149,24 @@ def press_the_button(page: Any) -> None:
     page.wait_for_load_state()
 
 
-def wait_oidc_refusal(server: WebServer, fragment: str) -> dict[str, Any]:
-    """The web refusal of an OIDC login whose reason contains ``fragment``, waiting for it."""
+def oidc_refusals(server: WebServer, fragment: str) -> list[dict[str, Any]]:
+    """The audit chain's refusals of OIDC logins whose reason contains ``fragment``."""
+    return [
+        r["data"]
+        for r in server.refusal_records()
+        if r["data"].get("what") == "log in with OIDC" and fragment in (r["data"].get("reason") or "")
+    ]
+
+
+def wait_oidc_refusal(server: WebServer, fragment: str, before: int) -> dict[str, Any]:
+    """A refusal mentioning ``fragment`` beyond the ``before`` already there, waiting for it."""
     deadline = time.monotonic() + 30
     while True:
-        for record in server.refusal_records():
-            data = record["data"]
-            if data.get("what") == "log in with OIDC" and fragment in (data.get("reason") or ""):
-                return data
+        found = oidc_refusals(server, fragment)
+        if len(found) > before:
+            return found[-1]
         if time.monotonic() > deadline:
-            raise AssertionError(f"no OIDC refusal mentioning {fragment!r}: {server.refusal_records()[-5:]}")
+            raise AssertionError(f"no new OIDC refusal mentioning {fragment!r}: {server.refusal_records()[-5:]}")
         time.sleep(0.05)
 
 
@@ -206,6 +214,8 @@ def test_oidc_login_by_preferred_username_names_an_unlinked_account(new_page: An
     ("mode", "claims", "problem", "fragment"),
     [
         ("bad-signature", {}, "oidc-signature", "signature does not verify"),
+        ("alg-none", {}, "oidc-signature", "signature does not verify"),
+        ("wrong-iss", {}, "oidc-issuer", "'https://idp.elsewhere.example'"),
         ("wrong-aud", {}, "oidc-audience", "'somebody-else'"),
         ("expired", {}, "oidc-expired", "has expired"),
         ("wrong-nonce", {}, "oidc-nonce", "nonce is not the one"),
@@ -213,7 +223,16 @@ def test_oidc_login_by_preferred_username_names_an_unlinked_account(new_page: An
         # alice is linked to her subject: another subject calling itself alice is not her
         ("good", {"sub": "not-alice-sub", "preferred_username": "alice"}, "oidc-unknown-user", "'not-alice-sub'"),
     ],
-    ids=["wrong-signature", "wrong-aud", "expired", "mismatched-nonce", "unknown-subject", "other-subject-named-alice"],
+    ids=[
+        "wrong-signature",
+        "unsigned-alg-none",
+        "wrong-iss",
+        "wrong-aud",
+        "expired",
+        "mismatched-nonce",
+        "unknown-subject",
+        "other-subject-named-alice",
+    ],
 )
 def test_oidc_bad_id_token_is_refused_audited_and_sets_no_session(
     new_page: Any, issuer: Issuer, web_server: WebServer, mode: str, claims: dict[str, str], problem: str, fragment: str
@@ -221,12 +240,13 @@ def test_oidc_bad_id_token_is_refused_audited_and_sets_no_session(
     from playwright.sync_api import expect
 
     page = new_page()
+    before = len(oidc_refusals(web_server, fragment))
     issuer.next_code(mode, **claims)
     press_the_button(page)
     expect(page.locator("#problem")).to_have_attribute("data-problem", problem)
     expect(page.locator("#problem")).to_contain_text(fragment)
     assert session_cookie(page) is None
-    data = wait_oidc_refusal(web_server, fragment)
+    data = wait_oidc_refusal(web_server, fragment, before)
     assert data["principal"] is None  # a refused login acts as nobody
     page.goto("/web/")
     assert "/web/login" in page.url
@@ -236,6 +256,7 @@ def test_oidc_replayed_callback_is_refused(new_page: Any, issuer: Issuer, web_se
     from playwright.sync_api import expect
 
     first = new_page()
+    before = len(oidc_refusals(web_server, "already used"))
     issuer.next_code()
     press_the_button(first)
     expect(first.locator(".who")).to_have_text("alice (operator)")
@@ -245,13 +266,14 @@ def test_oidc_replayed_callback_is_refused(new_page: Any, issuer: Issuer, web_se
         page.goto(callback)
         expect(page.locator("#problem")).to_have_attribute("data-problem", "oidc-state")
     assert session_cookie(page) is None
-    wait_oidc_refusal(web_server, "already used")
+    assert wait_oidc_refusal(web_server, "already used", before)["principal"] is None
 
 
 def test_oidc_callback_in_another_browser_is_refused(new_page: Any, issuer: Issuer, web_server: WebServer) -> None:
     """Login CSRF: a flow started elsewhere (here: httpx) cannot be finished in the victim's browser."""
     from playwright.sync_api import expect
 
+    before = len(oidc_refusals(web_server, "issued to another browser"))
     issuer.next_code()
     with httpx.Client(base_url=web_server.url, verify=False, timeout=20) as hitl:
         start = hitl.get("/web/oidc/login")
@@ -264,7 +286,7 @@ def test_oidc_callback_in_another_browser_is_refused(new_page: Any, issuer: Issu
     page.goto(back.headers["location"])
     expect(page.locator("#problem")).to_have_attribute("data-problem", "oidc-state")
     assert session_cookie(page) is None
-    wait_oidc_refusal(web_server, "issued to another browser")
+    wait_oidc_refusal(web_server, "issued to another browser", before)
 
 
 def test_oidc_only_account_cannot_log_in_with_a_password(new_page: Any, web_server: WebServer) -> None:

@@ -227,6 +227,10 @@ class WebAccounts:
         row = self._connect().execute("SELECT name FROM web_oidc_subjects WHERE subject = ?", (subject,)).fetchone()
         return self.user(row[0]) if row else None
 
+    def has_password(self, name: str) -> bool:
+        row = self._connect().execute("SELECT password_hash FROM web_users WHERE name = ?", (name,)).fetchone()
+        return row is not None and row[0] != NO_PASSWORD
+
     def oidc_subject(self, name: str) -> str | None:
         """The subject linked to the account ``name``, if any."""
         row = self._connect().execute("SELECT subject FROM web_oidc_subjects WHERE name = ?", (name,)).fetchone()

@@ -49,7 +49,8 @@ def _ls(args: argparse.Namespace) -> int:
     accounts = _accounts(args)
     for user in accounts.users():
         subject = accounts.oidc_subject(user.name)
-        login = ("totp" if user.totp else "password") + (f",oidc:{subject}" if subject else "")
+        kinds = ["totp" if user.totp else "password"] if accounts.has_password(user.name) else []
+        login = ",".join(kinds + ([f"oidc:{subject}"] if subject else []))
         print(f"{user.name}\t{user.role.value}\t{login}\t{user.created_at.isoformat(timespec='seconds')}")
     return 0
 
