@@ -7,7 +7,7 @@ URI and the PKCE verifier, then returns an RS256 ``id_token`` made with joserfc,
 
 The test steers the next code through ``POST /control/next`` (JSON): ``mode`` makes a bad token
 on purpose (``bad-signature``, ``alg-none``, ``wrong-iss``, ``wrong-aud``, ``expired``,
-``wrong-nonce``), and ``claims``
+``wrong-nonce``) or ``rotate`` changes the provider's signing key first, and ``claims``
 replaces claims (another ``sub`` or ``preferred_username``). ``GET /control/last`` is the last
 redirect back to the client (a callback URL, to replay).
 """
@@ -36,9 +36,12 @@ USER = {"sub": "alice-subject-0001", "preferred_username": "alice", "email": "al
 
 
 def make_app(issuer: str, client_id: str, client_secret: str) -> Starlette:
-    key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"}, private=True)
-    # same kid, another key: a token it signs claims to be ours but does not verify
-    impostor = RSAKey.generate_key(2048, parameters={"kid": "test-key-1"}, private=True)
+    def new_key(kid: str) -> RSAKey:
+        return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+
+    keys = {"current": new_key("test-key-1")}
+    # another key: a token it signs under the current key's id claims to be ours but does not verify
+    impostor = RSAKey.generate_key(2048, private=True)
     codes: dict[str, dict[str, Any]] = {}
     steer: dict[str, Any] = {}
     last: dict[str, str] = {}
@@ -58,7 +61,7 @@ def make_app(issuer: str, client_id: str, client_secret: str) -> Starlette:
         )
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse({"keys": [key.as_dict(private=False)]})
+        return JSONResponse({"keys": [keys["current"].as_dict(private=False)]})
 
     async def authorize(request: Request) -> Response:
         q = request.query_params
@@ -105,8 +108,11 @@ def make_app(issuer: str, client_id: str, client_secret: str) -> Starlette:
         }
         if mode == "wrong-iss":
             claims["iss"] = "https://idp.elsewhere.example"
+        if mode == "rotate":  # a new signing key, published in the JWKS from now on
+            keys["current"] = new_key(f"test-key-{secrets.token_hex(4)}")
+        key = keys["current"]
         signer = impostor if mode == "bad-signature" else key
-        id_token = jwt.encode({"alg": "RS256", "kid": "test-key-1"}, claims, signer)
+        id_token = jwt.encode({"alg": "RS256", "kid": key.kid}, claims, signer)
         if mode == "alg-none":  # the oldest forgery: no signature at all
             part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()  # noqa: E731
             id_token = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."

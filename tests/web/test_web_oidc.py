@@ -289,6 +289,21 @@ def test_oidc_callback_in_another_browser_is_refused(new_page: Any, issuer: Issu
     wait_oidc_refusal(web_server, "issued to another browser", before)
 
 
+def test_oidc_provider_key_rotation_needs_no_restart(new_page: Any, issuer: Issuer, web_server: WebServer) -> None:
+    """The server has the old key cached (earlier logins); a token signed by a new key still verifies."""
+    from playwright.sync_api import expect
+
+    page = new_page()
+    issuer.next_code()
+    press_the_button(page)
+    expect(page.locator(".who")).to_have_text("alice (operator)")  # the old key, now cached
+    page = new_page()
+    issuer.next_code("rotate")
+    press_the_button(page)
+    expect(page.locator(".who")).to_have_text("alice (operator)")
+    assert session_cookie(page) is not None
+
+
 def test_oidc_only_account_cannot_log_in_with_a_password(new_page: Any, web_server: WebServer) -> None:
     from playwright.sync_api import expect
 
