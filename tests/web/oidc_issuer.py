@@ -7,7 +7,7 @@ URI and the PKCE verifier, then returns an RS256 ``id_token`` made with joserfc,
 
 The test steers the next code through ``POST /control/next`` (JSON): ``mode`` makes a bad token
 on purpose (``bad-signature``, ``alg-none``, ``wrong-iss``, ``wrong-aud``, ``expired``,
-``wrong-nonce``) or ``rotate`` changes the provider's signing key first, and ``claims``
+``wrong-nonce``) or ``rotate`` changes the provider's signing key first; ``deny`` answers ``access_denied``, and ``claims``
 replaces claims (another ``sub`` or ``preferred_username``). ``GET /control/last`` is the last
 redirect back to the client (a callback URL, to replay).
 """
@@ -69,6 +69,11 @@ def make_app(issuer: str, client_id: str, client_secret: str) -> Starlette:
             return JSONResponse({"error": "invalid_request"}, status_code=400)
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
             return JSONResponse({"error": "invalid_request", "error_description": "PKCE S256 required"}, 400)
+        if steer.get("mode") == "deny":  # the person said no at the provider
+            steer.clear()
+            url = f"{q['redirect_uri']}?{urlencode({'error': 'access_denied', 'state': q.get('state', '')})}"
+            last["redirect"] = url
+            return RedirectResponse(url, status_code=302)
         code = secrets.token_urlsafe(24)
         codes[code] = {
             "redirect_uri": q["redirect_uri"],

@@ -219,6 +219,7 @@ def test_oidc_login_by_preferred_username_names_an_unlinked_account(new_page: An
         ("wrong-aud", {}, "oidc-audience", "'somebody-else'"),
         ("expired", {}, "oidc-expired", "has expired"),
         ("wrong-nonce", {}, "oidc-nonce", "nonce is not the one"),
+        ("deny", {}, "oidc-denied", "access_denied"),
         ("good", {"sub": "mallory-sub", "preferred_username": "mallory"}, "oidc-unknown-user", "'mallory-sub'"),
         # alice is linked to her subject: another subject calling itself alice is not her
         ("good", {"sub": "not-alice-sub", "preferred_username": "alice"}, "oidc-unknown-user", "'not-alice-sub'"),
@@ -230,6 +231,7 @@ def test_oidc_login_by_preferred_username_names_an_unlinked_account(new_page: An
         "wrong-aud",
         "expired",
         "mismatched-nonce",
+        "denied-at-the-provider",
         "unknown-subject",
         "other-subject-named-alice",
     ],
@@ -248,6 +250,8 @@ def test_oidc_bad_id_token_is_refused_audited_and_sets_no_session(
     assert session_cookie(page) is None
     data = wait_oidc_refusal(web_server, fragment, before)
     assert data["principal"] is None  # a refused login acts as nobody
+    if "sub" in claims:  # the subject the token named is kept, as a claim
+        assert data["claimed_name"] == claims["sub"]
     page.goto("/web/")
     assert "/web/login" in page.url
 

@@ -229,9 +229,8 @@ class OIDC:
         if not sent or not hmac.compare_digest(_sha256(sent), flow.browser):
             raise OIDCRefusal("state", "the login's state was issued to another browser")
         if params.get("error"):
-            raise OIDCRefusal(
-                "provider", f"the provider refused: {params.get('error')} {params.get('error_description', '')}"
-            )
+            detail = f"{params.get('error')} {params.get('error_description', '')}".strip()
+            raise OIDCRefusal("denied", f"the provider did not log you in: {detail}")
         code = params.get("code", "")
         if not code:
             raise OIDCRefusal("provider", "the provider sent no authorization code")
@@ -329,8 +328,9 @@ class OIDC:
 
     async def _refused(self, request: Request, exc: OIDCRefusal) -> Response:
         client = request.client.host if request.client else "-"
+        # the subject a token named is a claim (never the record's actor); none: the address only
         await self.web.refuse(
-            exc.who, "-", "log in with OIDC", f"{exc.reason} (from {client})", peer=client, claimed=True
+            exc.who, "-", "log in with OIDC", f"{exc.reason} (from {client})", peer=client, claimed=exc.who != "-"
         )
         status = 502 if exc.problem == "provider" else 403
         response = self.web.answer(request, status, "not logged in", exc.reason, f"oidc-{exc.problem}", None)
