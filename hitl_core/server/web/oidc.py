@@ -140,7 +140,7 @@ class OIDC:
                 found = response.json()
             except (httpx.HTTPError, ValueError) as exc:
                 raise OIDCRefusal("provider", f"cannot read the provider's discovery document {url}: {exc}") from None
-            if not isinstance(found, dict) or found.get("issuer", "").rstrip("/") != self.issuer:
+            if not isinstance(found, dict) or str(found.get("issuer", "")).rstrip("/") != self.issuer:
                 raise OIDCRefusal("provider", f"the discovery document at {url} names another issuer")
             for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
                 if not isinstance(found.get(field), str):
@@ -153,6 +153,7 @@ class OIDC:
         return self._metadata
 
     async def keys(self, refresh: bool = False) -> Any:
+        from joserfc.errors import JoseError
         from joserfc.jwk import KeySet
 
         if self._keys is None or refresh:
@@ -162,7 +163,7 @@ class OIDC:
                     response = await client.get(url)
                 response.raise_for_status()
                 self._keys = KeySet.import_key_set(response.json())
-            except (httpx.HTTPError, ValueError, TypeError) as exc:
+            except (httpx.HTTPError, JoseError, ValueError, TypeError, KeyError) as exc:
                 raise OIDCRefusal("provider", f"cannot read the provider's keys {url}: {exc}") from None
         return self._keys
 
