@@ -280,7 +280,7 @@ class Adapter:
                     # RUNNING forever, a ghost on every console. Fail it with the reason, then
                     # tell the caller. A store outage (StoreError) is not a refusal: left as is.
                     with contextlib.suppress(HITLError):
-                        await self.machine.fail(task_id, f"the request was refused: {exc}")
+                        await self.machine.fail(task_id, f"could not ask for approval: {exc}")
                     raise
             return task_id
 

@@ -1,6 +1,9 @@
-"""A 1,000,000-event SQLite store (``benchmarks/make_big_store.py``): the stats open on it.
+"""A big SQLite store (``benchmarks/make_big_store.py``): the stats open on it, reading only their window.
 
-The time is printed, not asserted (speed is measured in ``benchmarks/bench_stats.py``).
+200,000 events over six days: the same density as ``make bench``'s 1,000,000 events over a
+month (about 33,000 a day), so the default 24-hour window holds as much as there, while the
+store takes seconds to make instead of a minute. The time is printed, not asserted (speed is
+measured in ``benchmarks/bench_stats.py``, on the 1,000,000-event store).
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ def test_the_generated_store_has_a_valid_hash_chain_and_readable_tasks(tmp_path:
     asyncio.run(check())
 
 
-@pytest.mark.timeout(1200)  # making the store takes a minute of CPU; a loaded machine stretches it
-def test_stats_open_on_a_million_event_store(tmp_path: Path) -> None:
+@pytest.mark.timeout(600)  # making the store takes ten seconds of CPU; a loaded machine stretches it
+def test_stats_open_on_a_big_store_reading_only_their_window(tmp_path: Path) -> None:
     path = tmp_path / "big.db"
-    info = generate(path, events=1_000_000, days=30.0)
-    assert info["events"] == 1_000_000
+    info = generate(path, events=200_000, days=6.0)
+    assert info["events"] == 200_000
 
     async def open_stats() -> tuple[float, float, object]:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -57,7 +60,7 @@ def test_stats_open_on_a_million_event_store(tmp_path: Path) -> None:
         return time.perf_counter() - wall, time.process_time() - cpu, stats
 
     wall, cpu, stats = asyncio.run(open_stats())
-    print(f"\nstats over 24h of a 1,000,000-event store opened in {wall:.3f}s wall, {cpu:.3f}s cpu")
+    print(f"\nstats over 24h of a 200,000-event store (six days) opened in {wall:.3f}s wall, {cpu:.3f}s cpu")
     assert stats.waiting == info["waiting"]
     assert stats.decisions > 1000
     assert any(o.actor == "speedy" and o.rubber_stamps > 100 for o in stats.operators)
