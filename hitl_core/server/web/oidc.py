@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -35,6 +34,8 @@ from ...errors import HITLError
 from . import pages
 
 if TYPE_CHECKING:
+    import httpx
+
     from .app import Web
 
 FLOW_COOKIE = "__Host-hitl_oidc"
@@ -128,9 +129,13 @@ class OIDC:
         self.label = label
 
     def _client(self) -> httpx.AsyncClient:
+        import httpx  # here, not at import: httpx pulls in rich when it is installed (its CLI)
+
         return httpx.AsyncClient(verify=self.options.ca_bundle or True, timeout=15, follow_redirects=False)
 
     async def metadata(self) -> dict[str, Any]:
+        import httpx
+
         if self._metadata is None:
             url = self.issuer + "/.well-known/openid-configuration"
             try:
@@ -153,6 +158,7 @@ class OIDC:
         return self._metadata
 
     async def keys(self, refresh: bool = False) -> Any:
+        import httpx
         from joserfc.errors import JoseError
         from joserfc.jwk import KeySet
 
@@ -240,6 +246,8 @@ class OIDC:
         return self._account(claims), flow.next_path
 
     async def _redeem(self, code: str, verifier: str) -> str:
+        import httpx
+
         metadata = await self.metadata()
         form = {
             "grant_type": "authorization_code",
