@@ -43,11 +43,11 @@ test: $(STAMP) pg-server chromium
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j3 --output-sync=target test-main test-crewai test-schemathesis
 
-# Everything but CrewAI's tests, in the main environment. Three workers on two cores: much of the
+# Everything but CrewAI's tests, in the main environment. Four workers on two cores: much of the
 # suite waits on real processes, servers and timers rather than computing; the slowest tests are
 # listed at the end so the 10-minute budget stays visible.
 test-main: $(STAMP) pg-server chromium
-	$(BIN)/python -m pytest -n 3 -q --durations=15 --ignore=tests/plugins/crewai
+	$(BIN)/python -m pytest -n 4 -q --durations=15 --ignore=tests/plugins/crewai
 
 # CrewAI pins openai<3 and pydantic<2.13, which the OpenAI Agents SDK in .venv cannot share: its
 # tests run in their own environment, built here (after .venv, so the two editable installs of

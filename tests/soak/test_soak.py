@@ -1,4 +1,4 @@
-"""The soak harness in the suite: 60 seconds of faults on SQLite and on PostgreSQL, and its checker's teeth.
+"""The soak harness in the suite: 45 seconds of faults on SQLite and on PostgreSQL, and its checker's teeth.
 
 The soak itself runs as its own process (benchmarks/soak.py), exactly as ``make soak`` runs it.
 Under ``CI=true`` a PostgreSQL server that cannot start fails the PostgreSQL soak (the harness
@@ -37,7 +37,7 @@ def _soak(store: str, tmp_path: Path) -> dict:
             "--store",
             store,
             "--seconds",
-            "60",
+            "45",
             "--agents",
             "3",
             "--deciders",
@@ -65,12 +65,12 @@ def _assert_clean(result: dict) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_sixty_second_soak_on_sqlite_loses_nothing_and_decides_nothing_twice(tmp_path: Path) -> None:
+def test_a_soak_on_sqlite_loses_nothing_and_decides_nothing_twice(tmp_path: Path) -> None:
     _assert_clean(_soak("sqlite", tmp_path))
 
 
 @pytest.mark.timeout(600)
-def test_sixty_second_soak_on_postgresql_loses_nothing_and_decides_nothing_twice(tmp_path: Path) -> None:
+def test_a_soak_on_postgresql_loses_nothing_and_decides_nothing_twice(tmp_path: Path) -> None:
     result = _soak("postgresql", tmp_path)
     _assert_clean(result)
     assert {"pg-crash", "pg-stall"} & set(result["faults"]), result["faults"]
