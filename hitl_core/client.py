@@ -326,11 +326,12 @@ class RemoteMachine:
 
     @property
     def sync(self) -> SyncHITL:
-        if self._sync is None:
-            from .sync import SyncHITL
+        sync = self._sync
+        if sync is None:
+            from .sync import facade_of
 
-            self._sync = SyncHITL(self)  # type: ignore[arg-type]
-        return self._sync
+            sync = facade_of(self)
+        return sync
 
     async def whoami(self) -> dict[str, Any]:
         """The principal the server authenticated this client as."""

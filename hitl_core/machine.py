@@ -282,11 +282,12 @@ class HITLStateMachine:
     @property
     def sync(self) -> SyncHITL:
         """The synchronous facade (created on first use; runs its own event-loop thread)."""
-        if self._sync is None:
-            from .sync import SyncHITL
+        sync = self._sync
+        if sync is None:
+            from .sync import facade_of
 
-            self._sync = SyncHITL(self)
-        return self._sync
+            sync = facade_of(self)
+        return sync
 
     # -- callbacks ------------------------------------------------------------------------
 

@@ -26,6 +26,24 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Held while a machine's facade is created: two threads whose first call reaches ``machine.sync``
+#: at once (smolagents runs a step's tool calls in parallel threads) must get the same facade.
+_CREATING = threading.Lock()
+
+
+def facade_of(owner: Any) -> SyncHITL:
+    """``owner._sync``, created on first use, exactly once whichever threads race to it.
+
+    Two facades of one machine would be two event loops sharing the machine's loop-bound state
+    (its open lock, waiters, followers): a coroutine waiting on one loop for a future the other
+    loop's thread completes is never woken, and its thread blocks forever.
+    """
+    with _CREATING:
+        if owner._sync is None:
+            owner._sync = SyncHITL(owner)
+        sync: SyncHITL = owner._sync
+        return sync
+
 
 class SyncHITL:
     """The machine's methods as blocking calls, safe from any thread."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 
@@ -59,6 +60,37 @@ def test_many_threads_through_the_sync_facade_decide_each_task_once() -> None:
     events = m.sync.run(m.events())
     assert len(events) == 3 * n
     m.sync.close()
+
+
+def test_threads_whose_first_call_reaches_the_facade_at_once_share_one_facade() -> None:
+    """Two facades of one machine are two event loops sharing its loop-bound state: a call on one
+    loop can wait forever on a future the other loop's thread completed (smolagents' parallel
+    tool calls left one of two requests unasked that way). Every thread must get the same one."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows in a few rounds
+    try:
+        for _ in range(300):
+            machine = HITLStateMachine("memory://", load_entrypoints=False)
+            start = threading.Barrier(4)
+            seen: list[object] = []
+
+            def first_call(
+                machine: HITLStateMachine = machine, start: threading.Barrier = start, seen: list[object] = seen
+            ) -> None:
+                start.wait()
+                seen.append(machine.sync)
+
+            threads = [threading.Thread(target=first_call) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            facades = {id(s) for s in seen}
+            for s in {id(s): s for s in seen}.values():
+                s.close()  # type: ignore[attr-defined]
+            assert len(facades) == 1, "two threads got two facades (two event loops) of one machine"
+    finally:
+        sys.setswitchinterval(previous)
 
 
 async def test_machines_in_two_threads_share_a_memory_store() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,58 @@ async def test_a_pause_asked_again_after_a_crash_between_fail_and_retry_gets_its
         "decision": "approve",
         "decided_by": "alice",
     }
+
+
+def test_two_threads_ask_and_claim_at_once_on_a_fresh_machine_and_both_tasks_wait(tmp_path: Path) -> None:
+    """smolagents runs one step's two tool calls in two threads, each blocking in ``ask_and_claim``
+    through ``machine.sync``; the first call of both threads races to create the facade and to open
+    the run's parent and the SQLite store. Both questions must reach a person, every time."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows in a few rounds
+    try:
+        for round_ in range(25):
+            url = f"sqlite:///{tmp_path / f'hitl-{round_}.db'}"
+            machine = HITLStateMachine(url, load_entrypoints=False)
+            adapter = ToyApprovals(machine)
+            start = threading.Barrier(2)
+            outcomes: list[object] = []
+
+            def call(
+                n: int,
+                adapter: ToyApprovals = adapter,
+                start: threading.Barrier = start,
+                outcomes: list[object] = outcomes,
+            ) -> None:
+                start.wait()
+                try:
+                    adapter.run_sync(adapter.open_run("r"))
+                    request = Request(reason=f"pay {n}?")
+                    outcomes.append(adapter.run_sync(adapter.ask_and_claim(f"toy:r:{n}", "r", request, parent=True)))
+                except Exception as exc:  # reported by the assertion below, not lost in the thread
+                    outcomes.append(exc)
+
+            # The reviewer makes the file first: two machines creating one new file's schema at once
+            # is another matter; here the agent's machine, its facade and its store open in the race.
+            reviewer = HITLStateMachine(url, load_entrypoints=False)
+            reviewer.sync.run(reviewer.open())
+            threads = [threading.Thread(target=call, args=(n,), daemon=True) for n in range(2)]
+            for t in threads:
+                t.start()
+            try:
+                deadline = time.monotonic() + 60
+                while len(waiting := reviewer.sync.run(reviewer.get_pending_approvals())) < 2:
+                    assert time.monotonic() < deadline, (
+                        f"round {round_}: {len(waiting)} of 2 questions reached a person; {outcomes}"
+                    )
+                    time.sleep(0.02)
+                assert {t.parent_id for t in waiting} == {"toy:r"}
+                for task in waiting:
+                    reviewer.sync.run(reviewer.reject(task.task_id, "alice", "not today"))
+                for t in threads:
+                    t.join(timeout=60)
+                assert [getattr(o, "type", o) for o in outcomes] == ["reject", "reject"]
+            finally:
+                reviewer.sync.close_machine()
+                machine.sync.close_machine()
+    finally:
+        sys.setswitchinterval(previous)
