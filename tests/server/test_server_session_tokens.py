@@ -75,7 +75,9 @@ def test_a_session_token_acts_as_its_web_user_with_source_web_until_revoked(tmp_
 
 def test_a_session_token_expires_with_its_session(tmp_path: Path) -> None:
     store = TokenStore(tmp_path / "tokens.db")
-    secret, _ = store.create_session("olga", Role.OBSERVER, "k", timedelta(seconds=1))
+    secret, _ = store.create_session(
+        "olga", Role.OBSERVER, "k", timedelta(hours=1)
+    )  # expired by hand below: no race with a slow argon2 check
     assert store.authenticate(secret) is not None
     # the row's expiry, moved to the past by hand (as a clock would): refused at the next request
     conn = sqlite3.connect(store.path)
