@@ -37,9 +37,9 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 from ..errors import ConflictError, DuplicateTaskError, HITLError, StoreError
@@ -60,6 +60,8 @@ from .sql import (
     record_from_snapshot,
     steps,
 )
+
+T = TypeVar("T")
 
 #: The schema this code writes. Opening a file with a higher ``PRAGMA user_version`` is refused.
 SCHEMA_VERSION = 3
@@ -346,19 +348,31 @@ class SqliteStore(Store):
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="hitl-sqlite-writer", daemon=True)
         self._writer.start()
 
-    def _inspect_and_migrate(self, conn: sqlite3.Connection) -> None:
-        # Read before writing anything: a file that is not ours must come out untouched.
+    def _identity(self, conn: sqlite3.Connection) -> tuple[int, int, set[str]]:
+        """Application id, schema version and tables, read in one transaction.
+
+        Three autocommit reads are three snapshots: a process creating the store between them
+        made a new file look like someone else's database (version 0 read before its commit,
+        tables read after it).
+        """
+        conn.execute("BEGIN")
         try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                )
-            }
-        except sqlite3.Error as exc:
-            raise self._error(exc, "opening it") from None
+            return self._read_identity(conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    @staticmethod
+    def _read_identity(conn: sqlite3.Connection) -> tuple[int, int, set[str]]:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        }
+        return int(app_id), int(version), tables
+
+    def _check_identity(self, app_id: int, version: int, tables: set[str]) -> None:
         if app_id not in (0, APPLICATION_ID) or (version == 0 and tables):
             raise StoreError(
                 f"{self.path} is a SQLite database but not a hitl store (tables: "
@@ -369,8 +383,16 @@ class SqliteStore(Store):
                 f"{self.path} has hitl schema version {version}, newer than this hitl "
                 f"understands ({SCHEMA_VERSION}): upgrade hitl to open it"
             )
+
+    def _inspect_and_migrate(self, conn: sqlite3.Connection) -> None:
+        # Read before writing anything: a file that is not ours must come out untouched.
         try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            app_id, version, tables = self._identity(conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "opening it") from None
+        self._check_identity(app_id, version, tables)
+        try:
+            mode = self._retrying_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network file system?")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -380,11 +402,32 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise self._error(exc, "opening it") from None
 
+    def _retrying_busy(self, call: Callable[[], T]) -> T:
+        """``call``, retried while SQLite answers "locked" or "busy", for up to ``busy_timeout``.
+
+        Switching a new file to WAL takes an exclusive lock and SQLite does not always run its busy
+        handler for it (two openers of one brand-new file), so the wait is ours.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.001
+        while True:
+            try:
+                return call()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                remaining = deadline - time.monotonic()
+                if ("locked" not in text and "busy" not in text) or remaining <= 0:
+                    raise
+                time.sleep(min(delay * (0.5 + random.random()), remaining))
+                delay = min(delay * 1.5, 0.05)
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        self._retrying_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
-            # Another process may have migrated while we waited for the lock.
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            # Another process may have created or migrated the store while we waited for the
+            # lock: decide again on what is there now, under the lock.
+            app_id, version, tables = self._read_identity(conn)
+            self._check_identity(app_id, version, tables)
             for _target, statements in steps(MIGRATIONS, version, SCHEMA_VERSION):
                 for statement in statements:
                     conn.execute(statement)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 import sys
+import time
 
 from hitl_core import AlreadyDecidedError, HITLStateMachine, TaskState
 
@@ -96,6 +97,15 @@ def hold_lock(url: str, seconds: str) -> None:
     say("RELEASED")
 
 
+async def open_at(url: str, when: str, task_id: str) -> None:
+    """Open (maybe create) the store at the wall-clock instant ``when``, with the other openers."""
+    await asyncio.sleep(max(0.0, float(when) - time.time()))
+    async with HITLStateMachine(url, load_entrypoints=False) as machine:
+        await machine.start_task(task_id, agent="opener")
+        await machine.request_approval(task_id, "opened with the others", {"at": when})
+    say("OPENED")
+
+
 def main() -> None:
     verb, url, *rest = sys.argv[1:]
     if verb == "ask":
@@ -104,6 +114,8 @@ def main() -> None:
         asyncio.run(decide(url, int(rest[0]), int(rest[1])))
     elif verb == "churn":
         asyncio.run(churn(url, rest[0]))
+    elif verb == "open-at":
+        asyncio.run(open_at(url, rest[0], rest[1]))
     elif verb == "lock":
         hold_lock(url, rest[0])
     else:

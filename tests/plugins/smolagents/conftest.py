@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 from hitl_smolagents import SmolagentsApprovals
-from smol_helpers import TRANSFERS, store_url
+from smol_helpers import RUNS, TRANSFERS, store_url
 
 from hitl_core import HITLStateMachine
+
+
+@pytest.fixture(autouse=True)
+def _forget_earlier_runs() -> None:
+    RUNS.clear()
 
 
 @pytest.fixture

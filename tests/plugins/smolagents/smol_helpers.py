@@ -18,6 +18,10 @@ DEADLINE = 90.0  # seconds: generous, the machine is shared and loaded
 #: (to, amount) of every transfer that really ran, in order
 TRANSFERS: list[tuple[str, int]] = []
 
+#: the agent runs the current test started (``running``): a wait for tasks stops as soon as the
+#: latest has ended, with its error, instead of waiting out DEADLINE for tasks it will never ask
+RUNS: list[asyncio.Future[Any]] = []
+
 
 @tool
 def transfer(to: str, amount: int) -> str:
@@ -64,6 +68,13 @@ async def waiting_tasks(tmp_path: Path, count: int = 1) -> list[TaskContext]:
             pending = await machine.get_pending_approvals()
             if len(pending) >= count:
                 return sorted(pending, key=lambda t: t.task_id)
+            if RUNS and RUNS[-1].done() and len(await machine.get_pending_approvals()) < count:
+                run = RUNS[-1]
+                error = None if run.cancelled() else run.exception()
+                ended = f"with {error!r}" if error else f"returning {run.result()!r}"
+                raise AssertionError(
+                    f"expected {count} waiting tasks, saw {len(pending)}: the agent's run ended {ended}"
+                ) from error
             assert loop.time() < give_up, f"expected {count} waiting tasks, saw {len(pending)}"
             await asyncio.sleep(0.05)
 
@@ -81,4 +92,6 @@ async def all_tasks(tmp_path: Path) -> dict[str, TaskContext]:
 
 def running(run: Callable[[], Any]) -> asyncio.Future[Any]:
     """``agent.run`` on a thread of its own: it blocks there until a person decides."""
-    return asyncio.ensure_future(asyncio.to_thread(run))
+    future = asyncio.ensure_future(asyncio.to_thread(run))
+    RUNS.append(future)
+    return future
