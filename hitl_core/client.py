@@ -302,6 +302,13 @@ class RemoteMachine:
         """The sequence number of the last committed event the server has."""
         return int((await self._call("GET", "/healthz"))["last_seq"])
 
+    async def stats(self, since_seconds: float = 24 * 3600, *, now: int | None = None, settings: Any = None) -> Any:
+        """``HITLStateMachine.stats``, folded here from the server's events and task lists (what
+        this principal may read), never from the store."""
+        from .stats import load_stats
+
+        return await load_stats(RemoteStoreView(self), since_seconds=since_seconds, now=now, settings=settings)
+
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 

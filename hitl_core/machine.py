@@ -1496,6 +1496,14 @@ class HITLStateMachine:
         """Walk the hash chain (``VerifyReport``)."""
         return await (await self._ready()).verify()
 
+    async def stats(self, since_seconds: float = 24 * 3600, *, now: int | None = None, settings: Any = None) -> Any:
+        """The figures of the window ``since_seconds`` back from ``now`` (``hitl_core.stats.StatsFold``),
+        ready to be fed the events after its ``last_seq``: what the console's stats view and
+        ``hitl stats`` read, so neither needs the store itself."""
+        from .stats import load_stats
+
+        return await load_stats(await self._ready(), since_seconds=since_seconds, now=now, settings=settings)
+
 
 def _person_decision(**fields: Any) -> Decision:
     """A person's ``Decision`` from the public verbs' arguments; wrong types are a ``PayloadError``."""

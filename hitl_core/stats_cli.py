@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from .canonical import now_us
 from .cli_commands import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE, _run
 from .errors import PayloadError
 from .machine import HITLStateMachine
-from .stats import SEVERITIES, US, Stats, StatsSettings, compute_stats, inert, load_stats
+from .stats import SEVERITIES, US, Stats, StatsSettings, inert
 from .text import json_text
 
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -150,7 +151,9 @@ async def _stats(machine: HITLStateMachine, args: argparse.Namespace, out: IO[st
     if args.serve:
         return await _serve(machine, args, since, out)
     settings = _settings()
-    stats = await compute_stats(machine.store, since_seconds=since, settings=settings)
+    now = now_us()
+    fold = await machine.stats(since, now=now, settings=settings)
+    stats = fold.snapshot(now, now - int(since * US))
     if image:
         from .stats_charts import render_charts
 
@@ -161,7 +164,7 @@ async def _stats(machine: HITLStateMachine, args: argparse.Namespace, out: IO[st
         # json_text: ids with escape or bidi characters arrive as \\u escapes (inert, same value)
         out.write(json_text(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False)) + "\n")
         return EXIT_OK
-    out.write(render_table(stats, machine.store.url, args.since))
+    out.write(render_table(stats, machine.url, args.since))
     return EXIT_OK
 
 
@@ -169,12 +172,10 @@ async def _serve(machine: HITLStateMachine, args: argparse.Namespace, since: flo
     from .stats_metrics import render_prometheus, serve_metrics
 
     host, port = parse_address(args.serve)
-    fold = await load_stats(machine.store, since_seconds=since, settings=_settings())
+    fold = await machine.stats(since, settings=_settings())
     span = int(since * US)
 
     def now_text() -> str:
-        from .canonical import now_us
-
         now = now_us()
         return render_prometheus(fold.snapshot(now, now - span))
 
@@ -183,8 +184,8 @@ async def _serve(machine: HITLStateMachine, args: argparse.Namespace, since: flo
     print(f"serving /metrics on http://{host}:{server.server_address[1]}/metrics (ctrl-c stops)", file=out, flush=True)
 
     async def follow() -> None:
-        async for event in machine.store.follow(fold.last_seq):
-            fold.apply(event)
+        async for event in machine.follow(fold.last_seq):
+            fold.apply_event(event)
 
     follower = asyncio.create_task(follow())
     try:

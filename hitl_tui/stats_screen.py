@@ -1,7 +1,8 @@
 """The console's stats screen: how the queue and the people who drain it are doing, live.
 
-Opened with ``t`` or the palette's "view: stats". It loads the figures once from the store
-(``hitl_core.stats.load_stats``: the waiting tasks by index, the window's events by SQL), then
+Opened with ``t`` or the palette's "view: stats". It loads the figures once through the machine
+(``machine.stats``: the waiting tasks by index, the window's events by SQL on SQLite, through the
+server's API on a ``hitl serve``), then
 keeps them live from the same stream the task table follows — every ``hitl_transition`` the
 console receives, in-process or re-emitted by its store follower — folded once a second.
 
@@ -26,7 +27,7 @@ from textual.widgets import Sparkline, Static
 from textual_plotext import PlotextPlot
 
 from hitl_core import Event, HITLStateMachine, TaskContext, hookimpl
-from hitl_core.stats import HISTOGRAM_BOUNDS, SEVERITIES, US, Stats, StatsFold, StatsSettings, load_stats
+from hitl_core.stats import HISTOGRAM_BOUNDS, SEVERITIES, US, Stats, StatsFold, StatsSettings
 from hitl_core.stats_cli import duration
 
 from .text import literal
@@ -126,9 +127,7 @@ class StatsScreen(ModalScreen[None]):
             except Exception:  # a broken hitl.toml is the policy's problem, not the figures'
                 settings = StatsSettings()
         try:
-            fold = await load_stats(
-                self.machine.store, since_seconds=WINDOW_SECONDS, now=self._now(), settings=settings
-            )
+            fold = await self.machine.stats(WINDOW_SECONDS, now=self._now(), settings=settings)
         except Exception as exc:  # the store is down or unreadable: say so here, keep the console up
             message = Text("could not load the figures: ", style="bold")
             message.append_text(literal(f"{type(exc).__name__}: {exc}", limit=300))
