@@ -404,8 +404,13 @@ def test_totp_user_needs_the_current_code(web_server: WebServer, new_page: Any) 
     expect(page.locator("#message")).to_contain_text("one-time code")
     log_in(page, "tina", totp="000000" if pyotp.TOTP(web_server.totp_secret).now() != "000000" else "111111")  # type: ignore[attr-defined]
     expect(page.locator("#message")).to_contain_text("one-time code")
-    log_in(page, "tina", totp=pyotp.TOTP(web_server.totp_secret).now())  # type: ignore[attr-defined]
+    code = pyotp.TOTP(web_server.totp_secret).now()  # type: ignore[attr-defined]
+    log_in(page, "tina", totp=code)
     assert page.url.endswith("/web/")
+    # the same code again, from another browser (seen over the shoulder, or a replayed login): refused
+    other = new_page()
+    log_in(other, "tina", totp=code)
+    expect(other.locator("#message")).to_contain_text("one-time code")
 
 
 def test_status_page_on_a_phone_lists_waiting_by_severity_and_the_last_decisions(

@@ -231,3 +231,50 @@ def test_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match="not installed"):
         conftest.chromium_or_skip()
+
+
+def test_a_totp_code_opens_one_session_and_no_older_code_works_after_it(tmp_path: Path) -> None:
+    """RFC 6238 §5.2: a code seen over a shoulder, or a captured login replayed, is refused."""
+    import pyotp
+
+    accounts = WebAccounts(tmp_path / "t.db")
+    secret = accounts.add("tina", "operator", "long-enough-password", totp=True)
+    assert secret is not None
+    totp = pyotp.TOTP(secret)
+    now = time.time()
+    code = totp.at(now)
+    assert accounts.check_password("tina", "long-enough-password", code) is not None
+    assert accounts.check_password("tina", "long-enough-password", code) is None, "the same code twice"
+    assert accounts.check_password("tina", "long-enough-password", totp.at(now - 30)) is None, "an older step"
+    # the next step (clock drift allows one ahead) is a new code: it works, once
+    following = totp.at(now + 30)
+    assert accounts.check_password("tina", "long-enough-password", following) is not None
+    assert accounts.check_password("tina", "long-enough-password", following) is None
+    # a second handle on the same file (another server thread) sees the step used up too
+    assert WebAccounts(tmp_path / "t.db").check_password("tina", "long-enough-password", following) is None
+    for bad in (None, "", "12 34 56", "abcdef", totp.at(now + 300)):
+        assert accounts.check_password("tina", "long-enough-password", bad) is None, bad
+
+
+def test_two_threads_logging_in_with_one_totp_code_open_one_session(tmp_path: Path) -> None:
+    import threading
+
+    import pyotp
+
+    accounts = WebAccounts(tmp_path / "t.db")
+    secret = accounts.add("tina", "operator", "long-enough-password", totp=True)
+    assert secret is not None
+    code = pyotp.TOTP(secret).now()
+    start = threading.Barrier(4)
+    wins: list[bool] = []
+
+    def log_in() -> None:
+        start.wait()
+        wins.append(accounts.check_password("tina", "long-enough-password", code) is not None)
+
+    threads = [threading.Thread(target=log_in) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(wins) == [False, False, False, True]

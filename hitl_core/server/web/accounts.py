@@ -6,6 +6,7 @@ audit trail use: ``alice`` logged in through the browser decides as ``alice`` (s
 exactly as a token named ``alice`` would.
 
 - Passwords: argon2id hashes (``argon2-cffi``, as tokens). TOTP (``pyotp``) is optional per user.
+- TOTP codes are single-use: a code (or an older one) that already opened a session is refused.
 - Sessions: a random id in an HttpOnly cookie; the table holds only its SHA-256, so somebody who
   reads the file cannot log in as anyone. Each session has an absolute expiry.
 - Used links: one row per action link that decided something (its nonce is the primary key), so
@@ -60,6 +61,13 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS web_oidc_subjects (
         subject TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE
+    )""",
+    # TOTP codes are single-use (RFC 6238 §5.2): the last time step each user logged in with. A
+    # code seen over someone's shoulder or replayed from a captured request within its 30-90 s
+    # of validity is refused, as is any code of an earlier step.
+    """CREATE TABLE IF NOT EXISTS web_totp_steps (
+        name TEXT PRIMARY KEY,
+        last_step INTEGER NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS web_keys (
         name TEXT PRIMARY KEY,
@@ -207,6 +215,7 @@ class WebAccounts:
             raise AccountError(f"no web user named {name!r}")
         conn.execute("DELETE FROM web_sessions WHERE name = ?", (name,))
         conn.execute("DELETE FROM web_oidc_subjects WHERE name = ?", (name,))
+        conn.execute("DELETE FROM web_totp_steps WHERE name = ?", (name,))
 
     def users(self) -> list[WebUser]:
         rows = self._connect().execute(
@@ -257,12 +266,41 @@ class WebAccounts:
             self._argon2().verify(row[2], password)
         except (VerificationError, InvalidHashError):
             return None
-        if row[3] is not None:
-            import pyotp
-
-            if not totp_code or not pyotp.TOTP(row[3]).verify(totp_code.strip(), valid_window=1):
-                return None
+        if row[3] is not None and not self._use_totp_step(row[0], row[3], totp_code):
+            return None
         return WebUser(row[0], WebRole(row[1]), row[3] is not None, datetime.fromisoformat(row[4]))
+
+    def _use_totp_step(self, name: str, secret: str, code: str | None, now: datetime | None = None) -> bool:
+        """Whether ``code`` is the user's code for a time step within one of now (clock drift) and
+        later than any step they logged in with before; that step is then used up.
+
+        The compare-and-set is one statement, so two logins racing with one code (two server
+        threads, a replayed request) cannot both win.
+        """
+        import pyotp
+
+        code = (code or "").strip()
+        if not code.isdigit():
+            return False
+        totp = pyotp.TOTP(secret)
+        when = now or datetime.now(UTC)
+        current = totp.timecode(when)
+        step = next(
+            (
+                current + offset
+                for offset in (-1, 0, 1)
+                if hmac.compare_digest(totp.at(when, counter_offset=offset), code)
+            ),
+            None,
+        )
+        if step is None:
+            return False
+        used = self._connect().execute(
+            "INSERT INTO web_totp_steps (name, last_step) VALUES (?, ?) ON CONFLICT (name) DO UPDATE"
+            " SET last_step = excluded.last_step WHERE excluded.last_step > web_totp_steps.last_step",
+            (name, step),
+        )
+        return used.rowcount == 1
 
     # -- sessions ------------------------------------------------------------------------------
 
