@@ -71,7 +71,8 @@ async def test_hitl_reject_in_another_process_stops_the_code_and_the_model_reads
 
 
 AGENT = """
-import sys
+import faulthandler, signal, sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for every thread's stack if it hangs
 sys.path.insert(0, sys.argv[1])
 from hitl_smolagents import ScriptedModel, SmolagentsApprovals
 from smol_helpers import tool_agent
@@ -93,10 +94,23 @@ async def test_ctrl_c_while_a_person_decides_withdraws_the_request(tmp_path: Pat
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    assert agent.stderr is not None
     try:
         (task,) = await waiting_tasks(tmp_path)
         agent.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(agent.communicate(), DEADLINE)
+        # Wait for the process itself, not for its pipes' end (anything else holding them open
+        # would look like a hang of the agent); when it does hang, its threads' stacks say where.
+        try:
+            await asyncio.wait_for(agent.wait(), DEADLINE)
+        except TimeoutError:
+            agent.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(2)
+            agent.kill()
+            stacks = await asyncio.wait_for(agent.stderr.read(), 10)
+            raise AssertionError(
+                f"the agent did not exit within {DEADLINE:g}s of Ctrl-C; its threads:\n{stacks.decode()[-6000:]}"
+            ) from None
+        err = await asyncio.wait_for(agent.stderr.read(), 30)
     finally:
         if agent.returncode is None:
             agent.kill()
