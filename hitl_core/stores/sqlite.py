@@ -402,14 +402,16 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise self._error(exc, "opening it") from None
 
-    def _retrying_busy(self, call: Callable[[], T]) -> T:
-        """``call``, retried while SQLite answers "locked" or "busy", for up to ``busy_timeout``.
+    def _retrying_busy(self, call: Callable[[], T], *, first: float = 0.001, longest: float = 0.05) -> T:
+        """``call``, retried while SQLite answers "locked" or "busy", for up to ``busy_timeout``;
+        then the last such error propagates. Sleeps start at ``first`` and grow to ``longest``,
+        with jitter so that waiting processes do not retry in step.
 
         Switching a new file to WAL takes an exclusive lock and SQLite does not always run its busy
         handler for it (two openers of one brand-new file), so the wait is ours.
         """
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        delay = 0.001
+        delay = first
         while True:
             try:
                 return call()
@@ -419,7 +421,7 @@ class SqliteStore(Store):
                 if ("locked" not in text and "busy" not in text) or remaining <= 0:
                     raise
                 time.sleep(min(delay * (0.5 + random.random()), remaining))
-                delay = min(delay * 1.5, 0.05)
+                delay = min(delay * 1.5, longest)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         self._retrying_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
@@ -618,26 +620,13 @@ class SqliteStore(Store):
                 return
 
     def _begin_waiting(self, conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, retrying while another connection holds the write lock, for up to
-        ``busy_timeout``; then the last "database is locked" error propagates.
+        """BEGIN IMMEDIATE, retrying while another connection holds the write lock.
 
         SQLite's own busy handler backs off to sleeps of 25 to 100 ms, far longer than the
-        sub-millisecond transactions it waits for; retrying every 0.2 to 5 ms (with jitter, so that
-        waiting processes do not retry in step) keeps eight processes racing on one file fast.
+        sub-millisecond transactions it waits for; retrying every 0.2 to 5 ms keeps eight
+        processes racing on one file fast.
         """
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        delay = 0.0002
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                remaining = deadline - time.monotonic()
-                if ("locked" not in text and "busy" not in text) or remaining <= 0:
-                    raise
-                time.sleep(min(delay * (0.5 + random.random()), remaining))
-                delay = min(delay * 1.5, 0.005)
+        self._retrying_busy(lambda: conn.execute("BEGIN IMMEDIATE"), first=0.0002, longest=0.005)
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[QueuedAppend]) -> bool:
         """Inside an open write transaction: check and write each append, then commit.
