@@ -252,7 +252,7 @@ def test_a_totp_code_opens_one_session_and_no_older_code_works_after_it(tmp_path
     assert accounts.check_password("tina", "long-enough-password", following) is None
     # a second handle on the same file (another server thread) sees the step used up too
     assert WebAccounts(tmp_path / "t.db").check_password("tina", "long-enough-password", following) is None
-    for bad in (None, "", "12 34 56", "abcdef", totp.at(now + 300)):
+    for bad in (None, "", "12 34 56", "abcdef", "١٢٣٤٥٦", "123456\x00", totp.at(now + 300)):
         assert accounts.check_password("tina", "long-enough-password", bad) is None, bad
 
 

@@ -280,7 +280,7 @@ class WebAccounts:
         import pyotp
 
         code = (code or "").strip()
-        if not code.isdigit():
+        if not (code.isascii() and code.isdigit()):  # compare_digest takes ASCII text only
             return False
         totp = pyotp.TOTP(secret)
         when = now or datetime.now(UTC)
