@@ -165,6 +165,26 @@ class _Asked:
     parent: bool
 
 
+def tool_severity(
+    rule: Severity | str | Callable[[str, dict[str, Any]], Severity | str],
+) -> Severity | str | Callable[[Request], Severity | str]:
+    """An adapter's ``severity`` from a tool-call rule ``rule(tool_name, args)`` (or a level).
+
+    The frameworks whose pauses are tool calls let their users write the rule over the call; the
+    base asks it of the ``Request``, whose ``action`` is that call.
+    """
+    if not callable(rule):
+        return rule
+
+    def of_request(request: Request) -> Severity | str:
+        action = request.action
+        if action is None:
+            raise HITLError("a tool-call severity rule was given a request without an action")
+        return rule(action.name, action.args)
+
+    return of_request
+
+
 class Adapter:
     """The shared lifecycle of an adapter; a subclass is the framework's mapping and nothing else.
 

@@ -37,7 +37,7 @@ from agents import Agent, Runner, RunResult, RunState
 from agents.items import ToolApprovalItem, ToolCallOutputItem
 
 from hitl_core import Action, HITLError, HITLStateMachine, Severity, TaskContext, TaskNotFoundError, TaskState
-from hitl_core.adapters import Adapter, Request
+from hitl_core.adapters import Adapter, Request, tool_severity
 from hitl_core.glossary import retired_names
 from hitl_core.models import Decision
 
@@ -84,12 +84,7 @@ class ApprovalRunner(Adapter):
         timeout: float | None = None,
     ) -> None:
         # Computed after each call's task exists, so that a rule that raises leaves it FAILED.
-        rule = severity
-        super().__init__(
-            machine,
-            severity=(lambda r: rule(r.action.name, r.action.args)) if callable(rule) else rule,  # type: ignore[union-attr]
-            timeout=timeout,
-        )
+        super().__init__(machine, severity=tool_severity(severity), timeout=timeout)
 
     # -- running ------------------------------------------------------------------------------
 

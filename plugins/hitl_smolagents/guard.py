@@ -42,7 +42,7 @@ from smolagents import CodeAgent, MultiStepAgent, ToolCallingAgent
 from smolagents.local_python_executor import CodeOutput, PythonExecutor
 
 from hitl_core import Action, Decision, DecisionType, HITLError, HITLStateMachine, Severity
-from hitl_core.adapters import Adapter, Request
+from hitl_core.adapters import Adapter, Request, tool_severity
 from hitl_core.integrations.blocking import withdraw
 
 from . import CAPABILITIES
@@ -76,12 +76,7 @@ class SmolagentsApprovals(Adapter):
         timeout: float | None = None,
         run_id: str | None = None,
     ) -> None:
-        rule = severity
-        super().__init__(
-            machine,
-            severity=(lambda r: rule(r.action.name, r.action.args)) if callable(rule) else rule,  # type: ignore[union-attr]
-            timeout=timeout,
-        )
+        super().__init__(machine, severity=tool_severity(severity), timeout=timeout)
         self.tools = frozenset(tools) if tools is not None else None
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from examples.custom_adapter import ToyAgent, ToyApprovals
-from hitl_core import Actor, Decision, HITLError, HITLStateMachine, NotAuthorizedError, PayloadError, TaskState
-from hitl_core.adapters import Request, RetryDeclinedError
+from hitl_core import Action, Actor, Decision, HITLError, HITLStateMachine, NotAuthorizedError, PayloadError, TaskState
+from hitl_core.adapters import Request, RetryDeclinedError, tool_severity
 
 ROOT = Path(__file__).resolve().parents[2]
 PAY_BOB = [("transfer", {"to": "bob", "amount": 5})]
@@ -254,3 +254,14 @@ def test_two_threads_ask_and_claim_at_once_on_a_fresh_machine_and_both_tasks_wai
                 machine.sync.close_machine()
     finally:
         sys.setswitchinterval(previous)
+
+
+def test_a_tool_call_severity_rule_reads_the_requests_action() -> None:
+    """``tool_severity``: the rule over (tool name, args) the tool-call adapters take, asked of a Request."""
+    rule = tool_severity(lambda name, args: "critical" if args.get("amount", 0) > 1000 else "low")
+    assert callable(rule)
+    assert rule(Request(reason="pay", action=Action(name="pay", args={"amount": 5000}))) == "critical"
+    assert rule(Request(reason="pay", action=Action(name="pay", args={"amount": 5}))) == "low"
+    with pytest.raises(HITLError, match="without an action"):
+        rule(Request(reason="no call"))
+    assert tool_severity("high") == "high"
