@@ -15,7 +15,9 @@ would wait on itself, and raises ``RuntimeError`` instead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
+import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from .machine import HITLStateMachine
 
 T = TypeVar("T")
+
+#: How long the main thread blocks at a time while it waits on the facade (see ``SyncHITL.run``).
+_SLICE = 0.2
 
 #: Held while a machine's facade is created: two threads whose first call reaches ``machine.sync``
 #: at once (smolagents runs a step's tool calls in parallel threads) must get the same facade.
@@ -80,7 +85,23 @@ class SyncHITL:
             raise RuntimeError(
                 "the hitl sync facade was called from its own event loop; await the machine's async method instead"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        if threading.current_thread() is not threading.main_thread():
+            return future.result(timeout)
+        # The main thread waits in slices. Ctrl-C is a signal to the process, and the kernel may
+        # hand it to any of its threads (the store's writer, this facade's loop): then Python only
+        # sets a flag, which the main thread reads when it next runs Python code. A wait without
+        # end never would, and an agent waiting for a person ignored Ctrl-C until the decision.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+            try:
+                return future.result(max(left, 0.0))
+            except concurrent.futures.TimeoutError:
+                if future.done():  # the coroutine's own TimeoutError, or it finished just now
+                    return future.result()
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def is_own_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
