@@ -73,6 +73,8 @@ async def test_hitl_reject_in_another_process_stops_the_code_and_the_model_reads
 AGENT = """
 import faulthandler, signal, sys
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for every thread's stack if it hangs
+# what this process inherited for Ctrl-C (an ignored or blocked SIGINT would be the harness's doing)
+print("SIGINT", signal.getsignal(signal.SIGINT), sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])), file=sys.stderr, flush=True)
 sys.path.insert(0, sys.argv[1])
 from hitl_smolagents import ScriptedModel, SmolagentsApprovals
 from smol_helpers import tool_agent
