@@ -256,7 +256,9 @@ async def test_critical_approval_needs_a_second_confirmation_that_focuses_cancel
 
 async def test_decision_made_first_by_another_actor_names_the_winner(machine: HITLStateMachine) -> None:
     await waiting(machine, "t1")
-    app = make_app(machine)
+    # not following the store, so the screen still shows t1 waiting when bob has rejected it: a
+    # follower could bring bob's decision first (a loaded run did), and then `a` is not offered
+    app = make_app(machine, follow=False)
     async with app.run_test(size=(160, 40)) as pilot:
         await select(pilot, app, "t1")
         # Bob decides through the same store with a machine of his own: this console's hook
@@ -295,7 +297,7 @@ async def test_illegal_action_says_why_and_changes_nothing(machine: HITLStateMac
 
 async def test_stale_screen_never_approves_a_newer_request(machine: HITLStateMachine) -> None:
     await waiting(machine, "t1", args={"amount": 1})
-    app = make_app(machine)
+    app = make_app(machine, follow=False)  # the screen keeps the first request (see above)
     async with app.run_test(size=(160, 40)) as pilot:
         await select(pilot, app, "t1")
         other = HITLStateMachine(machine.store, load_entrypoints=False)
