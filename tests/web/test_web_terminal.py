@@ -150,7 +150,14 @@ def test_without_a_login_the_terminal_page_redirects_and_the_socket_is_refused(w
         assert forged.status_code == 303
     for headers in ({"Origin": web_server.url}, {"Origin": web_server.url, "Cookie": "__Host-hitl_session=forged"}):
         with pytest.raises(InvalidStatus) as refused:
-            ws_connect(ws_url(web_server), ssl=ssl_context(web_server), additional_headers=headers, open_timeout=30)
+            try:
+                ws_connect(ws_url(web_server), ssl=ssl_context(web_server), additional_headers=headers, open_timeout=30)
+            except TimeoutError:
+                # Seen once in a loaded run (no answer to the handshake in 30 s), cause unknown:
+                # next time, say what the server was doing.
+                raise AssertionError(
+                    f"no handshake answer in 30 s; the server's log ends:\n{web_server.log_text()[-4000:]}"
+                ) from None
         assert refused.value.response.status_code == 403
     web_server.wait_log(r"refused: - \(-, web\) may not open a console -: no live session")
     assert "opened a console" not in web_server.log_text()
