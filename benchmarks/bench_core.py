@@ -61,7 +61,7 @@ async def lifecycle(machine: Any, n: int) -> float:
         tid = f"task-{i}"
         await machine.start_task(tid)
         await machine.request_approval(tid, "Deploy v1.2.3", CONTEXT, ["approve", "reject"], "high")
-        await machine.approve(tid, actor="alice")
+        await machine.approve(tid, "alice")  # positional: the seed names it `approver`
         await machine.resume(tid)
         await machine.complete(tid)
     return time.perf_counter() - start

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 
 def utcnow() -> datetime:
@@ -247,6 +255,16 @@ class TaskContext(_Model):
         if pending is not None:
             self.__dict__["history"] = [event.history_entry() for event in pending]
             private["_pending_history"] = None  # type: ignore[index]
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # pydantic's own serialiser reads ``__dict__`` directly when this model sits inside
+        # another one or goes through a ``TypeAdapter`` (none of the overrides below run):
+        # without this, such a dump raised ``KeyError: 'history'`` or left ``history`` out.
+        # No return annotation on purpose: with one, pydantic takes the serialisation JSON
+        # schema from it instead of from the fields.
+        self._materialise()
+        return handler(self)
 
     def __getattr__(self, item: str) -> Any:
         if item == "history":

@@ -120,3 +120,9 @@ def test_decision_approved_follows_the_outcome_for_timeouts_and_policies() -> No
 
 def test_severity_ranks_by_risk_not_alphabet() -> None:
     assert [s.rank for s in (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)] == [0, 1, 2, 3]
+
+
+def test_the_snapshot_serialisation_schema_still_lists_its_fields() -> None:
+    """``TaskContext``'s wrap serialiser (it fills in a lazy history) must not hide the fields."""
+    schema = TaskContext.model_json_schema(mode="serialization")
+    assert {"task_id", "state", "history", "interrupt_point", "decision"} <= set(schema["properties"])

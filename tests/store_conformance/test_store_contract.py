@@ -7,6 +7,7 @@ through ``HITLStateMachine``, including two machines (as two processes would) on
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -431,6 +432,37 @@ async def test_listed_tasks_give_their_full_history_when_asked(store: Store) -> 
     assert [t.task_id for t in pending] == ["t0", "t2"]
     assert [h["action"] for h in pending[1].history] == ["start", "request_approval"]
     assert pending[1].history[1]["reason"] == "why 2"
+
+
+async def test_a_snapshot_nested_in_another_model_or_dumped_by_a_type_adapter_keeps_its_history(store: Store) -> None:
+    """The history a snapshot builds on first use must be there however pydantic serialises it.
+
+    A snapshot's history is filled in when something reads it; pydantic's own serialiser (a model
+    holding a ``TaskContext``, a ``TypeAdapter``, FastAPI's response encoding) reads the fields
+    without asking. Before the fix the nested dump raised ``KeyError: 'history'`` and the type
+    adapter left ``history`` out of its JSON without a word.
+    """
+    from pydantic import BaseModel, TypeAdapter
+
+    from hitl_core import TaskContext
+
+    class Envelope(BaseModel):
+        task: TaskContext
+
+    m = HITLStateMachine(store, load_entrypoints=False)
+    await m.start_task("t1")
+    returned = await m.request_approval("t1", "why?", {"n": 1})
+    fetched = await m.get_task("t1")
+    (listed,) = await m.get_pending_approvals()
+    for snapshot in (returned, fetched, listed):
+        assert [h["action"] for h in Envelope(task=snapshot).model_dump()["task"]["history"]] == [
+            "start",
+            "request_approval",
+        ]
+    for snapshot in (await m.get_task("t1"), (await m.get_pending_approvals())[0]):
+        (dumped,) = json.loads(TypeAdapter(list[TaskContext]).dump_json([snapshot]))
+        assert [h["action"] for h in dumped["history"]] == ["start", "request_approval"]
+        assert dumped["history"][1]["reason"] == "why?"
 
 
 # -- auditing: replay reads and checkpoints ---------------------------------------------------------
