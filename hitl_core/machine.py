@@ -76,6 +76,8 @@ log = logging.getLogger("hitl")
 S = TaskState
 _DECIDED = (S.APPROVED, S.REJECTED)
 _STOPPED = (S.AWAITING_APPROVAL, S.APPROVED, S.REJECTED)
+#: Snapshots a machine keeps for its next listing (``HITLStateMachine._contexts``), ~1 KB each.
+_CONTEXTS_MAX = 16_384
 
 
 _ACTORS: dict[tuple[str, str], Actor] = {}
@@ -203,6 +205,11 @@ class HITLStateMachine:
         # task id -> flag set while the task waits on a person (for @interruptible checkpoints)
         self._pause_flags: dict[str, threading.Event] = {}
         self._sync: SyncHITL | None = None
+        # task id -> (the record a listing or get_task last turned into a snapshot, that snapshot).
+        # Snapshots are read-only and a record never changes, so the next listing hands out the
+        # same object while the task has not moved: 10,000 waiting tasks are listed in a few ms
+        # instead of building 10,000 models. Bounded: cleared when it outgrows _CONTEXTS_MAX.
+        self._contexts: dict[str, tuple[TaskRecord, TaskContext]] = {}
         # Deadlines, escalation, authorization, rules and notifiers from a hitl.toml: only when the
         # caller opts in (``config=`` a path, a loaded config, or True to look for hitl.toml).
         self.policies: Policies | None = None
@@ -1259,7 +1266,7 @@ class HITLStateMachine:
     async def get_task(self, task_id: str) -> TaskContext | None:
         """The task's current snapshot, or None for an unknown id (the seed's contract)."""
         record = await (self.store if self._opened else await self._ready()).get(task_id)
-        return record.to_context() if record is not None else None
+        return self._contexts_of([record])[0] if record is not None else None
 
     async def get_pending_approvals(self) -> list[TaskContext]:
         """Every task waiting for a decision, longest-waiting first. Indexed: never scans."""
@@ -1267,11 +1274,30 @@ class HITLStateMachine:
 
     async def get_tasks_by_state(self, state: TaskState | str) -> list[TaskContext]:
         store = self.store if self._opened else await self._ready()
-        return [r.to_context() for r in await store.query(TaskState(state))]
+        return self._contexts_of(await store.query(TaskState(state)))
 
     async def get_all_tasks(self) -> list[TaskContext]:
         store = self.store if self._opened else await self._ready()
-        return [r.to_context() for r in await store.query()]
+        return self._contexts_of(await store.query())
+
+    def _contexts_of(self, records: list[TaskRecord]) -> list[TaskContext]:
+        """The snapshots of ``records``, reusing the one built for the very same record before."""
+        if len(records) > _CONTEXTS_MAX:  # a listing bigger than the cache: nothing to keep
+            return [record.to_context() for record in records]
+        cache = self._contexts
+        out: list[TaskContext] = []
+        append = out.append
+        for record in records:
+            hit = cache.get(record.task_id)
+            if hit is not None and hit[0] is record:
+                append(hit[1])
+                continue
+            context = record.to_context()
+            if hit is None and len(cache) >= _CONTEXTS_MAX:
+                cache.clear()
+            cache[record.task_id] = (record, context)
+            append(context)
+        return out
 
     # -- waiting --------------------------------------------------------------------------
 

@@ -221,7 +221,14 @@ class Event(_Model):
 
 
 class TaskContext(_Model):
-    """A snapshot of one task at one version. Returned by every machine call; never live."""
+    """A snapshot of one task at one version. Returned by every machine call; never live.
+
+    Read-only: the machine may hand the same snapshot to several callers (a listing of thousands
+    of waiting tasks reuses the ones it built before), so assigning a field raises. To change a
+    copy, ``model_copy(update=..., deep=True)``.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     task_id: str
     state: TaskState = TaskState.PENDING
