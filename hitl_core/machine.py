@@ -444,7 +444,10 @@ class HITLStateMachine:
         if self.plugins.has_transition_observers:
             if event.hash is None:
                 await self.store.events(after_seq=event.seq - 1, limit=1)  # fills a lazy hash
-            context = context or record.to_context()
+            if context is None:
+                # Kept for the caller's return value (``_context_of``): one snapshot, not two.
+                context = record.to_context()
+                self._keep_context(record, context)
             await self.plugins.transition(event.to_event(), context)
         return context
 
@@ -499,7 +502,7 @@ class HITLStateMachine:
         data = {k: v for k, v in fields.items() if k != "current_step"}
         if step is not None:
             data["step"] = fields["current_step"]
-        return (await self._commit("create", None, task_id, self._agent_actor(fields), data, **fields)).to_context()
+        return self._context_of(await self._commit("create", None, task_id, self._agent_actor(fields), data, **fields))
 
     async def start_task(
         self,
@@ -519,7 +522,7 @@ class HITLStateMachine:
         record, actor, data, fields = await self._prepare_start(
             task_id, metadata, step, agent, framework, run_id, parent_id
         )
-        return (await self._commit("start", record, task_id, actor, data, **fields)).to_context()
+        return self._context_of(await self._commit("start", record, task_id, actor, data, **fields))
 
     async def _prepare_start(
         self,
@@ -795,7 +798,7 @@ class HITLStateMachine:
 
     async def _after_ask(self, new: TaskRecord, interrupt: InterruptPoint) -> TaskContext:
         """After the ask committed: a policy may decide at once; else tell who wants to know."""
-        context = new.to_context()
+        context = self._context_of(new)
         if self.plugins.has_policies:
             decision = await self.plugins.auto_decide(context, interrupt)
             if decision is not None:
@@ -1105,7 +1108,7 @@ class HITLStateMachine:
                     task_id, latest.state.value, action, d.actor.id, d.type.value, latest.version
                 ) from exc
             raise
-        return new.to_context()
+        return self._context_of(new)
 
     async def expire(self, task_id: str, *, force: bool = False) -> TaskContext:
         """Apply the deadline's outcome to a waiting task whose deadline has passed.
@@ -1195,7 +1198,7 @@ class HITLStateMachine:
             data,
             interrupt=interrupt,
         )
-        return new.to_context()
+        return self._context_of(new)
 
     # -- going on -------------------------------------------------------------------------
 
@@ -1218,7 +1221,7 @@ class HITLStateMachine:
             check_name("actor id", actor, self.limits.name_chars, task_id=task_id, key="name_chars")
             _check_not_reserved("actor", actor, task_id)
         who = actor_of(actor, "person") if actor else actor_of(record.agent or "agent", "agent")
-        return (await self._commit("resume", record, task_id, who, data, **changes)).to_context()
+        return self._context_of(await self._commit("resume", record, task_id, who, data, **changes))
 
     async def complete(self, task_id: str, result: Any = None) -> TaskContext:
         """RUNNING → COMPLETED (terminal). ``result`` must be JSON-serialisable."""
@@ -1227,7 +1230,7 @@ class HITLStateMachine:
         data: dict[str, Any] = {}
         if result is not None:
             changes["result"] = data["result"] = checked_copy(result, "result", self.max_payload_bytes)
-        return (await self._commit("complete", record, task_id, None, data, **changes)).to_context()
+        return self._context_of(await self._commit("complete", record, task_id, None, data, **changes))
 
     async def _complete_together(self, results: list[tuple[str, Any]]) -> None:
         """``complete(task_id, result)`` for each pair, in one transaction: all of them or none.
@@ -1259,7 +1262,7 @@ class HITLStateMachine:
         limit = self.limits.message_chars
         if len(error) > limit:
             error = f"{error[:limit]}… ({len(error) - limit:,} more characters)"
-        return (await self._commit("fail", record, task_id, None, {"error": error}, error=error)).to_context()
+        return self._context_of(await self._commit("fail", record, task_id, None, {"error": error}, error=error))
 
     # -- queries --------------------------------------------------------------------------
 
@@ -1279,6 +1282,19 @@ class HITLStateMachine:
     async def get_all_tasks(self) -> list[TaskContext]:
         store = self.store if self._opened else await self._ready()
         return self._contexts_of(await store.query())
+
+    def _context_of(self, record: TaskRecord) -> TaskContext:
+        """``record``'s snapshot: the one already built for it (for observers, a listing) or a new one."""
+        hit = self._contexts.get(record.task_id)
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        return record.to_context()
+
+    def _keep_context(self, record: TaskRecord, context: TaskContext) -> None:
+        cache = self._contexts
+        if len(cache) >= _CONTEXTS_MAX and record.task_id not in cache:
+            cache.clear()
+        cache[record.task_id] = (record, context)
 
     def _contexts_of(self, records: list[TaskRecord]) -> list[TaskContext]:
         """The snapshots of ``records``, reusing the one built for the very same record before."""

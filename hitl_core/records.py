@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from .canonical import canonical_json, canonical_json_checked, datetime_to_us, event_hash, us_to_datetime
+from .canonical import canonical_json, canonical_json_checked, datetime_to_us, event_hash, model_json, us_to_datetime
 from .models import Actor, Decision, Event, InterruptPoint, TaskContext, TaskState
 from .transitions import TRANSITIONS
 
@@ -215,7 +215,7 @@ def _as_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _as_json(v) for k, v in value.items()}
     if isinstance(value, (InterruptPoint, Decision)):
-        return value.model_dump(mode="json")
+        return model_json(value)
     return value
 
 
