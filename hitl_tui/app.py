@@ -45,6 +45,7 @@ from hitl_core import (
 )
 
 from .actions import ACTIONS, BY_NAME, DECIDING, INPUT_ACTIONS, bindings, footer_names
+from .heap import HeapSettler
 from .keymap import check_conflicts, keymap_path
 from .model import (
     DEADLINE_WARNING,
@@ -147,6 +148,7 @@ class ConsoleApp(KeyPreview, App[None]):
         triage_horizon: float = TRIAGE_HORIZON,
         quit_warning: str | None = None,
         refusal_seconds: float = REFUSAL_FLASH_SECONDS,
+        settle_heap: bool = False,
     ) -> None:
         super().__init__()
         if keymap:
@@ -198,6 +200,10 @@ class ConsoleApp(KeyPreview, App[None]):
         self.muted = False
         #: A refusal stays on the flash line at least this long (seconds).
         self.refusal_seconds = refusal_seconds
+        #: Freezes the long-lived heap so that full collections stop stalling keys (``hitl_tui.heap``;
+        #: process-wide, so off unless asked: ``hitl console`` and ``hitl demo`` ask).
+        self.heap: HeapSettler | None = HeapSettler() if settle_heap else None
+        self._last_key_at = 0.0
         self._refusal_until = 0.0
         self._deferred_flash: tuple[str | Text, str] | None = None
         self._flash_timer: Timer | None = None
@@ -262,6 +268,8 @@ class ConsoleApp(KeyPreview, App[None]):
             self._update_summary()
 
     async def on_unmount(self) -> None:
+        if self.heap is not None:
+            self.heap.stop()
         try:
             self.machine.plugins.unregister(self.plugin)
         except ValueError:
@@ -277,6 +285,7 @@ class ConsoleApp(KeyPreview, App[None]):
     # underneath. If the opening key was refused, the rest of its burst is dropped.
 
     async def preview_key(self, event: events.Key) -> bool:
+        self._last_key_at = time.monotonic()
         return await self._hold_key(event)
 
     def _input_ready(self) -> bool:
@@ -396,6 +405,9 @@ class ConsoleApp(KeyPreview, App[None]):
         if self.before_load is not None:
             await self.before_load()
         after = await self._load_all()
+        if self.heap is not None:
+            self.heap.start()
+            self.set_interval(1.0, self._settle_heap, name="heap")
         self.set_interval(self.flush_interval, self._apply_batch, name="flush")
         self.set_interval(0.5, self._follow_selection, name="selection")
         if self.tick_interval:
@@ -640,6 +652,13 @@ class ConsoleApp(KeyPreview, App[None]):
             self._selection_stale = False
             self.refresh_bindings()
             self.run_worker(partial(self._load_detail, self.table.cursor_key), group="detail", exclusive=True)
+
+    def _settle_heap(self) -> None:
+        # Idle: no dialog, nothing being decided, and no key for a second (an operator's keys come
+        # in bursts; the collection before a freeze should not fall inside one).
+        if self.heap is not None:
+            quiet = time.monotonic() - self._last_key_at > 1.0
+            self.heap.tick(idle=quiet and not self.modal_open and not self.in_flight and self._capture is None)
 
     def _tick(self) -> None:
         """Once a second: ages and countdowns move; a deadline about to expire is announced once."""

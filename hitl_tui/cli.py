@@ -84,6 +84,7 @@ def run_console(args: argparse.Namespace) -> int:
         keymap=keymap,
         dwell=dwell,
         advance=True,
+        settle_heap=True,
     )
     app.run()
     return 0
@@ -127,6 +128,7 @@ def run_demo(args: argparse.Namespace) -> int:
             dwell=dwell,
             advance=True,
             quit_warning=f"The demo's store ({url}) is deleted when it quits.",
+            settle_heap=True,
         )
         app.run()
     return 0
