@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,tui,langgraph,pydantic-ai,postgres,openai-agents,server,stats,mcp,adk,web,smolagents
 
-.PHONY: demo test test-main test-crewai test-schemathesis bench soak lint fmt clean install pg-server chromium
+.PHONY: demo test test-main test-crewai test-schemathesis bench soak lint fmt clean install pg-server chromium valgrind
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ chromium:
 	  echo "Chromium is not installed: installing it with apt-get"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Valgrind for benchmarks/bench_instructions.py (instructions per transition: the figure a shared
+# machine cannot skew), from Debian's packages when it is missing. Only `make bench` needs it.
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  echo "Valgrind is not installed: installing it with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 
 demo: $(STAMP)
 	$(BIN)/hitl demo
@@ -80,8 +88,9 @@ $(ST_STAMP): pyproject.toml
 test-schemathesis: $(STAMP) $(ST_STAMP)
 	$(BIN)/python tests/server/schemathesis_live.py $(ST_VENV)/bin/schemathesis
 
-bench: $(STAMP) pg-server chromium
+bench: $(STAMP) pg-server chromium valgrind
 	$(BIN)/python benchmarks/bench_issue14.py
+	$(BIN)/python benchmarks/bench_instructions.py
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_console.py
 	$(BIN)/python benchmarks/bench_sqlite.py

@@ -210,6 +210,8 @@ class HITLStateMachine:
         # same object while the task has not moved: 10,000 waiting tasks are listed in a few ms
         # instead of building 10,000 models. Bounded: cleared when it outgrows _CONTEXTS_MAX.
         self._contexts: dict[str, tuple[TaskRecord, TaskContext]] = {}
+        # The snapshot the last commit built for its observers: the caller gets the same one.
+        self._last_context: tuple[TaskRecord, TaskContext] | None = None
         # Deadlines, escalation, authorization, rules and notifiers from a hitl.toml: only when the
         # caller opts in (``config=`` a path, a loaded config, or True to look for hitl.toml).
         self.policies: Policies | None = None
@@ -445,9 +447,10 @@ class HITLStateMachine:
             if event.hash is None:
                 await self.store.events(after_seq=event.seq - 1, limit=1)  # fills a lazy hash
             if context is None:
-                # Kept for the caller's return value (``_context_of``): one snapshot, not two.
+                # Kept for the caller's return value (``_context_of``): one snapshot, not two. One
+                # slot, not the listing cache: a waiting task should not hold a snapshot for it.
                 context = record.to_context()
-                self._keep_context(record, context)
+                self._last_context = (record, context)
             await self.plugins.transition(event.to_event(), context)
         return context
 
@@ -1285,16 +1288,13 @@ class HITLStateMachine:
 
     def _context_of(self, record: TaskRecord) -> TaskContext:
         """``record``'s snapshot: the one already built for it (for observers, a listing) or a new one."""
+        last = self._last_context
+        if last is not None and last[0] is record:
+            return last[1]
         hit = self._contexts.get(record.task_id)
         if hit is not None and hit[0] is record:
             return hit[1]
         return record.to_context()
-
-    def _keep_context(self, record: TaskRecord, context: TaskContext) -> None:
-        cache = self._contexts
-        if len(cache) >= _CONTEXTS_MAX and record.task_id not in cache:
-            cache.clear()
-        cache[record.task_id] = (record, context)
 
     def _contexts_of(self, records: list[TaskRecord]) -> list[TaskContext]:
         """The snapshots of ``records``, reusing the one built for the very same record before."""

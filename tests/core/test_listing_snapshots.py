@@ -67,3 +67,20 @@ async def test_the_kept_snapshots_are_bounded(monkeypatch: pytest.MonkeyPatch) -
             await m.get_task(f"t{i}")
         assert len(m._contexts) <= 5
         assert [t.task_id for t in await m.get_tasks_by_state(TaskState.RUNNING)] == [f"t{i}" for i in range(8)]
+
+
+async def test_an_observer_and_the_caller_are_handed_one_snapshot_and_nothing_more_is_kept(url: str) -> None:
+    from hitl_core import hookimpl
+
+    seen = []
+
+    class Observer:
+        @hookimpl
+        def hitl_transition(self, event: object, task: object) -> None:
+            seen.append(task)
+
+    async with HITLStateMachine(url, plugins=[Observer()], load_entrypoints=False) as m:
+        started = await m.start_task("a")
+        asked = await m.request_approval("a", "ok?")
+        assert seen == [started, asked] and seen[0] is started and seen[1] is asked
+        assert m._contexts == {}  # no listing yet: a waiting task holds no extra snapshot
