@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from textual.binding import Binding
@@ -16,6 +18,7 @@ from hitl_core import HITLError, HITLStateMachine
 from .app import DWELL_SECONDS, ConsoleApp
 from .fleet import Fleet
 from .keymap import KeymapError, keymap_path, load_keymap
+from .terminal_watch import exit_when_terminal_closes
 
 
 def _operator(args: argparse.Namespace) -> str:
@@ -86,6 +89,7 @@ def run_console(args: argparse.Namespace) -> int:
         advance=True,
         settle_heap=True,
     )
+    exit_when_terminal_closes(sys.__stdin__.fileno() if sys.__stdin__ else 0)
     app.run()
     return 0
 
@@ -129,6 +133,9 @@ def run_demo(args: argparse.Namespace) -> int:
             advance=True,
             quit_warning=f"The demo's store ({url}) is deleted when it quits.",
             settle_heap=True,
+        )
+        exit_when_terminal_closes(
+            sys.__stdin__.fileno() if sys.__stdin__ else 0, cleanup=partial(shutil.rmtree, tmp, ignore_errors=True)
         )
         app.run()
     return 0
