@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -27,6 +28,8 @@ from hitl_tui.terminal_watch import TERMINAL_GONE_STATUS
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.processes
+
+_ESCAPES = re.compile(rb"\x1b\[[0-9;?<>=$]*[A-Za-z]")
 
 
 def run_until_drawn_then_close_the_terminal(args: list[str], env: dict[str, str], marker: bytes) -> int:
@@ -52,7 +55,8 @@ def run_until_drawn_then_close_the_terminal(args: list[str], env: dict[str, str]
                     seen += os.read(master, 65536)
                 except OSError:
                     break
-        assert marker in seen, f"the console did not draw {marker!r}: {seen[-500:]!r}"
+        screen = re.sub(rb" +", b" ", _ESCAPES.sub(b" ", seen))[:3000]
+        assert marker in seen, f"no {marker!r} drawn (exit status {proc.poll()}); the screen's text: {screen!r}"
         os.close(master)
         master = -1
         try:
@@ -68,7 +72,8 @@ def run_until_drawn_then_close_the_terminal(args: list[str], env: dict[str, str]
 
 
 def child_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
+    # No COLUMNS/LINES: the terminal's own size rules, as in a real window.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_") and k not in ("COLUMNS", "LINES")}
     env.update(
         TERM="xterm-256color",
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
@@ -83,7 +88,7 @@ def child_env(tmp_path: Path) -> dict[str, str]:
 def test_the_console_ends_when_its_terminal_closes(tmp_path: Path) -> None:
     env = child_env(tmp_path)
     status = run_until_drawn_then_close_the_terminal(
-        ["console", "--store", f"sqlite:///{tmp_path / 'hitl.db'}"], env, b"waiting"
+        ["console", "--store", f"sqlite:///{tmp_path / 'hitl.db'}"], env, b"Quit"
     )
     assert status == TERMINAL_GONE_STATUS
     assert (tmp_path / "hitl.db").exists()  # the store is left as it was: only the console ended
@@ -91,6 +96,6 @@ def test_the_console_ends_when_its_terminal_closes(tmp_path: Path) -> None:
 
 def test_the_demo_ends_and_deletes_its_store_when_its_terminal_closes(tmp_path: Path) -> None:
     env = child_env(tmp_path)
-    status = run_until_drawn_then_close_the_terminal(["demo"], env, b"waiting")
+    status = run_until_drawn_then_close_the_terminal(["demo"], env, b"Quit")
     assert status == TERMINAL_GONE_STATUS
     assert list((tmp_path / "tmp").glob("hitl-demo-*")) == []  # its temporary store went with it
