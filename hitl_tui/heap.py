@@ -72,8 +72,3 @@ class HeapSettler:
             return False
         self.settle()
         return True
-
-    @staticmethod
-    def frozen() -> int:
-        """Objects in the permanent generation (process-wide)."""
-        return gc.get_freeze_count()
