@@ -181,6 +181,10 @@ class ConfirmScreen(ModalScreen[bool]):
         self.message = message
         self.confirm_label = confirm_label
         self.danger = danger
+        # The first focus is Textual's auto-focus, set as the screen starts. A focus() in
+        # on_mount comes one message later, and a key queued before the dialog existed (``a``
+        # and ``enter`` in one read) was handled in between by the first button: Approve.
+        self.AUTO_FOCUS = "#cancel" if danger else "#ok"  # type: ignore[misc]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -189,9 +193,6 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.confirm_label, variant="error" if self.danger else "primary", id="ok")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel" if self.danger else "#ok", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -254,6 +254,25 @@ async def test_critical_approval_needs_a_second_confirmation_that_focuses_cancel
         assert (await machine.get_task("crit")).state is S.APPROVED  # type: ignore[union-attr]
 
 
+async def test_an_enter_typed_ahead_of_the_critical_confirm_cancels_it(machine: HITLStateMachine) -> None:
+    """``a`` and ``enter`` arriving in one read (a paste, an SSH packet) must hit Cancel.
+
+    The enter is queued before the dialog exists. If the dialog's first focus went to Approve,
+    even for one message, the queued enter would approve a critical task nobody confirmed.
+    """
+    from .helpers import burst, poll
+
+    await waiting(machine, "crit", "drop the table", severity="critical")
+    app = make_app(machine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await select(pilot, app, "crit")
+        for _ in range(5):  # before the fix, the first round approved it
+            burst(app, "a", "enter")
+            await poll(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+            await settle(pilot, app)
+            assert (await machine.get_task("crit")).state is S.AWAITING_APPROVAL  # type: ignore[union-attr]
+
+
 async def test_decision_made_first_by_another_actor_names_the_winner(machine: HITLStateMachine) -> None:
     await waiting(machine, "t1")
     # not following the store, so the screen still shows t1 waiting when bob has rejected it: a
