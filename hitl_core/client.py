@@ -154,9 +154,9 @@ class RemoteStoreView:
         return _record_of(task) if task is not None else None
 
     async def query(
-        self, state: TaskState | None = None, limit: int | None = None, after: Any = None
+        self, state: TaskState | None = None, limit: int | None = None, after: int | None = None
     ) -> list[TaskRecord]:
-        return [_record_of(t) for t in await self.machine._list(state, limit)]
+        return [_record_of(t) for t in await self.machine._list(state, limit, after)]
 
     async def events(
         self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None
@@ -577,8 +577,12 @@ class RemoteMachine:
         except TaskNotFoundError:
             return None
 
-    async def _list(self, state: TaskState | str | None, limit: int | None) -> list[TaskContext]:
-        data = await self._call("GET", "/v1/tasks", state=TaskState(state).value if state else None, limit=limit)
+    async def _list(
+        self, state: TaskState | str | None, limit: int | None, after: int | None = None
+    ) -> list[TaskContext]:
+        data = await self._call(
+            "GET", "/v1/tasks", state=TaskState(state).value if state else None, limit=limit, after=after
+        )
         return [TaskContext.model_validate(t) for t in data]
 
     async def get_pending_approvals(self) -> list[TaskContext]:
@@ -589,6 +593,17 @@ class RemoteMachine:
 
     async def get_all_tasks(self) -> list[TaskContext]:
         return await self._list(None, None)
+
+    async def get_tasks(
+        self, states: Iterable[TaskState | str] | None = None, *, changed_after: int | None = None
+    ) -> list[TaskContext]:
+        """As the local machine's: one request a state (the API lists one state or all)."""
+        if states is None:
+            return await self._list(None, None, changed_after)
+        out: list[TaskContext] = []
+        for state in dict.fromkeys(TaskState(s) for s in states):
+            out.extend(await self._list(state, None, changed_after))
+        return out
 
     async def events(self, after_seq: int = 0, limit: int | None = None, task_id: str | None = None) -> list[Event]:
         data = await self._call("GET", "/v1/events", after=after_seq, limit=limit, task_id=task_id)

@@ -1286,6 +1286,20 @@ class HITLStateMachine:
         store = self.store if self._opened else await self._ready()
         return self._contexts_of(await store.query())
 
+    async def get_tasks(
+        self, states: Iterable[TaskState | str] | None = None, *, changed_after: int | None = None
+    ) -> list[TaskContext]:
+        """Tasks in any of ``states`` (every state when None) whose last event has a ``seq`` above
+        ``changed_after``, least recently changed first, read at one point in time.
+
+        What a long-lived store needs: a million finished tasks must not weigh on a listing of
+        the recent ones (indexed by state and last change; the console loads every unfinished
+        task and only the recently finished ones).
+        """
+        store = self.store if self._opened else await self._ready()
+        wanted = None if states is None else [TaskState(s) for s in states]
+        return self._contexts_of(await store.query(wanted, after=changed_after))
+
     def _context_of(self, record: TaskRecord) -> TaskContext:
         """``record``'s snapshot: the one already built for it (for observers, a listing) or a new one."""
         last = self._last_context

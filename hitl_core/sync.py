@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .models import Decision, TaskContext, TaskState
@@ -186,6 +186,11 @@ class SyncHITL:
 
     def get_all_tasks(self) -> list[TaskContext]:
         return self.run(self.machine.get_all_tasks())
+
+    def get_tasks(
+        self, states: Iterable[TaskState | str] | None = None, *, changed_after: int | None = None
+    ) -> list[TaskContext]:
+        return self.run(self.machine.get_tasks(states, changed_after=changed_after))
 
     def wait_for_decision(self, task_id: str, timeout: float | None = None) -> Decision:
         return self.run(self.machine.wait_for_decision(task_id, timeout))

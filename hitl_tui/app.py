@@ -104,6 +104,12 @@ DWELL_SECONDS = 0.3
 CAPTURE_TIMEOUT = 10.0
 #: After an input-opening key was refused, keys arriving closer together than this are dropped too.
 CAPTURE_QUIET = 0.3
+#: Finished tasks are loaded when their last event is among this many of the newest: a store's
+#: month of history (a million finished tasks) must not stand between the operator and the first
+#: paint. Every unfinished task is always loaded; older finished ones are in ``hitl ls``.
+RECENT_FINISHED_EVENTS = 10_000
+_UNFINISHED = tuple(s for s in TaskState if not s.terminal)
+_FINISHED = tuple(s for s in TaskState if s.terminal)
 
 
 class MainScreen(Screen[Any]):
@@ -149,6 +155,7 @@ class ConsoleApp(KeyPreview, App[None]):
         quit_warning: str | None = None,
         refusal_seconds: float = REFUSAL_FLASH_SECONDS,
         settle_heap: bool = False,
+        recent_finished_events: int | None = RECENT_FINISHED_EVENTS,
     ) -> None:
         super().__init__()
         if keymap:
@@ -178,6 +185,10 @@ class ConsoleApp(KeyPreview, App[None]):
         #: task id -> when (monotonic) its row started showing a new request during this session
         self._asked_at: dict[str, float] = {}
         self.initial_keymap = keymap or {}
+        #: None loads every finished task too (small stores, tests that want the whole history).
+        self.recent_finished_events = recent_finished_events
+        #: The newest event a finished task must have changed after to be loaded (0: all were).
+        self.finished_since = 0
         self.detail_delay = detail_delay
         self._detail_timer: Timer | None = None
         #: A deciding key acts only on what the detail pane has shown for this long (seconds).
@@ -424,19 +435,29 @@ class ConsoleApp(KeyPreview, App[None]):
         # the starting point first: anything committed while the tasks are read comes again
         # through ``follow`` and is reconciled by version
         after = await machine.last_seq()
-        tasks = await machine.get_all_tasks()
+        window = self.recent_finished_events
+        self.finished_since = max(after - window, 0) if window is not None else 0
+        # Unfinished first: a task that finishes between the two reads is then loaded finished.
+        tasks = await machine.get_tasks(_UNFINISHED)
+        tasks += await machine.get_tasks(_FINISHED, changed_after=self.finished_since or None)
         self.view.load(Row.from_context(t) for t in tasks)
         self.plugin.queue.clear()  # everything queued so far is already in what we loaded
         # the header's hour of expiries and escalations: read after the first paint, not before it
         self.plugin.expiries.clear()
         self.plugin.escalations.clear()
-        self.run_worker(self._count_recent(after), group="count", exclusive=True)
+        # after the first paint: reading 5,000 events takes ~200 ms, and the worker shares the loop
+        self.call_after_refresh(lambda: self.run_worker(self._count_recent(after), group="count", exclusive=True))
         self.table.rows_changed(None)
         self._update_summary()
         return after
 
     async def _count_recent(self, after: int) -> None:
-        events = await self.machine.events(after_seq=max(after - 5000, 0))
+        try:
+            events = await self.machine.events(after_seq=max(after - 5000, 0))
+        except HITLError:
+            # the header's hour counts are a nicety: an unreadable store is the follower's and
+            # the screens' to report, and must not take the console down with this worker
+            return
         for event in events:  # the live hook may have counted some meanwhile: counted once by seq
             source = event.actor.source if event.actor is not None else None
             self.plugin.count(event.seq, event.action, source, event.at.timestamp())
@@ -724,6 +745,8 @@ class ConsoleApp(KeyPreview, App[None]):
         ):
             text.append(f"  {label} {counts.get(state, 0)}", style=soft)
         text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style=dim)
+        if self.finished_since:
+            text.append(" · finished: recent only", style=dim)
         if view.text_filter:
             text.append(" · text ", style=dim)
             text.append_text(literal(view.text_filter, limit=40))

@@ -15,7 +15,7 @@ from textual.binding import Binding
 
 from hitl_core import HITLError, HITLStateMachine
 
-from .app import DWELL_SECONDS, ConsoleApp
+from .app import DWELL_SECONDS, RECENT_FINISHED_EVENTS, ConsoleApp
 from .fleet import Fleet
 from .keymap import KeymapError, keymap_path, load_keymap
 from .terminal_watch import exit_when_terminal_closes
@@ -68,6 +68,11 @@ def _keymap() -> dict[str, str]:
 def run_console(args: argparse.Namespace) -> int:
     """The console on ``--store``, ``$HITL_STORE``, or the CLI's default SQLite file under the user
     data directory (the same default as ``hitl ls``), following other processes' transitions."""
+    finished = getattr(args, "finished", None)
+    finished = RECENT_FINISHED_EVENTS if finished is None else finished
+    if finished < 0:
+        print("hitl console: --finished must be 0 (all) or a positive number of events", file=sys.stderr)
+        return 2
     try:
         keymap = _keymap()
         dwell = console_dwell()
@@ -88,6 +93,7 @@ def run_console(args: argparse.Namespace) -> int:
         dwell=dwell,
         advance=True,
         settle_heap=True,
+        recent_finished_events=finished or None,
     )
     exit_when_terminal_closes(sys.__stdin__.fileno() if sys.__stdin__ else 0)
     app.run()

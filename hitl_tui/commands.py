@@ -37,6 +37,14 @@ def hitl_register_commands(subparsers: argparse._SubParsersAction[argparse.Argum
     )
     console.add_argument("--as", dest="actor", metavar="NAME", help="operator name recorded on decisions")
     console.add_argument("--readonly", action="store_true", help="observe only: no deciding keys")
+    console.add_argument(
+        "--finished",
+        type=int,
+        metavar="EVENTS",
+        # None: hitl_tui.app.RECENT_FINISHED_EVENTS (not imported here: `hitl --help` stays light)
+        help="load the finished tasks whose last event is among the newest EVENTS (default 10,000; 0: all);"
+        " every unfinished task is always loaded",
+    )
     console.set_defaults(handler=_console)
 
     demo = subparsers.add_parser("demo", help="the console on a temporary store with a simulated agent fleet")

@@ -150,7 +150,13 @@ ROUTES: list[tuple[str, str, str, type[Body] | None, str]] = [
         " --metrics-public)",
     ),
     ("GET", "/v1/whoami", "whoami", None, "The authenticated principal: name, role, channel"),
-    ("GET", "/v1/tasks", "list_tasks", None, "Tasks, optionally by state (?state=&limit=)"),
+    (
+        "GET",
+        "/v1/tasks",
+        "list_tasks",
+        None,
+        "Tasks, optionally by state, changed after an event (?state=&limit=&after=)",
+    ),
     ("POST", "/v1/tasks", "create_task", CreateBody, "Create a PENDING task (or RUNNING with start=true)"),
     ("GET", "/v1/tasks/{task_id:path}", "get_task", None, "One task's snapshot"),
     ("POST", "/v1/tasks/{task_id:path}/start", "start_task", StartBody, "PENDING → RUNNING, or create-and-start"),
@@ -179,7 +185,7 @@ _PROBLEM = {
 }
 
 _QUERY = {
-    "list_tasks": [("state", "string"), ("limit", "integer")],
+    "list_tasks": [("state", "string"), ("limit", "integer"), ("after", "integer")],
     "events": [("after", "integer"), ("limit", "integer"), ("task_id", "string")],
     "stream": [("after", "integer")],
     "audit_records": [("after", "integer"), ("limit", "integer"), ("kind", "string")],

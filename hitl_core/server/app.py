@@ -480,12 +480,14 @@ async def whoami(server: Server, request: Request, p: Principal, body: None) -> 
 async def list_tasks(server: Server, request: Request, p: Principal, body: None) -> Response:
     state_text = request.query_params.get("state")
     limit_text = request.query_params.get("limit")
+    after_text = request.query_params.get("after")
     try:
         state = TaskState(state_text) if state_text else None
         limit = int(limit_text) if limit_text else None
+        after = int(after_text) if after_text else None
     except ValueError:
-        raise PayloadError(f"state must be one of {[s.value for s in TaskState]} and limit an integer") from None
-    records = await server.machine.store.query(state, limit=limit)
+        raise PayloadError(f"state must be one of {[s.value for s in TaskState]}, limit and after integers") from None
+    records = await server.machine.store.query(state, limit=limit, after=after)
     tasks = [r.to_context().to_dict() for r in records if server.may_see(p, r.agent)]
     return JSONResponse(tasks)
 

@@ -131,6 +131,16 @@ async def test_an_agent_sees_only_its_own_tasks_on_every_read_path(start_server:
         follower.cancel()
         assert seen == ["my-task"]
         assert [t.task_id for t in await mine.get_all_tasks()] == ["my-task"]
+        assert [t.task_id for t in await mine.get_tasks(["running", "completed"], changed_after=0)] == ["my-task"]
+        mine_at = (await mine.events())[-1].seq
+        assert await mine.get_tasks(None, changed_after=mine_at) == []
+        await theirs.complete("secret-task")
+        assert await mine.get_tasks(["completed"], changed_after=mine_at) == [], "theirs, though recent"
+        with server.https_client(server.token("ops", "operator")) as c:
+            bad = c.get("/v1/tasks", params={"after": "yesterday"})
+            assert bad.status_code == 422 and "after" in bad.json()["detail"]
+            listed = c.get("/v1/tasks", params={"after": mine_at})
+            assert [t["task_id"] for t in listed.json()] == ["secret-task"]
         assert {e.task_id for e in await mine.events()} == {"my-task"}
         assert await mine.store.get("my-task") is not None
     finally:

@@ -370,6 +370,47 @@ async def test_machine_lifecycle_on_the_backend(store_url: str) -> None:
         assert (await machine.verify()).ok
 
 
+async def test_get_tasks_lists_unfinished_tasks_and_only_the_recently_finished(store_url: str) -> None:
+    """What the console loads on a store with a long history: every unfinished task, however old,
+    and the finished tasks whose last event is after ``changed_after``."""
+    async with HITLStateMachine(store_url, load_entrypoints=False) as machine:
+        await machine.start_task("old-waiting")
+        await machine.request_approval("old-waiting", "still needs a person")
+        for i in range(6):
+            await machine.start_task(f"done-{i}")
+            await machine.complete(f"done-{i}")
+        await machine.start_task("old-failed")
+        await machine.fail("old-failed", "boom")
+        cut = await machine.last_seq()
+        await machine.start_task("recent-done")
+        await machine.complete("recent-done")
+        await machine.create_task("recent-pending")
+
+        unfinished = [s for s in TaskState if not s.terminal]
+        finished = [s for s in TaskState if s.terminal]
+        assert {t.task_id for t in await machine.get_tasks(unfinished)} == {"old-waiting", "recent-pending"}
+        assert [t.task_id for t in await machine.get_tasks(finished, changed_after=cut)] == ["recent-done"]
+        assert {t.task_id for t in await machine.get_tasks(finished)} == {f"done-{i}" for i in range(6)} | {
+            "old-failed",
+            "recent-done",
+        }
+        every = await machine.get_tasks()
+        assert len(every) == 10 and [t.task_id for t in every] == [t.task_id for t in await machine.get_all_tasks()]
+        assert [t.task_id for t in await machine.get_tasks(None, changed_after=cut)] == [
+            "recent-done",
+            "recent-pending",
+        ], "least recently changed first"
+        assert await machine.get_tasks([]) == []
+        with pytest.raises(ValueError):
+            await machine.get_tasks(["no-such-state"])
+        # the unfinished ones are listed from state whatever their age: a change moves them
+        await machine.approve("old-waiting", "alice")
+        assert {t.task_id: t.state for t in await machine.get_tasks(unfinished)} == {
+            "old-waiting": S.APPROVED,
+            "recent-pending": S.PENDING,
+        }
+
+
 async def test_history_read_back_equals_history_written(durable_url: str) -> None:
     async with HITLStateMachine(durable_url, load_entrypoints=False) as machine:
         await machine.start_task("job", agent="billing")
