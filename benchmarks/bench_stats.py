@@ -1,6 +1,6 @@
 """How long opening the stats takes on a 1,000,000-event SQLite store (``make bench``).
 
-Makes the store once with ``make_big_store.py`` (kept under ``$HITL_BENCH_DIR``, default the
+Makes the store once with ``make_big_store.cached`` (kept under ``$HITL_BENCH_DIR``, default the
 system temp dir, and reused by later runs) and times, for several windows, opening the store
 and building the stats (``compute_stats``: the waiting tasks by index, the window's events by
 SQL). Prints wall and CPU time: on a shared, loaded machine the CPU time is the steadier figure.
@@ -13,14 +13,13 @@ import asyncio
 import os
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_big_store import generate
+from make_big_store import cached
 
 from hitl_core.stats import compute_stats
 from hitl_core.stores.sqlite import SqliteStore
@@ -47,16 +46,7 @@ async def open_stats(path: Path, since: float, now: int) -> tuple[float, float, 
 
 
 def main() -> None:
-    base = Path(os.environ.get("HITL_BENCH_DIR", tempfile.gettempdir()))
-    path = base / f"hitl-bench-stats-{EVENTS}.db"
-    if not path.exists():
-        info = generate(path, EVENTS, days=30.0)
-        print(
-            f"made {path}: {info['events']:,} events, {info['tasks']:,} tasks over 30 days in {info['seconds']:.1f}s "
-            f"({info['bytes'] / 1e6:.0f} MB)"
-        )
-    else:
-        print(f"reusing {path} (windows end at its newest event; delete it to make a fresh one)")
+    path = cached(events=EVENTS)
     now = newest_event_us(path)
     print()
     print(f"{'window':<8} {'wall s':>8} {'cpu s':>8} {'decisions':>10} {'waiting':>8}")

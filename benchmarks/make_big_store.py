@@ -6,11 +6,18 @@ timeout after escalations) ``→ resume → complete``; tasks whose next step fa
 stay where they are (so some wait, as in a real store). One operator ("speedy") approves in about
 a second: the rubber stamp ``hitl stats`` should flag.
 
-How it is fast: the events are generated in memory, sorted by time, and written with two
-``executemany`` calls inside one transaction straight into the store's schema (created by opening
-a real ``SqliteStore`` first). The hash chain is valid: each link is computed as the store computes
-it (canonical JSON of the event's head with the data's canonical JSON spliced in, the same
-splice ``hitl_core.stores.sql.chain_hash`` does), so ``hitl audit verify`` passes on it.
+Size: ``--events N`` writes the first N events of N / 5 tasks (the stats benchmark's store);
+``--tasks N`` writes all of N tasks' events, about five each (issue 14's 1,000,000-task,
+5,000,000-event store).
+
+How it is fast and small: the tasks' start times are drawn and sorted first (8 bytes a task),
+and a task's later steps wait in a heap until the clock reaches them, so only the tasks in
+flight are in memory (a few hundred), whatever the store's size. Rows go straight into the
+store's schema (created by opening a real ``SqliteStore`` first) in chunks of 50,000, in one
+transaction without a journal, into a ``.partial`` file renamed when complete: a build that dies
+leaves no file that looks finished. The hash chain is valid: each link is computed as the store
+computes it (canonical JSON of the event's head with the data's canonical JSON spliced in, the
+same splice ``hitl_core.stores.sql.chain_hash`` does), so ``hitl audit verify`` passes on it.
 """
 
 from __future__ import annotations
@@ -18,12 +25,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import heapq
 import json
 import math
+import os
 import random
 import sqlite3
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,81 +76,145 @@ def _severity(rng: random.Random) -> tuple[str, float]:
     return SEVERITIES[-1][0], SEVERITIES[-1][2]
 
 
-def _plan(rng: random.Random, n_tasks: int, start: int, end: int) -> list[tuple[int, int, str, dict[str, Any]]]:
-    """Every event as (at, tiebreak, task index, description); sorted by the caller."""
-    out: list[tuple[int, int, str, dict[str, Any]]] = []
+def _task_steps(rng: random.Random, i: int, t: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """One task's whole life from its start at ``t``, as (at, kind, description)."""
+    sev, median = _severity(rng)
+    name, template = ACTIONS[i % len(ACTIONS)]
+    args = {key: (v.format(n=i) if isinstance(v, str) else v) for key, v in template.items()}
+    agent = AGENTS[i % len(AGENTS)]
+    steps: list[tuple[int, str, dict[str, Any]]] = [(t, "start", {"agent": agent})]
+    t += int(rng.uniform(0.5, 20) * US)
+    steps.append((t, "request_approval", {"agent": agent, "severity": sev, "action": name, "args": args}))
+    r = rng.random()
+    if r < 0.15:
+        t += 2000
+        steps.append((t, "policy", {"outcome": "approve" if rng.random() < 0.8 else "reject"}))
+    elif r < 0.20:
+        deadline_wait = 900 * US
+        steps.append((t + deadline_wait, "escalate", {}))
+        t += 2 * deadline_wait
+        steps.append((t, "timeout", {"outcome": "reject"}))
+    else:
+        operator = OPERATORS[min(int(rng.random() * len(OPERATORS)), len(OPERATORS) - 1)]
+        took = rng.uniform(0.4, 1.5) if operator == "speedy" else median * math.exp(rng.gauss(0, 0.8))
+        t += int(took * US)
+        steps.append((t, "person", {"actor": operator, "approve": rng.random() < 0.85}))
+    t += int(rng.uniform(0.05, 2) * US)
+    steps.append((t, "resume", {"agent": agent}))
+    t += int(rng.uniform(1, 60) * US)
+    steps.append((t, "complete", {}))
+    return steps
+
+
+Step = tuple[int, int, str, str, dict[str, Any], bool]  # (at, tiebreak, task id, kind, description, last)
+
+
+def _timeline(rng: random.Random, n_tasks: int, start: int, end: int) -> Iterator[Step]:
+    """Every event up to ``end`` in time order, holding only the tasks in flight."""
     span = end - start
+    starts = sorted(start + int(rng.random() * span) for _ in range(n_tasks))
+    pending: list[Step] = []
     k = 0
-    for i in range(n_tasks):
+    for i, t0 in enumerate(starts):
+        while pending and pending[0][0] <= t0:  # ties: the earlier-pushed step first
+            yield heapq.heappop(pending)
+        steps = [s for s in _task_steps(rng, i, t0) if s[0] <= end]
         task_id = f"task-{i:07d}"
-        t = start + int(rng.random() * span)
-        sev, median = _severity(rng)
-        name, template = ACTIONS[i % len(ACTIONS)]
-        args = {key: (v.format(n=i) if isinstance(v, str) else v) for key, v in template.items()}
-        steps: list[tuple[int, str, dict[str, Any]]] = [(t, "start", {})]
-        t += int(rng.uniform(0.5, 20) * US)
-        steps.append((t, "request_approval", {"severity": sev, "action": name, "args": args}))
-        r = rng.random()
-        if r < 0.15:
-            steps.append((t + 2000, "policy", {"outcome": "approve" if rng.random() < 0.8 else "reject"}))
-            t += 2000
-        elif r < 0.20:
-            deadline_wait = 900 * US
-            steps.append((t + deadline_wait, "escalate", {"level": 1}))
-            t += 2 * deadline_wait
-            steps.append((t, "timeout", {"outcome": "reject"}))
-        else:
-            operator = OPERATORS[min(int(rng.random() * len(OPERATORS)), len(OPERATORS) - 1)]
-            took = rng.uniform(0.4, 1.5) if operator == "speedy" else median * math.exp(rng.gauss(0, 0.8))
-            t += int(took * US)
-            steps.append((t, "person", {"actor": operator, "approve": rng.random() < 0.85}))
-        t += int(rng.uniform(0.05, 2) * US)
-        steps.append((t, "resume", {}))
-        t += int(rng.uniform(1, 60) * US)
-        steps.append((t, "complete", {}))
-        for at, kind, extra in steps:
-            if at > end:
-                break
-            out.append((at, k, task_id, {"kind": kind, "agent": AGENTS[i % len(AGENTS)], **extra}))
+        for j, (at, kind, d) in enumerate(steps):
+            heapq.heappush(pending, (at, k, task_id, kind, d, j == len(steps) - 1))
             k += 1
-    return out
+    while pending:
+        yield heapq.heappop(pending)
 
 
-def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int | None = None, seed: int = 1) -> dict:
-    """Write a new store at ``path`` holding about ``events`` events over ``days`` up to ``end``."""
+CHUNK = 50_000
+EVENT_INSERT = (
+    "INSERT INTO events (seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, "
+    "data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+TASK_INSERT = "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?)"
+
+
+def generate(
+    path: Path,
+    events: int | None = 1_000_000,
+    days: float = 30.0,
+    end: int | None = None,
+    seed: int = 1,
+    tasks: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """Write a new store at ``path``: the first ``events`` events of ``events / 5`` tasks, or
+    (``tasks`` given) every event of that many tasks (``events`` then caps them, if given), over
+    ``days`` up to ``end``."""
     if path.exists():
         raise SystemExit(f"{path} exists: pick a new path (this writes a fresh store)")
+    if tasks is None and events is None:
+        raise ValueError("give events or tasks")
     started = time.perf_counter()
     end = now_us() if end is None else end
     start = end - int(days * 86400 * US)
     rng = random.Random(seed)
-    plan = _plan(rng, max(events // 5, 1), start, end)
-    plan.sort(key=lambda e: (e[0], e[1]))
-    plan = plan[:events]
+    n_tasks = tasks if tasks is not None else max(int(events or 0) // 5, 1)
+    cap = events if events is not None else None
+    partial = path.with_name(path.name + ".partial")
+    for leftover in (partial, partial.with_name(partial.name + "-wal"), partial.with_name(partial.name + "-shm")):
+        leftover.unlink(missing_ok=True)
 
     # A real store makes the schema (and its pragmas); then we write straight into it.
-    store = SqliteStore(f"sqlite:///{path}")
+    store = SqliteStore(f"sqlite:///{partial}")
 
     async def make_schema() -> None:
         await store.open()
         await store.close()
 
     asyncio.run(make_schema())
+    conn = sqlite3.connect(partial, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")  # a failed build is thrown away, never repaired
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -1000000")  # 1 GB: the (task_id, version) index is filled at random
+    # Secondary indexes are built once at the end, faster than kept up to date row by row.
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('events', 'tasks')"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    conn.execute("BEGIN")
 
     # Templates dumped once from the real models (so every row validates), then filled per event.
     interrupt_template = InterruptPoint(reason="x", interrupt_id="0" * 32).model_dump(mode="json")
     decision_template = Decision(type="approve", actor=Actor(id="x")).model_dump(mode="json")
-    tasks: dict[str, dict[str, Any]] = {}
+    live: dict[str, dict[str, Any]] = {}  # the tasks in flight
     rows: list[tuple[Any, ...]] = []
+    task_rows: list[tuple[Any, ...]] = []
+    counts = {"tasks": 0, "waiting": 0}
     prev = GENESIS_HASH
-    for seq, (at, _, task_id, d) in enumerate(plan, start=1):
-        task = tasks.get(task_id)
-        kind = d["kind"]
+    seq = 0
+
+    def finish(task: dict[str, Any]) -> None:
+        task_rows.append((task["task_id"], task["state"], task["version"], task["last_seq"], canonical_json(task)))
+        counts["tasks"] += 1
+        counts["waiting"] += task["state"] == "awaiting_approval"
+
+    def flush() -> None:
+        conn.executemany(EVENT_INSERT, rows)
+        conn.executemany(TASK_INSERT, task_rows)
+        rows.clear()
+        task_rows.clear()
+        if progress:
+            rate = seq / (time.perf_counter() - started)
+            print(f"  … {seq:,} events, {counts['tasks']:,} tasks written ({rate:,.0f} events/s)", flush=True)
+
+    for at, _, task_id, kind, d, last in _timeline(rng, n_tasks, start, end):
+        if cap is not None and seq >= cap:
+            break
+        seq += 1
+        task = live.get(task_id)
         actor_id: str | None
         actor_source: str | None
         data: dict[str, Any]
         if kind == "start":
-            task = tasks[task_id] = {
+            task = live[task_id] = {
                 "task_id": task_id,
                 "state": "running",
                 "version": 0,
@@ -253,41 +328,69 @@ def generate(path: Path, events: int = 1_000_000, days: float = 30.0, end: int |
             )
         )
         prev = digest
-    task_rows = [(t["task_id"], t["state"], t["version"], t["last_seq"], canonical_json(t)) for t in tasks.values()]
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO events (seq, task_id, version, action, from_state, to_state, actor_id, actor_source, at, "
-        "data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    conn.executemany(
-        "INSERT INTO tasks (task_id, state, version, last_seq, snapshot) VALUES (?, ?, ?, ?, ?)", task_rows
-    )
+        if last:
+            finish(live.pop(task_id))
+        if len(rows) >= CHUNK:
+            flush()
+    for task in live.values():  # cut off by ``events``: they stay where they were
+        finish(task)
+    flush()
+    if progress:
+        print("  … building the indexes", flush=True)
+    for _, sql in indexes:
+        conn.execute(sql)
     conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode = WAL")  # as the store leaves its files
     conn.close()
-    waiting = sum(1 for t in tasks.values() if t["state"] == "awaiting_approval")
+    partial.rename(path)
     return {
         "path": str(path),
-        "events": len(rows),
-        "tasks": len(tasks),
-        "waiting": waiting,
+        "events": seq,
+        "tasks": counts["tasks"],
+        "waiting": counts["waiting"],
         "days": days,
         "seconds": time.perf_counter() - started,
         "bytes": path.stat().st_size,
     }
 
 
+#: Bump when what ``generate`` writes changes: a cached store of an older build is made again.
+BUILD = 2
+
+
+def cached(*, events: int | None = None, tasks: int | None = None, days: float = 30.0) -> Path:
+    """The benchmarks' store of this size, made once and reused by later runs.
+
+    Kept under ``$HITL_BENCH_DIR`` (default: the system temp dir); the name carries the size and
+    ``BUILD``. A build that dies leaves only a ``.partial`` file, made again next time.
+    """
+    base = Path(os.environ.get("HITL_BENCH_DIR", tempfile.gettempdir()))
+    size = f"{tasks}-tasks" if tasks is not None else f"{events}-events"
+    path = base / f"hitl-bench-{size}-{days:g}d-build{BUILD}.db"
+    if path.exists():
+        print(f"reusing {path} (delete it to make a fresh one)", flush=True)
+        return path
+    print(f"making {path} once (about 20,000 events a second; reused by later runs)", flush=True)
+    info = generate(path, events, days, tasks=tasks, progress=True)
+    print(
+        f"made {path}: {info['events']:,} events of {info['tasks']:,} tasks ({info['waiting']} waiting) "
+        f"in {info['seconds']:.0f} s ({info['bytes'] / 1e6:,.0f} MB)",
+        flush=True,
+    )
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--events", type=int, help="the first N events of N / 5 tasks (default 1,000,000)")
+    size.add_argument("--tasks", type=int, help="every event of N tasks (about 5 each)")
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    info = generate(args.path, args.events, args.days, seed=args.seed)
+    events = args.events if args.events is not None or args.tasks is not None else 1_000_000
+    info = generate(args.path, events, args.days, seed=args.seed, tasks=args.tasks, progress=True)
     print(
         f"wrote {info['events']:,} events of {info['tasks']:,} tasks ({info['waiting']} waiting) over "
         f"{info['days']:g} days to {info['path']} ({info['bytes'] / 1e6:.0f} MB) in {info['seconds']:.1f}s"
