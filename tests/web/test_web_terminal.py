@@ -11,12 +11,13 @@ import re
 import ssl
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from hitl_core.server.web.accounts import WebAccounts
@@ -184,6 +185,28 @@ def test_a_cross_site_websocket_with_a_live_session_cookie_is_refused(web_server
     assert "web console: bob" not in web_server.log_text()
 
 
+def open_socket(web_server: WebServer, url: str, headers: dict[str, str]) -> Any:
+    """A console WebSocket the server accepts, trying a second time if the first handshake got no answer.
+
+    Seen in a fresh-clone CI run under full load (2026-12-01; not in 3 runs of this file beside two
+    busy processes): the server closed the connection before any HTTP response ("connection
+    closed while reading HTTP status line"), cause not found yet. This test is about what happens after the handshake, so a
+    second try is allowed, and said: the warning carries the server's log for whoever looks next.
+    Two failures in a row fail the test with the log.
+    """
+    for attempt in (1, 2):
+        try:
+            return ws_connect(url, ssl=ssl_context(web_server), additional_headers=headers, open_timeout=30)
+        except InvalidMessage as exc:
+            log = web_server.log_text()[-4000:]
+            if attempt == 2:
+                raise AssertionError(f"no handshake answer twice ({exc}); the server's log ends:\n{log}") from None
+            warnings.warn(
+                f"web console handshake closed without an answer ({exc}); retried. Server log:\n{log}", stacklevel=2
+            )
+    raise AssertionError("unreachable")
+
+
 def test_malformed_socket_messages_are_ignored_and_the_console_keeps_running(
     web_server: WebServer, new_page: Any
 ) -> None:
@@ -191,7 +214,7 @@ def test_malformed_socket_messages_are_ignored_and_the_console_keeps_running(
     log_in(page, "bob")
     headers = {"Origin": web_server.url, "Cookie": f"__Host-hitl_session={session_cookie(page)}"}
     url = ws_url(web_server) + "?width=99999&height=-3"  # out of range: the defaults instead
-    with ws_connect(url, ssl=ssl_context(web_server), additional_headers=headers, open_timeout=30) as socket:
+    with open_socket(web_server, url, headers) as socket:
         for garbage in (
             "not json",
             "[]",
