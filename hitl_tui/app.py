@@ -744,9 +744,9 @@ class ConsoleApp(KeyPreview, App[None]):
             (S.FAILED, "failed"),
         ):
             text.append(f"  {label} {counts.get(state, 0)}", style=soft)
+            if self.finished_since and state.terminal:
+                text.append(" (recent)", style=dim)  # older finished tasks were left in the store
         text.append(f"   │ showing {len(view.order)} · {view.state_filter}", style=dim)
-        if self.finished_since:
-            text.append(" · finished: recent only", style=dim)
         if view.text_filter:
             text.append(" · text ", style=dim)
             text.append_text(literal(view.text_filter, limit=40))
