@@ -479,14 +479,14 @@ async def whoami(server: Server, request: Request, p: Principal, body: None) -> 
 
 async def list_tasks(server: Server, request: Request, p: Principal, body: None) -> Response:
     state_text = request.query_params.get("state")
-    limit_text = request.query_params.get("limit")
-    after_text = request.query_params.get("after")
     try:
         state = TaskState(state_text) if state_text else None
-        limit = int(limit_text) if limit_text else None
-        after = int(after_text) if after_text else None
     except ValueError:
-        raise PayloadError(f"state must be one of {[s.value for s in TaskState]}, limit and after integers") from None
+        raise PayloadError(f"state must be one of {[s.value for s in TaskState]}") from None
+    limit = _int_param(request, "limit", None)
+    if limit is not None and limit < 0:
+        raise PayloadError("limit must be 0 or more")  # SQLite reads -1 as no limit, a list slice otherwise
+    after = _int_param(request, "after", None)
     records = await server.machine.store.query(state, limit=limit, after=after)
     tasks = [r.to_context().to_dict() for r in records if server.may_see(p, r.agent)]
     return JSONResponse(tasks)
@@ -707,9 +707,16 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise PayloadError(f"{name} must be an integer, got {raw!r}") from None
+    # The stores keep 64-bit integers: a bigger one would reach SQLite as an OverflowError (a 500).
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise PayloadError(f"{name} must be an integer between {_INT64_MIN} and {_INT64_MAX}")
+    return value
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class _Visibility:

@@ -139,6 +139,12 @@ async def test_an_agent_sees_only_its_own_tasks_on_every_read_path(start_server:
         with server.https_client(server.token("ops", "operator")) as c:
             bad = c.get("/v1/tasks", params={"after": "yesterday"})
             assert bad.status_code == 422 and "after" in bad.json()["detail"]
+            # beyond a 64-bit integer: a clear 422, not the store's OverflowError as a 500
+            for path, name in (("/v1/tasks", "after"), ("/v1/tasks", "limit"), ("/v1/events", "after")):
+                huge = c.get(path, params={name: str(10**30)})
+                assert huge.status_code == 422 and name in huge.json()["detail"], (path, name, huge.text)
+            negative = c.get("/v1/tasks", params={"limit": "-1"})
+            assert negative.status_code == 422 and "limit must be 0 or more" in negative.json()["detail"]
             listed = c.get("/v1/tasks", params={"after": mine_at})
             assert [t["task_id"] for t in listed.json()] == ["secret-task"]
         assert {e.task_id for e in await mine.events()} == {"my-task"}
